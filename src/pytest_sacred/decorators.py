@@ -1,0 +1,169 @@
+"""``@config``, ``@named_config`` and ``@capture``: what an experiment module writes."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import io
+import tokenize
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+#: attribute on a config fixture's function holding its :class:`ConfigEntry`
+CONFIG_ATTR = "_pytest_sacred_config_entry"
+#: attribute on a named-config function holding its :class:`NamedConfig`
+NAMED_ATTR = "_pytest_sacred_named_config"
+#: the current run's config and special values, read by ``@capture`` functions
+_capture_values: dict[str, Any] | None = None
+
+
+def _line_comment(func: Callable) -> str | None:
+    """The ``# comment`` on a function's ``def`` line, if any."""
+    try:
+        lines, _ = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return None
+    source = "".join(lines)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                return tok.string.lstrip("#").strip() or None
+            if tok.type == tokenize.NEWLINE:  # end of the def line(s)
+                return None
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return None
+
+
+def _doc_of(func: Callable) -> str | None:
+    doc = inspect.getdoc(func)
+    return doc.strip().splitlines()[0] if doc else _line_comment(func)
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One config entry: its default-producing function and the entries it derives from."""
+
+    name: str
+    func: Callable[..., Any]
+    params: tuple[str, ...]
+
+    @property
+    def doc(self) -> str | None:
+        """First docstring line, else the comment on the ``def`` line."""
+        return _doc_of(self.func)
+
+
+def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
+    """Declare a config entry as a function-scoped fixture.
+
+    The function returns the default; its arguments name the entries it derives from.
+    Inside an experiment the fixture returns the run's resolved value (after named
+    configs and ``--sacred-with``), so derived entries see overrides.
+    """
+    if func is None:
+        return functools.partial(config, name=name)
+    entry = ConfigEntry(name or func.__name__, func, tuple(inspect.signature(func).parameters))
+
+    def fixture_function(request: pytest.FixtureRequest, **dependencies: Any) -> Any:
+        from .resolve import SPEC_KEY
+
+        spec = request.node.stash.get(SPEC_KEY, None)
+        if spec is not None and entry.name in spec.config:
+            return spec.config[entry.name]
+        return entry.func(**dependencies)
+
+    # pytest reads the signature to build the fixture closure: request + the entries used.
+    fixture_function.__signature__ = inspect.Signature(
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in entry.params]
+    )
+    fixture_function.__name__ = entry.name
+    fixture_function.__qualname__ = entry.name
+    fixture_function.__module__ = func.__module__
+    fixture_function.__doc__ = func.__doc__
+    setattr(fixture_function, CONFIG_ATTR, entry)
+    return pytest.fixture(name=entry.name)(fixture_function)
+
+
+@dataclass(frozen=True)
+class NamedConfig:
+    """A named set of config updates, applied on request."""
+
+    name: str
+    func: Callable[[], dict]
+    path: str  # file that defines it
+
+    @property
+    def doc(self) -> str | None:
+        return _doc_of(self.func)
+
+    def updates(self) -> dict:
+        value = self.func()
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"named config {self.name!r} ({self.path}) returned {type(value).__name__}; "
+                "it must return a dict of config updates"
+            )
+        return value
+
+
+def named_config(func: Callable[[], dict] | None = None, *, name: str | None = None):
+    """Declare a named config: a function returning a dict of config updates.
+
+    Visible to experiments in the same module and below the ``conftest.py`` defining it.
+    """
+    if func is None:
+        return functools.partial(named_config, name=name)
+    setattr(func, NAMED_ATTR, NamedConfig(name or func.__name__, func, inspect.getfile(func)))
+    return func
+
+
+def capture(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Fill a helper's missing arguments by name from the current run's config.
+
+    Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call) and
+    ``_rnd`` (a generator seeded with it) can be asked for. Outside a run, the function is
+    called unchanged.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = _capture_values
+        if values is None:
+            return func(*args, **kwargs)
+        given = signature.bind_partial(*args, **kwargs).arguments
+        for name, param in signature.parameters.items():
+            if name in given or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if name in values["config"]:
+                kwargs[name] = values["config"][name]
+            elif name in ("_run", "_config"):
+                kwargs[name] = values[name]
+            elif name in ("_seed", "_rnd"):
+                from .seeding import create_rnd
+
+                seed = values["_seeds"].randint(1, 10**9)
+                kwargs[name] = seed if name == "_seed" else create_rnd(seed)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def set_capture_values(run: Any | None) -> None:
+    """Make ``run`` the run whose config ``@capture`` functions see (``None`` to clear)."""
+    global _capture_values
+    if run is None:
+        _capture_values = None
+        return
+    import random
+
+    _capture_values = {
+        "config": run.config,
+        "_run": run,
+        "_config": run.config,
+        "_seeds": random.Random(run.seed),
+    }

@@ -1,0 +1,51 @@
+"""Fixtures an experiment asks for: ``sacred_run`` (alias ``_run``), ``seed``, ``rnd``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .resolve import SPEC_KEY
+from .run import Run
+
+RUN_KEY = pytest.StashKey[Run]()
+
+
+def _not_an_experiment(request: pytest.FixtureRequest, fixture: str) -> pytest.UsageError:
+    return pytest.UsageError(
+        f"{request.node.nodeid} asks for {fixture!r}, which only experiments have: "
+        "mark the test with @pytest.mark.experiment"
+    )
+
+
+@pytest.fixture
+def sacred_run(request: pytest.FixtureRequest) -> Run:
+    """The current run: log metrics, add artifacts, read its config and id."""
+    run = request.node.stash.get(RUN_KEY, None)
+    if run is None:
+        raise _not_an_experiment(request, "sacred_run")
+    return run
+
+
+@pytest.fixture
+def _run(sacred_run: Run) -> Run:
+    """Sacred's name for :func:`sacred_run`."""
+    return sacred_run
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """This run's root seed; ``random``, numpy and torch were seeded with it."""
+    spec = request.node.stash.get(SPEC_KEY, None)
+    if spec is None:
+        raise _not_an_experiment(request, "seed")
+    return spec.seed
+
+
+@pytest.fixture
+def rnd(seed: int) -> Any:
+    """A generator seeded from the run's seed (numpy ``Generator``, else ``random.Random``)."""
+    from .seeding import create_rnd
+
+    return create_rnd(seed)

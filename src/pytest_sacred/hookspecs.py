@@ -1,0 +1,149 @@
+"""Observer hook specifications.
+
+An observer is any pytest plugin implementing some of these hooks: an object registered
+with ``config.pluginmanager.register(obj)`` or plain functions in a ``conftest.py``.
+pluggy lets an implementation accept any subset of the arguments.
+
+pytest-sacred calls the implementations itself, in descending order of the plugin's
+``priority`` attribute (default 0), so that one observer that raises is reported and the
+others still receive the event. Times are naive ``datetime`` values in UTC, as in Sacred.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec(firstresult=True)
+def pytest_sacred_allocate_id(
+    run: Any, ex_info: dict, config: dict, meta_info: dict
+) -> int | None:
+    """Name a run before its first event.
+
+    Called once per run that has no id yet (``--sacred-id`` gives one). Observers are asked
+    in priority order; the first that returns an int names the run and every observer then
+    receives that id in ``run_id``. An observer that claims an id here (e.g. by creating a
+    directory) must also accept ``started_event``/``queued_event`` for ids it did not claim.
+
+    :param run: the :class:`pytest_sacred.run.Run` being started.
+    :param ex_info: experiment info (``name``, ``base_dir``, ``sources``, ``dependencies``,
+        ``repositories``, ``mainfile``).
+    :param config: the run's final configuration, ``seed`` included.
+    :param meta_info: ``command``, ``options``, ``named_configs``, ``config_updates`` and,
+        when given, ``comment`` and ``priority``.
+    """
+
+
+@hookspec
+def pytest_sacred_queued_event(
+    run_id: int | None,
+    ex_info: dict,
+    command: str,
+    host_info: dict,
+    queue_time: datetime,
+    config: dict,
+    meta_info: dict,
+) -> None:
+    """A run was queued with ``--sacred-queue`` instead of being executed.
+
+    ``meta_info`` carries ``queue_time`` too. No other event follows for this run.
+    """
+
+
+@hookspec
+def pytest_sacred_started_event(
+    run_id: int | None,
+    ex_info: dict,
+    command: str,
+    host_info: dict,
+    start_time: datetime,
+    config: dict,
+    meta_info: dict,
+) -> None:
+    """A run starts: its fixtures are set up and the test body is about to run.
+
+    :param command: the test function's name.
+    :param host_info: ``hostname``, ``os``, ``python_version``, ``cpu``, ``ENV`` and, when
+        ``nvidia-smi`` answers, ``gpus``; gathered once per session.
+    """
+
+
+@hookspec
+def pytest_sacred_heartbeat_event(
+    run_id: int | None,
+    info: dict,
+    captured_out: str,
+    beat_time: datetime,
+    result: Any,
+) -> None:
+    """Every ``--sacred-heartbeat`` seconds while the run is alive, and once when it ends.
+
+    :param info: the run's mutable ``info`` dict (user data).
+    :param captured_out: all output captured so far (cumulative, ``\\r`` folded).
+    :param result: the result so far (``None`` until the body returns).
+    """
+
+
+@hookspec
+def pytest_sacred_log_metrics(
+    run_id: int | None, metrics_by_name: dict, info: dict
+) -> None:
+    """Metrics logged since the previous heartbeat; fires just before each heartbeat.
+
+    :param metrics_by_name: ``{name: {"name", "steps": [int], "values": [number],
+        "timestamps": [datetime]}}``, only the entries not yet delivered.
+    :param info: the run's ``info`` dict; an observer may record metric ids in
+        ``info["metrics"]`` as Sacred's MongoObserver does.
+    """
+
+
+@hookspec
+def pytest_sacred_completed_event(run_id: int | None, stop_time: datetime, result: Any) -> None:
+    """The test body returned and passed; ``result`` is its return value."""
+
+
+@hookspec
+def pytest_sacred_interrupted_event(
+    run_id: int | None, interrupt_time: datetime, status: str
+) -> None:
+    """The run was stopped from outside.
+
+    :param status: ``"INTERRUPTED"`` (Ctrl-C), ``"TIMEOUT"`` (pytest-timeout) or
+        ``"SKIPPED"`` (the body called ``pytest.skip``).
+    """
+
+
+@hookspec
+def pytest_sacred_failed_event(
+    run_id: int | None, fail_time: datetime, fail_trace: list[str]
+) -> None:
+    """The body or one of its fixtures raised, or an assert failed.
+
+    :param fail_trace: the traceback as a list of strings, starting at the test's frames.
+    """
+
+
+@hookspec
+def pytest_sacred_resource_event(run_id: int | None, filename: str) -> None:
+    """The run opened or declared a resource; ``filename`` is an absolute path."""
+
+
+@hookspec
+def pytest_sacred_artifact_event(
+    run_id: int | None,
+    name: str,
+    filename: str,
+    metadata: dict | None,
+    content_type: str | None,
+) -> None:
+    """The run produced a file to keep.
+
+    :param name: the artifact's name in the store (path relative to ``tmp_path`` for files
+        left there, else the basename or the name given to ``add_artifact``).
+    :param filename: absolute path of the file, still in place when this fires.
+    """

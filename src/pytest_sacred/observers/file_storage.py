@@ -1,0 +1,280 @@
+"""Sacred's FileStorageObserver layout, written cheaply.
+
+``DIR/<id>/{run.json, config.json, metrics.json, info.json, cout.txt, <artifacts>}`` plus
+content-addressed copies in ``DIR/_sources`` and ``DIR/_resources``. Ids are claimed with
+an atomic ``mkdir``, so several processes can share one directory.
+
+Unlike Sacred, metrics are never re-read or re-encoded: each heartbeat encodes only the new
+points and keeps them as JSON text, and ``metrics.json`` is written from those pieces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..serialize import dumps
+from .base import Observer, StoreError
+
+#: artifact names Sacred refuses because they would overwrite the run's own files
+RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
+_MAX_CLAIM_ATTEMPTS = 1000
+
+
+def md5_of(path: str | os.PathLike) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_text_atomic(path: Path, *pieces: str) -> None:
+    """Readers never see a half-written file: write beside it, then rename over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(pieces)
+    os.replace(tmp, path)
+
+
+@dataclass
+class _MetricText:
+    """The JSON text of one metric's points, one piece per heartbeat."""
+
+    steps: list[str] = field(default_factory=list)
+    timestamps: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+
+    def add(self, steps: list, timestamps: list[datetime], values: list) -> None:
+        self.steps.append(json.dumps(steps)[1:-1])
+        self.timestamps.append(",".join(['"' + t.isoformat() + '"' for t in timestamps]))
+        self.values.append(json.dumps(values)[1:-1])
+
+    def pieces(self, name: str):
+        yield json.dumps(name) + ': {"steps": ['
+        yield ",".join(self.steps)
+        yield '], "timestamps": ['
+        yield ",".join(self.timestamps)
+        yield '], "values": ['
+        yield ",".join(self.values)
+        yield "]}"
+
+
+@dataclass
+class _RunFiles:
+    directory: Path
+    entry: dict[str, Any]
+    cout: str = ""
+    metrics: dict[str, _MetricText] = field(default_factory=dict)
+    metrics_written: bool = False
+
+
+class FileStorageObserver(Observer):
+    """Stores runs the way Sacred's ``FileStorageObserver`` does, readable by its tools."""
+
+    priority = 20
+    name = "file"
+
+    def __init__(self, basedir: str | os.PathLike, priority: int = 20) -> None:
+        self.basedir = Path(basedir)
+        self.priority = priority
+        self._runs: dict[int, _RunFiles] = {}
+        self._claimed: set[int] = set()
+        self._next_id: int | None = None
+        self._stored: set[Path] = set()
+
+    # -- session -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self.basedir.exists() and not self.basedir.is_dir():
+            raise StoreError(
+                f"file store {str(self.basedir)!r} is a file, not a directory; "
+                "pass a directory to --sacred-file-storage"
+            )
+        try:
+            self.basedir.mkdir(parents=True, exist_ok=True)
+            probe = self.basedir / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"file store {str(self.basedir)!r} is not writable ({exc.strerror or exc}); "
+                "pass a writable directory to --sacred-file-storage or use --sacred-unobserved"
+            ) from exc
+
+    def location(self, run_id: int | None) -> str:
+        return str(self.basedir / str(run_id))
+
+    # -- ids -----------------------------------------------------------------------------
+
+    def _highest_id(self) -> int:
+        with os.scandir(self.basedir) as entries:
+            return max((int(e.name) for e in entries if e.name.isdigit()), default=0)
+
+    def pytest_sacred_allocate_id(self) -> int:
+        candidate = self._next_id or self._highest_id() + 1
+        for attempt in range(_MAX_CLAIM_ATTEMPTS):
+            try:
+                (self.basedir / str(candidate)).mkdir()
+            except FileExistsError:
+                # another process got there first; after a few misses, look again
+                candidate = self._highest_id() + 1 if attempt % 10 == 9 else candidate + 1
+                continue
+            self._claimed.add(candidate)
+            self._next_id = candidate + 1
+            return candidate
+        raise StoreError(f"could not claim a run directory in {self.basedir} after "
+                         f"{_MAX_CLAIM_ATTEMPTS} attempts")
+
+    def _run_directory(self, run_id: int | None) -> Path:
+        if run_id is None:
+            raise StoreError("the run has no id")
+        directory = self.basedir / str(run_id)
+        if run_id in self._claimed:
+            self._claimed.discard(run_id)
+            return directory
+        try:
+            directory.mkdir(parents=True)
+        except FileExistsError:
+            raise StoreError(
+                f"{directory} already holds run {run_id}; choose a free id (--sacred-id) "
+                "or another --sacred-file-storage"
+            ) from None
+        return directory
+
+    # -- content-addressed copies ----------------------------------------------------------
+
+    def _store_copy(self, source: str, md5: str, folder: str) -> Path:
+        """Copy ``source`` to ``folder/<stem>_<md5><ext>`` once; returns that path."""
+        stem, ext = os.path.splitext(os.path.basename(source))
+        target = self.basedir / folder / f"{stem}_{md5}{ext}"
+        if target not in self._stored:
+            if not target.exists():
+                target.parent.mkdir(exist_ok=True)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+            self._stored.add(target)
+        return target
+
+    def _experiment_entry(self, ex_info: dict) -> dict:
+        sources = [
+            [name, str(self._store_copy(os.path.join(ex_info["base_dir"], name), md5,
+                                        "_sources").relative_to(self.basedir))]
+            for name, md5 in ex_info.get("sources", [])
+        ]
+        return {**ex_info, "sources": sources}
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _save_run(self, run: _RunFiles) -> None:
+        write_text_atomic(run.directory / "run.json", dumps(run.entry))
+
+    def _begin(self, run_id, ex_info, command, host_info, config, meta_info, status, **times):
+        directory = self._run_directory(run_id)
+        entry = {
+            "experiment": self._experiment_entry(ex_info),
+            "command": command,
+            "host": host_info,
+            **{key: value.isoformat() for key, value in times.items()},
+            "meta": meta_info,
+            "status": status,
+            "resources": [],
+            "artifacts": [],
+        }
+        if status != "QUEUED":
+            entry["heartbeat"] = None
+        run = _RunFiles(directory, entry)
+        write_text_atomic(directory / "config.json", dumps(config))
+        self._save_run(run)
+        return run
+
+    def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
+                                   config, meta_info) -> None:
+        meta = {**meta_info, "queue_time": queue_time.isoformat()}
+        self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED")
+
+    def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
+                                    config, meta_info) -> None:
+        self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
+                                         meta_info, "RUNNING", start_time=start_time)
+
+    def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time, result) -> None:
+        run = self._runs[run_id]
+        run.entry["heartbeat"] = beat_time.isoformat()
+        run.entry["result"] = result
+        self._save_cout(run, captured_out)
+        self._save_run(run)
+        if info:
+            write_text_atomic(run.directory / "info.json", dumps(info))
+
+    def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
+        if captured_out == run.cout:
+            if not (run.directory / "cout.txt").exists():
+                (run.directory / "cout.txt").write_text(captured_out, encoding="utf-8")
+            return
+        if captured_out.startswith(run.cout):
+            with open(run.directory / "cout.txt", "a", encoding="utf-8") as f:
+                f.write(captured_out[len(run.cout):])
+        else:  # earlier text changed (stderr arrived, a \r rewrote a line): write it whole
+            write_text_atomic(run.directory / "cout.txt", captured_out)
+        run.cout = captured_out
+
+    def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
+        run = self._runs[run_id]
+        for name, metric in metrics_by_name.items():
+            text = run.metrics.get(name)
+            if text is None:
+                text = run.metrics[name] = _MetricText()
+            text.add(metric["steps"], metric["timestamps"], metric["values"])
+        if metrics_by_name or not run.metrics_written:
+            self._save_metrics(run)
+
+    def _save_metrics(self, run: _RunFiles) -> None:
+        def pieces():
+            yield "{"
+            for i, name in enumerate(sorted(run.metrics)):
+                if i:
+                    yield ", "
+                yield from run.metrics[name].pieces(name)
+            yield "}"
+
+        write_text_atomic(run.directory / "metrics.json", *pieces())
+        run.metrics_written = True
+
+    def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
+        run = self._runs.pop(run_id)
+        run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
+        self._save_run(run)
+
+    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+        self._finish(run_id, stop_time, "COMPLETED", result=result)
+
+    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
+
+    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+        self._finish(run_id, interrupt_time, status)
+
+    def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
+        if name in RESERVED_NAMES:
+            raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
+                             "give it another name")
+        run = self._runs[run_id]
+        target = run.directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(filename, target)
+        run.entry["artifacts"].append(name)
+        self._save_run(run)
+
+    def pytest_sacred_resource_event(self, run_id, filename) -> None:
+        run = self._runs[run_id]
+        stored = self._store_copy(filename, md5_of(filename), "_resources")
+        run.entry["resources"].append([filename, str(stored)])
+        self._save_run(run)

@@ -1,0 +1,218 @@
+"""A run's configuration, computed once per collected variant before anything runs.
+
+Precedence, lowest first: the ``@config`` default, named configs in the order given (the
+``named_configs`` marker's variant, then ``--sacred-named-config``), ``--sacred-with``.
+Parametrized arguments are fixed by the variant and cannot be overridden. The values are
+computed here, in dependency order, so that ``--sacred-print-config`` and the run itself
+see exactly the same numbers; the config fixtures then just hand them out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
+from .serialize import NotSerializableError, flatten, normalize_config_value
+from .updates import ConfigError, merge
+
+#: the parameter the ``named_configs`` marker sweeps
+NAMED_PARAM = "sacred_named_config"
+
+
+@dataclass
+class RunSpec:
+    """What is known about a run before it starts."""
+
+    experiment: str
+    config: dict[str, Any]
+    seed: int
+    swept: tuple[str, ...]
+    named_configs: list[str]
+    config_updates: dict
+    entries: dict[str, ConfigEntry] = field(repr=False)
+    #: dotted keys changed by named configs or --sacred-with, for print-config
+    modified: set[str] = field(default_factory=set)
+
+
+SPEC_KEY = pytest.StashKey[RunSpec]()
+
+
+def experiment_name(item: pytest.Item) -> str | None:
+    """The name from the ``experiment`` marker, or ``None`` for an ordinary test."""
+    marker = item.get_closest_marker("experiment")
+    if marker is None:
+        return None
+    name = marker.kwargs.get("name") or (marker.args[0] if marker.args else None)
+    if name is None:
+        name = getattr(item, "originalname", item.name)
+        name = name[5:] if name.startswith("test_") else name
+    return str(name)
+
+
+def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
+    """The ``@config`` fixtures in the item's closure (the nearest definition wins)."""
+    entries = {}
+    defs = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    for name in item.fixturenames:
+        fixturedefs = defs.get(name)
+        if fixturedefs:
+            entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None)
+            if entry is not None:
+                entries[name] = entry
+    return entries
+
+
+def swept_params(item: pytest.Item) -> dict[str, Any]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return {}
+    return {k: v for k, v in callspec.params.items() if k != NAMED_PARAM}
+
+
+def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
+    """A named config visible from the item: its module's globals, then conftests upward."""
+    candidates = [getattr(getattr(item, "module", None), name, None)]
+    conftests = item.config.pluginmanager._getconftestmodules(item.path)  # type: ignore[attr-defined]
+    candidates += [getattr(mod, name, None) for mod in reversed(conftests)]
+    for candidate in candidates:
+        named = getattr(candidate, NAMED_ATTR, None)
+        if named is not None:
+            return named
+    return None
+
+
+def visible_named_configs(item: pytest.Item) -> dict[str, NamedConfig]:
+    """Every named config an item can use, nearest definition first."""
+    modules = [getattr(item, "module", None)]
+    modules += list(reversed(item.config.pluginmanager._getconftestmodules(item.path)))  # type: ignore[attr-defined]
+    found: dict[str, NamedConfig] = {}
+    for module in modules:
+        for value in vars(module).values() if module is not None else ():
+            named = getattr(value, NAMED_ATTR, None)
+            if isinstance(named, NamedConfig):
+                found.setdefault(named.name, named)
+    return found
+
+
+def named_updates(item: pytest.Item, name: str) -> dict:
+    from .updates import nested
+
+    named = find_named_config(item, name)
+    if named is None:
+        known = ", ".join(sorted(visible_named_configs(item))) or "none"
+        raise ConfigError(
+            f"{item.nodeid}: unknown named config {name!r} (named configs visible here: {known})"
+        )
+    return nested(named.updates())
+
+
+def _apply(default: Any, update: Any, path: str) -> Any:
+    """An update on a default value; a nested update may only change existing entries."""
+    if not isinstance(update, dict):
+        return update
+    if not isinstance(default, dict):
+        raise ConfigError(f"config entry {path!r} is {type(default).__name__}, not a dict: "
+                          f"it has no sub-entries {sorted(update)}")
+    for key, value in update.items():
+        if key not in default:
+            have = ", ".join(map(str, default)) or "none"
+            raise ConfigError(f"config entry {path!r} has no entry {key!r} (it has: {have})")
+        if isinstance(value, dict) and isinstance(default[key], dict):
+            _apply(default[key], value, f"{path}.{key}")
+    return merge(default, update)
+
+
+def build_spec(
+    item: pytest.Item,
+    name: str,
+    cli_named: list[tuple[str, dict]],
+    cli_updates: dict,
+    seed_option: int | None,
+) -> RunSpec:
+    """Resolve the config of one variant. Raises :class:`ConfigError` naming the culprit."""
+    from .updates import dotted_keys
+
+    entries = config_entries(item)
+    params = swept_params(item)
+    known = set(entries) | set(params) | {"seed"}
+
+    named: list[tuple[str, dict]] = []
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and NAMED_PARAM in callspec.params:
+        variant = callspec.params[NAMED_PARAM]
+        named.append((variant, named_updates(item, variant)))
+        for key in named[0][1]:
+            if key not in known:
+                raise ConfigError(f"{item.nodeid}: named config {variant!r} sets {key!r}, "
+                                  f"which this experiment does not use (it uses: "
+                                  f"{', '.join(sorted(known))})")
+    named += cli_named
+
+    updates: dict = {}
+    for label, values in named:
+        for key in values:
+            if key in params:
+                raise ConfigError(f"{item.nodeid}: named config {label!r} sets {key!r}, "
+                                  "which parametrize sweeps; remove it from one of them")
+        updates = merge(updates, {k: v for k, v in values.items() if k in known})
+    updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
+    if seed_option is not None and "seed" not in updates:
+        updates["seed"] = seed_option
+
+    values: dict[str, Any] = dict(params)
+    resolving: list[str] = []
+
+    def value_of(key: str) -> Any:
+        if key in values:
+            return values[key]
+        entry = entries.get(key)
+        if entry is None:
+            if key == "seed":
+                return updates.get("seed", secrets.randbelow(10**9) + 1)
+            raise ConfigError(f"config entry {resolving[-1]!r} depends on {key!r}, which is "
+                              "neither a config entry nor a parametrize argument")
+        if key in resolving:
+            raise ConfigError("config entries depend on each other in a cycle: "
+                              + " -> ".join(resolving[resolving.index(key):] + [key]))
+        resolving.append(key)
+        try:
+            update = updates.get(key)
+            if key in updates and not isinstance(update, dict):
+                value = update
+            else:
+                value = entry.func(**{p: value_of(p) for p in entry.params})
+                if key in updates:
+                    value = _apply(value, update, key)
+        finally:
+            resolving.pop()
+        values[key] = normalize_config_value(value)
+        return values[key]
+
+    for key in entries:
+        value_of(key)
+    seed = value_of("seed")
+    values["seed"] = seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{item.nodeid}: seed must be an int, got {seed!r}")
+    for key, value in values.items():
+        try:
+            flatten(value)
+        except NotSerializableError as exc:
+            raise ConfigError(f"{item.nodeid}: config entry {key!r} cannot be stored: {exc}; "
+                              "use a JSON value or one jsonpickle can restore") from None
+
+    return RunSpec(
+        experiment=name,
+        config=values,
+        seed=seed,
+        swept=tuple(params),
+        named_configs=[label for label, _ in named],
+        config_updates=cli_updates,
+        entries=entries,
+        modified={k for k in dotted_keys(updates) if k.split(".")[0] in values}
+        - ({"seed"} if seed_option is not None and "seed" not in cli_updates else set()),
+    )

@@ -1,0 +1,209 @@
+"""A run's life from its variant's setup to its final event, for one pytest session."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import output
+from .clock import utcnow
+from .events import Dispatcher
+from .heartbeat import Heartbeat
+from .info.experiment import module_info
+from .info.host import host_info
+from .resolve import RunSpec
+from .run import Run
+
+
+def run_status(exc: BaseException | None) -> str:
+    """Sacred's status for a run whose body ended with ``exc``."""
+    if exc is None:
+        return "COMPLETED"
+    if isinstance(exc, (KeyboardInterrupt, pytest.exit.Exception)):
+        return "INTERRUPTED"
+    if isinstance(exc, pytest.skip.Exception):
+        return "SKIPPED"
+    if isinstance(exc, pytest.fail.Exception) and str(exc).startswith("Timeout"):
+        return "TIMEOUT"  # pytest-timeout's signal method
+    return "FAILED"
+
+
+def fail_trace(exc: BaseException, item: pytest.Item) -> list[str]:
+    """The traceback from the test function's frame on, as Sacred's list of strings."""
+    tb = exc.__traceback__
+    code = getattr(getattr(item, "obj", None), "__code__", None)
+    start = tb
+    while start is not None and start.tb_frame.f_code is not code:
+        start = start.tb_next
+    return traceback.format_exception(type(exc), exc, start or tb)
+
+
+class Runner:
+    """Creates, starts, beats and ends runs, and gathers host/experiment info once."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        events: Dispatcher,
+        heartbeat_interval: float,
+        capture_env: list[str],
+        options_meta: dict,
+        experiment_name: str | None,
+        comment: str | None,
+        priority: float | None,
+        run_id: int | None,
+    ) -> None:
+        self.config = config
+        self.events = events
+        self.heartbeat = Heartbeat(heartbeat_interval, self._periodic_beat)
+        self._capture_env = capture_env
+        self._options_meta = options_meta
+        self._name = experiment_name
+        self._comment = comment
+        self._priority = priority
+        self._forced_id = run_id
+        self._host_info: dict | None = None
+        self._module_info: dict[str, dict] = {}
+
+    # -- gathered once ----------------------------------------------------------------------
+
+    def host_info(self) -> dict:
+        if self._host_info is None:
+            self._host_info = host_info(self._capture_env)
+        return self._host_info
+
+    def experiment_info(self, item: pytest.Item, name: str) -> dict:
+        module = item.module  # type: ignore[attr-defined]
+        info = self._module_info.get(module.__name__)
+        if info is None:
+            conftests = list(self.config.pluginmanager._getconftestmodules(item.path))
+            info = self._module_info[module.__name__] = module_info(
+                module, conftests, self.config.rootpath)
+        return {"name": self._name or name, **info}
+
+    # -- one run ----------------------------------------------------------------------------
+
+    def create(self, item: pytest.Item, spec: RunSpec) -> Run:
+        meta = {
+            "command": getattr(item, "originalname", item.name),
+            "options": self._options_meta,
+            "named_configs": spec.named_configs,
+            "config_updates": spec.config_updates,
+            "pytest": {"nodeid": item.nodeid},
+        }
+        if self._comment is not None:
+            meta["comment"] = self._comment
+        if self._priority is not None:
+            meta["priority"] = self._priority
+
+        def emit(hook: str, **kwargs: Any) -> None:
+            if run.status is None:  # not started yet: deliver right after started_event
+                run._pending.append((hook, kwargs))
+            else:
+                self._emit(run, hook, **kwargs)
+
+        run = Run(spec.config, spec.seed, self.experiment_info(item, spec.experiment),
+                  self.host_info(), meta, emit)
+        return run
+
+    def _emit(self, run: Run, hook: str, **kwargs: Any) -> None:
+        self.events.emit(hook, run._dropped, run_id=run._id, **kwargs)
+
+    def _name_run(self, run: Run) -> None:
+        run._id = self._forced_id
+        if run._id is None:
+            run._id = self.events.allocate_id(
+                run._dropped, run=run, ex_info=run.experiment_info, config=dict(run.config),
+                meta_info=run.meta_info)
+
+    def queue(self, run: Run) -> None:
+        self._name_run(run)
+        run.status = "QUEUED"
+        queue_time = utcnow()
+        run.meta_info["queue_time"] = queue_time
+        self.events.emit("pytest_sacred_queued_event", run._dropped, run_id=run._id,
+                         ex_info=run.experiment_info, command=run.meta_info["command"],
+                         host_info=run.host_info, queue_time=queue_time,
+                         config=dict(run.config), meta_info=run.meta_info, drop_failed=True)
+
+    def start(self, run: Run) -> None:
+        self._name_run(run)
+        run.start_time = utcnow()
+        run.status = "RUNNING"
+        self.events.emit("pytest_sacred_started_event", run._dropped, run_id=run._id,
+                         ex_info=run.experiment_info, command=run.meta_info["command"],
+                         host_info=run.host_info, start_time=run.start_time,
+                         config=dict(run.config), meta_info=run.meta_info, drop_failed=True)
+        for hook, kwargs in run._pending:
+            self._emit(run, hook, **kwargs)
+        run._pending.clear()
+        self.heartbeat.watch(run)
+
+    def _beat(self, run: Run, captured_out: str) -> None:
+        run.captured_out = captured_out
+        self._emit(run, "pytest_sacred_log_metrics", metrics_by_name=run._metrics.drain(),
+                   info=run.info)
+        self._emit(run, "pytest_sacred_heartbeat_event", info=run.info,
+                   captured_out=captured_out, beat_time=utcnow(), result=run.result)
+
+    def _periodic_beat(self, run: Run) -> None:
+        with run._lock:
+            if run._finished:
+                return
+            live = output.peek(self.config)
+            self._beat(run, output.combine(run._sections, live) if live is not None
+                       else run.captured_out)
+
+    def finish(self, run: Run, item: pytest.Item, exc: BaseException | None,
+               sections: list[tuple[str, str, str]], trace: list[str] | None = None) -> None:
+        """End a started run: artifacts, the final beat, then the final event."""
+        self.heartbeat.unwatch()
+        self._add_tmp_path_artifacts(run, item)
+        status = run_status(exc)
+        with run._lock:
+            run._finished = True
+            run.stop_time = utcnow()
+            self._beat(run, output.combine(sections))
+            run.status = status
+            if status == "COMPLETED":
+                self._emit(run, "pytest_sacred_completed_event", stop_time=run.stop_time,
+                           result=run.result)
+            elif status == "FAILED":
+                self._emit(run, "pytest_sacred_failed_event", fail_time=run.stop_time,
+                           fail_trace=trace if trace is not None else fail_trace(exc, item))
+            else:
+                self._emit(run, "pytest_sacred_interrupted_event",
+                           interrupt_time=run.stop_time, status=status)
+
+    def _add_tmp_path_artifacts(self, run: Run, item: pytest.Item) -> None:
+        """Files left under the run's ``tmp_path`` become artifacts named by relative path."""
+        tmp = getattr(item, "funcargs", {}).get("tmp_path")
+        if not isinstance(tmp, Path) or not tmp.is_dir():
+            return
+        for path in sorted(tmp.rglob("*")):
+            if path.is_file() and str(path.absolute()) not in run._artifact_paths:
+                self._emit(run, "pytest_sacred_artifact_event",
+                           name=path.relative_to(tmp).as_posix(), filename=str(path.absolute()),
+                           metadata=None, content_type=None)
+
+    def close(self) -> None:
+        self.heartbeat.stop()
+
+
+def options_meta(config: pytest.Config) -> dict:
+    """The ``--sacred-*`` options of this session for ``meta.options``, URLs redacted."""
+    from .redact import redact_url
+
+    meta = {}
+    for dest, value in sorted(vars(config.option).items()):
+        if dest.startswith("sacred_"):
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if isinstance(value, str):
+                value = redact_url(value)
+            meta["--" + dest.replace("_", "-")] = value
+    return meta

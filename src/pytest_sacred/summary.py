@@ -1,0 +1,48 @@
+"""The table of runs printed at the end of a session, and the row each run contributes.
+
+Rows travel on the test report (``report.sacred_run``), so pytest-xdist brings the rows of
+its workers to the controller, which prints the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
+
+
+def row(run: Any, variant: str, stores: list[str], errors: list[str]) -> dict:
+    duration = (run.stop_time - run.start_time).total_seconds() if run.stop_time and run.start_time else None
+    return {
+        "id": run._id,
+        "experiment": run.experiment_info["name"],
+        "variant": variant,
+        "status": run.status,
+        "result": _short(repr(run.result)) if run.result is not None else "",
+        "duration": duration,
+        "stored in": stores,
+        "errors": errors,
+    }
+
+
+def _short(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def write_table(rows: list[dict], write: Callable[..., None]) -> None:
+    cells = [
+        [
+            "-" if r["id"] is None else str(r["id"]),
+            r["experiment"],
+            r["variant"],
+            r["status"] or "",
+            r["result"],
+            "" if r["duration"] is None else f"{r['duration']:.2f}s",
+            ", ".join(r["stored in"]) or "(unobserved)",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(COLUMNS)]
+    write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
+    for line in cells:
+        write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
