@@ -94,6 +94,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             config.pluginmanager.unregister(observer)
 
 
+def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:
+    """Never collect inside a file store: ``_sources/`` holds copies of test modules."""
+    state = config.stash.get(STATE, None)
+    if state is not None and collection_path in state.store_directories:
+        return True
+    return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("named_configs")
     if marker is not None:
@@ -134,8 +142,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return True
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture: the run exists and the global generators are seeded."""
     spec = item.stash.get(SPEC_KEY, None)
     if spec is not None:
         from .decorators import set_capture_values
@@ -148,7 +157,6 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
             pytest.skip(f"queued as run {run._id}")
         seed_globals(spec.seed)
         set_capture_values(run)
-    return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

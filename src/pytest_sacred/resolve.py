@@ -111,12 +111,10 @@ def named_updates(item: pytest.Item, name: str) -> dict:
 
 
 def _apply(default: Any, update: Any, path: str) -> Any:
-    """An update on a default value; a nested update may only change existing entries."""
-    if not isinstance(update, dict):
+    """An update on a default value: into a dict default, only existing entries may change
+    (as in Sacred, a new nested key is a typo more often than not); otherwise it replaces."""
+    if not isinstance(update, dict) or not isinstance(default, dict):
         return update
-    if not isinstance(default, dict):
-        raise ConfigError(f"config entry {path!r} is {type(default).__name__}, not a dict: "
-                          f"it has no sub-entries {sorted(update)}")
     for key, value in update.items():
         if key not in default:
             have = ", ".join(map(str, default)) or "none"
@@ -144,12 +142,12 @@ def build_spec(
     callspec = getattr(item, "callspec", None)
     if callspec is not None and NAMED_PARAM in callspec.params:
         variant = callspec.params[NAMED_PARAM]
-        named.append((variant, named_updates(item, variant)))
-        for key in named[0][1]:
-            if key not in known:
-                raise ConfigError(f"{item.nodeid}: named config {variant!r} sets {key!r}, "
-                                  f"which this experiment does not use (it uses: "
-                                  f"{', '.join(sorted(known))})")
+        updates = named_updates(item, variant)
+        if updates and not set(updates) & known:
+            raise ConfigError(f"{item.nodeid}: named config {variant!r} sets "
+                              f"{', '.join(map(repr, updates))}, none of which this experiment "
+                              f"uses (it uses: {', '.join(sorted(known))})")
+        named.append((variant, updates))
     named += cli_named
 
     updates: dict = {}
@@ -163,7 +161,7 @@ def build_spec(
     if seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
 
-    values: dict[str, Any] = dict(params)
+    values: dict[str, Any] = {k: normalize_config_value(v) for k, v in params.items()}
     resolving: list[str] = []
 
     def value_of(key: str) -> Any:
@@ -184,7 +182,13 @@ def build_spec(
             if key in updates and not isinstance(update, dict):
                 value = update
             else:
-                value = entry.func(**{p: value_of(p) for p in entry.params})
+                inputs = {p: value_of(p) for p in entry.params}
+                try:
+                    value = entry.func(**inputs)
+                except Exception as exc:
+                    raise ConfigError(
+                        f"{item.nodeid}: config entry {key!r} raised {type(exc).__name__}: "
+                        f"{exc}" + (f" (its inputs: {inputs})" if inputs else "")) from exc
                 if key in updates:
                     value = _apply(value, update, key)
         finally:

@@ -7,6 +7,7 @@ host and git info) waits until experiments are actually selected.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,8 @@ class SacredSession:
     observers: list[Observer]
     events: Dispatcher
     runner: Runner
-    rows: list[dict] = field(default_factory=list)
+    #: local store directories, never collected (``_sources/`` holds test module copies)
+    store_directories: frozenset[Path] = frozenset()
     experiments: list[pytest.Item] = field(default_factory=list)
 
     @classmethod
@@ -64,7 +66,11 @@ class SacredSession:
             priority=option.sacred_priority,
             run_id=option.sacred_id,
         )
-        return cls(config, cli_updates, cli_named, observers, events, runner)
+        stores = {Path(o.basedir).absolute() for o in observers if hasattr(o, "basedir")}
+        default = config.rootpath / "runs"
+        if (default / "_sources").is_dir():  # also when this session stores elsewhere
+            stores.add(default)
+        return cls(config, cli_updates, cli_named, observers, events, runner, frozenset(stores))
 
     # -- before anything runs -------------------------------------------------------------
 

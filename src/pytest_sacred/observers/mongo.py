@@ -63,6 +63,26 @@ def redact_url(url: str) -> str:
     return (scheme + sep if sep else "") + hosts + qmark + query
 
 
+def _redact_strings(value: Any) -> Any:
+    """``meta`` as given, but any URL in it (``meta.options`` holds the command line)
+    without its password."""
+    if isinstance(value, dict):
+        return {k: _redact_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_strings(v) for v in value]
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return redact_url(value)
+    return value
+
+
+def _server_of(url: str) -> str:
+    """``scheme://[user:***@]hosts`` of a URL: no password, path or options."""
+    scheme, _, rest = url.partition("://")
+    authority = rest.partition("?")[0]
+    at = authority.rfind("@")
+    return redact_url(f"{scheme}://{authority[:at + 1]}{authority[at + 1:].partition('/')[0]}")
+
+
 # -- the --sacred-mongo value ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -134,8 +154,8 @@ def parse_target(value: str) -> MongoTarget:
         target = _parse_url(text)
         return MongoTarget(target.url, target.db_name, target.collection, priority)
     parts = text.split(":")
-    if "@" in text or len(parts) > 3 or (len(parts) > 1 and not parts[1].isdigit()) \
-            or not all(parts):
+    port_ok = len(parts) == 1 or (parts[1].isdigit() and int(parts[1]) < 65536)
+    if "@" in text or len(parts) > 3 or not port_ok or not all(parts):
         raise StoreError(f"--sacred-mongo {redact_url(value)!r} is not understood; "
                          f"expected {_FORMS}")
     if len(parts) == 2:
@@ -216,6 +236,12 @@ def to_document(value: Any) -> Any:
     return mongo_safe(flatten(readable(value)))
 
 
+def _meta(meta_info: dict) -> dict:
+    """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'
+    passwords."""
+    return mongo_safe(_redact_strings(meta_info))
+
+
 def _safe_text(text: str) -> str:
     """Text BSON can encode (lone surrogates from odd output become U+FFFD)."""
     try:
@@ -239,3 +265,359 @@ def _bson_size(value: Any) -> int:
     return len(bson.encode({"v": value}))
 
 
+def _shorten(key: str, value: Any, text: str, note: str) -> Any:
+    """What stays in the document of a value moved to GridFS: readable, and small."""
+    if key == "captured_out":
+        return f"{text[:PREVIEW_CHARS]}\n{note}\n{text[-PREVIEW_CHARS:]}"
+    if key == "info" and isinstance(value, dict):
+        # small entries stay, info.metrics always: Omniboard finds metrics through it
+        short, budget = {}, 4 * PREVIEW_CHARS
+        for name, entry in value.items():
+            size = _bson_size(entry)
+            if name == "metrics" or size <= budget:
+                short[name] = entry
+                budget -= size if name != "metrics" else 0
+            else:
+                short[name] = note
+        return short
+    return note
+
+
+# -- the observer ------------------------------------------------------------------------------
+
+_UNSENT = object()  # differs from every value, so the first heartbeat sets all fields
+
+
+@dataclass
+class _Run:
+    """What the observer remembers of a run it writes, to send only what changed."""
+
+    base_bytes: int = 4096  # the document without captured_out, info and result
+    captured_out: Any = _UNSENT
+    info: Any = _UNSENT
+    result: Any = _UNSENT
+    sizes: dict[str, int] = field(default_factory=dict)  # field -> BSON bytes in the doc
+    files: dict[str, Any] = field(default_factory=dict)  # field -> GridFS id of its spill
+
+
+class MongoObserver(Observer):
+    """Writes runs as Sacred's ``MongoObserver`` does (format ``MongoObserver-0.7.0``)."""
+
+    priority = 30
+    name = "mongo"
+
+    def __init__(self, url_or_db: str = DEFAULT_DB, db_name: str | None = None,
+                 collection: str | None = None, client: Any = None,
+                 priority: int | None = None, **client_kwargs: Any) -> None:
+        """``url_or_db`` takes every ``--sacred-mongo`` form; ``db_name``, ``collection``
+        (default ``"runs"``) and ``priority`` (default 30) override what it says.
+        ``client``, a ``pymongo.MongoClient``, is used instead of connecting and is left
+        open by :meth:`close`; ``client_kwargs`` go to ``MongoClient``."""
+        target = parse_target(url_or_db)
+        self.url = target.url
+        self.db_name = _check_db_name(db_name, url_or_db) if db_name else target.db_name
+        self.collection = _check_collection(collection or target.collection or "runs",
+                                            url_or_db)
+        self.priority = priority if priority is not None else (target.priority or 30)
+        self.server = _server_of(self.url)
+        self._client = client
+        self._owns_client = client is None
+        self._client_kwargs = client_kwargs
+        self._db: Any = None
+        self._runs: dict[int, _Run] = {}
+        self._allocated: set[int] = set()
+        self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
+
+    @classmethod
+    def from_client(cls, client: Any, db_name: str, collection: str = "runs") -> MongoObserver:
+        """Use an existing ``MongoClient``; the caller keeps it and closes it."""
+        address = ",".join(f"{host}:{port}" for host, port in
+                           client.topology_description.server_descriptions()) or DEFAULT_HOST
+        return cls(f"mongodb://{address}/", db_name=db_name, collection=collection,
+                   client=client)
+
+    @classmethod
+    def from_option(cls, value: str, collection: str | None = None) -> MongoObserver:
+        """The observer for ``--sacred-mongo VALUE`` (and ``--sacred-mongo-collection``)."""
+        return cls(value, collection=collection)
+
+    def location(self, run_id: int | None) -> str:
+        return f"{self.server}/{self.db_name}.{self.collection}/{run_id}"
+
+    # -- session -------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        import pymongo
+        from pymongo.errors import ConfigurationError, InvalidURI
+
+        kwargs = dict(self._client_kwargs)
+        if "serverselectiontimeoutms" not in {k.lower() for k in kwargs} and \
+                "serverselectiontimeoutms=" not in self.url.lower():
+            kwargs["serverSelectionTimeoutMS"] = _SERVER_SELECTION_MS
+        try:
+            return pymongo.MongoClient(self.url, **kwargs)
+        except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
+            raise StoreError(f"cannot use MongoDB URL {redact_url(self.url)!r}: "
+                             f"{_scrub(str(exc), self.url)}; expected {_FORMS}") from None
+
+    def open(self) -> None:
+        """Connect, and read the runs collection once: that needs a reachable server and,
+        when it asks for one, a valid login. Raises :class:`StoreError` saying which."""
+        from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
+
+        if self._db is not None:
+            return
+        if self._client is None:
+            self._client = self._connect()
+        where = redact_url(self.url)
+        db = self._client[self.db_name]
+        try:
+            self._client.admin.command("ping")
+            db[self.collection].find_one({}, projection={"_id": 1})
+        except ServerSelectionTimeoutError as exc:
+            raise StoreError(
+                f"cannot reach MongoDB at {where!r} ({_scrub(str(exc), self.url)[:300]}); "
+                "start the server, fix HOST:PORT in --sacred-mongo, or raise "
+                "?serverSelectionTimeoutMS= in the URL for a slow network") from None
+        except OperationFailure as exc:
+            raise StoreError(self._refusal(exc, where)) from None
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB at {where!r} failed: "
+                             f"{_scrub(str(exc), self.url)[:300]}") from None
+        try:  # each metrics upsert looks its document up by these two fields
+            db.metrics.create_index([("run_id", 1), ("name", 1)])
+        except PyMongoError:
+            pass  # a user without createIndex rights can still write runs
+        self._db = db
+
+    def _refusal(self, exc: Any, where: str) -> str:
+        if exc.code == 18:
+            hint = "check the user name and password in the URL"
+            if "authsource=" not in self.url.lower():
+                hint += (f"; the user is looked up in database {self.db_name!r}, add "
+                         "?authSource=admin if it was created in 'admin'")
+            return f"MongoDB at {where!r} refused the login (authentication failed): {hint}"
+        if exc.code == 13:
+            return (f"MongoDB at {where!r} requires authentication for database "
+                    f"{self.db_name!r}: give a user in the URL, "
+                    "mongodb://USER:PASSWORD@host:port/db?authSource=admin")
+        return f"MongoDB at {where!r} refused the request: {_scrub(str(exc), self.url)[:300]}"
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+        self._db = None
+
+    def _database(self) -> Any:
+        if self._db is None:
+            self.open()
+        return self._db
+
+    def _gridfs(self) -> Any:
+        import gridfs
+
+        return gridfs.GridFS(self._database())
+
+    # -- ids -----------------------------------------------------------------------------------
+
+    def _insert_with_next_id(self, doc: dict) -> int:
+        """Insert ``doc`` under the next integer id; unique with concurrent writers.
+
+        Only numeric ids count (a string ``_id`` sorts above every number in BSON order).
+        """
+        from pymongo.errors import DuplicateKeyError
+
+        runs = self._database()[self.collection]
+        for _ in range(_MAX_ID_ATTEMPTS):
+            last = runs.find_one({"_id": {"$type": "number"}}, projection={"_id": 1},
+                                 sort=[("_id", -1)])
+            run_id = int(last["_id"]) + 1 if last else 1
+            try:
+                runs.insert_one({"_id": run_id, **doc})
+                return run_id
+            except DuplicateKeyError:
+                continue  # another writer took it: look again
+        raise StoreError(f"no free run id in {self.location(None)} after "
+                         f"{_MAX_ID_ATTEMPTS} attempts")
+
+    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
+        """Claim the id with a placeholder holding what is known already."""
+        run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
+                                            "config": to_document(config),
+                                            "meta": _meta(meta_info)})
+        self._allocated.add(run_id)
+        return run_id
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _put_once(self, filename: str, md5: str, verified: bool = False) -> Any:
+        """GridFS id of this content of ``filename``, uploaded unless already stored.
+
+        ``fs.files`` gets a top-level ``md5`` as pymongo 3 wrote it, so that Sacred's own
+        observer and later runs find the copy.
+        """
+        key = (filename, md5)
+        if key not in self._stored_files:
+            found = self._database()["fs.files"].find_one({"filename": filename, "md5": md5},
+                                                          projection={"_id": 1})
+            if found is None:
+                actual = md5 if verified else _md5_of(filename)
+                with open(filename, "rb") as f:
+                    file_id = self._gridfs().put(f, filename=filename, md5=actual)
+            else:
+                file_id = found["_id"]
+            self._stored_files[key] = file_id
+        return self._stored_files[key]
+
+    def _experiment(self, ex_info: dict) -> dict:
+        base_dir = ex_info.get("base_dir") or ""
+        sources = [[name, self._put_once(os.path.join(base_dir, name), md5)]
+                   for name, md5 in ex_info.get("sources", [])]
+        return mongo_safe({**ex_info, "sources": []}) | {"sources": sources}
+
+    # -- run documents -------------------------------------------------------------------------
+
+    def _write_new(self, run_id: int | None, doc: dict) -> int:
+        """Store ``doc`` as run ``run_id``: fill our placeholder, or insert it."""
+        from pymongo.errors import DuplicateKeyError
+
+        runs = self._database()[self.collection]
+        if run_id is None:
+            return self._insert_with_next_id(doc)
+        if run_id in self._allocated:
+            self._allocated.discard(run_id)
+            if runs.replace_one({"_id": run_id}, doc).matched_count:
+                return run_id
+        try:
+            runs.insert_one({"_id": run_id, **doc})
+        except DuplicateKeyError:
+            raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; choose "
+                             "a free --sacred-id or another database or collection") from None
+        return run_id
+
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: dict, command: str,
+                                   host_info: dict, queue_time: Any, config: dict,
+                                   meta_info: dict) -> None:
+        doc = {"experiment": self._experiment(ex_info), "command": command,
+               "host": mongo_safe(host_info), "config": to_document(config),
+               "meta": _meta({**meta_info, "queue_time": queue_time}),
+               "status": "QUEUED"}
+        self._write_new(run_id, doc)
+
+    def pytest_sacred_started_event(self, run_id: int | None, ex_info: dict, command: str,
+                                    host_info: dict, start_time: Any, config: dict,
+                                    meta_info: dict) -> None:
+        doc = {"experiment": self._experiment(ex_info), "format": FORMAT, "command": command,
+               "host": mongo_safe(host_info), "start_time": start_time,
+               "config": to_document(config), "meta": _meta(meta_info),
+               "status": "RUNNING", "resources": [], "artifacts": [], "captured_out": "",
+               "info": {}, "heartbeat": None}
+        run_id = self._write_new(run_id, doc)
+        self._runs[run_id] = _Run(base_bytes=_bson_size(doc))
+
+    def _run(self, run_id: int) -> _Run:
+        # a run this process did not start (e.g. a queued one resumed elsewhere) still works
+        return self._runs.setdefault(run_id, _Run())
+
+    def _update(self, run_id: int, update: dict) -> None:
+        self._database()[self.collection].update_one({"_id": run_id}, update)
+
+    # -- large values go to GridFS -------------------------------------------------------------
+
+    def _spill(self, run: _Run, run_id: int, key: str, value: Any) -> tuple[Any, Any]:
+        """Keep ``value`` whole in GridFS; returns the file id and what the document keeps."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        data = text.encode("utf-8")
+        fs = self._gridfs()
+        file_id = fs.put(data, filename=f"{key}://{self.collection}/{run_id}",
+                         contentType="text/plain" if key == "captured_out"
+                         else "application/json")
+        if key in run.files:
+            fs.delete(run.files[key])
+        run.files[key] = file_id
+        note = f"…[{len(data)} bytes in GridFS file {file_id}]…"
+        return file_id, _shorten(key, value, text, note)
+
+    def _fit(self, run: _Run, run_id: int, values: dict) -> dict:
+        """``$set`` changes for ``values`` that keep the document below the safe size.
+
+        The largest values move to GridFS first; a field that fits again drops its copy.
+        """
+        sizes = {key: _bson_size(value) for key, value in values.items()}
+        files: dict[str, Any] = {}
+        for key in sorted(values, key=sizes.__getitem__, reverse=True):
+            if run.base_bytes + sum({**run.sizes, **sizes}.values()) <= SAFE_DOCUMENT_BYTES:
+                break
+            files[f"{key}_file"], values[key] = self._spill(run, run_id, key, values[key])
+            sizes[key] = _bson_size(values[key])
+        for key in values:
+            if f"{key}_file" not in files and key in run.files:
+                self._gridfs().delete(run.files.pop(key))
+                files[f"{key}_file"] = None
+        run.sizes.update(sizes)
+        return {**values, **files}
+
+    # -- events --------------------------------------------------------------------------------
+
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
+                                      beat_time: Any, result: Any) -> None:
+        run = self._run(run_id)
+        values = {"captured_out": _safe_text(captured_out or ""), "info": to_document(info),
+                  "result": to_document(result)}
+        changed = {key: value for key, value in values.items() if getattr(run, key) != value}
+        for key, value in changed.items():
+            setattr(run, key, value)
+        self._update(run_id, {"$set": {"heartbeat": beat_time,
+                                       **self._fit(run, run_id, changed)}})
+
+    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict, info: dict) -> None:
+        """One ``$push`` per metric, all in one round trip; new documents are listed in
+        ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat)."""
+        from pymongo import UpdateOne
+
+        names = list(metrics_by_name)
+        if not names:
+            return
+        requests = [
+            UpdateOne({"run_id": run_id, "name": name},
+                      {"$push": {"steps": {"$each": list(metric["steps"])},
+                                 "values": {"$each": readable(list(metric["values"]))},
+                                 "timestamps": {"$each": list(metric["timestamps"])}}},
+                      upsert=True)
+            for name, metric in ((name, metrics_by_name[name]) for name in names)
+        ]
+        result = self._database().metrics.bulk_write(requests, ordered=True)
+        for index, object_id in sorted(result.upserted_ids.items()):
+            info.setdefault("metrics", []).append({"id": str(object_id), "name": names[index]})
+
+    def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
+        run = self._runs.pop(run_id, None) or _Run()
+        if "result" in fields:
+            fields = self._fit(run, run_id, {"result": to_document(fields["result"])})
+        self._update(run_id, {"$set": {"status": status, "stop_time": stop_time, **fields}})
+
+    def pytest_sacred_completed_event(self, run_id: int, stop_time: Any, result: Any) -> None:
+        self._finish(run_id, "COMPLETED", stop_time, result=result)
+
+    def pytest_sacred_failed_event(self, run_id: int, fail_time: Any,
+                                   fail_trace: list[str]) -> None:
+        self._finish(run_id, "FAILED", fail_time, fail_trace=mongo_safe(list(fail_trace)))
+
+    def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: Any,
+                                        status: str) -> None:
+        self._finish(run_id, status, interrupt_time)
+
+    def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
+                                     metadata: dict | None, content_type: str | None) -> None:
+        content_type = content_type or mimetypes.guess_type(name)[0]
+        with open(filename, "rb") as f:
+            file_id = self._gridfs().put(
+                f, filename=f"artifact://{self.collection}/{run_id}/{name}",
+                metadata=mongo_safe(metadata), contentType=content_type)
+        self._update(run_id, {"$push": {"artifacts": {"name": name, "file_id": file_id}}})
+
+    def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
+        md5 = _md5_of(filename)
+        self._put_once(filename, md5, verified=True)
+        self._update(run_id, {"$push": {"resources": [filename, md5]}})
