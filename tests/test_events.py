@@ -11,12 +11,6 @@ import pytest
 from helpers import read_run, stored_runs
 
 
-@pytest.fixture(autouse=True)
-def _quick_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """pytester re-imports hypothesis in every in-process session (its plugin imports it at
-    the end): a second per session for nothing this file tests."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-
 # An observer as a class registered in pytest_configure: every event it receives is
 # appended, with its arguments, to one list shared by all recorders of the session, which
 # is written to events.json at the end of the session.

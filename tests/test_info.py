@@ -12,12 +12,6 @@ import pytest
 from helpers import read_run, stored_runs
 
 
-@pytest.fixture(autouse=True)
-def _quick_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep hypothesis' plugin out of the inner sessions: nothing here needs it."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-
-
 EXPERIMENT = """
     import pytest
 

@@ -11,12 +11,6 @@ from helpers import stored_runs
 pytest.importorskip("numpy")
 
 
-@pytest.fixture(autouse=True)
-def _quick_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep hypothesis' plugin out of the inner sessions: nothing here needs it."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-
-
 DRAWS = """
     import random
 

@@ -12,12 +12,6 @@ from helpers import stored_runs
 pytest.importorskip("xdist")
 
 
-@pytest.fixture(autouse=True)
-def _quick_inner_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep hypothesis' plugin out of the inner sessions: nothing here needs it."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-
-
 def summary_rows(output: str) -> list[list[str]]:
     """The rows of the "pytest-sacred runs" table, split into cells."""
     lines = output.splitlines()

@@ -17,12 +17,12 @@ def _spec(item: pytest.Item) -> RunSpec:
 
 
 def print_config(items: list[pytest.Item], write: Callable[..., None]) -> None:
-    """Each run's config with the entries' docs; modified entries are marked."""
+    """Each run's config, sorted, with the entries' docs; modified entries are marked."""
     for item in items:
         spec = _spec(item)
         write(f"{item.nodeid} (experiment {spec.experiment})", bold=True)
         width = max(len(k) for k in spec.config)
-        for key, value in spec.config.items():
+        for key, value in sorted(spec.config.items()):
             notes = []
             changed = sorted(k for k in spec.modified if k == key or k.startswith(key + "."))
             if key in spec.swept:

@@ -26,11 +26,14 @@ def _line_comment(func: Callable) -> str | None:
     except (OSError, TypeError):
         return None
     source = "".join(lines)
+    in_def = False  # decorator lines come first
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.COMMENT:
+            if tok.type == tokenize.NAME and tok.string == "def":
+                in_def = True
+            elif in_def and tok.type == tokenize.COMMENT:
                 return tok.string.lstrip("#").strip() or None
-            if tok.type == tokenize.NEWLINE:  # end of the def line(s)
+            elif in_def and tok.type == tokenize.NEWLINE:  # end of the def line(s)
                 return None
     except (tokenize.TokenError, SyntaxError):
         return None

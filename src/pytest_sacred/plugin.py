@@ -112,10 +112,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    state = session.config.stash[STATE]
-    commands = any(getattr(session.config.option, c) for c in _COMMANDS)
-    state.prepare(session.items, open_stores=not commands)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """After selection (-k, -m): resolve the experiments' configs, check the command line."""
+    state = config.stash[STATE]
+    commands = any(getattr(config.option, c) for c in _COMMANDS)
+    try:
+        state.prepare(items, open_stores=not commands)
+    except pytest.UsageError as exc:
+        if not hasattr(config, "workerinput"):
+            raise
+        # An xdist worker: raising would be an INTERNALERROR in the controller. Run nothing
+        # and ask the controller to stop with the message instead.
+        items.clear()
+        session.shouldstop = f"pytest-sacred usage error: {exc}"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,5 +1,5 @@
-"""Sacred's MongoObserver layout (``runs``, ``metrics``, GridFS ``fs.*``), as Omniboard,
-Incense and Sacredboard read it.
+"""Sacred's MongoObserver layout (``runs``, ``metrics``, GridFS ``fs.*``), for the tools
+that read it: Omniboard, Incense, Sacredboard.
 
 Differences from Sacred 0.8.7, all invisible to those readers:
 
@@ -116,6 +116,14 @@ def _check_collection(collection: str, value: str) -> str:
     return collection
 
 
+def _require_pymongo() -> None:
+    try:
+        import pymongo  # noqa: F401
+    except ImportError:
+        raise StoreError("the MongoDB store needs pymongo: pip install 'pytest-sacred[mongo]'"
+                         ) from None
+
+
 def _parse_url(value: str) -> MongoTarget:
     scheme, _, rest = value.partition("://")
     if scheme not in ("mongodb", "mongodb+srv"):
@@ -214,13 +222,15 @@ def readable(value: Any) -> Any:
     if module == "numpy" and hasattr(value, "tolist"):
         return readable(value.tolist())
     if module == "pandas":
-        if hasattr(value, "to_dict") and hasattr(value, "columns"):  # DataFrame
+        if hasattr(value, "columns"):  # DataFrame: {column: values}
             return {str(c): readable(value[c]) for c in value.columns}
-        if hasattr(value, "index") and hasattr(value, "tolist"):  # Series
+        if hasattr(value, "index") and hasattr(value, "items"):  # Series
             if type(value.index).__name__ == "RangeIndex" and value.index.start == 0 \
                     and value.index.step == 1:
                 return readable(value.tolist())
             return {str(k): readable(v) for k, v in value.items()}
+        if hasattr(value, "tolist"):  # Index
+            return readable(value.tolist())
         if hasattr(value, "to_pydatetime"):  # Timestamp
             return value.to_pydatetime()
     if type(value) is dict:
@@ -313,6 +323,7 @@ class MongoObserver(Observer):
         (default ``"runs"``) and ``priority`` (default 30) override what it says.
         ``client``, a ``pymongo.MongoClient``, is used instead of connecting and is left
         open by :meth:`close`; ``client_kwargs`` go to ``MongoClient``."""
+        _require_pymongo()
         target = parse_target(url_or_db)
         self.url = target.url
         self.db_name = _check_db_name(db_name, url_or_db) if db_name else target.db_name
@@ -393,8 +404,10 @@ class MongoObserver(Observer):
     def _refusal(self, exc: Any, where: str) -> str:
         if exc.code == 18:
             hint = "check the user name and password in the URL"
-            if "authsource=" not in self.url.lower():
-                hint += (f"; the user is looked up in database {self.db_name!r}, add "
+            authority = self.url.partition("://")[2].partition("?")[0]
+            auth_db = authority[authority.rfind("@") + 1:].partition("/")[2].partition(".")[0]
+            if auth_db not in ("", "admin") and "authsource=" not in self.url.lower():
+                hint += (f"; the user is looked up in database {auth_db!r}, add "
                          "?authSource=admin if it was created in 'admin'")
             return f"MongoDB at {where!r} refused the login (authentication failed): {hint}"
         if exc.code == 13:
