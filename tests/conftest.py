@@ -21,7 +21,11 @@ def runs_dir(pytester: pytest.Pytester) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_inner_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+def _quiet_inner_sessions(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inner pytest sessions skip unrelated plugins installed on the machine (hypothesis'
-    terminal summary alone costs a second per session)."""
+    terminal summary alone costs a second per session). Set after pytester, which clears
+    PYTEST_ADDOPTS when it starts."""
+    if "pytester" not in request.fixturenames:
+        return
+    request.getfixturevalue("pytester")
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark -p no:randomly")

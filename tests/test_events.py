@@ -11,6 +11,7 @@ import pytest
 from helpers import read_run, stored_runs
 
 
+
 # An observer as a class registered in pytest_configure: every event it receives is
 # appended, with its arguments, to one list shared by all recorders of the session, which
 # is written to events.json at the end of the session.

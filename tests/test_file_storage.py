@@ -15,6 +15,7 @@ import pytest
 from helpers import read_run, stored_runs
 
 
+
 RUN_KEYS = {"artifacts", "command", "experiment", "heartbeat", "host", "meta", "resources",
             "result", "start_time", "status", "stop_time"}
 EXPERIMENT_KEYS = {"name", "base_dir", "sources", "dependencies", "repositories", "mainfile"}
@@ -187,15 +188,24 @@ def test_artifacts_added_while_heartbeats_run(pytester: pytest.Pytester,
     """Events from the test body and from the heartbeat thread never clash in run.json."""
     pytester.makepyfile(
         """
+        import json
+        import pathlib
         import pytest
 
         @pytest.mark.experiment
         def test_busy(sacred_run, tmp_path):
+            run_json = pathlib.Path("runs", str(sacred_run._id), "run.json")
+            unreadable = []
             for i in range(150):
                 path = tmp_path.parent / f"file{i}.txt"
                 path.write_text(str(i))
                 sacred_run.add_artifact(path, name=f"art{i}.txt")
                 sacred_run.log_scalar("i", i)
+                try:  # a reader meanwhile sees a whole run.json, old or new
+                    json.loads(run_json.read_text())
+                except ValueError as exc:
+                    unreadable.append(f"{i}: {exc}")
+            assert unreadable == []
         """
     )
     result = pytester.runpytest("--sacred-heartbeat", "0.001")

@@ -12,6 +12,7 @@ import pytest
 from helpers import read_run, stored_runs
 
 
+
 EXPERIMENT = """
     import pytest
 

@@ -521,6 +521,15 @@ def test_bad_login(mongo_auth_server):
         obs.close()
 
 
+def test_importing_the_module_does_not_import_pymongo():
+    code = ("import sys, pytest_sacred.observers.mongo; print(any(name.split('.')[0] in "
+            "('pymongo', 'bson', 'gridfs') for name in sys.modules))")
+    src = str(Path(pytest_sacred.__file__).parents[1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src}, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_redact_url():
     assert redact_url("mongodb://alice:hunter2@h:1/db") == "mongodb://alice:***@h:1/db"
     assert redact_url("mongodb://alice:p%40ss@h1:1,h2:2/db?authSource=admin") == \
@@ -536,6 +545,7 @@ def test_redact_url():
 
 # -- a reader: Incense ------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Incense's own, with pymongo 4.x
 def test_incense_reads_our_runs(observer, mongo_server, mongo_db_name, ex_info, tmp_path):
     incense = pytest.importorskip("incense")
     pd = pytest.importorskip("pandas")

@@ -191,7 +191,7 @@ def test_timeout_is_recorded_as_timeout(pytester, runs_dir):
         import pytest
 
         @pytest.mark.experiment
-        @pytest.mark.timeout(0.5, method="signal")
+        @pytest.mark.timeout(3, method="signal")
         def test_t(sacred_run):
             sacred_run.log_scalar("x", 1)
             print("before the hang")

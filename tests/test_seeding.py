@@ -11,6 +11,7 @@ from helpers import stored_runs
 pytest.importorskip("numpy")
 
 
+
 DRAWS = """
     import random
 
@@ -74,7 +75,7 @@ def test_same_seed_same_numbers(draws, option: list[str], runs_dir: Path) -> Non
         assert run["config"]["init"] == 11
         check_consistent(run)
     assert first["result"] == second["result"]
-    # the three generators are seeded, not merely equal by accident
+    # three distinct generators were drawn from (not one value reported thrice)
     assert len({tuple(first["result"][k]) for k in ("random", "numpy", "rnd")}) == 3
 
 

@@ -12,6 +12,7 @@ from helpers import stored_runs
 pytest.importorskip("xdist")
 
 
+
 def summary_rows(output: str) -> list[list[str]]:
     """The rows of the "pytest-sacred runs" table, split into cells."""
     lines = output.splitlines()

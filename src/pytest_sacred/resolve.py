@@ -160,6 +160,8 @@ def build_spec(
     updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
     if seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
+    if "seed" not in updates and "seed" not in params and "seed" not in entries:
+        updates["seed"] = secrets.randbelow(10**9) + 1  # from the OS, not the last run
 
     values: dict[str, Any] = {k: normalize_config_value(v) for k, v in params.items()}
     resolving: list[str] = []
@@ -170,7 +172,7 @@ def build_spec(
         entry = entries.get(key)
         if entry is None:
             if key == "seed":
-                return updates.get("seed", secrets.randbelow(10**9) + 1)
+                return updates["seed"]
             raise ConfigError(f"config entry {resolving[-1]!r} depends on {key!r}, which is "
                               "neither a config entry nor a parametrize argument")
         if key in resolving:

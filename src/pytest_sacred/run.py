@@ -46,7 +46,7 @@ class Run:
         self.log_scalar = self._metrics.log
         self._emit = emit
         self._artifact_paths: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # events of a run never interleave
         self._finished = False
         #: observers (by id) that failed to start this run and get none of its events
         self._dropped: set[int] = set()

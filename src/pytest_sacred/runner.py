@@ -67,7 +67,7 @@ class Runner:
         self._priority = priority
         self._forced_id = run_id
         self._host_info: dict | None = None
-        self._module_info: dict[str, dict] = {}
+        self._experiment_info: dict[tuple[str, str], dict] = {}
 
     # -- gathered once ----------------------------------------------------------------------
 
@@ -77,13 +77,20 @@ class Runner:
         return self._host_info
 
     def experiment_info(self, item: pytest.Item, name: str) -> dict:
+        """One dict per module and experiment name, shared by its runs (observers may
+        encode it once)."""
         module = item.module  # type: ignore[attr-defined]
-        info = self._module_info.get(module.__name__)
+        key = (module.__name__, self._name or name)
+        info = self._experiment_info.get(key)
         if info is None:
-            conftests = list(self.config.pluginmanager._getconftestmodules(item.path))
-            info = self._module_info[module.__name__] = module_info(
-                module, conftests, self.config.rootpath)
-        return {"name": self._name or name, **info}
+            same_module = next((v for (m, _), v in self._experiment_info.items()
+                                if m == module.__name__), None)
+            if same_module is None:
+                conftests = list(self.config.pluginmanager._getconftestmodules(item.path))
+                same_module = module_info(module, conftests, self.config.rootpath)
+            info = self._experiment_info[key] = {
+                "name": key[1], **{k: v for k, v in same_module.items() if k != "name"}}
+        return info
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -111,7 +118,8 @@ class Runner:
         return run
 
     def _emit(self, run: Run, hook: str, **kwargs: Any) -> None:
-        self.events.emit(hook, run._dropped, run_id=run._id, **kwargs)
+        with run._lock:  # the heartbeat thread and the test body both send events
+            self.events.emit(hook, run._dropped, run_id=run._id, **kwargs)
 
     def _name_run(self, run: Run) -> None:
         run._id = self._forced_id

@@ -36,6 +36,12 @@ class SacredSession:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "SacredSession":
+        from .info.experiment import md5_of_file
+        from .info.git import repository_info
+
+        # files and repositories change between sessions run in one process
+        md5_of_file.cache_clear()
+        repository_info.cache_clear()
         option = config.option
         try:
             cli_updates = parse_assignments(option.sacred_with or [])

@@ -35,12 +35,46 @@ def md5_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_text_atomic(path: Path, *pieces: str) -> None:
-    """Readers never see a half-written file: write beside it, then rename over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(pieces)
-    os.replace(tmp, path)
+class _RewrittenFile:
+    """A file rewritten whole many times: kept open, overwritten in place.
+
+    Creating a file costs a few hundred microseconds on common filesystems, rewriting an
+    open one about one; a run's ``run.json`` is written at every event.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        os.pwrite(self._fd, data, 0)
+        if len(data) < self._size:
+            os.ftruncate(self._fd, len(data))
+        self._size = len(data)
+
+    def append(self, text: str) -> None:
+        data = text.encode("utf-8")
+        os.pwrite(self._fd, data, self._size)
+        self._size += len(data)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _indented(value: Any) -> str:
+    """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
+    return dumps(value).replace("\n", "\n  ")
+
+
+def _json_object(members: dict[str, str]) -> str:
+    """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
+    if not members:
+        return "{}"
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
+
+
+_ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
 
 
 @dataclass
@@ -52,27 +86,45 @@ class _MetricText:
     values: list[str] = field(default_factory=list)
 
     def add(self, steps: list, timestamps: list[datetime], values: list) -> None:
-        self.steps.append(json.dumps(steps)[1:-1])
-        self.timestamps.append(",".join(['"' + t.isoformat() + '"' for t in timestamps]))
-        self.values.append(json.dumps(values)[1:-1])
+        self.steps.append(_ELEMENT.join(map(str, steps)))
+        self.timestamps.append(_ELEMENT.join(['"' + t.isoformat() + '"' for t in timestamps]))
+        self.values.append(json.dumps(values)[1:-1].replace(", ", _ELEMENT))
 
     def pieces(self, name: str):
-        yield json.dumps(name) + ': {"steps": ['
-        yield ",".join(self.steps)
-        yield '], "timestamps": ['
-        yield ",".join(self.timestamps)
-        yield '], "values": ['
-        yield ",".join(self.values)
-        yield "]}"
+        """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
+        yield f"  {json.dumps(name)}: {{\n"
+        for i, (key, chunks) in enumerate(
+                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
+            yield (",\n" if i else "") + f'    "{key}": ['
+            yield "\n      " + _ELEMENT.join(chunks) + "\n    ]" if chunks else "]"
+        yield "\n  }"
 
 
 @dataclass
 class _RunFiles:
     directory: Path
+    #: the fields of run.json that change during the run
     entry: dict[str, Any]
+    #: the fields that do not (experiment, host, meta), encoded once
+    fixed: dict[str, str]
     cout: str = ""
     metrics: dict[str, _MetricText] = field(default_factory=dict)
-    metrics_written: bool = False
+    files: dict[str, _RewrittenFile] = field(default_factory=dict)
+
+    def rewrite(self, name: str, text: str) -> None:
+        file = self.files.get(name)
+        if file is None:
+            file = self.files[name] = _RewrittenFile(self.directory / name)
+        file.write(text)
+
+    def save(self) -> None:
+        """Write run.json."""
+        encoded = {k: _indented(v) for k, v in self.entry.items()}
+        self.rewrite("run.json", _json_object({**self.fixed, **encoded}))
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
 
 
 class FileStorageObserver(Observer):
@@ -88,6 +140,8 @@ class FileStorageObserver(Observer):
         self._claimed: set[int] = set()
         self._next_id: int | None = None
         self._stored: set[Path] = set()
+        #: encoded experiment/host entries, by the identity of the dict they came from
+        self._encoded: dict[int, tuple[Any, str]] = {}
 
     # -- session -------------------------------------------------------------------------
 
@@ -171,34 +225,41 @@ class FileStorageObserver(Observer):
         ]
         return {**ex_info, "sources": sources}
 
-    # -- writing ------------------------------------------------------------------------------
+    def _encode_once(self, value: dict, make=lambda v: v) -> str:
+        """Experiment and host info are the same dicts run after run: encode them once."""
+        cached = self._encoded.get(id(value))
+        if cached is None or cached[0] is not value:
+            cached = self._encoded[id(value)] = (value, _indented(make(value)))
+        return cached[1]
 
-    def _save_run(self, run: _RunFiles) -> None:
-        write_text_atomic(run.directory / "run.json", dumps(run.entry))
+    # -- writing ------------------------------------------------------------------------------
 
     def _begin(self, run_id, ex_info, command, host_info, config, meta_info, status, **times):
         directory = self._run_directory(run_id)
+        fixed = {
+            "experiment": self._encode_once(ex_info, self._experiment_entry),
+            "host": self._encode_once(host_info),
+            "meta": _indented(meta_info),
+        }
         entry = {
-            "experiment": self._experiment_entry(ex_info),
             "command": command,
-            "host": host_info,
             **{key: value.isoformat() for key, value in times.items()},
-            "meta": meta_info,
             "status": status,
             "resources": [],
             "artifacts": [],
         }
         if status != "QUEUED":
             entry["heartbeat"] = None
-        run = _RunFiles(directory, entry)
-        write_text_atomic(directory / "config.json", dumps(config))
-        self._save_run(run)
+        with open(directory / "config.json", "w", encoding="utf-8") as f:
+            f.write(dumps(config))
+        run = _RunFiles(directory, entry, fixed)
+        run.save()
         return run
 
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
                                    config, meta_info) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
-        self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED")
+        self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED").close()
 
     def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
                                     config, meta_info) -> None:
@@ -210,20 +271,16 @@ class FileStorageObserver(Observer):
         run.entry["heartbeat"] = beat_time.isoformat()
         run.entry["result"] = result
         self._save_cout(run, captured_out)
-        self._save_run(run)
+        run.save()
         if info:
-            write_text_atomic(run.directory / "info.json", dumps(info))
+            run.rewrite("info.json", dumps(info))
 
     def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
-        if captured_out == run.cout:
-            if not (run.directory / "cout.txt").exists():
-                (run.directory / "cout.txt").write_text(captured_out, encoding="utf-8")
-            return
-        if captured_out.startswith(run.cout):
-            with open(run.directory / "cout.txt", "a", encoding="utf-8") as f:
-                f.write(captured_out[len(run.cout):])
-        else:  # earlier text changed (stderr arrived, a \r rewrote a line): write it whole
-            write_text_atomic(run.directory / "cout.txt", captured_out)
+        cout = run.files.get("cout.txt")
+        if cout is not None and captured_out.startswith(run.cout):
+            cout.append(captured_out[len(run.cout):])  # Sacred appends what is new
+        else:  # first beat, or earlier text changed (stderr arrived, a \r folded a line)
+            run.rewrite("cout.txt", captured_out)
         run.cout = captured_out
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
@@ -233,25 +290,25 @@ class FileStorageObserver(Observer):
             if text is None:
                 text = run.metrics[name] = _MetricText()
             text.add(metric["steps"], metric["timestamps"], metric["values"])
-        if metrics_by_name or not run.metrics_written:
+        if metrics_by_name or "metrics.json" not in run.files:
             self._save_metrics(run)
 
     def _save_metrics(self, run: _RunFiles) -> None:
-        def pieces():
-            yield "{"
-            for i, name in enumerate(sorted(run.metrics)):
-                if i:
-                    yield ", "
-                yield from run.metrics[name].pieces(name)
-            yield "}"
-
-        write_text_atomic(run.directory / "metrics.json", *pieces())
-        run.metrics_written = True
+        if not run.metrics:
+            run.rewrite("metrics.json", "{}")
+            return
+        pieces = ["{\n"]
+        for name in sorted(run.metrics):
+            pieces.extend(run.metrics[name].pieces(name))
+            pieces.append(",\n")
+        pieces[-1] = "\n}"
+        run.rewrite("metrics.json", "".join(pieces))
 
     def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
         run = self._runs.pop(run_id)
         run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
-        self._save_run(run)
+        run.save()
+        run.close()
 
     def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
@@ -271,10 +328,10 @@ class FileStorageObserver(Observer):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(filename, target)
         run.entry["artifacts"].append(name)
-        self._save_run(run)
+        run.save()
 
     def pytest_sacred_resource_event(self, run_id, filename) -> None:
         run = self._runs[run_id]
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])
-        self._save_run(run)
+        run.save()
