@@ -56,11 +56,25 @@ def test_print_config_shows_values_docs_and_changes(svm, runs_dir):
         "  gamma     = 0.35  # kernel width",
         "  kernel    = 'rbf'  (parametrized)",
         "  optimizer = {'lr': 0.5, 'momentum': 0.9}  (modified: optimizer.lr)",
-        "  seed      = 3  # the random seed for this experiment",
+        "  seed      = 3  # the random seed for this experiment  (modified)",
         "test_svm.py::test_svm?poly? (experiment svm)",
     ])
     assert not runs_dir.exists()
     assert "passed" not in result.stdout.str()
+
+
+def test_random_seed_is_not_marked_modified(svm):
+    result = svm.runpytest("--sacred-print-config", "-k", "rbf")
+    result.stdout.fnmatch_lines(["  seed      = * # the random seed for this experiment"])
+    assert "(modified" not in result.stdout.str()
+
+
+def test_print_config_under_xdist_reports_in_the_main_process(svm, runs_dir):
+    pytest.importorskip("xdist")
+    result = svm.runpytest_subprocess("-n", "2", "--sacred-print-config")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["test_svm.py::test_svm?rbf? (experiment svm)", "  C * = 1.0*"])
+    assert not runs_dir.exists()
 
 
 def test_save_config_round_trips_through_named_config(svm, runs_dir):

@@ -74,7 +74,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if any(getattr(config.option, c) for c in _COMMANDS) and getattr(config.option, "dist", "no") != "no":
+        # the commands report on the collection in this process, as --collect-only does
+        config.option.dist, config.option.numprocesses = "no", 0
     config.addinivalue_line(
         "markers", "experiment(name=None): the test is a pytest-sacred experiment; each "
         "variant is a recorded run")

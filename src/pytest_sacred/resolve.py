@@ -160,6 +160,7 @@ def build_spec(
     updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
     if seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
+    modified = {k for k in dotted_keys(updates) if k.split(".")[0] in known}
     if "seed" not in updates and "seed" not in params and "seed" not in entries:
         updates["seed"] = secrets.randbelow(10**9) + 1  # from the OS, not the last run
 
@@ -219,6 +220,5 @@ def build_spec(
         named_configs=[label for label, _ in named],
         config_updates=cli_updates,
         entries=entries,
-        modified={k for k in dotted_keys(updates) if k.split(".")[0] in values}
-        - ({"seed"} if seed_option is not None and "seed" not in cli_updates else set()),
+        modified=modified,
     )
