@@ -69,7 +69,8 @@ class MongoServer:
             return ""
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds."""
+        """SIGTERM, then SIGKILL if it has not exited after ``timeout`` seconds (it takes
+        about 2 s to shut down); the log file goes too."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -77,6 +78,7 @@ class MongoServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
+        self.log_path.unlink(missing_ok=True)
 
 
 def _wait_until_up(server: MongoServer, timeout: float) -> None:
@@ -89,17 +91,20 @@ def _wait_until_up(server: MongoServer, timeout: float) -> None:
     try:
         while True:
             if server.process.poll() is not None:
+                output = server.log()
+                server.stop()
                 raise RuntimeError(f"secantusd-py exited with code {server.process.returncode}"
-                                   f" before answering; its output:\n{server.log()}")
+                                   f" before answering; its output:\n{output}")
             try:
                 client.admin.command("ping")
                 return
             except PyMongoError:
                 if time.monotonic() > deadline:
+                    output = server.log()
                     server.stop()
                     raise RuntimeError(f"secantusd-py on {server.host}:{server.port} did not "
                                        f"answer ping within {timeout:.0f} s; its output:\n"
-                                       f"{server.log()}") from None
+                                       f"{output}") from None
                 time.sleep(0.05)
     finally:
         client.close()

@@ -219,6 +219,7 @@ def test_ctrl_c_is_recorded_as_interrupted(pytester, runs_dir):
     ''')
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["1 *i *INTERRUPTED*runs/1"])
     run = only_run(runs_dir)
     assert run["status"] == "INTERRUPTED"
     assert (runs_dir / "1" / "cout.txt").read_text() == "working\n"

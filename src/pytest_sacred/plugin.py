@@ -193,13 +193,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     run = item.stash.get(RUN_KEY, None)
     if run is None:
         return (yield)
-    runner = item.config.stash[STATE].runner
+    state = item.config.stash[STATE]
+    runner = state.runner
     run._sections = list(item._report_sections)
     runner.start(run)
     try:
         result = yield
     except BaseException as exc:
         runner.finish(run, item, exc, item._report_sections)
+        if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
+            state.interrupted_rows.append(state.summary_row(item, run))
         raise
     runner.finish(run, item, None, item._report_sections)
     return result
@@ -219,11 +222,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
                             item._report_sections,
                             trace=report.longreprtext.splitlines(keepends=True))
     if call.when == "call" or (call.when == "setup" and (report.failed or run.status == "QUEUED")):
-        from .summary import row
-
-        callspec = getattr(item, "callspec", None)
-        errors = [e.describe() for e in state.events.errors if e.run_id == run._id]
-        report.sacred_run = row(run, callspec.id if callspec else "", state.locations(run), errors)
+        report.sacred_run = state.summary_row(item, run)  # xdist sends it to the controller
     return report
 
 
@@ -253,7 +252,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     # reports from xdist workers carry their rows too
     rows = [r.sacred_run for reports in terminalreporter.stats.values() for r in reports
-            if getattr(r, "sacred_run", None)]
+            if getattr(r, "sacred_run", None)] + state.interrupted_rows
     if rows:
         rows.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
         terminalreporter.section("pytest-sacred runs")

@@ -33,6 +33,8 @@ class SacredSession:
     #: local store directories, never collected (``_sources/`` holds test module copies)
     store_directories: frozenset[Path] = frozenset()
     experiments: list[pytest.Item] = field(default_factory=list)
+    #: rows of runs stopped by Ctrl-C, which get no test report to carry them
+    interrupted_rows: list[dict] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "SacredSession":
@@ -167,9 +169,14 @@ class SacredSession:
 
     # -- after the runs -------------------------------------------------------------------------
 
-    def locations(self, run: Any) -> list[str]:
-        """Where a run went, for the summary table."""
-        return [_short(o.location(run._id)) for o in self.observers if id(o) not in run._dropped]
+    def summary_row(self, item: pytest.Item, run: Any) -> dict:
+        """The run's line in the session's summary table."""
+        from .summary import row
+
+        callspec = getattr(item, "callspec", None)
+        stores = [_short(o.location(run._id)) for o in self.observers if id(o) not in run._dropped]
+        errors = [e.describe() for e in self.events.errors if e.run_id == run._id]
+        return row(run, callspec.id if callspec else "", stores, errors)
 
     def close(self) -> None:
         self.runner.close()

@@ -386,10 +386,13 @@ class MongoObserver(Observer):
             self._client.admin.command("ping")
             db[self.collection].find_one({}, projection={"_id": 1})
         except ServerSelectionTimeoutError as exc:
+            seconds = self._client.options.server_selection_timeout
+            reason = re.split(r" \(configured timeouts|, Timeout: ", str(exc))[0]
             raise StoreError(
-                f"cannot reach MongoDB at {where!r} ({_scrub(str(exc), self.url)[:300]}); "
-                "start the server, fix HOST:PORT in --sacred-mongo, or raise "
-                "?serverSelectionTimeoutMS= in the URL for a slow network") from None
+                f"cannot reach MongoDB at {where!r} within {seconds:g} s "
+                f"({_scrub(reason, self.url)[:300]}); start the server, fix HOST:PORT in "
+                "--sacred-mongo, or raise ?serverSelectionTimeoutMS= in the URL for a slow "
+                "network") from None
         except OperationFailure as exc:
             raise StoreError(self._refusal(exc, where)) from None
         except PyMongoError as exc:
