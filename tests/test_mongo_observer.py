@@ -443,8 +443,9 @@ def test_option_forms(value, expected):
     ("mongodb://alice:hunter2@127.0.0.1:1/db?frobnicate=1", "not a valid MongoDB URL"),
 ])
 def test_malformed_values_give_readable_errors(value, message):
+    """Forms are checked when the observer is built, what pymongo checks at open()."""
     with pytest.raises(StoreError, match=message) as caught:
-        MongoObserver.from_option(value, collection=None)
+        MongoObserver.from_option(value, collection=None).open()
     assert "hunter2" not in str(caught.value)
     assert "expected DB, HOST:PORT" in str(caught.value) or "choose another" in str(caught.value)
 
@@ -521,8 +522,9 @@ def test_bad_login(mongo_auth_server):
         obs.close()
 
 
-def test_importing_the_module_does_not_import_pymongo():
-    code = ("import sys, pytest_sacred.observers.mongo; print(any(name.split('.')[0] in "
+def test_building_the_observer_does_not_import_pymongo():
+    code = ("import sys, pytest_sacred.observers.mongo as m; m.MongoObserver.from_option("
+            "'mongodb://h:1/db'); print(any(name.split('.')[0] in "
             "('pymongo', 'bson', 'gridfs') for name in sys.modules))")
     src = str(Path(pytest_sacred.__file__).parents[1])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -578,3 +580,56 @@ def test_incense_reads_our_runs(observer, mongo_server, mongo_db_name, ex_info, 
     table = loader.find_by_name("train").project(on=["config.lr", {"metrics.loss": min}])
     assert list(table.columns) == ["lr", "loss_min"]
     assert table.loc[run_id].tolist() == [0.01, 0.25]
+
+
+# -- through the plugin ---------------------------------------------------------------------
+
+def test_plugin_stores_runs_in_mongo(pytester, mongo_server, mongo_db_name, db):
+    pytester.makepyfile(test_exp="""
+        import pytest
+        from pytest_sacred import config
+
+        @config
+        def lr():
+            return 0.1
+
+        @pytest.mark.experiment("e2e")
+        @pytest.mark.parametrize("width", [1, 2])
+        def test_train(lr, width, sacred_run, tmp_path):
+            for step in range(3):
+                sacred_run.log_scalar("loss", lr / (step + 1), step=step)
+            (tmp_path / "out.txt").write_text("hello")
+            print("training", width)
+            return lr * width
+    """)
+    result = pytester.runpytest_subprocess(
+        f"--sacred-mongo={mongo_server.host}:{mongo_server.port}:{mongo_db_name}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"*mongodb://{mongo_server.host}:{mongo_server.port}/"
+                                 f"{mongo_db_name}.runs/2*"])
+    runs = list(db.runs.find(sort=[("_id", 1)]))
+    assert [(r["_id"], r["status"], r["result"], r["config"]["width"]) for r in runs] == \
+        [(1, "COMPLETED", 0.1, 1), (2, "COMPLETED", 0.2, 2)]
+    for run in runs:
+        assert run["format"] == FORMAT and run["captured_out"].startswith("training")
+        [metric] = run["info"]["metrics"]
+        assert db.metrics.find_one({"_id": ObjectId(metric["id"])})["values"][0] == 0.1
+        [artifact] = run["artifacts"]
+        assert gridfs.GridFS(db).get(artifact["file_id"]).read() == b"hello"
+    assert db["fs.files"].count_documents({"filename": {"$regex": r"test_exp\.py$"}}) == 1
+
+
+def test_plugin_stops_before_running_when_mongo_is_unreachable(pytester):
+    pytester.makepyfile(test_exp="""
+        import pytest
+
+        @pytest.mark.experiment
+        def test_never():
+            raise AssertionError("ran")
+    """)
+    result = pytester.runpytest_subprocess(
+        f"--sacred-mongo=mongodb://alice:hunter2@127.0.0.1:{free_port()}/db"
+        "?serverSelectionTimeoutMS=300")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cannot reach MongoDB at 'mongodb://alice:***@127.0.0.1:*"])
+    assert "hunter2" not in result.stdout.str() + result.stderr.str()

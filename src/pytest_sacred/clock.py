@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-_EPOCH = datetime(1970, 1, 1)
+import sys
+from datetime import datetime, timezone
+from typing import Iterable
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def from_timestamp(seconds: float) -> datetime:
-    """Naive UTC datetime of a ``time.time()`` value."""
-    return _EPOCH + timedelta(seconds=seconds)
+if sys.version_info < (3, 12):
+    # three times faster than the aware route; deprecated (warns) from 3.12 on
+    _from_timestamp = datetime.utcfromtimestamp
+else:  # pragma: no cover - depends on the interpreter
+
+    def _from_timestamp(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def from_timestamps(seconds: Iterable[float]) -> list[datetime]:
+    """Naive UTC datetimes of ``time.time()`` values."""
+    return list(map(_from_timestamp, seconds))

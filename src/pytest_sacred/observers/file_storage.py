@@ -87,7 +87,7 @@ class _MetricText:
 
     def add(self, steps: list, timestamps: list[datetime], values: list) -> None:
         self.steps.append(_ELEMENT.join(map(str, steps)))
-        self.timestamps.append(_ELEMENT.join(['"' + t.isoformat() + '"' for t in timestamps]))
+        self.timestamps.append('"' + f'"{_ELEMENT}"'.join(map(datetime.isoformat, timestamps)) + '"')
         self.values.append(json.dumps(values)[1:-1].replace(", ", _ELEMENT))
 
     def pieces(self, name: str):

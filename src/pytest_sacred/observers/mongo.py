@@ -135,15 +135,8 @@ def _parse_url(value: str) -> MongoTarget:
     if not hosts:
         raise StoreError(f"--sacred-mongo {redact_url(value)!r} names no host; expected {_FORMS}")
     db_name, _, collection = unquote(path).partition(".")
-    if scheme == "mongodb":  # validates without network; mongodb+srv needs DNS: see open()
-        from pymongo.errors import ConfigurationError, InvalidURI
-        from pymongo.uri_parser import parse_uri
-
-        try:
-            parse_uri(value)
-        except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
-            raise StoreError(f"--sacred-mongo {redact_url(value)!r} is not a valid MongoDB URL "
-                             f"({_scrub(str(exc), value)}); expected {_FORMS}") from None
+    # pymongo checks the rest (options, escaping) in open(): importing it here would cost
+    # every session that merely has sacred_mongo in its ini file
     return MongoTarget(value, _check_db_name(db_name or DEFAULT_DB, value),
                        _check_collection(collection, value) if collection else None)
 
@@ -323,7 +316,6 @@ class MongoObserver(Observer):
         (default ``"runs"``) and ``priority`` (default 30) override what it says.
         ``client``, a ``pymongo.MongoClient``, is used instead of connecting and is left
         open by :meth:`close`; ``client_kwargs`` go to ``MongoClient``."""
-        _require_pymongo()
         target = parse_target(url_or_db)
         self.url = target.url
         self.db_name = _check_db_name(db_name, url_or_db) if db_name else target.db_name
@@ -358,6 +350,7 @@ class MongoObserver(Observer):
     # -- session -------------------------------------------------------------------------------
 
     def _connect(self) -> Any:
+        _require_pymongo()
         import pymongo
         from pymongo.errors import ConfigurationError, InvalidURI
 
@@ -368,18 +361,19 @@ class MongoObserver(Observer):
         try:
             return pymongo.MongoClient(self.url, **kwargs)
         except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot use MongoDB URL {redact_url(self.url)!r}: "
-                             f"{_scrub(str(exc), self.url)}; expected {_FORMS}") from None
+            raise StoreError(f"--sacred-mongo {redact_url(self.url)!r} is not a valid MongoDB "
+                             f"URL ({_scrub(str(exc), self.url)}); expected {_FORMS}") from None
 
     def open(self) -> None:
-        """Connect, and read the runs collection once: that needs a reachable server and,
-        when it asks for one, a valid login. Raises :class:`StoreError` saying which."""
-        from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
-
+        """Connect, and read the runs collection once: that needs a valid URL, a reachable
+        server and, when it asks for one, a valid login. Raises :class:`StoreError` saying
+        which."""
         if self._db is not None:
             return
         if self._client is None:
             self._client = self._connect()
+        from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
+
         where = redact_url(self.url)
         db = self._client[self.db_name]
         try:
