@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pymongo")
+pytest.importorskip("sacred", reason="the comparison needs a run written by Sacred itself")
 
 OMNIBOARD_PREFIX = Path.home() / ".cache" / "pytest-sacred" / "omniboard"
 #: the columns Omniboard's run table asks for (web/src: _buildRunsQuery), plus a metric column
@@ -120,7 +121,6 @@ SACRED_SIDE = textwrap.dedent("""
 
 
 def _sacred_run(tmp_path: Path, url: str, db_name: str, artifact: Path) -> None:
-    pytest.importorskip("sacred")
     script = tmp_path / "sacred_side.py"
     script.write_text(SACRED_SIDE)
     done = subprocess.run([sys.executable, str(script), url, db_name, str(artifact)],

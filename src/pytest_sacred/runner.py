@@ -204,14 +204,12 @@ class Runner:
 
 def options_meta(config: pytest.Config) -> dict:
     """The ``--sacred-*`` options of this session for ``meta.options``, URLs redacted."""
-    from .redact import redact_url
+    from .redact import redact_strings
 
     meta = {}
     for dest, value in sorted(vars(config.option).items()):
         if dest.startswith("sacred_"):
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
-            if isinstance(value, str):
-                value = redact_url(value)
             meta["--" + dest.replace("_", "-")] = value
-    return meta
+    return redact_strings(meta)

@@ -7,7 +7,6 @@ and the project's own modules the test module refers to.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable
 
+from ..hashing import md5_of
 from .git import repository_info
 
 _LIBRARY_DIRS = tuple(
@@ -25,10 +25,7 @@ _LIBRARY_DIRS = tuple(
 )
 
 
-@lru_cache(maxsize=None)
-def md5_of_file(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
+md5_of_file = lru_cache(maxsize=None)(md5_of)  # cleared at each session start
 
 
 @lru_cache(maxsize=1)

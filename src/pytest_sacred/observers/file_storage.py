@@ -10,7 +10,6 @@ points and keeps them as JSON text, and ``metrics.json`` is written from those p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,20 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
 
 #: artifact names Sacred refuses because they would overwrite the run's own files
 RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
 _MAX_CLAIM_ATTEMPTS = 1000
-
-
-def md5_of(path: str | os.PathLike) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _RewrittenFile:

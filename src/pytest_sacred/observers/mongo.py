@@ -17,103 +17,26 @@ pymongo is imported only inside methods: selecting another store costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
-from ..serialize import flatten
+from ..hashing import md5_of
+from ..redact import redact_url, scrub_password
 from .base import Observer, StoreError
+from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
+                           parse_target, server_of)
+from .mongo_values import (bson_size, meta_document, mongo_safe, readable, safe_text, shorten,
+                           to_document)
 
-DEFAULT_DB = "sacred"
-DEFAULT_HOST = "localhost:27017"
 FORMAT = "MongoObserver-0.7.0"
-#: collections Sacred refuses for runs (GridFS and its own helpers), plus ours for metrics
-RESERVED_COLLECTIONS = frozenset({"fs.files", "fs.chunks", "_properties", "system.indexes",
-                                  "search_space", "search_spaces", "metrics"})
 #: a run document is kept below this many bytes of BSON (MongoDB refuses 16 MiB)
 SAFE_DOCUMENT_BYTES = 12 * 1024 * 1024
-#: characters kept from each end of a text moved to GridFS
-PREVIEW_CHARS = 32 * 1024
 _SERVER_SELECTION_MS = 5000
 _MAX_ID_ATTEMPTS = 10_000
-_BAD_DB_CHARS = set('/\\. "$*<>:|?\0')
-_SECRET_OPTIONS = re.compile(r"((?:[^&?=]*password|AWS_SESSION_TOKEN)[=:])([^&,]*)", re.I)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (and password-like options) replaced by ``***``.
-
-    Works on anything that may hold credentials before an ``@``: full URLs and
-    half-written option values alike, so every message can show what the user typed.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    hosts, qmark, query = rest.partition("?")
-    at = hosts.rfind("@")
-    if at >= 0:
-        user, colon, _password = hosts[:at].partition(":")
-        hosts = user + (":***" if colon else "") + hosts[at:]
-    query = _SECRET_OPTIONS.sub(r"\1***", query)
-    return (scheme + sep if sep else "") + hosts + qmark + query
-
-
-def _redact_strings(value: Any) -> Any:
-    """``meta`` as given, but any URL in it (``meta.options`` holds the command line)
-    without its password."""
-    if isinstance(value, dict):
-        return {k: _redact_strings(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redact_strings(v) for v in value]
-    if isinstance(value, str) and "://" in value and "@" in value:
-        return redact_url(value)
-    return value
-
-
-def _server_of(url: str) -> str:
-    """``scheme://[user:***@]hosts`` of a URL: no password, path or options."""
-    scheme, _, rest = url.partition("://")
-    authority = rest.partition("?")[0]
-    at = authority.rfind("@")
-    return redact_url(f"{scheme}://{authority[:at + 1]}{authority[at + 1:].partition('/')[0]}")
-
-
-# -- the --sacred-mongo value ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MongoTarget:
-    """Where to connect and what to write: parsed from ``--sacred-mongo``."""
-
-    url: str
-    db_name: str
-    collection: str | None = None
-    priority: int | None = None
-
-
-_FORMS = ("DB, HOST:PORT, HOST:PORT:DB (each optionally followed by .COLLECTION), "
-          "or a mongodb:// / mongodb+srv:// URL such as mongodb://user:password@host:27017/db")
-
-
-def _check_db_name(db_name: str, value: str) -> str:
-    if not db_name or _BAD_DB_CHARS & set(db_name) or len(db_name.encode()) >= 64:
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r}: {db_name!r} is not a valid "
-                         "MongoDB database name (1 to 63 bytes, none of / \\ . space \" $ * < > "
-                         f": | ?); expected {_FORMS}")
-    return db_name
-
-
-def _check_collection(collection: str, value: str) -> str:
-    if not collection or collection in RESERVED_COLLECTIONS or "$" in collection \
-            or collection.startswith("system."):
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r}: {collection!r} cannot hold "
-                         "runs (empty, reserved, or used for GridFS/metrics); choose another "
-                         "collection name, e.g. 'runs'")
-    return collection
 
 
 def _require_pymongo() -> None:
@@ -122,168 +45,6 @@ def _require_pymongo() -> None:
     except ImportError:
         raise StoreError("the MongoDB store needs pymongo: pip install 'pytest-sacred[mongo]'"
                          ) from None
-
-
-def _parse_url(value: str) -> MongoTarget:
-    scheme, _, rest = value.partition("://")
-    if scheme not in ("mongodb", "mongodb+srv"):
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r}: unknown scheme {scheme!r}; "
-                         f"expected {_FORMS}")
-    hosts_path = rest.partition("?")[0]
-    hosts_path = hosts_path[hosts_path.rfind("@") + 1:]
-    hosts, _, path = hosts_path.partition("/")
-    if not hosts:
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r} names no host; expected {_FORMS}")
-    db_name, _, collection = unquote(path).partition(".")
-    # pymongo checks the rest (options, escaping) in open(): importing it here would cost
-    # every session that merely has sacred_mongo in its ini file
-    return MongoTarget(value, _check_db_name(db_name or DEFAULT_DB, value),
-                       _check_collection(collection, value) if collection else None)
-
-
-def parse_target(value: str) -> MongoTarget:
-    """Parse ``[HOST:PORT:]DB[.COLLECTION][!PRIORITY]``, ``HOST:PORT`` or a URL.
-
-    Raises :class:`StoreError` with the accepted forms when ``value`` is none of these.
-    """
-    text = value.strip()
-    priority = None
-    head, bang, tail = text.rpartition("!")
-    if bang and re.fullmatch(r"-?\d+", tail):
-        text, priority = head, int(tail)
-    if "://" in text:
-        target = _parse_url(text)
-        return MongoTarget(target.url, target.db_name, target.collection, priority)
-    parts = text.split(":")
-    port_ok = len(parts) == 1 or (parts[1].isdigit() and int(parts[1]) < 65536)
-    if "@" in text or len(parts) > 3 or not port_ok or not all(parts):
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r} is not understood; "
-                         f"expected {_FORMS}")
-    if len(parts) == 2:
-        return MongoTarget(f"mongodb://{parts[0]}:{parts[1]}/", DEFAULT_DB, None, priority)
-    host = f"{parts[0]}:{parts[1]}" if len(parts) == 3 else DEFAULT_HOST
-    db_name, _, collection = parts[-1].partition(".")
-    return MongoTarget(f"mongodb://{host}/", _check_db_name(db_name, value),
-                       _check_collection(collection, value) if collection else None, priority)
-
-
-def _scrub(text: str, url: str) -> str:
-    """Remove the password of ``url`` from an error text, whatever the driver put in it."""
-    at = url.partition("?")[0].rfind("@")
-    if at < 0:
-        return text
-    password = url.partition("://")[2].partition("?")[0]
-    password = password[:password.rfind("@")].partition(":")[2]
-    for secret in {password, unquote(password)} - {""}:
-        text = text.replace(secret, "***")
-    return text
-
-
-# -- values ------------------------------------------------------------------------------------
-
-def escape_key(key: Any) -> str:
-    """A key MongoDB stores everywhere: ``str(key)``, leading ``$`` → ``@``, ``.`` → ``,``."""
-    key = str(key)
-    if key.startswith("$"):
-        key = "@" + key[1:]
-    return key.replace(".", ",")
-
-
-_INT64 = range(-(2**63), 2**63)
-
-
-def mongo_safe(value: Any) -> Any:
-    """``value`` as BSON stores it: keys through :func:`escape_key`, integers beyond 64 bits
-    and text with lone surrogates turned into strings BSON accepts (as Sacred's fallback)."""
-    if isinstance(value, dict):
-        return {escape_key(k): mongo_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mongo_safe(v) for v in value]
-    if isinstance(value, str):
-        return _safe_text(value)
-    if type(value) is int and value not in _INT64:
-        return str(value)
-    return value
-
-
-def readable(value: Any) -> Any:
-    """numpy and pandas values as numbers, lists and dicts a person can read in the store.
-
-    Other values are left for :func:`~pytest_sacred.serialize.flatten`.
-    """
-    module = type(value).__module__.partition(".")[0]
-    if module == "numpy" and hasattr(value, "tolist"):
-        return readable(value.tolist())
-    if module == "pandas":
-        if hasattr(value, "columns"):  # DataFrame: {column: values}
-            return {str(c): readable(value[c]) for c in value.columns}
-        if hasattr(value, "index") and hasattr(value, "items"):  # Series
-            if type(value.index).__name__ == "RangeIndex" and value.index.start == 0 \
-                    and value.index.step == 1:
-                return readable(value.tolist())
-            return {str(k): readable(v) for k, v in value.items()}
-        if hasattr(value, "tolist"):  # Index
-            return readable(value.tolist())
-        if hasattr(value, "to_pydatetime"):  # Timestamp
-            return value.to_pydatetime()
-    if type(value) is dict:
-        return {k: readable(v) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        items = [readable(v) for v in value]
-        return items if type(value) is list else tuple(items)
-    return value
-
-
-def to_document(value: Any) -> Any:
-    """What the run document stores for config, info and result."""
-    return mongo_safe(flatten(readable(value)))
-
-
-def _meta(meta_info: dict) -> dict:
-    """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'
-    passwords."""
-    return mongo_safe(_redact_strings(meta_info))
-
-
-def _safe_text(text: str) -> str:
-    """Text BSON can encode (lone surrogates from odd output become U+FFFD)."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _md5_of(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _bson_size(value: Any) -> int:
-    import bson
-
-    return len(bson.encode({"v": value}))
-
-
-def _shorten(key: str, value: Any, text: str, note: str) -> Any:
-    """What stays in the document of a value moved to GridFS: readable, and small."""
-    if key == "captured_out":
-        return f"{text[:PREVIEW_CHARS]}\n{note}\n{text[-PREVIEW_CHARS:]}"
-    if key == "info" and isinstance(value, dict):
-        # small entries stay, info.metrics always: Omniboard finds metrics through it
-        short, budget = {}, 4 * PREVIEW_CHARS
-        for name, entry in value.items():
-            size = _bson_size(entry)
-            if name == "metrics" or size <= budget:
-                short[name] = entry
-                budget -= size if name != "metrics" else 0
-            else:
-                short[name] = note
-        return short
-    return note
 
 
 # -- the observer ------------------------------------------------------------------------------
@@ -318,15 +79,16 @@ class MongoObserver(Observer):
         open by :meth:`close`; ``client_kwargs`` go to ``MongoClient``."""
         target = parse_target(url_or_db)
         self.url = target.url
-        self.db_name = _check_db_name(db_name, url_or_db) if db_name else target.db_name
-        self.collection = _check_collection(collection or target.collection or "runs",
+        self.db_name = check_db_name(db_name, url_or_db) if db_name else target.db_name
+        self.collection = check_collection(collection or target.collection or "runs",
                                             url_or_db)
         self.priority = priority if priority is not None else (target.priority or 30)
-        self.server = _server_of(self.url)
+        self.server = server_of(self.url)
         self._client = client
         self._owns_client = client is None
         self._client_kwargs = client_kwargs
         self._db: Any = None
+        self._fs: Any = None
         self._runs: dict[int, _Run] = {}
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
@@ -353,16 +115,19 @@ class MongoObserver(Observer):
         _require_pymongo()
         import pymongo
         from pymongo.errors import ConfigurationError, InvalidURI
+        from pymongo.uri_parser import parse_uri
 
         kwargs = dict(self._client_kwargs)
         if "serverselectiontimeoutms" not in {k.lower() for k in kwargs} and \
                 "serverselectiontimeoutms=" not in self.url.lower():
             kwargs["serverSelectionTimeoutMS"] = _SERVER_SELECTION_MS
         try:
+            if self.url.startswith("mongodb://"):  # strict: MongoClient only warns on typos
+                parse_uri(self.url)  # (mongodb+srv:// would need a DNS query here)
             return pymongo.MongoClient(self.url, **kwargs)
         except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
             raise StoreError(f"--sacred-mongo {redact_url(self.url)!r} is not a valid MongoDB "
-                             f"URL ({_scrub(str(exc), self.url)}); expected {_FORMS}") from None
+                             f"URL ({scrub_password(str(exc), self.url)}); expected {FORMS}") from None
 
     def open(self) -> None:
         """Connect, and read the runs collection once: that needs a valid URL, a reachable
@@ -384,14 +149,14 @@ class MongoObserver(Observer):
             reason = re.split(r" \(configured timeouts|, Timeout: ", str(exc))[0]
             raise StoreError(
                 f"cannot reach MongoDB at {where!r} within {seconds:g} s "
-                f"({_scrub(reason, self.url)[:300]}); start the server, fix HOST:PORT in "
+                f"({scrub_password(reason, self.url)[:300]}); start the server, fix HOST:PORT in "
                 "--sacred-mongo, or raise ?serverSelectionTimeoutMS= in the URL for a slow "
                 "network") from None
         except OperationFailure as exc:
             raise StoreError(self._refusal(exc, where)) from None
         except PyMongoError as exc:
             raise StoreError(f"MongoDB at {where!r} failed: "
-                             f"{_scrub(str(exc), self.url)[:300]}") from None
+                             f"{scrub_password(str(exc), self.url)[:300]}") from None
         try:  # each metrics upsert looks its document up by these two fields
             db.metrics.create_index([("run_id", 1), ("name", 1)])
         except PyMongoError:
@@ -411,13 +176,13 @@ class MongoObserver(Observer):
             return (f"MongoDB at {where!r} requires authentication for database "
                     f"{self.db_name!r}: give a user in the URL, "
                     "mongodb://USER:PASSWORD@host:port/db?authSource=admin")
-        return f"MongoDB at {where!r} refused the request: {_scrub(str(exc), self.url)[:300]}"
+        return f"MongoDB at {where!r} refused the request: {scrub_password(str(exc), self.url)[:300]}"
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
-        self._db = None
+        self._db = self._fs = None
 
     def _database(self) -> Any:
         if self._db is None:
@@ -425,9 +190,11 @@ class MongoObserver(Observer):
         return self._db
 
     def _gridfs(self) -> Any:
-        import gridfs
+        if self._fs is None:
+            import gridfs
 
-        return gridfs.GridFS(self._database())
+            self._fs = gridfs.GridFS(self._database())
+        return self._fs
 
     # -- ids -----------------------------------------------------------------------------------
 
@@ -455,7 +222,7 @@ class MongoObserver(Observer):
         """Claim the id with a placeholder holding what is known already."""
         run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
                                             "config": to_document(config),
-                                            "meta": _meta(meta_info)})
+                                            "meta": meta_document(meta_info)})
         self._allocated.add(run_id)
         return run_id
 
@@ -472,7 +239,7 @@ class MongoObserver(Observer):
             found = self._database()["fs.files"].find_one({"filename": filename, "md5": md5},
                                                           projection={"_id": 1})
             if found is None:
-                actual = md5 if verified else _md5_of(filename)
+                actual = md5 if verified else md5_of(filename)
                 with open(filename, "rb") as f:
                     file_id = self._gridfs().put(f, filename=filename, md5=actual)
             else:
@@ -511,7 +278,7 @@ class MongoObserver(Observer):
                                    meta_info: dict) -> None:
         doc = {"experiment": self._experiment(ex_info), "command": command,
                "host": mongo_safe(host_info), "config": to_document(config),
-               "meta": _meta({**meta_info, "queue_time": queue_time}),
+               "meta": meta_document({**meta_info, "queue_time": queue_time}),
                "status": "QUEUED"}
         self._write_new(run_id, doc)
 
@@ -520,11 +287,11 @@ class MongoObserver(Observer):
                                     meta_info: dict) -> None:
         doc = {"experiment": self._experiment(ex_info), "format": FORMAT, "command": command,
                "host": mongo_safe(host_info), "start_time": start_time,
-               "config": to_document(config), "meta": _meta(meta_info),
+               "config": to_document(config), "meta": meta_document(meta_info),
                "status": "RUNNING", "resources": [], "artifacts": [], "captured_out": "",
                "info": {}, "heartbeat": None}
         run_id = self._write_new(run_id, doc)
-        self._runs[run_id] = _Run(base_bytes=_bson_size(doc))
+        self._runs[run_id] = _Run(base_bytes=bson_size(doc))
 
     def _run(self, run_id: int) -> _Run:
         # a run this process did not start (e.g. a queued one resumed elsewhere) still works
@@ -547,20 +314,20 @@ class MongoObserver(Observer):
             fs.delete(run.files[key])
         run.files[key] = file_id
         note = f"…[{len(data)} bytes in GridFS file {file_id}]…"
-        return file_id, _shorten(key, value, text, note)
+        return file_id, shorten(key, value, text, note)
 
     def _fit(self, run: _Run, run_id: int, values: dict) -> dict:
         """``$set`` changes for ``values`` that keep the document below the safe size.
 
         The largest values move to GridFS first; a field that fits again drops its copy.
         """
-        sizes = {key: _bson_size(value) for key, value in values.items()}
+        sizes = {key: bson_size(value) for key, value in values.items()}
         files: dict[str, Any] = {}
         for key in sorted(values, key=sizes.__getitem__, reverse=True):
             if run.base_bytes + sum({**run.sizes, **sizes}.values()) <= SAFE_DOCUMENT_BYTES:
                 break
             files[f"{key}_file"], values[key] = self._spill(run, run_id, key, values[key])
-            sizes[key] = _bson_size(values[key])
+            sizes[key] = bson_size(values[key])
         for key in values:
             if f"{key}_file" not in files and key in run.files:
                 self._gridfs().delete(run.files.pop(key))
@@ -573,7 +340,7 @@ class MongoObserver(Observer):
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
                                       beat_time: Any, result: Any) -> None:
         run = self._run(run_id)
-        values = {"captured_out": _safe_text(captured_out or ""), "info": to_document(info),
+        values = {"captured_out": safe_text(captured_out or ""), "info": to_document(info),
                   "result": to_document(result)}
         changed = {key: value for key, value in values.items() if getattr(run, key) != value}
         for key, value in changed.items():
@@ -628,6 +395,6 @@ class MongoObserver(Observer):
         self._update(run_id, {"$push": {"artifacts": {"name": name, "file_id": file_id}}})
 
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
-        md5 = _md5_of(filename)
+        md5 = md5_of(filename)
         self._put_once(filename, md5, verified=True)
         self._update(run_id, {"$push": {"resources": [filename, md5]}})

@@ -1,0 +1,228 @@
+"""Per-run overhead of a parametrized sweep, per store, against plain pytest and Sacred.
+
+pytest side: a 500-variant sweep of a trivial experiment (config entries ``a``, ``b(a)``,
+``c`` and a parametrize argument ``i``), run with pytest-sacred storing every variant, and
+the same suite with ``-p no:sacred``. Our per-run overhead is the difference of the two
+wall times, over 500, taken within each round.
+
+Sacred side (Sacred 0.8.7, its defaults): an in-process loop of
+``ex.run(config_updates={"a": i})`` over 200 runs of a 3-entry experiment, timed inside
+the process, with a ``FileStorageObserver``, with a ``MongoObserver`` and with no observer.
+
+Baseline of the target: Sacred's FileStorage per-run cost (ms per ``ex.run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import harness
+import mongo
+from harness import PYTHON, Stats, Variant, pytest_argv
+from report import Row, Section, number, section_markdown, times
+
+VARIANTS = 500
+SACRED_RUNS = 200
+TARGET = 0.2  # our per-run overhead <= 1/5 of Sacred's FileStorage per-run cost
+
+PYTEST_INI = """\
+[pytest]
+markers =
+    experiment(name=None): a pytest-sacred experiment (registered for -p no:sacred)
+"""
+
+TEST_SWEEP = f"""\
+import pytest
+from pytest_sacred import config
+
+
+@config
+def a():
+    return 1
+
+
+@config
+def b(a):
+    return 2 * a
+
+
+@config
+def c():
+    return "x"
+
+
+@pytest.mark.experiment("sweep")
+@pytest.mark.parametrize("i", range({VARIANTS}))
+def test_sweep(a, b, c, i):
+    assert b == 2 * a
+"""
+
+SACRED_LOOP = """\
+import json, os, sys, time
+
+from sacred import Experiment
+
+kind, runs = sys.argv[1], int(sys.argv[2])
+ex = Experiment("sweep")
+
+
+@ex.config
+def cfg():
+    a = 1
+    b = 2 * a
+    c = "x"
+
+
+@ex.main
+def main(a, b, c):
+    assert b == 2 * a
+
+
+if kind == "file":
+    from sacred.observers import FileStorageObserver
+    ex.observers.append(FileStorageObserver(sys.argv[3]))
+elif kind == "mongo":
+    from sacred.observers import MongoObserver
+    ex.observers.append(MongoObserver(url=sys.argv[3], db_name=sys.argv[4]))
+
+start = time.perf_counter()
+for i in range(runs):
+    ex.run(config_updates={"a": i})
+elapsed = time.perf_counter() - start
+with open(os.environ["BENCH_OUT"], "a") as out:
+    out.write(json.dumps({"ms_per_run": elapsed / runs * 1000}) + "\\n")
+"""
+
+
+def _project(root: Path) -> Path:
+    return harness.write_files(root, {"pytest.ini": PYTEST_INI, "test_sweep.py": TEST_SWEEP,
+                                      "sacred_loop.py": SACRED_LOOP})
+
+
+def _ms(stats: Stats) -> Stats:
+    return stats.scaled(1000)
+
+
+def _file_rows(root: Path, repeats: int, section: Section) -> None:
+    store, sacred_store = root / "runs", root / "sacred_runs"
+    variants = [
+        Variant("plain pytest", pytest_argv("-p", "no:sacred", "test_sweep.py"), root),
+        Variant("pytest-sacred file", pytest_argv("--sacred-file-storage", str(store),
+                                                  "test_sweep.py"), root,
+                prepare=harness.empty_dir(store)),
+        Variant("Sacred none", [PYTHON, "sacred_loop.py", "none", str(SACRED_RUNS)], root),
+        Variant("Sacred file", [PYTHON, "sacred_loop.py", "file", str(SACRED_RUNS),
+                                str(sacred_store)], root, prepare=harness.empty_dir(sacred_store)),
+    ]
+    res = harness.measure(variants, repeats)
+    stored = sum(1 for p in store.iterdir() if p.name.isdigit())
+    if stored != VARIANTS:
+        section.notes.append(f"WARNING: the file store held {stored} runs, not {VARIANTS}")
+
+    plain, ours = res["plain pytest"], res["pytest-sacred file"]
+    overhead = Stats.of(harness.paired(ours, plain, lambda o, p: (o.wall - p.wall) / VARIANTS * 1000))
+    s_none = res["Sacred none"].stats("ms_per_run")
+    s_file = res["Sacred file"].stats("ms_per_run")
+    s_obs = Stats.of(harness.paired(res["Sacred file"], res["Sacred none"],
+                                    lambda f, n: f.inner["ms_per_run"] - n.inner["ms_per_run"]))
+    r = overhead.median / s_file.median
+    section.rows += [
+        Row(f"plain pytest (`-p no:sacred`), {VARIANTS} variants", plain.stats(), "s"),
+        Row(f"pytest-sacred, file store, {VARIANTS} variants", ours.stats(), "s",
+            ratio=times(harness.ratio(ours.stats(), plain.stats())) + " plain"),
+        Row("**pytest-sacred per-run overhead, file store**", overhead, "ms/run",
+            ratio=f"{r:.3f} of Sacred FileStorage",
+            target=f"≤ {TARGET:.2f} (≤ {number(s_file.median * TARGET, 'ms/run')})",
+            met=r <= TARGET),
+        Row(f"Sacred, no observer ({SACRED_RUNS} × `ex.run`)", s_none, "ms/run"),
+        Row(f"Sacred, FileStorageObserver ({SACRED_RUNS} × `ex.run`)", s_file, "ms/run",
+            ratio=times(harness.ratio(s_file, s_none)) + " no observer"),
+        Row("Sacred FileStorageObserver overhead (file − none)", s_obs, "ms/run",
+            ratio=f"ours is {overhead.median / s_obs.median:.3f} of it"),
+    ]
+
+
+def _mongo_rows(root: Path, repeats: int, section: Section) -> None:
+    why = mongo.missing()
+    if why is None and not harness.pytest_has_option("--sacred-mongo", root):
+        why = "this pytest-sacred has no --sacred-mongo option"
+    if why is not None:
+        section.notes.append(f"Mongo rows skipped: {why}.")
+        print(f"note: Mongo rows skipped: {why}", file=sys.stderr)
+        return
+    server = mongo.start()
+    try:
+        variants = [
+            Variant("plain pytest", pytest_argv("-p", "no:sacred", "test_sweep.py"), root),
+            Variant("pytest-sacred mongo",
+                    lambda n: pytest_argv("--sacred-mongo", server.option(f"ours{n}"),
+                                          "test_sweep.py"), root),
+            Variant("Sacred none", [PYTHON, "sacred_loop.py", "none", str(SACRED_RUNS)], root),
+            Variant("Sacred mongo",
+                    lambda n: [PYTHON, "sacred_loop.py", "mongo", str(SACRED_RUNS), server.url,
+                               f"sacred{n}"], root),
+        ]
+        res = harness.measure(variants, repeats)
+        last = repeats  # round numbers: 0 is the warm-up
+        stored = mongo.count_runs(server, f"ours{last}")
+        if stored != VARIANTS:
+            section.notes.append(f"WARNING: the Mongo store held {stored} runs, not {VARIANTS}")
+    finally:
+        server.stop()
+    plain, ours = res["plain pytest"], res["pytest-sacred mongo"]
+    overhead = Stats.of(harness.paired(ours, plain, lambda o, p: (o.wall - p.wall) / VARIANTS * 1000))
+    s_none = res["Sacred none"].stats("ms_per_run")
+    s_mongo = res["Sacred mongo"].stats("ms_per_run")
+    s_obs = Stats.of(harness.paired(res["Sacred mongo"], res["Sacred none"],
+                                    lambda m, n: m.inner["ms_per_run"] - n.inner["ms_per_run"]))
+    section.rows += [
+        Row(f"plain pytest (Mongo group), {VARIANTS} variants", plain.stats(), "s"),
+        Row(f"pytest-sacred, `--sacred-mongo`, {VARIANTS} variants", ours.stats(), "s",
+            ratio=times(harness.ratio(ours.stats(), plain.stats())) + " plain"),
+        Row("pytest-sacred per-run overhead, Mongo store", overhead, "ms/run",
+            ratio=f"{overhead.median / s_mongo.median:.3f} of Sacred MongoObserver",
+            note="the issue sets no Mongo target"),
+        Row(f"Sacred, no observer (Mongo group)", s_none, "ms/run"),
+        Row(f"Sacred, MongoObserver ({SACRED_RUNS} × `ex.run`)", s_mongo, "ms/run",
+            ratio=times(harness.ratio(s_mongo, s_none)) + " no observer"),
+        Row("Sacred MongoObserver overhead (mongo − none)", s_obs, "ms/run",
+            ratio=f"ours is {overhead.median / s_obs.median:.3f} of it"),
+    ]
+    section.notes.append("Mongo rows: both sides write to the same `secantusd-py` test server "
+                         "(SecantusDB, a MongoDB-wire server written in Python, in memory), "
+                         "a fresh database per run; it shares the 2 cores with the client, so "
+                         "these figures are far slower than a real mongod.")
+
+
+def run(repeats: int = 5, mongo_repeats: int = 3) -> Section:
+    section = Section(
+        "Per-run overhead of a sweep",
+        f"{VARIANTS}-variant parametrized sweep of a trivial experiment (entries `a`, `b(a)`, "
+        f"`c`, plus parametrize `i`) with pytest-sacred vs the same suite with `-p no:sacred`; "
+        f"per-run overhead = (t_sacred − t_plain) / {VARIANTS}, per round. Sacred 0.8.7 side: "
+        f"in-process loop of `ex.run(config_updates={{'a': i}})` over {SACRED_RUNS} runs, timed "
+        f"inside the process, Sacred's defaults (its `fd` output capture included). "
+        f"{repeats} interleaved rounds after a warm-up ({mongo_repeats} for Mongo). "
+        f"Ratio baseline of the target: Sacred's FileStorage per-run cost.")
+    root = _project(harness.workdir("sweep"))
+    try:
+        _file_rows(root, repeats, section)
+        if mongo_repeats:
+            _mongo_rows(root, mongo_repeats, section)
+    finally:
+        harness.remove(root)
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mongo-repeats", type=int, default=3, help="0 skips the Mongo rows")
+    args = parser.parse_args()
+    print(section_markdown(run(args.repeats, args.mongo_repeats)))
+
+
+if __name__ == "__main__":
+    main()
