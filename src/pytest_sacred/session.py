@@ -58,7 +58,8 @@ class SacredSession:
         except StoreError as exc:
             raise pytest.UsageError(str(exc)) from None
         for observer in observers:
-            config.pluginmanager.register(observer, f"sacred-{observer.name}")
+            name = f"sacred-{observer.name}"
+            config.pluginmanager.register(observer, None if config.pluginmanager.has_plugin(name) else name)
         events = Dispatcher(config.pluginmanager)
         interval = option.sacred_heartbeat
         if interval is None:
