@@ -8,7 +8,8 @@ from typing import Callable
 
 import pytest
 
-from .resolve import SPEC_KEY, RunSpec, visible_named_configs
+from .keys import SPEC_KEY
+from .resolve import RunSpec, visible_named_configs
 from .serialize import flatten
 
 

@@ -71,7 +71,7 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
     entry = ConfigEntry(name or func.__name__, func, tuple(inspect.signature(func).parameters))
 
     def fixture_function(request: pytest.FixtureRequest, **dependencies: Any) -> Any:
-        from .resolve import SPEC_KEY
+        from .keys import SPEC_KEY
 
         spec = request.node.stash.get(SPEC_KEY, None)
         if spec is not None and entry.name in spec.config:

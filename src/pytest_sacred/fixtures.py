@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from .resolve import SPEC_KEY
+from .keys import RUN_KEY, SPEC_KEY
 from .run import Run
-
-RUN_KEY = pytest.StashKey[Run]()
 
 
 def _not_an_experiment(request: pytest.FixtureRequest, fixture: str) -> pytest.UsageError:

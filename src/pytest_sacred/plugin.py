@@ -12,10 +12,7 @@ from typing import Any
 
 import pytest
 
-from .fixtures import RUN_KEY
-from .resolve import NAMED_PARAM, SPEC_KEY
-
-STATE = pytest.StashKey["SacredSession"]()  # type: ignore[name-defined]  # noqa: F821
+from .keys import NAMED_PARAM, RUN_KEY, SPEC_KEY, STATE
 _COMMANDS = ("sacred_print_config", "sacred_save_config", "sacred_print_named_configs",
              "sacred_print_dependencies")
 

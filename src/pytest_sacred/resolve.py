@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
+from .keys import NAMED_PARAM
 from .serialize import NotSerializableError, flatten, normalize_config_value
 from .updates import ConfigError, merge
 
-#: the parameter the ``named_configs`` marker sweeps
-NAMED_PARAM = "sacred_named_config"
 
 
 @dataclass
@@ -38,7 +37,6 @@ class RunSpec:
     modified: set[str] = field(default_factory=set)
 
 
-SPEC_KEY = pytest.StashKey[RunSpec]()
 
 
 def experiment_name(item: pytest.Item) -> str | None:

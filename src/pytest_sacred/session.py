@@ -15,7 +15,8 @@ import pytest
 
 from .events import Dispatcher, ObserverError
 from .observers.base import Observer, StoreError
-from .resolve import SPEC_KEY, RunSpec, build_spec, experiment_name, find_named_config, named_updates
+from .keys import SPEC_KEY
+from .resolve import RunSpec, build_spec, experiment_name, find_named_config, named_updates
 from .runner import Runner, options_meta
 from .stores import build_observers
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments

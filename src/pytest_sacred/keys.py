@@ -1,0 +1,21 @@
+"""Stash keys and names shared by the hooks; importing this costs nothing beyond pytest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .resolve import RunSpec
+    from .run import Run
+    from .session import SacredSession
+
+#: the resolved config of an experiment variant, set at collection
+SPEC_KEY: pytest.StashKey[RunSpec] = pytest.StashKey()
+#: the run of an experiment variant, from its setup to its teardown
+RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
+#: the session's state, on the config
+STATE: pytest.StashKey[SacredSession] = pytest.StashKey()
+#: the parameter the ``named_configs`` marker sweeps
+NAMED_PARAM = "sacred_named_config"
