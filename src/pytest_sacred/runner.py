@@ -117,35 +117,30 @@ class Runner:
                   self.host_info(), meta, emit)
         return run
 
-    def _emit(self, run: Run, hook: str, **kwargs: Any) -> None:
+    def _emit(self, run: Run, hook: str, drop_failed: bool = False, **kwargs: Any) -> None:
         with run._lock:  # the heartbeat thread and the test body both send events
-            self.events.emit(hook, run._dropped, run_id=run._id, **kwargs)
+            self.events.emit(hook, run._dropped, drop_failed, run_id=run._id, **kwargs)
 
-    def _name_run(self, run: Run) -> None:
+    def _open(self, run: Run, hook: str, **time: Any) -> None:
+        """Name the run, then send its first event; an observer failing it is dropped."""
         run._id = self._forced_id
+        config = dict(run.config)
         if run._id is None:
-            run._id = self.events.allocate_id(
-                run._dropped, run=run, ex_info=run.experiment_info, config=dict(run.config),
-                meta_info=run.meta_info)
+            run._id = self.events.allocate_id(run._dropped, run=run, ex_info=run.experiment_info,
+                                              config=config, meta_info=run.meta_info)
+        self._emit(run, hook, drop_failed=True, ex_info=run.experiment_info,
+                   command=run.meta_info["command"], host_info=run.host_info, config=config,
+                   meta_info=run.meta_info, **time)
 
     def queue(self, run: Run) -> None:
-        self._name_run(run)
         run.status = "QUEUED"
-        queue_time = utcnow()
-        run.meta_info["queue_time"] = queue_time
-        self.events.emit("pytest_sacred_queued_event", run._dropped, run_id=run._id,
-                         ex_info=run.experiment_info, command=run.meta_info["command"],
-                         host_info=run.host_info, queue_time=queue_time,
-                         config=dict(run.config), meta_info=run.meta_info, drop_failed=True)
+        run.meta_info["queue_time"] = queue_time = utcnow()
+        self._open(run, "pytest_sacred_queued_event", queue_time=queue_time)
 
     def start(self, run: Run) -> None:
-        self._name_run(run)
         run.start_time = utcnow()
         run.status = "RUNNING"
-        self.events.emit("pytest_sacred_started_event", run._dropped, run_id=run._id,
-                         ex_info=run.experiment_info, command=run.meta_info["command"],
-                         host_info=run.host_info, start_time=run.start_time,
-                         config=dict(run.config), meta_info=run.meta_info, drop_failed=True)
+        self._open(run, "pytest_sacred_started_event", start_time=run.start_time)
         for hook, kwargs in run._pending:
             self._emit(run, hook, **kwargs)
         run._pending.clear()
