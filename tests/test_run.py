@@ -260,3 +260,32 @@ def test_store_directory_is_never_collected(pytester, runs_dir):
     pytester.runpytest().assert_outcomes(passed=1)  # the copy in _sources is not a test
     pytester.runpytest("--sacred-unobserved").assert_outcomes(passed=1)
     assert sorted(stored_runs(runs_dir)) == [1, 2]
+
+
+def test_large_metrics_are_journaled_during_the_run_and_stored_whole_at_the_end(
+        pytester, runs_dir, monkeypatch):
+    import pytest_sacred.observers.file_storage as file_storage
+
+    monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", 2000)
+    pytester.makepyfile(test_big='''
+        import json, time
+        from pathlib import Path
+        import pytest
+
+        @pytest.mark.experiment
+        def test_big(sacred_run):
+            run_dir = Path("runs") / str(sacred_run._id)
+            for i in range(400):
+                sacred_run.log_scalar("loss", float(i))
+                if i % 100 == 99:
+                    time.sleep(0.3)  # a few heartbeats
+            journal = [json.loads(line) for line in (run_dir / "metrics.journal.jsonl").open()]
+            assert journal and all(entry["name"] == "loss" for entry in journal)
+            on_disk = json.loads((run_dir / "metrics.json").read_text())
+            assert len(on_disk["loss"]["steps"]) < 400  # no longer rewritten at each beat
+    ''')
+    pytester.runpytest("--sacred-heartbeat", "0.1").assert_outcomes(passed=1)
+    metrics = json.loads((runs_dir / "1" / "metrics.json").read_text())
+    assert metrics["loss"]["steps"] == list(range(400))
+    assert metrics["loss"]["values"] == [float(i) for i in range(400)]
+    assert not (runs_dir / "1" / "metrics.journal.jsonl").exists()

@@ -1,8 +1,8 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
 ``log_scalar`` is on the hot path (millions of calls): it appends to three deques and
-nothing else; conversion to Sacred's payload (datetimes, plain numbers) happens when a
-beat drains them. deque appends and pops are atomic, and the timestamp is appended last,
+nothing else, not even the default step (``None`` until drained); conversion to Sacred's
+payload (steps, datetimes, plain numbers) happens when a beat drains them. deque appends and pops are atomic, and the timestamp is appended last,
 so the heartbeat thread drains as many points as it sees timestamps, without a lock.
 """
 
@@ -46,15 +46,26 @@ class MetricsBuffer:
 
     def log(self, name: str, value: Any, step: int | None = None, _time=time) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1."""
-        series = self._series.get(name)
-        if series is None:
+        try:
+            series = self._series[name]
+        except KeyError:
             series = self._series[name] = _Series()
-        if step is None:
-            step = series.next_step
-        series.next_step = step + 1
         series.steps.append(step)
         series.values.append(value)
         series.times.append(_time())
+
+    @staticmethod
+    def _steps(series: _Series, steps: list) -> list[int]:
+        """Fill in default steps: the previous step + 1, starting at 0."""
+        if None not in steps:
+            series.next_step = steps[-1] + 1
+            return steps
+        step = series.next_step
+        for i, given in enumerate(steps):
+            step = steps[i] = step if given is None else given
+            step += 1
+        series.next_step = step
+        return steps
 
     def drain(self) -> dict[str, dict]:
         """Everything logged since the last drain, as Sacred's ``metrics_by_name``."""
@@ -68,7 +79,7 @@ class MetricsBuffer:
                 values = [_number(v) for v in values]
             drained[name] = {
                 "name": name,
-                "steps": _take(series.steps, count),
+                "steps": self._steps(series, _take(series.steps, count)),
                 "values": values,
                 "timestamps": from_timestamps(_take(series.times, count)),
             }

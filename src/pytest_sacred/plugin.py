@@ -104,7 +104,9 @@ def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    marker = metafunc.definition.get_closest_marker("named_configs")
+    from .resolve import closest_marker
+
+    marker = closest_marker(metafunc.definition, "named_configs")
     if marker is not None:
         names = [str(n) for n in marker.args]
         # The parameter is ours, not the test's: add it to the closure so pytest accepts it.

@@ -39,9 +39,20 @@ class RunSpec:
 
 
 
+def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
+    """``node.get_closest_marker(name)`` without its generators: it runs for every test of
+    every suite, experiments or not."""
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name == name:
+                return mark
+        node = node.parent
+    return None
+
+
 def experiment_name(item: pytest.Item) -> str | None:
     """The name from the ``experiment`` marker, or ``None`` for an ordinary test."""
-    marker = item.get_closest_marker("experiment")
+    marker = closest_marker(item, "experiment")
     if marker is None:
         return None
     name = marker.kwargs.get("name") or (marker.args[0] if marker.args else None)

@@ -13,7 +13,8 @@ from . import output
 from .clock import utcnow
 from .events import Dispatcher
 from .heartbeat import Heartbeat
-from .info.experiment import module_info
+from .info.experiment import md5_of_file, module_info
+from .info.git import repository_info
 from .info.host import host_info
 from .resolve import RunSpec
 from .run import Run
@@ -57,6 +58,9 @@ class Runner:
         priority: float | None,
         run_id: int | None,
     ) -> None:
+        # files and repositories change between sessions run in one process
+        md5_of_file.cache_clear()
+        repository_info.cache_clear()
         self.config = config
         self.events = events
         self.heartbeat = Heartbeat(heartbeat_interval, self._periodic_beat)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,7 +17,9 @@ from .events import Dispatcher, ObserverError
 from .observers.base import Observer, StoreError
 from .keys import SPEC_KEY
 from .resolve import RunSpec, build_spec, experiment_name, find_named_config, named_updates
-from .runner import Runner, options_meta
+
+if TYPE_CHECKING:
+    from .runner import Runner
 from .stores import build_observers
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
 
@@ -30,21 +32,16 @@ class SacredSession:
     cli_named: list[tuple[str, dict | None]]
     observers: list[Observer]
     events: Dispatcher
-    runner: Runner
+    heartbeat_interval: float
     #: local store directories, never collected (``_sources/`` holds test module copies)
     store_directories: frozenset[Path] = frozenset()
     experiments: list[pytest.Item] = field(default_factory=list)
+    _runner: Runner | None = None
     #: rows of runs stopped by Ctrl-C, which get no test report to carry them
     interrupted_rows: list[dict] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "SacredSession":
-        from .info.experiment import md5_of_file
-        from .info.git import repository_info
-
-        # files and repositories change between sessions run in one process
-        md5_of_file.cache_clear()
-        repository_info.cache_clear()
         option = config.option
         try:
             cli_updates = parse_assignments(option.sacred_with or [])
@@ -64,23 +61,39 @@ class SacredSession:
         events = Dispatcher(config.pluginmanager)
         interval = option.sacred_heartbeat
         if interval is None:
-            interval = float(config.getini("sacred_heartbeat") or 10.0)
-        runner = Runner(
-            config,
-            events,
-            heartbeat_interval=interval,
-            capture_env=[n.strip() for n in (option.sacred_capture_env or "").split(",") if n.strip()],
-            options_meta=options_meta(config),
-            experiment_name=option.sacred_name,
-            comment=option.sacred_comment,
-            priority=option.sacred_priority,
-            run_id=option.sacred_id,
-        )
+            ini = config.getini("sacred_heartbeat") or "10"
+            try:
+                interval = float(ini)
+            except ValueError:
+                raise pytest.UsageError(f"ini option sacred_heartbeat = {ini!r} is not a number "
+                                        "of seconds (e.g. 10, or 0 for the final beat only)"
+                                        ) from None
         stores = {Path(o.basedir).absolute() for o in observers if hasattr(o, "basedir")}
         default = config.rootpath / "runs"
         if (default / "_sources").is_dir():  # also when this session stores elsewhere
             stores.add(default)
-        return cls(config, cli_updates, cli_named, observers, events, runner, frozenset(stores))
+        return cls(config, cli_updates, cli_named, observers, events, interval, frozenset(stores))
+
+    @property
+    def runner(self) -> Runner:
+        """Built when the first experiment needs it: ordinary suites never import it."""
+        if self._runner is None:
+            from .runner import Runner, options_meta
+
+            option = self.config.option
+            self._runner = Runner(
+                self.config,
+                self.events,
+                heartbeat_interval=self.heartbeat_interval,
+                capture_env=[n.strip() for n in (option.sacred_capture_env or "").split(",")
+                             if n.strip()],
+                options_meta=options_meta(self.config),
+                experiment_name=option.sacred_name,
+                comment=option.sacred_comment,
+                priority=option.sacred_priority,
+                run_id=option.sacred_id,
+            )
+        return self._runner
 
     # -- before anything runs -------------------------------------------------------------
 
@@ -181,7 +194,8 @@ class SacredSession:
         return row(run, callspec.id if callspec else "", stores, errors)
 
     def close(self) -> None:
-        self.runner.close()
+        if self._runner is not None:
+            self._runner.close()
         for observer in self.observers:
             try:
                 observer.close()

@@ -48,15 +48,23 @@ def _distributions_of(top: str) -> tuple[str, ...]:
         return tuple(_all_distributions().get(top, ()))
 
 
+def _named_distribution(top: str) -> bool:
+    try:
+        importlib.metadata.distribution(top)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
 def _is_local(module: ModuleType, base_dir: str) -> bool:
     """Part of the project itself: under ``base_dir``, and not an installed distribution
-    (an editable install of a package in the project counts as a dependency)."""
+    of the same name (an editable install in the project counts as a dependency)."""
     filename = getattr(module, "__file__", None)
     if not filename:
         return False
     real = os.path.realpath(filename)
     return (real.startswith(base_dir + os.sep) and not real.startswith(_LIBRARY_DIRS)
-            and not _distributions_of(module.__name__.partition(".")[0]))
+            and not _named_distribution(module.__name__.partition(".")[0]))
 
 
 def _referenced_modules(module: ModuleType) -> Iterable[ModuleType]:

@@ -22,6 +22,11 @@ from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
 
+#: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
+#: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
+#: so a beat costs what it delivers, not what the run logged before
+LIVE_METRICS_BYTES = 4 * 1024 * 1024
+JOURNAL = "metrics.journal.jsonl"
 #: artifact names Sacred refuses because they would overwrite the run's own files
 RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
 _MAX_CLAIM_ATTEMPTS = 1000
@@ -38,12 +43,16 @@ class _RewrittenFile:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._size = 0
 
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8")
-        os.pwrite(self._fd, data, 0)
-        if len(data) < self._size:
-            os.ftruncate(self._fd, len(data))
-        self._size = len(data)
+    def write(self, *pieces: str) -> None:
+        """Replace the content; pieces are written one by one, never joined in memory."""
+        size = 0
+        for piece in pieces:
+            data = piece.encode("utf-8")
+            os.pwrite(self._fd, data, size)
+            size += len(data)
+        if size < self._size:
+            os.ftruncate(self._fd, size)
+        self._size = size
 
     def append(self, text: str) -> None:
         data = text.encode("utf-8")
@@ -54,8 +63,13 @@ class _RewrittenFile:
         os.close(self._fd)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _indented(value: Any) -> str:
     """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
+    if type(value) in _SCALARS or value == []:  # no line breaks: the C encoder will do
+        return json.dumps(value)
     return dumps(value).replace("\n", "\n  ")
 
 
@@ -77,10 +91,14 @@ class _MetricText:
     timestamps: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
 
-    def add(self, steps: list, timestamps: list[datetime], values: list) -> None:
-        self.steps.append(_ELEMENT.join(map(str, steps)))
-        self.timestamps.append('"' + f'"{_ELEMENT}"'.join(map(datetime.isoformat, timestamps)) + '"')
-        self.values.append(json.dumps(values)[1:-1].replace(", ", _ELEMENT))
+    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
+        """Encode one beat's points; returns the number of characters added."""
+        pieces = (_ELEMENT.join(map(str, steps)),
+                  '"' + f'"{_ELEMENT}"'.join(map(datetime.isoformat, timestamps)) + '"',
+                  json.dumps(values)[1:-1].replace(", ", _ELEMENT))
+        for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
+            chunks.append(piece)
+        return sum(map(len, pieces))
 
     def pieces(self, name: str):
         """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
@@ -88,7 +106,15 @@ class _MetricText:
         for i, (key, chunks) in enumerate(
                 (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
             yield (",\n" if i else "") + f'    "{key}": ['
-            yield "\n      " + _ELEMENT.join(chunks) + "\n    ]" if chunks else "]"
+            if not chunks:
+                yield "]"
+                continue
+            yield "\n      "
+            for j, chunk in enumerate(chunks):  # no joined copy of a million points
+                if j:
+                    yield _ELEMENT
+                yield chunk
+            yield "\n    ]"
         yield "\n  }"
 
 
@@ -101,13 +127,19 @@ class _RunFiles:
     fixed: dict[str, str]
     cout: str = ""
     metrics: dict[str, _MetricText] = field(default_factory=dict)
+    #: encoded size of all points so far; past LIVE_METRICS_BYTES beats only append
+    metrics_bytes: int = 0
+    #: metrics.json lacks points that are in the journal
+    metrics_stale: bool = False
     files: dict[str, _RewrittenFile] = field(default_factory=dict)
 
-    def rewrite(self, name: str, text: str) -> None:
+    def rewrite(self, name: str, *pieces: str) -> _RewrittenFile:
         file = self.files.get(name)
         if file is None:
             file = self.files[name] = _RewrittenFile(self.directory / name)
-        file.write(text)
+        if pieces:
+            file.write(*pieces)
+        return file
 
     def save(self) -> None:
         """Write run.json."""
@@ -281,23 +313,43 @@ class FileStorageObserver(Observer):
             text = run.metrics.get(name)
             if text is None:
                 text = run.metrics[name] = _MetricText()
-            text.add(metric["steps"], metric["timestamps"], metric["values"])
-        if metrics_by_name or "metrics.json" not in run.files:
-            self._save_metrics(run)
+            run.metrics_bytes += text.add(metric["steps"], metric["timestamps"], metric["values"])
+        if "metrics.json" not in run.files or (
+                metrics_by_name and run.metrics_bytes <= LIVE_METRICS_BYTES):
+            self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
+        elif metrics_by_name:
+            self._append_journal(run, metrics_by_name)
 
     def _save_metrics(self, run: _RunFiles) -> None:
         if not run.metrics:
             run.rewrite("metrics.json", "{}")
             return
-        pieces = ["{\n"]
-        for name in sorted(run.metrics):
-            pieces.extend(run.metrics[name].pieces(name))
-            pieces.append(",\n")
-        pieces[-1] = "\n}"
-        run.rewrite("metrics.json", "".join(pieces))
+
+        def pieces():
+            yield "{\n"
+            for i, name in enumerate(sorted(run.metrics)):
+                if i:
+                    yield ",\n"
+                yield from run.metrics[name].pieces(name)
+            yield "\n}"
+
+        run.rewrite("metrics.json", *pieces())
+        run.metrics_stale = False
+
+    def _append_journal(self, run: _RunFiles, metrics_by_name: dict) -> None:
+        """New points only, one JSON line per metric: what a crash would otherwise lose."""
+        journal = run.rewrite(JOURNAL)
+        for name, metric in metrics_by_name.items():
+            journal.append(json.dumps({
+                "name": name, "steps": metric["steps"], "values": metric["values"],
+                "timestamps": list(map(datetime.isoformat, metric["timestamps"]))}) + "\n")
+        run.metrics_stale = True
 
     def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
         run = self._runs.pop(run_id)
+        if run.metrics_stale:  # written once, now that no more points come
+            self._save_metrics(run)
+            (run.directory / JOURNAL).unlink()
         run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
         run.save()
         run.close()
