@@ -258,6 +258,47 @@ def test_metrics_are_pushed_and_listed_in_info(observer, db, ex_info):
     assert all(type(e["id"]) is str for e in stored["metrics"])
 
 
+def test_long_metric_continues_in_further_documents(observer, db, ex_info, monkeypatch):
+    """A metric past a document's share goes on in parts: no 16 MB error, no point lost."""
+    from pytest_sacred.observers import mongo
+
+    monkeypatch.setattr(mongo, "POINTS_PER_DOCUMENT", 5)
+    run_id = start(observer, ex_info)
+    info: dict = {}
+    beat(observer, run_id, info=info, metrics={"loss": points("loss", list(range(7)),
+                                                              [float(i) for i in range(7)])})
+    beat(observer, run_id, info=info, metrics={"loss": points("loss", list(range(7, 12)),
+                                                              [float(i) for i in range(7, 12)]),
+                                               "acc": points("acc", [0], [0.5])})
+    parts = list(db.metrics.find({"run_id": run_id, "name": "loss"}).sort("part", 1))
+    assert [d.get("part") for d in parts] == [None, 2, 3]
+    assert [len(d["steps"]) for d in parts] == [5, 5, 2]
+    assert [s for d in parts for s in d["steps"]] == list(range(12))
+    assert [v for d in parts for v in d["values"]] == [float(i) for i in range(12)]
+    assert all(len(d["timestamps"]) == len(d["steps"]) for d in parts)
+    # the front-ends follow info.metrics: one entry per metric, its first document
+    assert [(m["name"], m["id"]) for m in info["metrics"]] == [
+        ("loss", str(parts[0]["_id"])), ("acc", str(db.metrics.find_one({"name": "acc"})["_id"]))]
+
+
+def test_million_point_metric_is_stored(observer, db, ex_info):
+    """Sacred fails here (its one document passes 16 MB); we store every point."""
+    from pytest_sacred.observers.mongo import POINTS_PER_DOCUMENT
+
+    n = POINTS_PER_DOCUMENT * 5
+    stamps = [T0] * n
+    run_id = start(observer, ex_info)
+    observer.pytest_sacred_log_metrics(
+        run_id=run_id, info={}, metrics_by_name={
+            "loss": {"name": "loss", "steps": list(range(n)), "values": [0.5] * n,
+                     "timestamps": stamps}})
+    sizes = [len(bson.encode(d)) for d in db.metrics.find({"run_id": run_id})]
+    assert len(sizes) == 5 and max(sizes) < 16 * 1024 * 1024
+    steps = db.metrics.aggregate([{"$match": {"run_id": run_id}}, {"$unwind": "$steps"},
+                                  {"$group": {"_id": None, "n": {"$sum": 1}}}])
+    assert next(steps)["n"] == n
+
+
 # -- GridFS: sources, artifacts, resources ---------------------------------------------------
 
 def test_sources_are_uploaded_once_per_content(observer, db, ex_info, mongo_server,

@@ -10,6 +10,8 @@ Differences from Sacred 0.8.7, all invisible to those readers:
 * keys are escaped and numpy/pandas values made plain *before* the first write;
 * ``captured_out``, ``info`` or ``result`` too large for a 16 MB document are kept whole in
   GridFS and shortened in the document, which then names the GridFS file;
+* a metric's points past ``POINTS_PER_DOCUMENT`` go to continuation documents (``part``
+  2, 3, ...), of which ``info.metrics`` lists none: readers see the first document;
 * later events ``$set``/``$push`` only the fields they change.
 
 pymongo is imported only inside methods: selecting another store costs nothing.
@@ -37,6 +39,9 @@ FORMAT = "MongoObserver-0.7.0"
 SAFE_DOCUMENT_BYTES = 12 * 1024 * 1024
 _SERVER_SELECTION_MS = 5000
 _MAX_ID_ATTEMPTS = 10_000
+#: points of one metric per ``metrics`` document: about 48 bytes of BSON each, so a full
+#: document stays near 10 MB, well below MongoDB's 16 MB
+POINTS_PER_DOCUMENT = 200_000
 
 
 def _require_pymongo() -> None:
@@ -53,6 +58,15 @@ _UNSENT = object()  # differs from every value, so the first heartbeat sets all 
 
 
 @dataclass
+class _MetricDoc:
+    """The ``metrics`` document a metric's next points go to."""
+
+    object_id: Any = None  # None until the upsert that creates it
+    count: int = 0
+    part: int = 1
+
+
+@dataclass
 class _Run:
     """What the observer remembers of a run it writes, to send only what changed."""
 
@@ -62,6 +76,7 @@ class _Run:
     result: Any = _UNSENT
     sizes: dict[str, int] = field(default_factory=dict)  # field -> BSON bytes in the doc
     files: dict[str, Any] = field(default_factory=dict)  # field -> GridFS id of its spill
+    metrics: dict[str, _MetricDoc] = field(default_factory=dict)
 
 
 class MongoObserver(Observer):
@@ -349,24 +364,48 @@ class MongoObserver(Observer):
                                        **self._fit(run, run_id, changed)}})
 
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict, info: dict) -> None:
-        """One ``$push`` per metric, all in one round trip; new documents are listed in
-        ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat)."""
+        """``$push`` the new points, all metrics in one round trip; new documents are listed
+        in ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat).
+
+        A metric's document takes at most ``POINTS_PER_DOCUMENT`` points; later ones go to
+        continuation documents (same ``run_id`` and ``name``, ``part`` 2, 3, ...), so a long
+        metric never meets MongoDB's 16 MB limit and no point is lost.
+        """
         from pymongo import UpdateOne
 
-        names = list(metrics_by_name)
-        if not names:
+        run = self._run(run_id)
+        requests, targets = [], []
+        for name, metric in metrics_by_name.items():
+            steps, values = list(metric["steps"]), readable(list(metric["values"]))
+            stamps = list(metric["timestamps"])
+            doc = run.metrics.setdefault(name, _MetricDoc())
+            start = 0
+            while start < len(steps):
+                if doc.count >= POINTS_PER_DOCUMENT:
+                    doc.part, doc.count, doc.object_id = doc.part + 1, 0, None
+                end = start + POINTS_PER_DOCUMENT - doc.count
+                if doc.object_id is not None:
+                    query: dict = {"_id": doc.object_id}
+                elif doc.part == 1:
+                    query = {"run_id": run_id, "name": name}  # Sacred's upsert
+                else:
+                    query = {"run_id": run_id, "name": name, "part": doc.part}
+                requests.append(UpdateOne(query, {"$push": {
+                    "steps": {"$each": steps[start:end]},
+                    "values": {"$each": values[start:end]},
+                    "timestamps": {"$each": stamps[start:end]}}}, upsert=True))
+                targets.append((name, doc, doc.part))
+                doc.count += min(end, len(steps)) - start
+                start = end
+        if not requests:
             return
-        requests = [
-            UpdateOne({"run_id": run_id, "name": name},
-                      {"$push": {"steps": {"$each": list(metric["steps"])},
-                                 "values": {"$each": readable(list(metric["values"]))},
-                                 "timestamps": {"$each": list(metric["timestamps"])}}},
-                      upsert=True)
-            for name, metric in ((name, metrics_by_name[name]) for name in names)
-        ]
         result = self._database().metrics.bulk_write(requests, ordered=True)
         for index, object_id in sorted(result.upserted_ids.items()):
-            info.setdefault("metrics", []).append({"id": str(object_id), "name": names[index]})
+            name, doc, part = targets[index]
+            if part == doc.part:  # a batch may have filled this part and begun the next
+                doc.object_id = object_id
+            if part == 1:  # what Omniboard and Incense follow
+                info.setdefault("metrics", []).append({"id": str(object_id), "name": name})
 
     def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
         run = self._runs.pop(run_id, None) or _Run()
