@@ -1,30 +1,34 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
-``log_scalar`` is on the hot path (millions of calls): it appends to three deques and
-nothing else, not even the default step (``None`` until drained); conversion to Sacred's
-payload (steps, datetimes, plain numbers) happens when a beat drains them. deque appends and pops are atomic, and the timestamp is appended last,
-so the heartbeat thread drains as many points as it sees timestamps, without a lock.
+``log_scalar`` is on the hot path (millions of calls): it appends to three lists and
+nothing else, not even the default step (``None`` until drained). A drain converts what it
+takes to Sacred's payload (steps, datetimes, plain numbers) with C-level bulk operations,
+never point by point in Python.
+
+No lock: the logging thread appends the timestamp last, so a series holds as many complete
+points as it has timestamps. A drain copies that many from the front of each list and then
+deletes them (``del list[:n]`` is one step under the GIL), so a point being logged at that
+moment stays behind, whole, for the next drain. Drains never overlap: the runner holds the
+run's lock.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from time import time
 from typing import Any
 
 from .clock import from_timestamps
 
-_PLAIN_NUMBERS = (int, float)
+_PLAIN_NUMBERS = frozenset((int, float))
 
 
 class _Series:
-    __slots__ = ("next_step", "steps", "values", "times")
+    __slots__ = ("steps", "values", "times")
 
     def __init__(self) -> None:
-        self.next_step = 0
-        self.steps: deque = deque()
-        self.values: deque = deque()
-        self.times: deque = deque()
+        self.steps: list = []
+        self.values: list = []
+        self.times: list = []
 
 
 def _number(value: Any) -> Any:
@@ -35,14 +39,10 @@ def _number(value: Any) -> Any:
     return float(value)
 
 
-def _take(queue: deque, count: int) -> list:
-    popleft = queue.popleft
-    return [popleft() for _ in range(count)]
-
-
 class MetricsBuffer:
     def __init__(self) -> None:
         self._series: dict[str, _Series] = {}
+        self._next_step: dict[str, int] = {}
 
     def log(self, name: str, value: Any, step: int | None = None, _time=time) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1."""
@@ -54,33 +54,33 @@ class MetricsBuffer:
         series.values.append(value)
         series.times.append(_time())
 
-    @staticmethod
-    def _steps(series: _Series, steps: list) -> list[int]:
+    def _steps(self, name: str, steps: list) -> list[int]:
         """Fill in default steps: the previous step + 1, starting at 0."""
-        if None not in steps:
-            series.next_step = steps[-1] + 1
-            return steps
-        step = series.next_step
-        for i, given in enumerate(steps):
-            step = steps[i] = step if given is None else given
-            step += 1
-        series.next_step = step
+        step = self._next_step.get(name, 0)
+        defaults = steps.count(None)
+        if defaults == len(steps):
+            steps = list(range(step, step + len(steps)))
+        elif defaults:
+            for i, given in enumerate(steps):
+                step = steps[i] = step if given is None else given
+                step += 1
+        self._next_step[name] = steps[-1] + 1
         return steps
 
     def drain(self) -> dict[str, dict]:
         """Everything logged since the last drain, as Sacred's ``metrics_by_name``."""
         drained = {}
         for name, series in list(self._series.items()):
-            count = len(series.times)
+            count = len(series.times)  # complete points only: the time is appended last
             if not count:
                 continue
-            values = _take(series.values, count)
-            if not all(type(v) in _PLAIN_NUMBERS for v in values):
+            taken = []
+            for points in (series.steps, series.values, series.times):
+                taken.append(points[:count])
+                del points[:count]
+            steps, values, times = taken
+            if not set(map(type, values)) <= _PLAIN_NUMBERS:
                 values = [_number(v) for v in values]
-            drained[name] = {
-                "name": name,
-                "steps": self._steps(series, _take(series.steps, count)),
-                "values": values,
-                "timestamps": from_timestamps(_take(series.times, count)),
-            }
+            drained[name] = {"name": name, "steps": self._steps(name, steps),
+                             "values": values, "timestamps": from_timestamps(times)}
         return drained
