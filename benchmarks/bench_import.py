@@ -16,7 +16,10 @@ plugin is on.
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import harness
@@ -103,6 +106,32 @@ def _importtime_profile(root: Path, rounds: int = 3, top: int = 12) -> str:
             + markdown_table(["module", "cumulative", "self"], lines))
 
 
+def _instructions(root: Path) -> dict[str, int] | None:
+    """Instructions each side executes under callgrind, both run at once (one per core).
+
+    Unlike wall or CPU time, the count does not depend on what else the machine is doing:
+    the same command gives the same count to a few parts in 10 000.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    python = str(Path(sys.executable).resolve())  # a shim script would be traced instead
+    argv = {"plain": ["-p", "no:sacred"], "plugin": []}
+    procs = {name: subprocess.Popen(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-m",
+         "pytest", *harness.PYTEST_FLAGS, *extra], cwd=root, env=harness.clean_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for name, extra in argv.items()}
+    counts = {}
+    for name, proc in procs.items():
+        _, err = proc.communicate()
+        found = re.search(r"Collected : (\d+)", err)
+        if proc.returncode != 0 or found is None:
+            return None
+        counts[name] = int(found.group(1))
+    return counts
+
+
 def _suite(root: Path, repeats: int, section: Section) -> None:
     body = "\n\n".join(f"def test_{i}():\n    pass" for i in range(TESTS_PER_MODULE)) + "\n"
     harness.write_files(root, {"pytest.ini": "[pytest]\n",
@@ -114,15 +143,46 @@ def _suite(root: Path, repeats: int, section: Section) -> None:
     paired = Stats.of(harness.paired(ours, plain, lambda o, p: o.wall / p.wall))
     r = harness.ratio(ours.stats(), plain.stats())
     n = MODULES * TESTS_PER_MODULE
+    cpu = {name: Stats.of([s.user + s.sys for s in res[name].samples]) for name in res}
+    per_test = Stats.of(harness.paired(ours, plain, lambda o, p: (o.wall - p.wall) / n * 1e6))
+    counts = _instructions(root)
+    judged_on_wall = counts is None
     section.rows += [
         Row(f"{n} ordinary tests, `-p no:sacred`", plain.stats(), "s"),
-        Row(f"**{n} ordinary tests, plugin installed**", ours.stats(), "s",
-            ratio=times(r) + " plain", target=f"≤ {SUITE_TARGET:.2f}×", met=r <= SUITE_TARGET),
-        Row("same, ratio within each round", paired, "×"),
+        Row(f"{'**' if judged_on_wall else ''}{n} ordinary tests, plugin installed"
+            f"{'**' if judged_on_wall else ''}", ours.stats(), "s", ratio=times(r) + " plain",
+            target=f"≤ {SUITE_TARGET:.2f}×" if judged_on_wall else "",
+            met=r <= SUITE_TARGET if judged_on_wall else None),
+        Row("same, ratio within each round", paired, "×",
+            note=f"ratio of the fastest runs: {ours.stats().min / plain.stats().min:.3f}×"),
+        Row("same, difference per test within each round", per_test, "µs"),
+        Row(f"{n} ordinary tests, CPU (user + system), `-p no:sacred`", cpu["plain"], "s"),
+        Row(f"{n} ordinary tests, CPU (user + system), plugin installed", cpu["plugin"], "s",
+            ratio=times(cpu["plugin"].median / cpu["plain"].median) + " plain"),
     ]
+    if counts is not None:
+        ri = counts["plugin"] / counts["plain"]
+        section.rows += [
+            Row(f"{n} ordinary tests, instructions (callgrind), `-p no:sacred`",
+                Stats.of([counts["plain"] / 1e9]), "G"),
+            Row(f"**{n} ordinary tests, instructions (callgrind), plugin installed**",
+                Stats.of([counts["plugin"] / 1e9]), "G", ratio=times(ri) + " plain",
+                target=f"≤ {SUITE_TARGET:.2f}×", met=ri <= SUITE_TARGET,
+                note=f"{(counts['plugin'] - counts['plain']) / n:,.0f} instructions per test, "
+                     "one-time costs included"),
+        ]
+        section.notes.append(
+            "The same command's wall time varies by ±30 % from run to run on this machine "
+            "(see min/max), far more than the 5 % target, so the target is judged on "
+            "instructions executed (valgrind's callgrind, one run per side, deterministic); "
+            "the wall and CPU rows are there to be read alongside it.")
+    else:
+        section.notes.append(
+            "valgrind is missing, so the target is judged on wall time, which varies by "
+            "±30 % from run to run here: read the paired and CPU rows with it.")
 
 
-def run(repeats: int = 20, suite_repeats: int = 7) -> Section:
+def run(repeats: int = 20, suite_repeats: int = 11) -> Section:
     section = Section(
         "Import and an ordinary suite",
         f"Import times inside fresh interpreters ({repeats} interleaved rounds after a "
@@ -142,7 +202,7 @@ def run(repeats: int = 20, suite_repeats: int = 7) -> Section:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--suite-repeats", type=int, default=7)
+    parser.add_argument("--suite-repeats", type=int, default=11)
     args = parser.parse_args()
     print(section_markdown(run(args.repeats, args.suite_repeats)))
 

@@ -12,7 +12,7 @@ each in a fresh process.
   process has exited, i.e. until the session has ended and ``metrics.json`` is complete
   (Sacred's heartbeat thread may still be writing after ``ex.run`` returns, so we wait for
   the process too). Afterwards ``metrics.json`` is read back and must hold every point.
-* peak RSS: ``ru_maxrss`` of that process, from ``wait4``.
+* peak RSS: of that process, from GNU time (``/usr/bin/time -f %M``).
 * heartbeat cost: with a 0.5 s heartbeat and logging paced at a steady rate, an observer of
   the highest priority stamps ``log_metrics`` and one of the lowest stamps
   ``heartbeat_event``: the time between is the stores' work for that beat (the metric
@@ -70,19 +70,23 @@ import json, os, sys, time
 from pytest_sacred.run import Run
 
 POINTS = int(sys.argv[1])
-try:
-    run = Run(config={}, seed=0, experiment_info={}, host_info={}, meta_info={},
-              emit=lambda *args, **kwargs: None)
-except TypeError as exc:
-    with open(os.environ["BENCH_OUT"], "a") as out:
-        out.write(json.dumps({"error": f"Run() signature changed: {exc}"}) + "\\n")
-    sys.exit(0)
-start = time.perf_counter()
-for i in range(POINTS):
-    run.log_scalar("loss", i * 0.5)
-loop = time.perf_counter() - start
+
+
+def main():
+    try:
+        run = Run(config={}, seed=0, experiment_info={}, host_info={}, meta_info={},
+                  emit=lambda *args, **kwargs: None)
+    except TypeError as exc:
+        return {"error": f"Run() signature changed: {exc}"}
+    start = time.perf_counter()
+    for i in range(POINTS):
+        run.log_scalar("loss", i * 0.5)
+    loop = time.perf_counter() - start
+    return {"loop_s": loop, "calls_per_s": POINTS / loop}
+
+
 with open(os.environ["BENCH_OUT"], "a") as out:
-    out.write(json.dumps({"loop_s": loop, "calls_per_s": POINTS / loop}) + "\\n")
+    out.write(json.dumps(main()) + "\\n")
 """
 
 TEST_BEATS = f"""\
@@ -245,16 +249,16 @@ def _stored_points(directory: Path) -> int:
 
 
 def _ours(root: Path, name: str, points: int) -> Variant:
-    store = root / f"store-{name}"
-    return Variant(name, pytest_argv("--sacred-file-storage", str(store), "test_metrics.py"),
-                   root / "metrics", prepare=harness.empty_dir(store),
-                   env={"BENCH_POINTS": str(points)})
+    store = harness.fresh_dir(root, f"store-{name}")
+    return Variant(name, lambda n: pytest_argv("--sacred-file-storage", str(store(n)),
+                                               "test_metrics.py"),
+                   root / "metrics", env={"BENCH_POINTS": str(points)})
 
 
 def _sacred(root: Path, name: str, points: int) -> Variant:
-    store = root / f"store-{name}"
-    return Variant(name, [PYTHON, "sacred_metrics.py", str(points), str(store)], root,
-                   prepare=harness.empty_dir(store))
+    store = harness.fresh_dir(root, f"store-{name}")
+    return Variant(name, lambda n: [PYTHON, "sacred_metrics.py", str(points), str(store(n))],
+                   root)
 
 
 def _to_stored(result: harness.Result) -> Stats:
@@ -287,7 +291,7 @@ def _stored(root: Path, label: str, points: int, repeats: int, section: Section,
     ours_v, sacred_v = _ours(root, f"ours {label}", points), _sacred(root, f"Sacred {label}", points)
     res = harness.measure([ours_v, sacred_v], repeats)
     for name in (ours_v.name, sacred_v.name):
-        got = _stored_points(root / f"store-{name}")
+        got = _stored_points(harness.fresh_dir(root, f"store-{name}")(repeats))
         if got != points:
             section.notes.append(f"WARNING: {name}: metrics.json holds {got} points, not {points}")
     ours, sacred = _to_stored(res[ours_v.name]), _to_stored(res[sacred_v.name])
@@ -396,7 +400,7 @@ def run(repeats: int = 5, big_repeats: int = 3, beats: bool = True) -> Section:
         f"calls/s over {CALLS:,} calls ({repeats} rounds); first call → stored = from just "
         f"before the first `log_scalar` until the process has exited and `metrics.json` holds "
         f"every point (checked), {repeats} rounds for 100 k, {big_repeats} for 1 M; peak RSS "
-        f"from `wait4`; default heartbeat (10 s) except in the heartbeat rows.")
+        f"from GNU time's `%M`; default heartbeat (10 s) except in the heartbeat rows.")
     root = _project(harness.workdir("metrics"))
     rss: dict[str, dict[str, Stats]] = {}
     try:

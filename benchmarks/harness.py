@@ -3,8 +3,8 @@
 A *variant* is one command line (plus an untimed ``prepare`` step). ``measure`` runs every
 variant once to warm the page cache, then ``repeats`` rounds; each round runs every
 variant once, the order rotated from round to round so that no side always goes first.
-For each run it keeps the wall time (process start to exit), the peak RSS and CPU times
-that ``os.wait4`` reports for exactly that child, and whatever the child itself wrote as
+For each run it keeps the wall time (process start to exit), the peak RSS (GNU time's
+``%M``) and the CPU times ``os.wait4`` reports for exactly that child, and whatever the child itself wrote as
 JSON lines to the file named by ``$BENCH_OUT`` (timings it took inside, counts, ...).
 
 Nothing here formats tables: see ``report.py``.
@@ -32,6 +32,10 @@ PYTHON = sys.executable
 #: plugins installed on this machine that have nothing to do with the comparison
 PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
                 "-p", "no:randomly", "-q"]
+#: GNU time reports the peak RSS of the command alone. wait4's ru_maxrss would not: exec
+#: records the high-water mark of the address space it replaces, which for a child spawned
+#: by this (sometimes large) Python process is this process's own.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
 def pytest_argv(*args: str) -> list[str]:
@@ -60,7 +64,7 @@ class Sample:
 
     wall: float  #: seconds from start to exit
     end: float  #: ``time.time()`` when the process had exited
-    max_rss_kb: int  #: peak resident set size of the child (largest of it and its children)
+    max_rss_kb: int  #: peak resident set size of the command (GNU time's %M)
     user: float
     sys: float
     inner: dict[str, Any]  #: what the child wrote to ``$BENCH_OUT``
@@ -107,10 +111,16 @@ class BenchError(RuntimeError):
     pass
 
 
+#: removed from the children's environment: they change what pytest loads, or (this
+#: machine sets PYTHONDONTWRITEBYTECODE) make every process compile the editable
+#: pytest_sacred sources again while installed packages such as Sacred have their .pyc
+UNSET = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONSTARTUP", "COVERAGE_PROCESS_START",
+         "PYTHONDONTWRITEBYTECODE")
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment without settings that would change what pytest loads."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONSTARTUP", "COVERAGE_PROCESS_START")}
+    """The environment of a measured child: see ``UNSET``."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env["PYTHONHASHSEED"] = "0"
     env.update(extra or {})
     return env
@@ -122,14 +132,18 @@ def run_once(variant: Variant, round_no: int, check: bool = True) -> Sample:
         variant.prepare(round_no)
     out_fd, out_path = tempfile.mkstemp(prefix="bench-out-", suffix=".jsonl")
     os.close(out_fd)
+    rss_fd, rss_path = tempfile.mkstemp(prefix="bench-rss-")
+    os.close(rss_fd)
     log = tempfile.TemporaryFile()
     env = clean_env({**variant.env, "BENCH_OUT": out_path})
     argv = variant.command(round_no)
+    if GNU_TIME:
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_path, *argv]
     try:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=variant.cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT)
-        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all of them)
+        # wait4: this child's CPU times (RUSAGE_CHILDREN deltas would mix all children)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         end = time.time()
@@ -144,10 +158,15 @@ def run_once(variant: Variant, round_no: int, check: bool = True) -> Sample:
             for line in f:
                 if line.strip():
                     inner.update(json.loads(line))
-        return Sample(wall, end, usage.ru_maxrss, usage.ru_utime, usage.ru_stime, inner)
+        max_rss = usage.ru_maxrss
+        if GNU_TIME:
+            with open(rss_path, encoding="utf-8") as f:
+                max_rss = int(f.read().split()[-1])
+        return Sample(wall, end, max_rss, usage.ru_utime, usage.ru_stime, inner)
     finally:
         log.close()
         os.unlink(out_path)
+        os.unlink(rss_path)
 
 
 def measure(variants: Sequence[Variant], repeats: int, warmup: int = 1,
@@ -196,11 +215,14 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def empty_dir(path: Path) -> Callable[[int], None]:
-    """A ``prepare`` step: remove ``path`` so every run starts with an empty store."""
-    def prepare(_round: int) -> None:
-        shutil.rmtree(path, ignore_errors=True)
-    return prepare
+def fresh_dir(parent: Path, name: str) -> Callable[[int], Path]:
+    """A directory per round, ``parent/name-<round>``, that no earlier run has used.
+
+    Stores are not emptied between rounds, so that no timed run shares the disk with the
+    deletion of the previous round's thousands of files; they go with the benchmark's
+    temporary directory at the end.
+    """
+    return lambda round_no: parent / f"{name}-{round_no}"
 
 
 def remove(path: Path) -> None:

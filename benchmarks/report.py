@@ -86,7 +86,8 @@ def rows_table(rows: list[Row]) -> str:
 
 
 def section_markdown(section: Section, level: int = 2) -> str:
-    parts = [f"{'#' * level} {section.title}", section.intro, rows_table(section.rows)]
+    parts = [f"{'#' * level} {section.title}", section.intro,
+             rows_table(section.rows) if section.rows else ""]
     parts += section.details
     if section.notes:
         parts.append("\n".join(f"- {n}" for n in section.notes))

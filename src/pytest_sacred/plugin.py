@@ -1,8 +1,4 @@
-"""pytest hooks and options. Each hook hands over to the module doing the work.
-
-Tests without the ``experiment`` marker pass through every hook at the cost of one stash
-lookup.
-"""
+"""pytest hooks and options. Each hook hands over to the module doing the work."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ from typing import Any
 import pytest
 
 from .keys import NAMED_PARAM, RUN_KEY, SPEC_KEY, STATE
+_HOOKS = "sacred-experiment-hooks"
 _COMMANDS = ("sacred_print_config", "sacred_save_config", "sacred_print_named_configs",
              "sacred_print_dependencies")
 
@@ -129,6 +126,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # and ask the controller to stop with the message instead.
         items.clear()
         session.shouldstop = f"pytest-sacred usage error: {exc}"
+        return
+    if state.experiments and not commands and not config.pluginmanager.has_plugin(_HOOKS):
+        config.pluginmanager.register(ExperimentHooks(), _HOOKS)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -155,86 +155,87 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before any fixture: the run exists and the global generators are seeded."""
-    spec = item.stash.get(SPEC_KEY, None)
-    if spec is not None:
-        from .decorators import set_capture_values
-        from .seeding import seed_globals
+class ExperimentHooks:
+    """The per-test hooks, registered only once experiments are selected: a suite without
+    any pays nothing per test. Ordinary tests in a mixed suite pass through at the cost of
+    one stash lookup per hook."""
 
-        state = item.config.stash[STATE]
-        run = item.stash[RUN_KEY] = state.runner.create(item, spec)
-        if item.config.option.sacred_queue:
-            state.runner.queue(run)
-            pytest.skip(f"queued as run {run._id}")
-        seed_globals(spec.seed)
-        set_capture_values(run)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Call an experiment ourselves: its return value is the run's result, not a warning."""
-    run = pyfuncitem.stash.get(RUN_KEY, None)
-    if run is None:
-        return None
-    funcargs = pyfuncitem.funcargs
-    result = pyfuncitem.obj(**{a: funcargs[a] for a in pyfuncitem._fixtureinfo.argnames})
-    if result is not None:
-        run.result = result
-    return True
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    # tryfirst makes this the outermost wrapper: pytest's capture has stored the call's
-    # output in the item's report sections by the time the body's outcome reaches us.
-    run = item.stash.get(RUN_KEY, None)
-    if run is None:
-        return (yield)
-    state = item.config.stash[STATE]
-    runner = state.runner
-    run._sections = list(item._report_sections)
-    runner.start(run)
-    try:
-        result = yield
-    except BaseException as exc:
-        runner.finish(run, item, exc, item._report_sections)
-        if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
-            state.interrupted_rows.append(state.summary_row(item, run))
-        raise
-    runner.finish(run, item, None, item._report_sections)
-    return result
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
-    report = yield
-    run = item.stash.get(RUN_KEY, None)
-    if run is None:
-        return report
-    state = item.config.stash[STATE]
-    if call.when == "setup" and report.failed and run.status is None:
-        # a fixture failed before the body: the run failed too
-        state.runner.start(run)
-        state.runner.finish(run, item, call.excinfo.value if call.excinfo else None,
-                            item._report_sections,
-                            trace=report.longreprtext.splitlines(keepends=True))
-    if call.when == "call" or (call.when == "setup" and (report.failed or run.status == "QUEUED")):
-        report.sacred_run = state.summary_row(item, run)  # xdist sends it to the controller
-    return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        if item.stash.get(RUN_KEY, None) is not None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Before any fixture: the run exists and the global generators are seeded."""
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is not None:
             from .decorators import set_capture_values
+            from .seeding import seed_globals
 
-            set_capture_values(None)
-            del item.stash[RUN_KEY]
+            state = item.config.stash[STATE]
+            run = item.stash[RUN_KEY] = state.runner.create(item, spec)
+            if item.config.option.sacred_queue:
+                state.runner.queue(run)
+                pytest.skip(f"queued as run {run._id}")
+            seed_globals(spec.seed)
+            set_capture_values(run)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """Call an experiment ourselves: its return value is the run's result, not a warning."""
+        run = pyfuncitem.stash.get(RUN_KEY, None)
+        if run is None:
+            return None
+        funcargs = pyfuncitem.funcargs
+        result = pyfuncitem.obj(**{a: funcargs[a] for a in pyfuncitem._fixtureinfo.argnames})
+        if result is not None:
+            run.result = result
+        return True
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        # tryfirst makes this the outermost wrapper: pytest's capture has stored the call's
+        # output in the item's report sections by the time the body's outcome reaches us.
+        run = item.stash.get(RUN_KEY, None)
+        if run is None:
+            return (yield)
+        state = item.config.stash[STATE]
+        runner = state.runner
+        run._sections = list(item._report_sections)
+        runner.start(run)
+        try:
+            result = yield
+        except BaseException as exc:
+            runner.finish(run, item, exc, item._report_sections)
+            if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
+                state.interrupted_rows.append(state.summary_row(item, run))
+            raise
+        runner.finish(run, item, None, item._report_sections)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Generator:
+        report = yield
+        run = item.stash.get(RUN_KEY, None)
+        if run is None:
+            return report
+        state = item.config.stash[STATE]
+        if call.when == "setup" and report.failed and run.status is None:
+            # a fixture failed before the body: the run failed too
+            state.runner.start(run)
+            state.runner.finish(run, item, call.excinfo.value if call.excinfo else None,
+                                item._report_sections,
+                                trace=report.longreprtext.splitlines(keepends=True))
+        if call.when == "call" or (call.when == "setup" and (report.failed or run.status == "QUEUED")):
+            report.sacred_run = state.summary_row(item, run)  # xdist sends it to the controller
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if item.stash.get(RUN_KEY, None) is not None:
+                from .decorators import set_capture_values
+
+                set_capture_values(None)
+                del item.stash[RUN_KEY]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -105,6 +105,7 @@ class MongoObserver(Observer):
         self._db: Any = None
         self._fs: Any = None
         self._runs: dict[int, _Run] = {}
+        self._next_id: int | None = None  # after the last id this process inserted
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
 
@@ -216,20 +217,26 @@ class MongoObserver(Observer):
     def _insert_with_next_id(self, doc: dict) -> int:
         """Insert ``doc`` under the next integer id; unique with concurrent writers.
 
-        Only numeric ids count (a string ``_id`` sorts above every number in BSON order).
+        The id after this process's last one is tried first, which saves a query per run;
+        on a clash, the highest numeric id is looked up (a string ``_id`` sorts above every
+        number in BSON order, so only numbers count).
         """
         from pymongo.errors import DuplicateKeyError
 
         runs = self._database()[self.collection]
+        run_id = self._next_id
         for _ in range(_MAX_ID_ATTEMPTS):
-            last = runs.find_one({"_id": {"$type": "number"}}, projection={"_id": 1},
-                                 sort=[("_id", -1)])
-            run_id = int(last["_id"]) + 1 if last else 1
+            if run_id is None:
+                last = runs.find_one({"_id": {"$type": "number"}}, projection={"_id": 1},
+                                     sort=[("_id", -1)])
+                run_id = int(last["_id"]) + 1 if last else 1
             try:
                 runs.insert_one({"_id": run_id, **doc})
-                return run_id
             except DuplicateKeyError:
-                continue  # another writer took it: look again
+                run_id = None  # another writer took it: look again
+                continue
+            self._next_id = run_id + 1
+            return run_id
         raise StoreError(f"no free run id in {self.location(None)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
