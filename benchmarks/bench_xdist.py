@@ -70,22 +70,25 @@ def run(repeats: int = 5) -> Section:
         return section
     root = harness.write_files(harness.workdir("xdist"),
                                {"pytest.ini": PYTEST_INI, "test_cpu.py": TEST_CPU})
-    store = harness.fresh_dir(root, "runs")
+    stores = {n: harness.fresh_dir(root, f"runs-n{n}") for n in (0, 2)}
     env = {"BENCH_LOOPS": str(calibrate(BURN_S))}
     try:
         def ours(n: int) -> Variant:
             return Variant(f"plugin -n {n}",
                            lambda k: pytest_argv("-n", str(n), "--sacred-file-storage",
-                                                 str(store(k)), "test_cpu.py"), root, env=env)
+                                                 str(stores[n](k)), "test_cpu.py"), root,
+                           env=env)
 
         def plain(n: int) -> Variant:
             return Variant(f"plain -n {n}", pytest_argv("-n", str(n), "-p", "no:sacred",
                                                         "test_cpu.py"), root, env=env)
 
         res = harness.measure([ours(0), ours(2), plain(0), plain(2)], repeats)
-        stored = sum(1 for p in store(repeats).iterdir() if p.name.isdigit())
-        if stored != VARIANTS:
-            section.notes.append(f"WARNING: the store held {stored} runs, not {VARIANTS}")
+        for n, store in stores.items():
+            stored = sum(1 for p in store(repeats).iterdir() if p.name.isdigit())
+            if stored != VARIANTS:
+                section.notes.append(f"WARNING: the `-n {n}` store held {stored} runs, "
+                                     f"not {VARIANTS}")
     finally:
         harness.remove(root)
     speedup = {}

@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--sacred-mongo", metavar="DB|HOST:PORT:DB|URL",
         help="store runs in MongoDB (Sacred's layout: Omniboard and Incense read it)")
     add("--sacred-mongo-collection", metavar="NAME", help="runs collection (default: runs)")
+    add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
+        help="also send events to the observer FACTORY() returns: a Sacred observer "
+             "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")

@@ -25,7 +25,8 @@ def build_observers(config: pytest.Config) -> list[Observer]:
     """The shipped observers selected for this session (none with ``--sacred-unobserved``).
 
     The file store is the default: it is used when given explicitly or when no other
-    store is selected.
+    store is selected. ``--sacred-observer`` adds observers that feed other tools (a
+    Sacred observer such as neptune-sacred's) without displacing the default store.
     """
     if config.getoption("sacred_unobserved"):
         return []
@@ -48,4 +49,9 @@ def build_observers(config: pytest.Config) -> list[Observer]:
         from .observers.file_storage import FileStorageObserver
 
         observers.append(FileStorageObserver(file_dir or config.rootpath / "runs"))
+    if config.getoption("sacred_observer"):
+        # after the default store is settled: these feed other tools and store no ids
+        from .observers.sacred_adapter import from_spec
+
+        observers += [from_spec(spec) for spec in config.getoption("sacred_observer")]
     return observers
