@@ -192,16 +192,17 @@ def _mongo_rows(root: Path, repeats: int, section: Section) -> None:
         section.notes.append(f"Mongo rows skipped: {why}.")
         print(f"note: Mongo rows skipped: {why}", file=sys.stderr)
         return
-    server = mongo.start()
-    try:
-        _mongo_vs_sacred(root, repeats, section, server)
-        _mongo_vs_file(root, repeats, section, server)
-    finally:
-        server.stop()
+    for group in (_mongo_vs_sacred, _mongo_vs_file):
+        server = mongo.start()  # a fresh one per group: it keeps every database in memory
+        try:
+            group(root, repeats, section, server)
+        finally:
+            server.stop()
     section.notes.append("Mongo rows: both sides write to the same `secantusd-py` test server "
-                         "(SecantusDB, a MongoDB-wire server written in Python, in memory), "
-                         "a fresh database per run; it shares the 2 cores with the client, so "
-                         "these figures are far slower than a real mongod.")
+                         "(SecantusDB, a MongoDB-wire server written in Python, in memory; "
+                         "a new server per group of rows), a fresh database per run; it shares "
+                         "the 2 cores with the client, so these figures are far slower than a "
+                         "real mongod.")
 
 
 def _sweeps(root: Path, server: mongo.Server, variants: int, tag: str) -> list[Variant]:
