@@ -383,8 +383,8 @@ class MongoObserver(Observer):
         run = self._run(run_id)
         requests, targets = [], []
         for name, metric in metrics_by_name.items():
-            steps, values = list(metric["steps"]), readable(list(metric["values"]))
-            stamps = list(metric["timestamps"])
+            steps, stamps = metric["steps"], metric["timestamps"]  # sliced below, not copied
+            values = readable(metric["values"])
             doc = run.metrics.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):

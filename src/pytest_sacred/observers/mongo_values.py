@@ -33,6 +33,11 @@ def mongo_safe(value: Any) -> Any:
         return str(value)
     return value
 
+
+#: element types a list can hold that need no conversion: checked in C, not item by item
+_PLAIN_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
 def readable(value: Any) -> Any:
     """numpy and pandas values as numbers, lists and dicts a person can read in the store.
 
@@ -56,6 +61,8 @@ def readable(value: Any) -> Any:
     if type(value) is dict:
         return {k: readable(v) for k, v in value.items()}
     if type(value) in (list, tuple):
+        if set(map(type, value)) <= _PLAIN_SCALARS:  # e.g. a beat's metric values
+            return list(value) if type(value) is list else value
         items = [readable(v) for v in value]
         return items if type(value) is list else tuple(items)
     return value
