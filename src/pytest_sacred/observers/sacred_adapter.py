@@ -21,17 +21,22 @@ from .base import Observer, StoreError
 _SACRED_METHODS = ("started_event", "completed_event", "failed_event")
 
 
+def _missing_methods(obj: Any) -> list[str]:
+    return [m for m in _SACRED_METHODS if not callable(getattr(obj, m, None))]
+
+
 def is_sacred_observer(obj: Any) -> bool:
-    return all(callable(getattr(obj, m, None)) for m in _SACRED_METHODS)
+    return not _missing_methods(obj)
 
 
 class SacredObserver(Observer):
     """Forwards pytest-sacred's events to ``observer``, with its ``priority``."""
 
     def __init__(self, observer: Any) -> None:
-        if not is_sacred_observer(observer):
+        missing = _missing_methods(observer)
+        if missing:
             raise StoreError(f"{observer!r} is not a Sacred observer: it lacks "
-                             f"{', '.join(m for m in _SACRED_METHODS if not hasattr(observer, m))}")
+                             f"{', '.join(missing)}")
         self.observer = observer
         self.priority = getattr(observer, "priority", 0)
         self.name = type(observer).__name__
