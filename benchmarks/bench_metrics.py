@@ -89,6 +89,21 @@ with open(os.environ["BENCH_OUT"], "a") as out:
     out.write(json.dumps(main()) + "\\n")
 """
 
+#: the body of both sides' heartbeat runs: logging paced at BEAT_RATE points/s, so both
+#: deliver the same points per beat; ``{run}`` is the run object's name on that side
+PACED_LOOP = f"""\
+    rate, seconds, batch = {BEAT_RATE}, {BEAT_SECONDS}, 1000
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds:
+        for _ in range(batch):
+            {{run}}.log_scalar("loss", i * 0.5)
+            i += 1
+        ahead = start + i / rate - time.perf_counter()
+        if ahead > 0:
+            time.sleep(ahead)
+"""
+
 TEST_BEATS = f"""\
 import os, time
 
@@ -97,17 +112,7 @@ import pytest
 
 @pytest.mark.experiment("beats")
 def test_beats(sacred_run):
-    rate, seconds, batch = {BEAT_RATE}, {BEAT_SECONDS}, 1000
-    start = time.perf_counter()
-    i = 0
-    while time.perf_counter() - start < seconds:
-        for _ in range(batch):
-            sacred_run.log_scalar("loss", i * 0.5)
-            i += 1
-        ahead = start + i / rate - time.perf_counter()
-        if ahead > 0:
-            time.sleep(ahead)
-"""
+{PACED_LOOP.format(run='sacred_run')}"""
 
 CONFTEST_BEATS = """\
 import json, os, time
@@ -210,17 +215,7 @@ ex.observers += [First(), FileStorageObserver(sys.argv[1]), Last()]
 
 @ex.main
 def main(_run):
-    rate, seconds, batch = {BEAT_RATE}, {BEAT_SECONDS}, 1000
-    start = time.perf_counter()
-    i = 0
-    while time.perf_counter() - start < seconds:
-        for _ in range(batch):
-            _run.log_scalar("loss", i * 0.5)
-            i += 1
-        ahead = start + i / rate - time.perf_counter()
-        if ahead > 0:
-            time.sleep(ahead)
-
+{PACED_LOOP.format(run='_run')}
 
 ex.run()
 """
