@@ -1,0 +1,111 @@
+"""What every reader gives back, whatever the store: runs, metrics, artifacts.
+
+A reader turns one store into :class:`StoredRun` records. Readers never import the plugin
+or the runner, and never write to the store they read.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class StoreUnreadable(Exception):
+    """The store cannot be read: not a store, unreachable, or of another layout."""
+
+
+class NoSuchRun(LookupError):
+    """The store holds no run with that id (or no such metric or artifact of it)."""
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What ``list_runs`` keeps; a reader pushes as much of it to the store as it can."""
+
+    experiment: str | None = None
+    status: str | None = None
+    ids: frozenset[int] | None = None
+
+
+@dataclass
+class Metric:
+    """One metric of one run, all its points in step order as stored."""
+
+    name: str
+    steps: list[int]
+    values: list[float]
+    timestamps: list[datetime]
+
+
+@dataclass
+class StoredRun:
+    """One run as stored, in Sacred's vocabulary (the MongoDB run document's fields).
+
+    ``status`` is what the store says; :func:`pytest_sacred.readers.status.shown_status`
+    turns a stale RUNNING into ``DIED?``. Fields a store does not keep are ``None``.
+    ``captured_out`` may be ``None`` in records from ``list_runs`` (read lazily).
+    """
+
+    id: int
+    experiment: dict
+    status: str
+    config: dict
+    command: str | None = None
+    result: Any = None
+    start_time: datetime | None = None
+    stop_time: datetime | None = None
+    heartbeat: datetime | None = None
+    queue_time: datetime | None = None
+    host: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    captured_out: str | None = None
+    fail_trace: list[str] | None = None
+    #: artifact names, as given to ``add_artifact`` or relative to ``tmp_path``
+    artifacts: list[str] = field(default_factory=list)
+    #: ``[filename, md5]`` pairs
+    resources: list = field(default_factory=list)
+    #: names of the metrics the run logged
+    metric_names: list[str] = field(default_factory=list)
+    #: where the run is, for messages (a directory, ``mongodb://host/db#id``, …)
+    location: str = ""
+
+
+class Reader(ABC):
+    """One store, read-only. ``location`` names it in messages (passwords masked)."""
+
+    location: str
+
+    @abstractmethod
+    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+        """Runs matching ``where``, by ascending id, without their captured output."""
+
+    @abstractmethod
+    def get_run(self, run_id: int) -> StoredRun:
+        """One run whole; raises :class:`NoSuchRun`."""
+
+    @abstractmethod
+    def metric(self, run_id: int, name: str) -> Metric:
+        """Every point of one metric; raises :class:`NoSuchRun` when the run lacks it."""
+
+    @abstractmethod
+    def artifact(self, run_id: int, name: str) -> bytes:
+        """An artifact's content; raises :class:`NoSuchRun` when the run lacks it."""
+
+    def metrics(self, run_id: int, names: list[str] | None = None) -> dict[str, Metric]:
+        """Several metrics of one run (all of them by default)."""
+        if names is None:
+            names = self.get_run(run_id).metric_names
+        return {name: self.metric(run_id, name) for name in names}
+
+    def close(self) -> None:
+        """Release connections; reading again afterwards is not supported."""
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
