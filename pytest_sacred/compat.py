@@ -1,0 +1,37 @@
+"""Every use of a private pytest API, in one place, each covered by tests/test_compat.py.
+
+pytest gives plugins no public way to read the output captured so far in a phase, the
+conftest modules that apply to a path, the report sections collected for an item, or an
+item's fixture definitions by name. When a pytest release changes one of these, the test
+of that function fails and this module is the only one to adapt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+def global_capture(config: pytest.Config) -> Any | None:
+    """pytest's active global capture (``MultiCapture``), or ``None`` (``-s``, none yet)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    return getattr(capman, "_global_capturing", None) if capman is not None else None
+
+
+def conftest_modules(config: pytest.Config, path: Path) -> list[ModuleType]:
+    """The ``conftest.py`` modules that apply to ``path``, outermost first."""
+    return list(config.pluginmanager._getconftestmodules(path))
+
+
+def report_sections(item: pytest.Item) -> list[tuple[str, str, str]]:
+    """``(when, key, text)`` sections (captured stdout/stderr/log) gathered so far."""
+    return item._report_sections
+
+
+def fixture_definitions(item: pytest.Item) -> dict[str, Sequence[Any]]:
+    """``name -> [FixtureDef, ...]`` for the item's fixture closure (last one wins)."""
+    return item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined,no-any-return]
