@@ -5,6 +5,7 @@ fixtures declared with :func:`config`.
 """
 
 from .decorators import capture, config, named_config
+from .run import Run
 
-__all__ = ["capture", "config", "named_config"]
+__all__ = ["Run", "capture", "config", "named_config"]
 __version__ = "0.1.0"

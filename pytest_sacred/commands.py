@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -93,3 +93,18 @@ def print_dependencies(infos: list[dict], write: Callable[..., None]) -> None:
         for repo in info["repositories"]:
             write(f"    {'M' if repo['dirty'] else ' '} {repo['url']} {repo['commit']}")
         write("")
+
+
+def run(state: Any, write: Callable[..., None]) -> None:
+    """Carry out the commands the session's options name (``state``: the SacredSession)."""
+    options = state.options
+    if options.print_config:
+        print_config(state.experiments, write)
+    if options.print_named_configs:
+        print_named_configs(state.experiments, write)
+    if options.print_dependencies:
+        infos = {id(i.module): state.runner.experiment_info(i, i.stash[SPEC_KEY].experiment)
+                 for i in state.experiments}
+        print_dependencies(list(infos.values()), write)
+    if options.save_config:
+        write(save_config(state.experiments, options.save_config))

@@ -35,3 +35,28 @@ def report_sections(item: pytest.Item) -> list[tuple[str, str, str]]:
 def fixture_definitions(item: pytest.Item) -> dict[str, Sequence[Any]]:
     """``name -> [FixtureDef, ...]`` for the item's fixture closure (last one wins)."""
     return item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined,no-any-return]
+
+
+def replace_hookimpl_function(impl: Any, function: Any) -> None:
+    """Make pluggy call ``function`` instead of ``impl``'s own (used to isolate observers).
+
+    pluggy reads ``HookImpl.function`` at every call and passes the arguments named by
+    ``HookImpl.argnames``, which stay those of the original function; the attribute is
+    typed ``Final`` but is a plain slot.
+    """
+    impl.function = function
+
+
+def order_plain_hookimpls(caller: Any, key: Any) -> None:
+    """Reorder ``caller``'s non-wrapper implementations so pluggy calls them by ``key``.
+
+    pluggy keeps a hook's implementations in ``HookCaller._hookimpls``, plain ones first,
+    and calls them from the end of that list; the sort is stable, so ties keep pluggy's
+    order (tryfirst/trylast, then the plugin registered last first) when ``key`` keeps it.
+    """
+    impls = caller._hookimpls
+    split = next((i for i, m in enumerate(impls) if m.wrapper or m.hookwrapper), len(impls))
+    call_order = impls[:split][::-1]
+    wanted = sorted(call_order, key=key)
+    if wanted != call_order:
+        impls[:split] = wanted[::-1]

@@ -156,8 +156,9 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def set_capture_values(run: Any | None) -> None:
-    """Make ``run`` the run whose config ``@capture`` functions see (``None`` to clear)."""
+def set_capture_values(run: Any | None, seed: int = 0) -> None:
+    """Make ``run`` (seeded with ``seed``) the run whose config ``@capture`` functions see
+    (``None`` to clear)."""
     global _capture_values
     if run is None:
         _capture_values = None
@@ -168,5 +169,5 @@ def set_capture_values(run: Any | None) -> None:
         "config": run.config,
         "_run": run,
         "_config": run.config,
-        "_seeds": random.Random(run.seed),
+        "_seeds": random.Random(seed),
     }

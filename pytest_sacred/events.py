@@ -1,16 +1,33 @@
-"""Delivering observer events: in priority order, one failing observer never stops the rest.
+"""Delivering observer events through pluggy, so that one failing observer never stops the rest.
 
-pluggy would stop at the first exception and orders implementations by registration, so
-the events are delivered here, implementation by implementation, from ``get_hookimpls``.
+Order: pluggy's tryfirst/trylast classes, and within each the observers' ``priority``
+attribute (Sacred's, default 0, higher first), then pluggy's own order (the plugin
+registered last first). pluggy stops a hook call at the first exception. Before each call, every plain (non-wrapper)
+implementation of the hook gets a guard that reports its exception and returns ``None``, so
+pluggy goes on to the next one; ``firstresult`` then moves on to the next observer too. The
+guard also skips observers that failed a run's first event, for the rest of that run.
+Wrappers are left as pluggy runs them: an exception a wrapper raises ends that event and is
+reported here, naming the wrapper's plugin.
 """
 
 from __future__ import annotations
 
+import threading
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
+from .compat import order_plain_hookimpls, replace_hookimpl_function
+
+ALLOCATE = "pytest_sacred_allocate_id"
+HOOKS = (ALLOCATE, "pytest_sacred_queued_event", "pytest_sacred_started_event",
+         "pytest_sacred_heartbeat_event", "pytest_sacred_log_metrics",
+         "pytest_sacred_completed_event", "pytest_sacred_interrupted_event",
+         "pytest_sacred_failed_event", "pytest_sacred_resource_event",
+         "pytest_sacred_artifact_event")
 
 
 @dataclass(frozen=True)
@@ -27,79 +44,123 @@ class ObserverError:
         return f"observer {self.observer} failed in {self.hook} (run {self.run_id}): {self.message}"
 
 
-def _priority(impl: pluggy.HookImpl) -> float:
-    value = getattr(impl.plugin, "priority", 0)
-    return value if isinstance(value, (int, float)) else 0
+@dataclass
+class _Call:
+    """The event being delivered on this thread."""
+
+    run_id: int | None
+    dropped: set[int]
+    #: the run's first event: an observer failing it holds no record of the run
+    first: bool
+    hook: str = field(default="")
+
+
+def _priority(plugin: object) -> float:
+    value = getattr(plugin, "priority", 0)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _call_rank(impl: pluggy.HookImpl) -> tuple[int, float]:
+    """tryfirst before the rest before trylast, as in pluggy; within each, Sacred's order:
+    the higher ``priority`` first."""
+    return (0 if impl.tryfirst else 2 if impl.trylast else 1, -_priority(impl.plugin))
 
 
 class Dispatcher:
-    """Calls one hook's implementations for one event at a time."""
+    """Calls the observer hooks of one pytest session."""
 
     def __init__(self, pluginmanager: pluggy.PluginManager) -> None:
         self._pm = pluginmanager
         self.errors: list[ObserverError] = []
-        self._seen: set[tuple] = set()
+        self._seen: set[tuple[int, str, int | None]] = set()
+        #: guarded implementations, kept alive so that their ids stay theirs
+        self._guarded: dict[int, pluggy.HookImpl] = {}
+        self._local = threading.local()
 
-    def _implementations(self, hook: str) -> list[pluggy.HookImpl]:
-        # get_hookimpls() lists in reverse call order; a stable sort keeps pluggy's order
-        # among observers of equal priority.
-        impls = getattr(self._pm.hook, hook).get_hookimpls()[::-1]
-        return sorted(impls, key=_priority, reverse=True)
-
-    def has_observers(self) -> bool:
-        return any(self._implementations(h) for h in ("pytest_sacred_started_event",
-                                                      "pytest_sacred_allocate_id"))
-
-    def _name(self, plugin: Any) -> str:
+    def name(self, plugin: object) -> str:
         name = getattr(plugin, "name", None)
-        return name if isinstance(name, str) else self._pm.get_name(plugin) or repr(plugin)
+        if isinstance(name, str):
+            return name
+        return self._pm.get_name(plugin) or repr(plugin)  # type: ignore[arg-type]
 
-    def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: dict) -> tuple[bool, Any]:
-        try:
-            return True, impl.function(*[kwargs[name] for name in impl.argnames])
-        except Exception as exc:
-            key = (id(impl.plugin), hook, kwargs.get("run_id"))
-            if key in self._seen:  # one report per observer, hook and run is enough
-                return False, None
-            self._seen.add(key)
-            self.errors.append(
-                ObserverError(
-                    observer=self._name(impl.plugin),
-                    hook=hook,
-                    run_id=kwargs.get("run_id"),
-                    message=f"{type(exc).__name__}: {exc}",
-                    trace="".join(traceback.format_exception(exc)),
-                )
-            )
-            return False, None
+    def _report(self, plugin: object, hook: str, run_id: int | None, exc: BaseException | str,
+                trace: str = "") -> None:
+        key = (id(plugin), hook, run_id)
+        if key in self._seen:  # one report per observer, hook and run is enough
+            return
+        self._seen.add(key)
+        if isinstance(exc, BaseException):
+            message = f"{type(exc).__name__}: {exc}"
+            trace = "".join(traceback.format_exception(exc))
+        else:
+            message = exc
+        self.errors.append(ObserverError(self.name(plugin), hook, run_id, message, trace))
 
-    def emit(self, hook: str, skip: set[int], drop_failed: bool = False, **kwargs: Any) -> None:
-        """Deliver an event to every observer not in ``skip``; errors are recorded.
+    def _guard(self, impl: pluggy.HookImpl, hook: str) -> Callable[..., Any]:
+        function, plugin = impl.function, impl.plugin
 
-        With ``drop_failed`` (the run's first event), an observer that raises is added to
-        ``skip``: it holds no record of the run to update later.
+        def guarded(*args: Any) -> Any:
+            call: _Call | None = getattr(self._local, "call", None)
+            if call is None:  # called by someone else (e.g. config.hook directly): as is
+                return function(*args)
+            if id(plugin) in call.dropped:
+                return None
+            try:
+                result = function(*args)
+            except Exception as exc:
+                self._report(plugin, hook, call.run_id, exc)
+                if call.first:
+                    call.dropped.add(id(plugin))
+                return None
+            if hook == ALLOCATE and result is not None and (
+                    isinstance(result, bool) or not isinstance(result, int)):
+                self._report(plugin, hook, None, f"returned {result!r}; run ids must be integers")
+                call.dropped.add(id(plugin))
+                return None
+            return result
+
+        guarded.__wrapped__ = function  # type: ignore[attr-defined]
+        return guarded
+
+    def _caller(self, hook: str) -> pluggy.HookCaller:
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            if not (impl.wrapper or impl.hookwrapper) and id(impl) not in self._guarded:
+                replace_hookimpl_function(impl, self._guard(impl, hook))
+                self._guarded[id(impl)] = impl
+        order_plain_hookimpls(caller, _call_rank)
+        return caller
+
+    def _wrapper_plugin(self, hook: str, exc: BaseException) -> object:
+        """The plugin whose hook wrapper raised ``exc`` (pluggy itself, if none)."""
+        codes = {getattr(i.function, "__code__", None): i.plugin
+                 for i in getattr(self._pm.hook, hook).get_hookimpls()
+                 if i.wrapper or i.hookwrapper}
+        tb = exc.__traceback__
+        found: object = "pluggy"
+        while tb is not None:
+            found = codes.get(tb.tb_frame.f_code, found)
+            tb = tb.tb_next
+        return found
+
+    def call(self, hook: str, dropped: set[int], first: bool = False, **kwargs: Any) -> Any:
+        """Deliver one event to every observer not in ``dropped``; errors are recorded.
+
+        With ``first`` (the run's first event, or id allocation), an observer that raises
+        is added to ``dropped``: it holds no record of the run to update later.
         """
-        for impl in self._implementations(hook):
-            if id(impl.plugin) in skip:
-                continue
-            ok, _ = self._call(impl, hook, kwargs)
-            if not ok and drop_failed:
-                skip.add(id(impl.plugin))
+        caller = self._caller(hook)
+        run_id = kwargs.get("run_id")
+        self._local.call = _Call(run_id, dropped, first, hook)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:  # a wrapper raised: pluggy stopped the event there
+            self._report(self._wrapper_plugin(hook, exc), hook, run_id, exc)
+            return None
+        finally:
+            self._local.call = None
 
-    def allocate_id(self, skip: set[int], **kwargs: Any) -> int | None:
-        """The id returned by the first observer, by priority, that names the run."""
-        hook = "pytest_sacred_allocate_id"
-        for impl in self._implementations(hook):
-            ok, value = self._call(impl, hook, {**kwargs, "run_id": None})
-            if not ok:
-                skip.add(id(impl.plugin))
-            elif value is not None:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    self.errors.append(
-                        ObserverError(self._name(impl.plugin), hook, None,
-                                      f"returned {value!r}; run ids must be integers", "")
-                    )
-                    skip.add(id(impl.plugin))
-                    continue
-                return value
-        return None
+    def allocate_id(self, dropped: set[int], **kwargs: Any) -> int | None:
+        """The id returned by the first observer, in pluggy's order, that names the run."""
+        result = self.call(ALLOCATE, dropped, first=True, **kwargs)
+        return result if isinstance(result, int) and not isinstance(result, bool) else None

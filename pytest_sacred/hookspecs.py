@@ -4,9 +4,14 @@ An observer is any pytest plugin implementing some of these hooks: an object reg
 with ``config.pluginmanager.register(obj)`` or plain functions in a ``conftest.py``.
 pluggy lets an implementation accept any subset of the arguments.
 
-pytest-sacred calls the implementations itself, in descending order of the plugin's
-``priority`` attribute (default 0), so that one observer that raises is reported and the
-others still receive the event. Times are naive ``datetime`` values in UTC, as in Sacred.
+pytest-sacred calls these hooks through pluggy, so every hookimpl option works as pluggy
+documents it: ``tryfirst``/``trylast``, ``wrapper=True`` and ``hookwrapper=True``
+wrappers, ``specname``; pluggy's tracing and ``add_hookcall_monitoring`` see every call.
+Implementations are called tryfirst ones first and trylast ones last, as pluggy does; within
+each of those classes, by the plugin's ``priority`` attribute (Sacred's; default 0, higher
+first), then in pluggy's order (the plugin registered last first). An implementation that raises is reported and
+the others still receive the event (see :mod:`pytest_sacred.events`). Times are naive
+``datetime`` values in UTC, as in Sacred.
 """
 
 from __future__ import annotations
@@ -14,23 +19,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import pluggy
+import pytest
 
-hookspec = pluggy.HookspecMarker("pytest")
+from .payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
+
+hookspec = pytest.hookspec
 
 
 @hookspec(firstresult=True)
 def pytest_sacred_allocate_id(
-    run: Any, ex_info: dict, config: dict, meta_info: dict
+    ex_info: ExperimentInfo, config: dict[str, Any], meta_info: MetaInfo
 ) -> int | None:
     """Name a run before its first event.
 
-    Called once per run that has no id yet (``--sacred-id`` gives one). Observers are asked
-    in priority order; the first that returns an int names the run and every observer then
-    receives that id in ``run_id``. An observer that claims an id here (e.g. by creating a
+    Called once per run that has no id yet (``--sacred-id`` gives one), ``firstresult``:
+    implementations are asked in pluggy's order and the first that returns an int names
+    the run; every observer then receives that id in ``run_id``. One that raises or
+    returns something else than an int is reported and the next one is asked. An observer that claims an id here (e.g. by creating a
     directory) must also accept ``started_event``/``queued_event`` for ids it did not claim.
 
-    :param run: the :class:`pytest_sacred.run.Run` being started.
     :param ex_info: experiment info (``name``, ``base_dir``, ``sources``, ``dependencies``,
         ``repositories``, ``mainfile``).
     :param config: the run's final configuration, ``seed`` included.
@@ -42,12 +49,12 @@ def pytest_sacred_allocate_id(
 @hookspec
 def pytest_sacred_queued_event(
     run_id: int | None,
-    ex_info: dict,
+    ex_info: ExperimentInfo,
     command: str,
-    host_info: dict,
+    host_info: HostInfo,
     queue_time: datetime,
-    config: dict,
-    meta_info: dict,
+    config: dict[str, Any],
+    meta_info: MetaInfo,
 ) -> None:
     """A run was queued with ``--sacred-queue`` instead of being executed.
 
@@ -58,12 +65,12 @@ def pytest_sacred_queued_event(
 @hookspec
 def pytest_sacred_started_event(
     run_id: int | None,
-    ex_info: dict,
+    ex_info: ExperimentInfo,
     command: str,
-    host_info: dict,
+    host_info: HostInfo,
     start_time: datetime,
-    config: dict,
-    meta_info: dict,
+    config: dict[str, Any],
+    meta_info: MetaInfo,
 ) -> None:
     """A run starts: its fixtures are set up and the test body is about to run.
 
@@ -76,7 +83,7 @@ def pytest_sacred_started_event(
 @hookspec
 def pytest_sacred_heartbeat_event(
     run_id: int | None,
-    info: dict,
+    info: dict[str, Any],
     captured_out: str,
     beat_time: datetime,
     result: Any,
@@ -91,7 +98,7 @@ def pytest_sacred_heartbeat_event(
 
 @hookspec
 def pytest_sacred_log_metrics(
-    run_id: int | None, metrics_by_name: dict, info: dict
+    run_id: int | None, metrics_by_name: dict[str, MetricSeries], info: dict[str, Any]
 ) -> None:
     """Metrics logged since the previous heartbeat; fires just before each heartbeat.
 
@@ -138,7 +145,7 @@ def pytest_sacred_artifact_event(
     run_id: int | None,
     name: str,
     filename: str,
-    metadata: dict | None,
+    metadata: dict[str, Any] | None,
     content_type: str | None,
 ) -> None:
     """The run produced a file to keep.

@@ -7,14 +7,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from .record import RunRecord
     from .resolve import RunSpec
     from .run import Run
     from .session import SacredSession
 
 #: the resolved config of an experiment variant, set at collection
 SPEC_KEY: pytest.StashKey[RunSpec] = pytest.StashKey()
-#: the run of an experiment variant, from its setup to its teardown
+#: the run of an experiment variant as its test sees it, from its setup to its teardown
 RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
+#: the runner's record behind that run
+RECORD_KEY: pytest.StashKey[RunRecord] = pytest.StashKey()
 #: the session's state, on the config
 STATE: pytest.StashKey[SacredSession] = pytest.StashKey()
 #: the parameter the ``named_configs`` marker sweeps

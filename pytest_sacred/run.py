@@ -3,83 +3,91 @@
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Callable, Mapping
+from typing import IO, Any
 
-from .metrics import MetricsBuffer
+from .payloads import ExperimentInfo, HostInfo, MetaInfo
+from .record import RunRecord
 
 
 class Run:
-    """One execution of one experiment variant.
+    """One execution of one experiment variant, as Sacred's ``_run`` shows it.
 
-    The user-facing part mirrors Sacred's ``_run``: ``_id``, ``config``, ``info``,
-    ``log_scalar``, ``add_artifact``, ``open_resource``, ``add_resource``, ``result``,
-    ``experiment_info``, ``host_info``, ``meta_info``, ``start_time``, ``status``.
+    ``info`` and ``result`` are the user's to change; everything else is read-only here
+    and kept up to date by pytest-sacred.
     """
 
-    def __init__(
-        self,
-        config: dict,
-        seed: int,
-        experiment_info: dict,
-        host_info: dict,
-        meta_info: dict,
-        emit: Callable[..., None],
-    ) -> None:
-        self._id: int | None = None
-        self.config: Mapping[str, Any] = MappingProxyType(config)
-        self.seed = seed
-        self.info: dict = {}
-        self.result: Any = None
-        self.experiment_info = experiment_info
-        self.host_info = host_info
-        self.meta_info = meta_info
-        self.start_time: datetime | None = None
-        self.stop_time: datetime | None = None
-        self.status: str | None = None
-        self.captured_out = ""
-        self._metrics = MetricsBuffer()
+    __slots__ = ("_record", "config", "log_scalar")
+
+    def __init__(self, record: RunRecord) -> None:
+        self._record = record
+        self.config: Mapping[str, Any] = MappingProxyType(record.config)
         # Bound straight to the buffer: one call instead of two on the hottest path.
-        self.log_scalar = self._metrics.log
-        self._emit = emit
-        self._artifact_paths: set[str] = set()
-        self._lock = threading.RLock()  # events of a run never interleave
-        self._finished = False
-        #: observers (by id) that failed to start this run and get none of its events
-        self._dropped: set[int] = set()
-        #: events raised before the run started, delivered right after started_event
-        self._pending: list[tuple[str, dict]] = []
-        #: captured output of phases already over (setup), as pytest's report sections
-        self._sections: list[tuple[str, str, str]] = []
+        #: ``log_scalar(name, value, step=None)``: record a metric value; ``step``
+        #: defaults to the previous step of ``name`` + 1. Delivered with the next heartbeat.
+        self.log_scalar = record.metrics.log
 
-    def log_scalar(self, name: str, value: float, step: int | None = None) -> None:  # noqa: F811
-        """Record a metric value; ``step`` defaults to the previous step of ``name`` + 1.
+    @property
+    def _id(self) -> int | None:
+        """The run's id in the stores (``None`` until it starts, or when unobserved)."""
+        return self._record.run_id
 
-        Values are delivered to the observers with the next heartbeat.
-        """
-        self._metrics.log(name, value, step)
+    @property
+    def info(self) -> dict[str, Any]:
+        """Free-form data stored with every heartbeat."""
+        return self._record.info
+
+    @property
+    def result(self) -> Any:
+        """The run's result: the test's return value unless set here."""
+        return self._record.result
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        self._record.result = value
+
+    @property
+    def experiment_info(self) -> ExperimentInfo:
+        return self._record.experiment_info
+
+    @property
+    def host_info(self) -> HostInfo:
+        return self._record.host_info
+
+    @property
+    def meta_info(self) -> MetaInfo:
+        return self._record.meta_info
+
+    @property
+    def start_time(self) -> datetime | None:
+        return self._record.start_time
+
+    @property
+    def status(self) -> str | None:
+        return self._record.status
 
     def add_artifact(
         self,
-        filename: str | os.PathLike,
+        filename: str | os.PathLike[str],
         name: str | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
         content_type: str | None = None,
     ) -> None:
         """Keep a file with the run, under ``name`` (default: its basename)."""
         path = _existing_file(filename, "artifact")
-        self._artifact_paths.add(path)
-        self._emit("pytest_sacred_artifact_event", name=name or os.path.basename(path),
-                   filename=path, metadata=metadata, content_type=content_type)
+        self._record.artifact_paths.add(path)
+        self._record.emit("pytest_sacred_artifact_event", name=name or os.path.basename(path),
+                          filename=path, metadata=metadata, content_type=content_type)
 
-    def add_resource(self, filename: str | os.PathLike) -> None:
+    def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content)."""
-        self._emit("pytest_sacred_resource_event", filename=_existing_file(filename, "resource"))
+        self._record.emit("pytest_sacred_resource_event",
+                          filename=_existing_file(filename, "resource"))
 
-    def open_resource(self, filename: str | os.PathLike, mode: str = "r") -> IO:
+    def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
         """Open a file for reading and record it as a resource of the run."""
         self.add_resource(filename)
         return open(filename, mode)
@@ -88,7 +96,7 @@ class Run:
         return f"<Run {self._id} {self.experiment_info.get('name')!r} {self.status}>"
 
 
-def _existing_file(filename: str | os.PathLike, kind: str) -> str:
+def _existing_file(filename: str | os.PathLike[str], kind: str) -> str:
     path = Path(filename).absolute()
     if not path.is_file():
         what = "a directory" if path.is_dir() else "no such file"

@@ -1,23 +1,37 @@
-"""A run's life from its variant's setup to its final event, for one pytest session."""
+"""A run's life from its variant's setup to its final event, for one pytest session.
+
+:class:`Runner` creates, starts, beats and ends runs; :class:`RunHooks` are the per-test
+pytest hooks that drive it, registered only once experiments are selected, so that a suite
+without any pays nothing per test.
+"""
 
 from __future__ import annotations
 
-import os
+import functools
+import inspect
 import traceback
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import output
+from . import compat, output
 from .clock import utcnow
 from .events import Dispatcher
 from .heartbeat import Heartbeat
 from .info.experiment import md5_of_file, module_info
 from .info.git import repository_info
 from .info.host import host_info
+from .keys import RECORD_KEY, RUN_KEY, SPEC_KEY, STATE
+from .options import Options
+from .payloads import ExperimentInfo, HostInfo, MetaInfo
+from .record import RunRecord
 from .resolve import RunSpec
 from .run import Run
+
+if TYPE_CHECKING:
+    from .session import SacredSession
 
 
 def run_status(exc: BaseException | None) -> str:
@@ -33,10 +47,10 @@ def run_status(exc: BaseException | None) -> str:
     return "FAILED"
 
 
-def fail_trace(exc: BaseException, item: pytest.Item) -> list[str]:
+def fail_trace(exc: BaseException, function: Callable[..., Any] | None) -> list[str]:
     """The traceback from the test function's frame on, as Sacred's list of strings."""
     tb = exc.__traceback__
-    code = getattr(getattr(item, "obj", None), "__code__", None)
+    code = getattr(function, "__code__", None)
     start = tb
     while start is not None and start.tb_frame.f_code is not code:
         start = start.tb_next
@@ -46,154 +60,141 @@ def fail_trace(exc: BaseException, item: pytest.Item) -> list[str]:
 class Runner:
     """Creates, starts, beats and ends runs, and gathers host/experiment info once."""
 
-    def __init__(
-        self,
-        config: pytest.Config,
-        events: Dispatcher,
-        heartbeat_interval: float,
-        capture_env: list[str],
-        options_meta: dict,
-        experiment_name: str | None,
-        comment: str | None,
-        priority: float | None,
-        run_id: int | None,
-    ) -> None:
+    def __init__(self, config: pytest.Config, events: Dispatcher, options: Options) -> None:
         # files and repositories change between sessions run in one process
         md5_of_file.cache_clear()
         repository_info.cache_clear()
         self.config = config
         self.events = events
-        self.heartbeat = Heartbeat(heartbeat_interval, self._periodic_beat)
-        self._capture_env = capture_env
-        self._options_meta = options_meta
-        self._name = experiment_name
-        self._comment = comment
-        self._priority = priority
-        self._forced_id = run_id
-        self._host_info: dict | None = None
-        self._experiment_info: dict[tuple[str, str], dict] = {}
+        self.options = options
+        self.heartbeat = Heartbeat(options.heartbeat, self._periodic_beat)
+        self._host_info: HostInfo | None = None
+        self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
 
     # -- gathered once ----------------------------------------------------------------------
 
-    def host_info(self) -> dict:
+    def host_info(self) -> HostInfo:
         if self._host_info is None:
-            self._host_info = host_info(self._capture_env)
-        return self._host_info
+            self._host_info = host_info(self.options.capture_env)  # type: ignore[assignment]
+        return self._host_info  # type: ignore[return-value]
 
-    def experiment_info(self, item: pytest.Item, name: str) -> dict:
+    def experiment_info(self, item: pytest.Item, name: str) -> ExperimentInfo:
         """One dict per module and experiment name, shared by its runs (observers may
         encode it once)."""
         module = item.module  # type: ignore[attr-defined]
-        key = (module.__name__, self._name or name)
+        key = (module.__name__, self.options.name or name)
         info = self._experiment_info.get(key)
         if info is None:
             same_module = next((v for (m, _), v in self._experiment_info.items()
                                 if m == module.__name__), None)
             if same_module is None:
-                conftests = list(self.config.pluginmanager._getconftestmodules(item.path))
+                conftests = compat.conftest_modules(self.config, item.path)
                 same_module = module_info(module, conftests, self.config.rootpath)
-            info = self._experiment_info[key] = {
+            info = self._experiment_info[key] = {  # type: ignore[assignment]
                 "name": key[1], **{k: v for k, v in same_module.items() if k != "name"}}
-        return info
+        return info  # type: ignore[return-value]
 
     # -- one run ----------------------------------------------------------------------------
 
-    def create(self, item: pytest.Item, spec: RunSpec) -> Run:
-        meta = {
+    def create(self, item: pytest.Item, spec: RunSpec) -> RunRecord:
+        meta: MetaInfo = {
             "command": getattr(item, "originalname", item.name),
-            "options": self._options_meta,
+            "options": self.options.meta,
             "named_configs": spec.named_configs,
             "config_updates": spec.config_updates,
             "pytest": {"nodeid": item.nodeid},
         }
-        if self._comment is not None:
-            meta["comment"] = self._comment
-        if self._priority is not None:
-            meta["priority"] = self._priority
+        if self.options.comment is not None:
+            meta["comment"] = self.options.comment
+        if self.options.priority is not None:
+            meta["priority"] = self.options.priority
 
         def emit(hook: str, **kwargs: Any) -> None:
-            if run.status is None:  # not started yet: deliver right after started_event
-                run._pending.append((hook, kwargs))
+            if record.status is None:  # not started yet: deliver right after started_event
+                record.pending.append((hook, kwargs))
             else:
-                self._emit(run, hook, **kwargs)
+                self._emit(record, hook, **kwargs)
 
-        run = Run(spec.config, spec.seed, self.experiment_info(item, spec.experiment),
-                  self.host_info(), meta, emit)
-        return run
+        record = RunRecord(spec.config, spec.seed, self.experiment_info(item, spec.experiment),
+                           self.host_info(), meta, emit, function=getattr(item, "obj", None))
+        return record
 
-    def _emit(self, run: Run, hook: str, drop_failed: bool = False, **kwargs: Any) -> None:
-        with run._lock:  # the heartbeat thread and the test body both send events
-            self.events.emit(hook, run._dropped, drop_failed, run_id=run._id, **kwargs)
+    def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
+        with record.lock:  # the heartbeat thread and the test body both send events
+            self.events.call(hook, record.dropped, first, run_id=record.run_id, **kwargs)
 
-    def _open(self, run: Run, hook: str, **time: Any) -> None:
+    def _open(self, record: RunRecord, hook: str, **time: Any) -> None:
         """Name the run, then send its first event; an observer failing it is dropped."""
-        run._id = self._forced_id
-        config = dict(run.config)
-        if run._id is None:
-            run._id = self.events.allocate_id(run._dropped, run=run, ex_info=run.experiment_info,
-                                              config=config, meta_info=run.meta_info)
-        self._emit(run, hook, drop_failed=True, ex_info=run.experiment_info,
-                   command=run.meta_info["command"], host_info=run.host_info, config=config,
-                   meta_info=run.meta_info, **time)
+        record.run_id = self.options.run_id
+        config = dict(record.config)
+        if record.run_id is None:
+            record.run_id = self.events.allocate_id(
+                record.dropped, ex_info=record.experiment_info, config=config,
+                meta_info=record.meta_info)
+        self._emit(record, hook, first=True, ex_info=record.experiment_info,
+                   command=record.meta_info["command"], host_info=record.host_info,
+                   config=config, meta_info=record.meta_info, **time)
 
-    def queue(self, run: Run) -> None:
-        run.status = "QUEUED"
-        run.meta_info["queue_time"] = queue_time = utcnow()
-        self._open(run, "pytest_sacred_queued_event", queue_time=queue_time)
+    def queue(self, record: RunRecord) -> None:
+        record.status = "QUEUED"
+        record.meta_info["queue_time"] = queue_time = utcnow()
+        self._open(record, "pytest_sacred_queued_event", queue_time=queue_time)
 
-    def start(self, run: Run) -> None:
-        run.start_time = utcnow()
-        run.status = "RUNNING"
-        self._open(run, "pytest_sacred_started_event", start_time=run.start_time)
-        for hook, kwargs in run._pending:
-            self._emit(run, hook, **kwargs)
-        run._pending.clear()
-        self.heartbeat.watch(run)
+    def start(self, record: RunRecord) -> None:
+        record.start_time = utcnow()
+        record.status = "RUNNING"
+        self._open(record, "pytest_sacred_started_event", start_time=record.start_time)
+        for hook, kwargs in record.pending:
+            self._emit(record, hook, **kwargs)
+        record.pending.clear()
+        self.heartbeat.watch(record)
 
-    def _beat(self, run: Run, captured_out: str) -> None:
-        run.captured_out = captured_out
-        self._emit(run, "pytest_sacred_log_metrics", metrics_by_name=run._metrics.drain(),
-                   info=run.info)
-        self._emit(run, "pytest_sacred_heartbeat_event", info=run.info,
-                   captured_out=captured_out, beat_time=utcnow(), result=run.result)
+    def _beat(self, record: RunRecord, captured_out: str) -> None:
+        record.captured_out = captured_out
+        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=record.metrics.drain(),
+                   info=record.info)
+        self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
+                   captured_out=captured_out, beat_time=utcnow(), result=record.result)
 
-    def _periodic_beat(self, run: Run) -> None:
-        with run._lock:
-            if run._finished:
+    def _periodic_beat(self, record: RunRecord) -> None:
+        with record.lock:
+            if record.finished:
                 return
             live = output.peek(self.config)
-            self._beat(run, output.combine(run._sections, live) if live is not None
-                       else run.captured_out)
+            self._beat(record, output.combine(record.sections, live) if live is not None
+                       else record.captured_out)
 
-    def finish(self, run: Run, item: pytest.Item, exc: BaseException | None,
+    def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
                sections: list[tuple[str, str, str]], trace: list[str] | None = None) -> None:
         """End a started run: artifacts, the final beat, then the final event."""
         self.heartbeat.unwatch()
-        self._add_tmp_path_artifacts(run, item)
+        self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
-        with run._lock:
-            run._finished = True
-            run.stop_time = utcnow()
-            self._beat(run, output.combine(sections))
-            run.status = status
+        with record.lock:
+            record.finished = True
+            record.stop_time = utcnow()
+            self._beat(record, output.combine(sections))
+            record.status = status
             if status == "COMPLETED":
-                self._emit(run, "pytest_sacred_completed_event", stop_time=run.stop_time,
-                           result=run.result)
+                self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
+                           result=record.result)
             elif status == "FAILED":
-                self._emit(run, "pytest_sacred_failed_event", fail_time=run.stop_time,
-                           fail_trace=trace if trace is not None else fail_trace(exc, item))
+                assert exc is not None or trace is not None
+                self._emit(record, "pytest_sacred_failed_event", fail_time=record.stop_time,
+                           fail_trace=trace if trace is not None
+                           else fail_trace(exc, record.function))  # type: ignore[arg-type]
             else:
-                self._emit(run, "pytest_sacred_interrupted_event",
-                           interrupt_time=run.stop_time, status=status)
+                self._emit(record, "pytest_sacred_interrupted_event",
+                           interrupt_time=record.stop_time, status=status)
 
-    def _add_tmp_path_artifacts(self, run: Run, item: pytest.Item) -> None:
+    def _add_tmp_path_artifacts(self, record: RunRecord, item: pytest.Item) -> None:
         """Files left under the run's ``tmp_path`` become artifacts named by relative path."""
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if not isinstance(tmp, Path) or not tmp.is_dir():
             return
         for path in sorted(tmp.rglob("*")):
-            if path.is_file() and str(path.absolute()) not in run._artifact_paths:
-                self._emit(run, "pytest_sacred_artifact_event",
+            if path.is_file() and str(path.absolute()) not in record.artifact_paths:
+                self._emit(record, "pytest_sacred_artifact_event",
                            name=path.relative_to(tmp).as_posix(), filename=str(path.absolute()),
                            metadata=None, content_type=None)
 
@@ -201,14 +202,103 @@ class Runner:
         self.heartbeat.stop()
 
 
-def options_meta(config: pytest.Config) -> dict:
-    """The ``--sacred-*`` options of this session for ``meta.options``, URLs redacted."""
-    from .redact import redact_strings
+def _keeping_result(function: Callable[..., Any], record: RunRecord) -> Callable[..., Any]:
+    """``function`` as pytest (or an async plugin) will call it, its return value kept as
+    the run's result and ``None`` handed back, so pytest warns about no returned value."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def awaited(**kwargs: Any) -> None:
+            value = await function(**kwargs)
+            if value is not None:
+                record.result = value
+        return awaited
 
-    meta = {}
-    for dest, value in sorted(vars(config.option).items()):
-        if dest.startswith("sacred_"):
-            if isinstance(value, os.PathLike):
-                value = os.fspath(value)
-            meta["--" + dest.replace("_", "-")] = value
-    return redact_strings(meta)
+    @functools.wraps(function)
+    def called(**kwargs: Any) -> None:
+        value = function(**kwargs)
+        if value is not None:
+            record.result = value
+    return called
+
+
+class RunHooks:
+    """The per-test hooks of experiments. Ordinary tests in a mixed suite pass through at
+    the cost of one stash lookup per hook."""
+
+    def __init__(self, session: SacredSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Before any fixture: the run exists and the global generators are seeded."""
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is None:
+            return
+        from .decorators import set_capture_values
+        from .seeding import seed_globals
+
+        runner = self.session.runner
+        record = item.stash[RECORD_KEY] = runner.create(item, spec)
+        run = item.stash[RUN_KEY] = Run(record)
+        if self.session.options.queue:
+            runner.queue(record)
+            pytest.skip(f"queued as run {record.run_id}")
+        seed_globals(spec.seed)
+        set_capture_values(run, spec.seed)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        # tryfirst makes this the outermost wrapper: pytest's capture has stored the call's
+        # output in the item's report sections by the time the body's outcome reaches us.
+        record = item.stash.get(RECORD_KEY, None)
+        if record is None:
+            return (yield)
+        runner = self.session.runner
+        record.sections = list(compat.report_sections(item))
+        runner.start(record)
+        function = item.obj  # type: ignore[attr-defined]
+        item.obj = _keeping_result(function, record)  # type: ignore[attr-defined]
+        try:
+            result = yield
+        except BaseException as exc:
+            item.obj = function  # type: ignore[attr-defined]
+            runner.finish(record, item, exc, compat.report_sections(item))
+            if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
+                self.session.interrupted_rows.append(self.session.summary_row(item, record))
+            raise
+        item.obj = function  # type: ignore[attr-defined]
+        runner.finish(record, item, None, compat.report_sections(item))
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report = yield
+        record = item.stash.get(RECORD_KEY, None)
+        if record is None:
+            return report
+        if call.when == "setup" and report.failed and record.status is None:
+            # a fixture failed before the body: the run failed too
+            runner = self.session.runner
+            runner.start(record)
+            runner.finish(record, item, call.excinfo.value if call.excinfo else None,
+                          compat.report_sections(item),
+                          trace=report.longreprtext.splitlines(keepends=True))
+        if call.when == "call" or (call.when == "setup" and (report.failed
+                                                             or record.status == "QUEUED")):
+            # xdist sends the row to the controller with the report
+            report.sacred_run = self.session.summary_row(item, record)
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if item.stash.get(RECORD_KEY, None) is not None:
+                from .decorators import set_capture_values
+
+                set_capture_values(None)
+                del item.stash[RECORD_KEY]
+                del item.stash[RUN_KEY]
+

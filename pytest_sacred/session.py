@@ -1,103 +1,76 @@
 """What one pytest session knows about its experiments: options, observers, runs.
 
-Built in ``pytest_configure`` from the command line; everything costly (observers opened,
-host and git info) waits until experiments are actually selected.
+Built in ``pytest_configure``; everything costly (observers opened, host and git info)
+waits until experiments are actually selected.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .events import Dispatcher, ObserverError
-from .observers.base import Observer, StoreError
 from .keys import SPEC_KEY
+from .observers.base import Observer, StoreError
+from .options import Options
 from .resolve import RunSpec, build_spec, experiment_name, find_named_config, named_updates
+from .stores import build_observers
+from .updates import ConfigError
 
 if TYPE_CHECKING:
+    from .record import RunRecord
     from .runner import Runner
-from .stores import build_observers
-from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
 
 
-@dataclass
+@dataclass(eq=False)
 class SacredSession:
     config: pytest.Config
-    cli_updates: dict
-    #: named configs from the command line: (label, updates) for files, (name, None) else
-    cli_named: list[tuple[str, dict | None]]
+    options: Options
     observers: list[Observer]
     events: Dispatcher
-    heartbeat_interval: float
     #: local store directories, never collected (``_sources/`` holds test module copies)
     store_directories: frozenset[Path] = frozenset()
     experiments: list[pytest.Item] = field(default_factory=list)
     _runner: Runner | None = None
     #: rows of runs stopped by Ctrl-C, which get no test report to carry them
-    interrupted_rows: list[dict] = field(default_factory=list)
+    interrupted_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: a usage error an xdist worker stopped the session with, repeated at the very end
+    usage_error: str | None = None
 
     @classmethod
-    def from_config(cls, config: pytest.Config) -> "SacredSession":
-        option = config.option
+    def from_config(cls, config: pytest.Config) -> SacredSession:
+        options = Options.from_config(config)
         try:
-            cli_updates = parse_assignments(option.sacred_with or [])
-            cli_named = [
-                (name, load_config_file(name) if is_config_file(name) else None)
-                for name in option.sacred_named_config or []
-            ]
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        try:
-            observers = build_observers(config)
+            observers = build_observers(options, config.rootpath)
         except StoreError as exc:
             raise pytest.UsageError(str(exc)) from None
         for observer in observers:
             name = f"sacred-{observer.name}"
-            config.pluginmanager.register(observer, None if config.pluginmanager.has_plugin(name) else name)
-        events = Dispatcher(config.pluginmanager)
-        interval = option.sacred_heartbeat
-        if interval is None:
-            ini = config.getini("sacred_heartbeat") or "10"
-            try:
-                interval = float(ini)
-            except ValueError:
-                raise pytest.UsageError(f"ini option sacred_heartbeat = {ini!r} is not a number "
-                                        "of seconds (e.g. 10, or 0 for the final beat only)"
-                                        ) from None
+            config.pluginmanager.register(
+                observer, None if config.pluginmanager.has_plugin(name) else name)
         stores = {Path(o.basedir).absolute() for o in observers if hasattr(o, "basedir")}
         default = config.rootpath / "runs"
         if (default / "_sources").is_dir():  # also when this session stores elsewhere
             stores.add(default)
-        return cls(config, cli_updates, cli_named, observers, events, interval, frozenset(stores))
+        return cls(config, options, observers, Dispatcher(config.pluginmanager),
+                   frozenset(stores))
 
     @property
     def runner(self) -> Runner:
         """Built when the first experiment needs it: ordinary suites never import it."""
         if self._runner is None:
-            from .runner import Runner, options_meta
+            from .runner import Runner
 
-            option = self.config.option
-            self._runner = Runner(
-                self.config,
-                self.events,
-                heartbeat_interval=self.heartbeat_interval,
-                capture_env=[n.strip() for n in (option.sacred_capture_env or "").split(",")
-                             if n.strip()],
-                options_meta=options_meta(self.config),
-                experiment_name=option.sacred_name,
-                comment=option.sacred_comment,
-                priority=option.sacred_priority,
-                run_id=option.sacred_id,
-            )
+            self._runner = Runner(self.config, self.events, self.options)
         return self._runner
 
     # -- before anything runs -------------------------------------------------------------
 
-    def prepare(self, items: list[pytest.Item], open_stores: bool) -> None:
+    def prepare(self, items: list[pytest.Item]) -> None:
         """Resolve every selected experiment's config and check the command line against them.
 
         Raises ``pytest.UsageError`` naming the culprit; nothing has run or been stored yet.
@@ -108,23 +81,24 @@ class SacredSession:
             raise pytest.UsageError(str(exc)) from None
         if not self.experiments:
             return
-        option = self.config.option
-        if option.sacred_id is not None and len(self.experiments) > 1:
+        options = self.options
+        if options.run_id is not None and len(self.experiments) > 1:
             raise pytest.UsageError(
-                f"--sacred-id {option.sacred_id} names one run, but {len(self.experiments)} "
+                f"--sacred-id {options.run_id} names one run, but {len(self.experiments)} "
                 "experiment variants are selected; select one (-k or a node id)")
-        if option.sacred_enforce_clean:
+        self._check_async()
+        if options.enforce_clean:
             self._check_clean()
-        if open_stores:
+        if not options.command:
             for observer in self.observers:
                 try:
                     observer.open()
                 except StoreError as exc:
                     raise pytest.UsageError(str(exc)) from None
 
-    def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict]]:
+    def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict[str, Any]]]:
         named = []
-        for label, updates in self.cli_named:
+        for label, updates in self.options.named_configs:
             if updates is None:
                 if find_named_config(item, label) is None:
                     continue  # visible to other selected experiments (checked below)
@@ -133,7 +107,7 @@ class SacredSession:
         return named
 
     def _resolve(self, items: list[pytest.Item]) -> None:
-        seed_option = self.config.option.sacred_seed
+        options = self.options
         used: set[str] = set()
         swept: dict[str, str] = {}
         known_names: set[str] = set()
@@ -143,32 +117,42 @@ class SacredSession:
                 continue
             cli_named = self._cli_named_for(item)
             known_names.update(label for label, _ in cli_named)
-            spec: RunSpec = build_spec(item, name, cli_named, self.cli_updates, seed_option)
+            spec: RunSpec = build_spec(item, name, cli_named, options.config_updates,
+                                       options.seed)
             item.stash[SPEC_KEY] = spec
             used.update(spec.config)
             swept.update((key, item.nodeid) for key in spec.swept)
             self.experiments.append(item)
         if not self.experiments:
-            if self.cli_updates or self.cli_named:
+            if options.config_updates or options.named_configs:
                 raise ConfigError("--sacred-with/--sacred-named-config given, but no experiment "
                                   "is selected (mark tests with @pytest.mark.experiment)")
             return
-        for label, updates in self.cli_named:
+        for label, updates in options.named_configs:
             if updates is None and label not in known_names:
                 raise ConfigError(f"unknown named config {label!r}: no selected experiment "
                                   "defines it (see --sacred-print-named-configs)")
-        for key in self.cli_updates:
+        for key in options.config_updates:
             if key in swept:
                 raise ConfigError(f"--sacred-with {key}: {key!r} is swept by parametrize in "
                                   f"{swept[key]}; change the parametrize values instead")
             if key not in used:
                 raise ConfigError(f"--sacred-with {key}: no selected experiment has a config "
                                   f"entry {key!r} (entries: {', '.join(sorted(used))})")
-        for label, updates in self.cli_named:
+        for label, updates in options.named_configs:
             for key in updates or {}:
                 if key not in used:
                     raise ConfigError(f"named config {label!r} sets {key!r}, which no selected "
                                       "experiment uses")
+
+    def _check_async(self) -> None:
+        """An ``async def`` experiment runs only under an async plugin that awaits it."""
+        from .asyncsupport import unrunnable_reason
+
+        for item in self.experiments:
+            reason = unrunnable_reason(item)
+            if reason is not None:
+                raise pytest.UsageError(reason)
 
     def _check_clean(self) -> None:
         for item in self.experiments:
@@ -182,16 +166,25 @@ class SacredSession:
                         f"--sacred-enforce-clean: the repository {repo['url']} has uncommitted "
                         "changes; commit or stash them, or drop --sacred-enforce-clean")
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Under xdist a worker's usage error reaches the controller as an interruption."""
+        from .plugin import USAGE_STOP
+
+        message = str(excinfo.value)
+        if USAGE_STOP in message:
+            self.usage_error = message[message.index(USAGE_STOP):]
+
     # -- after the runs -------------------------------------------------------------------------
 
-    def summary_row(self, item: pytest.Item, run: Any) -> dict:
+    def summary_row(self, item: pytest.Item, record: RunRecord) -> dict[str, Any]:
         """The run's line in the session's summary table."""
         from .summary import row
 
         callspec = getattr(item, "callspec", None)
-        stores = [_short(o.location(run._id)) for o in self.observers if id(o) not in run._dropped]
-        errors = [e.describe() for e in self.events.errors if e.run_id == run._id]
-        return row(run, callspec.id if callspec else "", stores, errors)
+        stores = [_short(o.location(record.run_id)) for o in self.observers
+                  if id(o) not in record.dropped]
+        errors = [e.describe() for e in self.events.errors if e.run_id == record.run_id]
+        return row(record, callspec.id if callspec else "", stores, errors)
 
     def close(self) -> None:
         if self._runner is not None:

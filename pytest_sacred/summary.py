@@ -6,19 +6,24 @@ its workers to the controller, which prints the table.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .record import RunRecord
+    from .session import SacredSession
 
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
 
 
-def row(run: Any, variant: str, stores: list[str], errors: list[str]) -> dict:
-    duration = (run.stop_time - run.start_time).total_seconds() if run.stop_time and run.start_time else None
+def row(record: RunRecord, variant: str, stores: list[str], errors: list[str]) -> dict[str, Any]:
+    start, stop = record.start_time, record.stop_time
+    duration = (stop - start).total_seconds() if stop and start else None
     return {
-        "id": run._id,
-        "experiment": run.experiment_info["name"],
+        "id": record.run_id,
+        "experiment": record.experiment_info["name"],
         "variant": variant,
-        "status": run.status,
-        "result": _short(repr(run.result)) if run.result is not None else "",
+        "status": record.status,
+        "result": _short(repr(record.result)) if record.result is not None else "",
         "duration": duration,
         "stored in": stores,
         "errors": errors,
@@ -46,3 +51,19 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
     write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
     for line in cells:
         write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def write_summary(terminalreporter: Any, state: SacredSession) -> None:
+    """The runs table and the observer errors, at the end of the session."""
+    # reports from xdist workers carry their rows too
+    rows = [r.sacred_run for reports in terminalreporter.stats.values() for r in reports
+            if getattr(r, "sacred_run", None)] + state.interrupted_rows
+    if rows:
+        rows.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
+        terminalreporter.section("pytest-sacred runs")
+        write_table(rows, terminalreporter.write_line)
+    errors = [e for r in rows for e in r["errors"]] or [e.describe() for e in state.events.errors]
+    if errors:
+        terminalreporter.section("pytest-sacred observer errors", red=True)
+        for line in dict.fromkeys(errors):
+            terminalreporter.write_line(line, red=True)

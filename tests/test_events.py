@@ -40,7 +40,7 @@ class Recorder:
         if hook in self._fail_in:
             raise RuntimeError(f"{self.name} broke in {hook}")
 
-    def pytest_sacred_allocate_id(self, run, ex_info, config, meta_info):
+    def pytest_sacred_allocate_id(self, ex_info, config, meta_info):
         self._record("allocate_id", config=config)
         if self._allocate is not None:
             self._allocate += 1

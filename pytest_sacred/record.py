@@ -1,0 +1,47 @@
+"""The runner's record of one run: what the user's :class:`~.run.Run` shows, and the
+bookkeeping behind it that only the runner touches."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .metrics import MetricsBuffer
+from .payloads import ExperimentInfo, HostInfo, MetaInfo
+
+#: ``emit(hook, **kwargs)``: sends one event of this run to its observers
+Emit = Callable[..., None]
+
+
+@dataclass(eq=False)
+class RunRecord:
+    config: dict[str, Any]
+    seed: int
+    experiment_info: ExperimentInfo
+    host_info: HostInfo
+    meta_info: MetaInfo
+    emit: Emit
+    #: the test function as collected, for tracebacks starting at its frame
+    function: Callable[..., Any] | None = None
+    run_id: int | None = None
+    status: str | None = None
+    start_time: datetime | None = None
+    stop_time: datetime | None = None
+    result: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    captured_out: str = ""
+    metrics: MetricsBuffer = field(default_factory=MetricsBuffer)
+    #: files added with ``add_artifact``: not added again from ``tmp_path``
+    artifact_paths: set[str] = field(default_factory=set)
+    #: events of a run never interleave (the heartbeat thread and the test both send)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    finished: bool = False
+    #: observers (by id) that failed to start this run and get none of its events
+    dropped: set[int] = field(default_factory=set)
+    #: events raised before the run started, delivered right after started_event
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: captured output of phases already over (setup), as pytest's report sections
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
