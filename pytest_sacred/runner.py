@@ -297,8 +297,10 @@ class RunHooks:
         finally:
             if item.stash.get(RECORD_KEY, None) is not None:
                 from .decorators import set_capture_values
+                from .seeding import forget
 
                 set_capture_values(None)
+                forget()
                 del item.stash[RECORD_KEY]
                 del item.stash[RUN_KEY]
 

@@ -139,3 +139,34 @@ def test_entry_deriving_from_seed_sees_the_run_seed(pytester: pytest.Pytester, r
         seed, init = run["result"]
         assert init == run["config"]["init"]
         assert init == run["config"]["seed"] % 1000 == seed % 1000
+
+
+def test_numpy_imported_by_the_run_is_seeded_on_import(pytester: pytest.Pytester) -> None:
+    # in a fresh process nothing has imported numpy: pytest-sacred must not import it for
+    # seeding, yet the numbers drawn after the run imports it are the seeded ones
+    pytester.makepyfile("""
+        import sys
+        import pytest
+
+        @pytest.mark.experiment
+        @pytest.mark.parametrize("x", [1, 2])
+        def test_lazy(seed, x):
+            if x == 1:
+                assert "numpy" not in sys.modules
+            import numpy
+            drawn = numpy.random.rand(3).tolist()
+            numpy.random.seed(seed % 2**32)
+            assert numpy.random.rand(3).tolist() == drawn
+    """)
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+
+
+def test_imports_after_the_run_are_not_seeded() -> None:
+    import sys
+
+    from pytest_sacred import seeding
+
+    seeding.seed_globals(5)
+    assert seeding._ON_IMPORT in sys.meta_path
+    seeding.forget()
+    assert seeding._ON_IMPORT not in sys.meta_path
