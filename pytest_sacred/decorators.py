@@ -87,6 +87,10 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
     fixture_function.__qualname__ = entry.name
     fixture_function.__module__ = func.__module__
     fixture_function.__doc__ = func.__doc__
+    # pytest --fixtures (and fixture error messages) locate a fixture through __wrapped__:
+    # point them at the user's function, not at this wrapper. __signature__ stops
+    # inspect.signature from following it.
+    fixture_function.__wrapped__ = func  # type: ignore[attr-defined]
     setattr(fixture_function, CONFIG_ATTR, entry)
     return pytest.fixture(name=entry.name)(fixture_function)
 

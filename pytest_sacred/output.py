@@ -50,12 +50,13 @@ def _read_capture(capture: Any) -> str:
 def peek(config: Any) -> tuple[str, str] | None:
     """Output captured so far in the current test phase, without consuming it.
 
-    Uses pytest's capture manager internals; returns ``None`` when they are not available
-    (``-s``, a capture fixture active, or a pytest that changed them).
+    Reads pytest's global capture (:func:`~pytest_sacred.compat.global_capture`); returns
+    ``None`` when there is none (``-s``) or it cannot be read.
     """
+    from .compat import global_capture
+
     try:
-        capman = config.pluginmanager.getplugin("capturemanager")
-        capturing = capman._global_capturing
+        capturing = global_capture(config)
         if capturing is None:
             return None
         return (

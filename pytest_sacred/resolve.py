@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .compat import conftest_modules, fixture_definitions
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
 from .keys import NAMED_PARAM
 from .serialize import NotSerializableError, flatten, normalize_config_value
@@ -65,7 +66,7 @@ def experiment_name(item: pytest.Item) -> str | None:
 def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
     """The ``@config`` fixtures in the item's closure (the nearest definition wins)."""
     entries = {}
-    defs = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    defs = fixture_definitions(item)
     for name in item.fixturenames:
         fixturedefs = defs.get(name)
         if fixturedefs:
@@ -85,7 +86,7 @@ def swept_params(item: pytest.Item) -> dict[str, Any]:
 def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
     """A named config visible from the item: its module's globals, then conftests upward."""
     candidates = [getattr(getattr(item, "module", None), name, None)]
-    conftests = item.config.pluginmanager._getconftestmodules(item.path)  # type: ignore[attr-defined]
+    conftests = conftest_modules(item.config, item.path)
     candidates += [getattr(mod, name, None) for mod in reversed(conftests)]
     for candidate in candidates:
         named = getattr(candidate, NAMED_ATTR, None)
@@ -97,7 +98,7 @@ def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
 def visible_named_configs(item: pytest.Item) -> dict[str, NamedConfig]:
     """Every named config an item can use, nearest definition first."""
     modules = [getattr(item, "module", None)]
-    modules += list(reversed(item.config.pluginmanager._getconftestmodules(item.path)))  # type: ignore[attr-defined]
+    modules += list(reversed(conftest_modules(item.config, item.path)))
     found: dict[str, NamedConfig] = {}
     for module in modules:
         for value in vars(module).values() if module is not None else ():
@@ -227,7 +228,8 @@ def build_spec(
         seed=seed,
         swept=tuple(params),
         named_configs=[label for label, _ in named],
-        config_updates=cli_updates,
+        # only what changed this run's config: session-wide keys it has no entry for are not
+        config_updates={k: v for k, v in cli_updates.items() if k in known},
         entries=entries,
         modified=modified,
     )

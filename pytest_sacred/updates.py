@@ -7,11 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 class ConfigError(Exception):
     """Bad config input; the message names the culprit and what would be right."""
+
+
+class SacredConfigWarning(pytest.PytestWarning):
+    """A config entry the plugin found but that is not part of any selected run's config
+    (filter with ``-W ignore::pytest_sacred.SacredConfigWarning``)."""
 
 
 def parse_value(raw: str) -> Any:
