@@ -198,6 +198,8 @@ class ExperimentHooks:
         run = item.stash.get(RUN_KEY, None)
         if run is None:
             return (yield)
+        from .resolve import explain_text_values
+
         state = item.config.stash[STATE]
         runner = state.runner
         run._sections = list(item._report_sections)
@@ -205,6 +207,7 @@ class ExperimentHooks:
         try:
             result = yield
         except BaseException as exc:
+            explain_text_values(item.stash[SPEC_KEY], exc)  # i8-config: "C='abc' was read as a string"
             runner.finish(run, item, exc, item._report_sections)
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 state.interrupted_rows.append(state.summary_row(item, run))

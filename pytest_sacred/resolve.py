@@ -10,18 +10,19 @@ see exactly the same numbers; the config fixtures then just hand them out.
 from __future__ import annotations
 
 import secrets
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from .compat import conftest_modules, fixture_definitions
+from .compat import conftest_modules, fixture_definitions, visible_fixture_definitions
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
-from .keys import NAMED_PARAM
+from .keys import NAMED_PARAM, SPEC_KEY
 from .serialize import NotSerializableError, flatten, normalize_config_value
-from .updates import ConfigError, merge
-
-
+from .updates import (ConfigError, SacredConfigWarning, did_you_mean, merge, plain_text,
+                      read_as_text, text_note)
 
 @dataclass
 class RunSpec:
@@ -36,8 +37,8 @@ class RunSpec:
     entries: dict[str, ConfigEntry] = field(repr=False)
     #: dotted keys changed by named configs or --sacred-with, for print-config
     modified: set[str] = field(default_factory=set)
-
-
+    #: ``--sacred-with`` values of this run that were no Python literal: ``{key: text}``
+    read_as_text: dict[str, str] = field(default_factory=dict)
 
 
 def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
@@ -64,7 +65,9 @@ def experiment_name(item: pytest.Item) -> str | None:
 
 
 def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
-    """The ``@config`` fixtures in the item's closure (the nearest definition wins)."""
+    """The ``@config`` fixtures in the item's closure (the nearest definition wins), and a
+    ``seed`` entry visible to the item (its module, its conftests) even when nothing asks
+    for it: as in Sacred, an experiment's seed entry is its seed."""
     entries = {}
     defs = fixture_definitions(item)
     for name in item.fixturenames:
@@ -73,7 +76,22 @@ def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
             entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None)
             if entry is not None:
                 entries[name] = entry
+    if "seed" not in entries:
+        _add_visible_entry(item, "seed", entries)
     return entries
+
+
+def _add_visible_entry(item: pytest.Item, name: str, entries: dict[str, ConfigEntry]) -> None:
+    """Add the ``@config`` entry ``name`` visible from ``item``, and the entries it derives
+    from, to ``entries`` (what the fixture closure would hold had the test asked for it)."""
+    fixturedefs = visible_fixture_definitions(item, name)
+    entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None) if fixturedefs else None
+    if entry is None:
+        return
+    entries[name] = entry
+    for param in entry.params:
+        if param not in entries:
+            _add_visible_entry(item, param, entries)
 
 
 def swept_params(item: pytest.Item) -> dict[str, Any]:
@@ -113,11 +131,20 @@ def named_updates(item: pytest.Item, name: str) -> dict:
 
     named = find_named_config(item, name)
     if named is None:
-        known = ", ".join(sorted(visible_named_configs(item))) or "none"
+        visible = visible_named_configs(item)
+        known = ", ".join(sorted(visible)) or "none"
         raise ConfigError(
             f"{item.nodeid}: unknown named config {name!r} (named configs visible here: {known})"
-        )
+            + did_you_mean(name, visible))
     return nested(named.updates())
+
+
+def named_config_names(items: Iterable[pytest.Item]) -> set[str]:
+    """The names of every named config visible to ``items``, for "did you mean" hints."""
+    names: set[str] = set()
+    for item in items:
+        names.update(visible_named_configs(item))
+    return names
 
 
 def _apply(default: Any, update: Any, path: str) -> Any:
@@ -128,7 +155,8 @@ def _apply(default: Any, update: Any, path: str) -> Any:
     for key, value in update.items():
         if key not in default:
             have = ", ".join(map(str, default)) or "none"
-            raise ConfigError(f"config entry {path!r} has no entry {key!r} (it has: {have})")
+            raise ConfigError(f"config entry {path!r} has no entry {key!r} (it has: {have})"
+                              + did_you_mean(str(key), map(str, default)))
         if isinstance(value, dict) and isinstance(default[key], dict):
             _apply(default[key], value, f"{path}.{key}")
     return merge(default, update)
@@ -147,6 +175,8 @@ def build_spec(
     entries = config_entries(item)
     params = swept_params(item)
     known = set(entries) | set(params) | {"seed"}
+    text_read = {k: v for k, v in read_as_text(cli_updates).items() if k.split(".")[0] in known}
+    cli_updates = plain_text(cli_updates)
 
     named: list[tuple[str, dict]] = []
     callspec = getattr(item, "callspec", None)
@@ -199,9 +229,12 @@ def build_spec(
                 try:
                     value = entry.func(**inputs)
                 except Exception as exc:
+                    related = {k: v for k, v in text_read.items()
+                               if k.split(".")[0] in entry.params}
                     raise ConfigError(
                         f"{item.nodeid}: config entry {key!r} raised {type(exc).__name__}: "
-                        f"{exc}" + (f" (its inputs: {inputs})" if inputs else "")) from exc
+                        f"{exc}" + (f" (its inputs: {inputs})" if inputs else "")
+                        + (f"; {text_note(related)}" if related else "")) from exc
                 if key in updates:
                     value = _apply(value, update, key)
         finally:
@@ -232,4 +265,56 @@ def build_spec(
         config_updates={k: v for k, v in cli_updates.items() if k in known},
         entries=entries,
         modified=modified,
+        read_as_text=text_read,
     )
+
+
+#: what a body raises when a number it computes with arrived as a string
+_TEXT_FAILURES = (TypeError, ValueError, AttributeError)
+
+
+def explain_text_values(spec: RunSpec, exc: BaseException) -> None:
+    """Note on ``exc`` that the run's ``--sacred-with`` values read as strings may be why it
+    failed (shown under pytest's traceback and stored in ``fail_trace``)."""
+    if not spec.read_as_text or not isinstance(exc, _TEXT_FAILURES):
+        return
+    note = text_note(spec.read_as_text)
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10: pytest shows __notes__ too
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+def warn_unused_entries(experiments: Iterable[pytest.Item]) -> None:
+    """Warn about each ``@config`` entry of a test module that none of the module's selected
+    experiments uses: in Sacred every entry of a config scope is part of the config, so a
+    user porting from it expects this one to be recorded, and it is not."""
+    used: dict[Any, set[str]] = {}
+    modules: dict[Any, Any] = {}
+    for item in experiments:
+        module = getattr(item, "module", None)
+        if module is None or SPEC_KEY not in item.stash:
+            continue
+        modules[id(module)] = module
+        used.setdefault(id(module), set()).update(item.stash[SPEC_KEY].entries)
+    for key, module in modules.items():
+        for entry in _module_entries(module):
+            if entry.name in used[key]:
+                continue
+            code = entry.func.__code__
+            warnings.warn_explicit(
+                SacredConfigWarning(
+                    f"config entry {entry.name!r} is used by none of the selected experiments "
+                    f"of {module.__name__}, so no run records it; ask for it as an argument "
+                    f"of the experiment, or mark it @pytest.mark.usefixtures({entry.name!r})"),
+                SacredConfigWarning, code.co_filename, code.co_firstlineno)
+
+
+def _module_entries(module: Any) -> list[ConfigEntry]:
+    """The ``@config`` entries a module defines (imported ones belong to their own module)."""
+    found = {}
+    for value in vars(module).values():
+        entry = getattr(value, CONFIG_ATTR, None)
+        if isinstance(entry, ConfigEntry) and entry.func.__module__ == module.__name__:
+            found[entry.name] = entry
+    return list(found.values())

@@ -16,12 +16,14 @@ import pytest
 from .events import Dispatcher, ObserverError
 from .observers.base import Observer, StoreError
 from .keys import SPEC_KEY
-from .resolve import RunSpec, build_spec, experiment_name, find_named_config, named_updates
+from .resolve import (RunSpec, build_spec, experiment_name, find_named_config, named_config_names,
+                      named_updates, warn_unused_entries)
 
 if TYPE_CHECKING:
     from .runner import Runner
 from .stores import build_observers
-from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
+from .updates import (ConfigError, did_you_mean, is_config_file, load_config_file,
+                      parse_assignments)
 
 
 @dataclass
@@ -156,19 +158,22 @@ class SacredSession:
         for label, updates in self.cli_named:
             if updates is None and label not in known_names:
                 raise ConfigError(f"unknown named config {label!r}: no selected experiment "
-                                  "defines it (see --sacred-print-named-configs)")
+                                  "defines it (see --sacred-print-named-configs)"
+                                  + did_you_mean(label, named_config_names(self.experiments)))
         for key in self.cli_updates:
             if key in swept:
                 raise ConfigError(f"--sacred-with {key}: {key!r} is swept by parametrize in "
                                   f"{swept[key]}; change the parametrize values instead")
             if key not in used:
                 raise ConfigError(f"--sacred-with {key}: no selected experiment has a config "
-                                  f"entry {key!r} (entries: {', '.join(sorted(used))})")
+                                  f"entry {key!r} (entries: {', '.join(sorted(used))})"
+                                  + did_you_mean(key, used))
         for label, updates in self.cli_named:
             for key in updates or {}:
                 if key not in used:
                     raise ConfigError(f"named config {label!r} sets {key!r}, which no selected "
-                                      "experiment uses")
+                                      "experiment uses" + did_you_mean(key, used))
+        warn_unused_entries(self.experiments)
 
     def _check_clean(self) -> None:
         for item in self.experiments:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,56 @@ class SacredConfigWarning(pytest.PytestWarning):
     (filter with ``-W ignore::pytest_sacred.SacredConfigWarning``)."""
 
 
+class TextValue(str):
+    """A ``--sacred-with`` value that is no Python literal, kept as the text typed.
+
+    Marked so that when the entry it sets then fails, the message can say that ``C=abc``
+    was read as a string; :func:`plain_text` turns it into a plain ``str`` before any run
+    sees it.
+    """
+
+
 def parse_value(raw: str) -> Any:
-    """A Python literal when it is one (``1e-3``, ``[64, 64]``, ``'x'``), else the string."""
+    """A Python literal when it is one (``1e-3``, ``[64, 64]``, ``'x'``), else the string
+    (a :class:`TextValue`)."""
     raw = raw.strip()
     try:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return raw
+        return TextValue(raw)
+
+
+def read_as_text(updates: dict, prefix: str = "") -> dict[str, str]:
+    """``{dotted key: text}`` of the values :func:`parse_value` kept as strings."""
+    found: dict[str, str] = {}
+    for key, value in updates.items():
+        if isinstance(value, dict):
+            found.update(read_as_text(value, f"{prefix}{key}."))
+        elif isinstance(value, TextValue):
+            found[f"{prefix}{key}"] = str(value)
+    return found
+
+
+def plain_text(value: Any) -> Any:
+    """``value`` with every :class:`TextValue` in it as a plain ``str``."""
+    if isinstance(value, dict):
+        return {k: plain_text(v) for k, v in value.items()}
+    return str(value) if isinstance(value, TextValue) else value
+
+
+def text_note(read: dict[str, str]) -> str:
+    """Why a failure may come from values that were read as strings, and what to type."""
+    shown = ", ".join(f"{key}={text!r}" for key, text in read.items())
+    were = "was" if len(read) == 1 else "were"
+    return (f"--sacred-with {shown} {were} read as a string, not as a Python literal: give a "
+            "number or another literal (C=2.0, layers=[64,64], name='x'; quote the whole "
+            "KEY=VALUE for the shell when it has spaces or brackets)")
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'C'?"`` for the candidates close to ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def parse_assignments(items: list[str]) -> dict:
