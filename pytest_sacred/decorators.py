@@ -131,9 +131,10 @@ def named_config(func: Callable[[], dict] | None = None, *, name: str | None = N
 def capture(func: Callable[..., Any]) -> Callable[..., Any]:
     """Fill a helper's missing arguments by name from the current run's config.
 
-    Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call) and
-    ``_rnd`` (a generator seeded with it) can be asked for. Outside a run, the function is
-    called unchanged.
+    Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call),
+    ``_rnd`` (a generator seeded with it) and ``_log`` (the logger ``<experiment>.<helper>``,
+    whose records go to the run's captured output) can be asked for. Outside a run, the
+    function is called unchanged.
     """
     signature = inspect.signature(func)
 
@@ -150,6 +151,10 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs[name] = values["config"][name]
             elif name in ("_run", "_config"):
                 kwargs[name] = values[name]
+            elif name == "_log":
+                from .logs import run_logger
+
+                kwargs[name] = run_logger(values["_run"].experiment_info["name"], func.__name__)
             elif name in ("_seed", "_rnd"):
                 from .seeding import create_rnd
 
@@ -161,16 +166,24 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def set_capture_values(run: Any | None) -> None:
-    """Make ``run`` the run whose config ``@capture`` functions see (``None`` to clear)."""
+    """Make ``run`` the run whose config ``@capture`` functions see, and whose output its
+    experiment's logger writes to (``None`` to clear)."""
     global _capture_values
+    if _capture_values is not None:
+        _capture_values["_logging"].stop()
     if run is None:
         _capture_values = None
         return
     import random
 
+    from .logs import RunLogging
+
+    logs = RunLogging(run.experiment_info["name"])
+    logs.start()
     _capture_values = {
         "config": run.config,
         "_run": run,
         "_config": run.config,
         "_seeds": random.Random(run.seed),
+        "_logging": logs,
     }

@@ -1,7 +1,9 @@
-"""Fixtures an experiment asks for: ``sacred_run`` (alias ``_run``), ``seed``, ``rnd``."""
+"""Fixtures an experiment asks for: ``sacred_run`` (alias ``_run``), ``seed``, ``rnd``,
+``_log``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -47,3 +49,12 @@ def rnd(seed: int) -> Any:
     from .seeding import create_rnd
 
     return create_rnd(seed)
+
+
+@pytest.fixture
+def _log(sacred_run: Run) -> logging.Logger:
+    """Sacred's ``_log``: the logger ``<experiment>.<test function>``; its records (INFO and
+    up by default) are part of the run's captured output."""
+    from .logs import run_logger
+
+    return run_logger(sacred_run.experiment_info["name"], sacred_run.meta_info["command"])

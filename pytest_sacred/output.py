@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 
 def fold(text: str) -> str:
@@ -67,11 +67,33 @@ def peek(config: Any) -> tuple[str, str] | None:
         return None
 
 
-def combine(sections: list[tuple[str, str, str]], live: tuple[str, str] | None = None) -> str:
-    """stdout then stderr of the run's setup and call phases, folded."""
+#: a captured-output filter: the text to store, or ``None`` for the default (:func:`fold`)
+OutputFilter = Callable[[str], "str | None"]
+
+
+def combine(sections: list[tuple[str, str, str]], live: tuple[str, str] | None = None,
+            out_filter: OutputFilter | None = None) -> str:
+    """stdout then stderr of the run's setup and call phases, through ``out_filter`` when
+    it returns text, else folded."""
     out = [text for when, key, text in sections if key == "stdout" and when in ("setup", "call")]
     err = [text for when, key, text in sections if key == "stderr" and when in ("setup", "call")]
     if live is not None:
         out.append(live[0])
         err.append(live[1])
-    return fold("".join(out) + "".join(err))
+    text = "".join(out) + "".join(err)
+    if out_filter is not None:
+        filtered = out_filter(text)
+        if filtered is not None:
+            if not isinstance(filtered, str):
+                raise TypeError(f"the captured-output filter returned {type(filtered).__name__}; "
+                                "pytest_sacred_captured_out_filter must return the text to "
+                                "store (a str), or None for the default")
+            return filtered
+    return fold(text)
+
+
+def hook_filter(config: Any) -> OutputFilter:
+    """The ``pytest_sacred_captured_out_filter`` implementations of ``config``'s plugins and
+    conftests, as a filter for :func:`combine`."""
+    hook = config.hook.pytest_sacred_captured_out_filter
+    return lambda text: hook(text=text)  # type: ignore[no-any-return]

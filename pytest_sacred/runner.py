@@ -162,7 +162,8 @@ class Runner:
             if run._finished:
                 return
             live = output.peek(self.config)
-            self._beat(run, output.combine(run._sections, live) if live is not None
+            self._beat(run, output.combine(run._sections, live, output.hook_filter(self.config))
+                       if live is not None
                        else run.captured_out)
 
     def finish(self, run: Run, item: pytest.Item, exc: BaseException | None,
@@ -174,7 +175,7 @@ class Runner:
         with run._lock:
             run._finished = True
             run.stop_time = utcnow()
-            self._beat(run, output.combine(sections))
+            self._beat(run, output.combine(sections, out_filter=output.hook_filter(self.config)))
             run.status = status
             if status == "COMPLETED":
                 self._emit(run, "pytest_sacred_completed_event", stop_time=run.stop_time,
