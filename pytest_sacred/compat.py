@@ -17,7 +17,8 @@ import pytest
 
 
 def global_capture(config: pytest.Config) -> Any | None:
-    """pytest's active global capture (``MultiCapture``), or ``None`` (``-s``, none yet)."""
+    """pytest's active global capture (``MultiCapture``; with ``-s`` one without streams),
+    or ``None`` when there is none yet."""
     capman = config.pluginmanager.getplugin("capturemanager")
     return getattr(capman, "_global_capturing", None) if capman is not None else None
 

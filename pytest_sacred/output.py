@@ -57,7 +57,7 @@ def peek(config: Any) -> tuple[str, str] | None:
 
     try:
         capturing = global_capture(config)
-        if capturing is None:
+        if capturing is None or (capturing.out is None and capturing.err is None):  # -s
             return None
         return (
             _read_capture(capturing.out) if capturing.out is not None else "",
