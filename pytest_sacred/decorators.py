@@ -6,10 +6,16 @@ import functools
 import inspect
 import io
 import tokenize
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ParamSpec, TypeVar, overload
 
 import pytest
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: a named config: a function of no arguments returning its updates
+N = TypeVar("N", bound=Callable[[], Mapping[str, Any]])
 
 #: attribute on a config fixture's function holding its :class:`ConfigEntry`
 CONFIG_ATTR = "_pytest_sacred_config_entry"
@@ -59,12 +65,23 @@ class ConfigEntry:
         return _doc_of(self.func)
 
 
-def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
+@overload
+def config(func: Callable[P, R], *, name: str | None = None) -> Callable[P, R]: ...
+
+
+@overload
+def config(
+    func: None = None, *, name: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def config(func: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a config entry as a function-scoped fixture.
 
     The function returns the default; its arguments name the entries it derives from.
     Inside an experiment the fixture returns the run's resolved value (after named
-    configs and ``--sacred-with``), so derived entries see overrides.
+    configs and ``--sacred-with``), so derived entries see overrides. Type checkers see
+    the decorated function's own signature.
     """
     if func is None:
         return functools.partial(config, name=name)
@@ -79,7 +96,7 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
         return entry.func(**dependencies)
 
     # pytest reads the signature to build the fixture closure: request + the entries used.
-    fixture_function.__signature__ = inspect.Signature(
+    fixture_function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in entry.params]
     )
@@ -117,10 +134,19 @@ class NamedConfig:
         return value
 
 
-def named_config(func: Callable[[], dict] | None = None, *, name: str | None = None):
+@overload
+def named_config(func: N, *, name: str | None = None) -> N: ...
+
+
+@overload
+def named_config(func: None = None, *, name: str | None = None) -> Callable[[N], N]: ...
+
+
+def named_config(func: Callable[[], dict] | None = None, *, name: str | None = None) -> Any:
     """Declare a named config: a function returning a dict of config updates.
 
     Visible to experiments in the same module and below the ``conftest.py`` defining it.
+    The function is returned unchanged.
     """
     if func is None:
         return functools.partial(named_config, name=name)
@@ -128,7 +154,7 @@ def named_config(func: Callable[[], dict] | None = None, *, name: str | None = N
     return func
 
 
-def capture(func: Callable[..., Any]) -> Callable[..., Any]:
+def capture(func: Callable[P, R]) -> Callable[P, R]:
     """Fill a helper's missing arguments by name from the current run's config.
 
     Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call),
@@ -139,7 +165,7 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(func)
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         values = _capture_values
         if values is None:
             return func(*args, **kwargs)
