@@ -73,7 +73,7 @@ def meta_document(meta_info: dict) -> dict:
     return mongo_safe(redact_strings(meta_info))
 
 def safe_text(text: str) -> str:
-    """Text BSON can encode (lone surrogates from odd output become U+FFFD)."""
+    """Text BSON can encode (lone surrogates from odd output become ``?``)."""
     try:
         text.encode("utf-8")
         return text
