@@ -6,9 +6,9 @@ import functools
 import inspect
 import io
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
 import pytest
 
@@ -25,7 +25,7 @@ NAMED_ATTR = "_pytest_sacred_named_config"
 _capture_values: dict[str, Any] | None = None
 
 
-def _line_comment(func: Callable) -> str | None:
+def _line_comment(func: Callable[..., Any]) -> str | None:
     """The ``# comment`` on a function's ``def`` line, if any."""
     try:
         lines, _ = inspect.getsourcelines(func)
@@ -46,7 +46,7 @@ def _line_comment(func: Callable) -> str | None:
     return None
 
 
-def _doc_of(func: Callable) -> str | None:
+def _doc_of(func: Callable[..., Any]) -> str | None:
     doc = inspect.getdoc(func)
     return doc.strip().splitlines()[0] if doc else _line_comment(func)
 
@@ -117,14 +117,14 @@ class NamedConfig:
     """A named set of config updates, applied on request."""
 
     name: str
-    func: Callable[[], dict]
+    func: Callable[[], Mapping[str, Any]]
     path: str  # file that defines it
 
     @property
     def doc(self) -> str | None:
         return _doc_of(self.func)
 
-    def updates(self) -> dict:
+    def updates(self) -> dict[str, Any]:
         value = self.func()
         if not isinstance(value, dict):
             raise TypeError(
@@ -142,7 +142,8 @@ def named_config(func: N, *, name: str | None = None) -> N: ...
 def named_config(func: None = None, *, name: str | None = None) -> Callable[[N], N]: ...
 
 
-def named_config(func: Callable[[], dict] | None = None, *, name: str | None = None) -> Any:
+def named_config(func: Callable[[], Mapping[str, Any]] | None = None, *,
+                 name: str | None = None) -> Any:
     """Declare a named config: a function returning a dict of config updates.
 
     Visible to experiments in the same module and below the ``conftest.py`` defining it.

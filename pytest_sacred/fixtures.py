@@ -22,7 +22,7 @@ def _not_an_experiment(request: pytest.FixtureRequest, fixture: str) -> pytest.U
 @pytest.fixture
 def sacred_run(request: pytest.FixtureRequest) -> Run:
     """The current run: log metrics, add artifacts, read its config and id."""
-    run = request.node.stash.get(RUN_KEY, None)
+    run: Run | None = request.node.stash.get(RUN_KEY, None)
     if run is None:
         raise _not_an_experiment(request, "sacred_run")
     return run
@@ -40,7 +40,8 @@ def seed(request: pytest.FixtureRequest) -> int:
     spec = request.node.stash.get(SPEC_KEY, None)
     if spec is None:
         raise _not_an_experiment(request, "seed")
-    return spec.seed
+    value: int = spec.seed
+    return value
 
 
 @pytest.fixture

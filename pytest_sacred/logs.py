@@ -23,7 +23,7 @@ def run_logger(experiment: str, function: str) -> logging.Logger:
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to the ``sys.stderr`` of the moment: pytest swaps it for each test phase."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def fold(text: str) -> str:
@@ -42,7 +43,7 @@ def _fold_line(line: str) -> str:
 def _read_capture(capture: Any) -> str:
     tmpfile = capture.tmpfile
     if hasattr(tmpfile, "getvalue"):  # --capture=sys
-        return tmpfile.getvalue()
+        return str(tmpfile.getvalue())
     fd = tmpfile.buffer.fileno()  # --capture=fd: pread leaves pytest's file offset alone
     return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
@@ -63,7 +64,7 @@ def peek(config: Any) -> tuple[str, str] | None:
             _read_capture(capturing.out) if capturing.out is not None else "",
             _read_capture(capturing.err) if capturing.err is not None else "",
         )
-    except Exception:
+    except Exception:  # noqa: BLE001 - live output is a nicety: never fail a beat for it
         return None
 
 
@@ -96,4 +97,4 @@ def hook_filter(config: Any) -> OutputFilter:
     """The ``pytest_sacred_captured_out_filter`` implementations of ``config``'s plugins and
     conftests, as a filter for :func:`combine`."""
     hook = config.hook.pytest_sacred_captured_out_filter
-    return lambda text: hook(text=text)  # type: ignore[no-any-return]
+    return lambda text: hook(text=text)

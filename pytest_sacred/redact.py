@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from .urls import split_url
 
-_SECRET_OPTIONS = re.compile(r"((?:[^&?=]*password|AWS_SESSION_TOKEN)[=:])([^&,]*)", re.I)
+_SECRET_OPTIONS = re.compile(r"((?:[^&?=]*password|AWS_SESSION_TOKEN)[=:])([^&,]*)", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:

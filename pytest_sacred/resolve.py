@@ -21,8 +21,16 @@ from .compat import conftest_modules, fixture_definitions, visible_fixture_defin
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
 from .keys import NAMED_PARAM, SPEC_KEY
 from .serialize import NotSerializableError, flatten, normalize_config_value
-from .updates import (ConfigError, SacredConfigWarning, did_you_mean, merge, plain_text,
-                      read_as_text, text_note)
+from .updates import (
+    ConfigError,
+    SacredConfigWarning,
+    did_you_mean,
+    merge,
+    plain_text,
+    read_as_text,
+    text_note,
+)
+
 
 @dataclass
 class RunSpec:
@@ -33,7 +41,7 @@ class RunSpec:
     seed: int
     swept: tuple[str, ...]
     named_configs: list[str]
-    config_updates: dict
+    config_updates: dict[str, Any]
     entries: dict[str, ConfigEntry] = field(repr=False)
     #: dotted keys changed by named configs or --sacred-with, for print-config
     modified: set[str] = field(default_factory=set)
@@ -44,11 +52,12 @@ class RunSpec:
 def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
     """``node.get_closest_marker(name)`` without its generators: it runs for every test of
     every suite, experiments or not."""
-    while node is not None:
-        for mark in node.own_markers:
+    current: Any = node
+    while current is not None:
+        for mark in current.own_markers:
             if mark.name == name:
-                return mark
-        node = node.parent
+                return mark  # type: ignore[no-any-return]
+        current = current.parent
     return None
 
 
@@ -59,8 +68,7 @@ def experiment_name(item: pytest.Item) -> str | None:
         return None
     name = marker.kwargs.get("name") or (marker.args[0] if marker.args else None)
     if name is None:
-        name = getattr(item, "originalname", item.name)
-        name = name[5:] if name.startswith("test_") else name
+        name = str(getattr(item, "originalname", item.name)).removeprefix("test_")
     return str(name)
 
 
@@ -68,9 +76,9 @@ def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
     """The ``@config`` fixtures in the item's closure (the nearest definition wins), and a
     ``seed`` entry visible to the item (its module, its conftests) even when nothing asks
     for it: as in Sacred, an experiment's seed entry is its seed."""
-    entries = {}
+    entries: dict[str, ConfigEntry] = {}
     defs = fixture_definitions(item)
-    for name in item.fixturenames:
+    for name in getattr(item, "fixturenames", ()):
         fixturedefs = defs.get(name)
         if fixturedefs:
             entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None)
@@ -108,7 +116,7 @@ def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
     candidates += [getattr(mod, name, None) for mod in reversed(conftests)]
     for candidate in candidates:
         named = getattr(candidate, NAMED_ATTR, None)
-        if named is not None:
+        if isinstance(named, NamedConfig):
             return named
     return None
 
@@ -126,7 +134,7 @@ def visible_named_configs(item: pytest.Item) -> dict[str, NamedConfig]:
     return found
 
 
-def named_updates(item: pytest.Item, name: str) -> dict:
+def named_updates(item: pytest.Item, name: str) -> dict[str, Any]:
     from .updates import nested
 
     named = find_named_config(item, name)
@@ -165,8 +173,8 @@ def _apply(default: Any, update: Any, path: str) -> Any:
 def build_spec(
     item: pytest.Item,
     name: str,
-    cli_named: list[tuple[str, dict]],
-    cli_updates: dict,
+    cli_named: list[tuple[str, dict[str, Any]]],
+    cli_updates: dict[str, Any],
     seed_option: int | None,
 ) -> RunSpec:
     """Resolve the config of one variant. Raises :class:`ConfigError` naming the culprit."""
@@ -178,25 +186,25 @@ def build_spec(
     text_read = {k: v for k, v in read_as_text(cli_updates).items() if k.split(".")[0] in known}
     cli_updates = plain_text(cli_updates)
 
-    named: list[tuple[str, dict]] = []
+    named: list[tuple[str, dict[str, Any]]] = []
     callspec = getattr(item, "callspec", None)
     if callspec is not None and NAMED_PARAM in callspec.params:
         variant = callspec.params[NAMED_PARAM]
-        updates = named_updates(item, variant)
-        if updates and not set(updates) & known:
+        variant_updates = named_updates(item, variant)
+        if variant_updates and not set(variant_updates) & known:
             raise ConfigError(f"{item.nodeid}: named config {variant!r} sets "
-                              f"{', '.join(map(repr, updates))}, none of which this experiment "
-                              f"uses (it uses: {', '.join(sorted(known))})")
-        named.append((variant, updates))
+                              f"{', '.join(map(repr, variant_updates))}, none of which this "
+                              f"experiment uses (it uses: {', '.join(sorted(known))})")
+        named.append((variant, variant_updates))
     named += cli_named
 
-    updates: dict = {}
-    for label, values in named:
-        for key in values:
+    updates: dict[str, Any] = {}
+    for label, named_values in named:
+        for key in named_values:
             if key in params:
                 raise ConfigError(f"{item.nodeid}: named config {label!r} sets {key!r}, "
                                   "which parametrize sweeps; remove it from one of them")
-        updates = merge(updates, {k: v for k, v in values.items() if k in known})
+        updates = merge(updates, {k: v for k, v in named_values.items() if k in known})
     updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
     if seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
@@ -282,7 +290,7 @@ def explain_text_values(spec: RunSpec, exc: BaseException) -> None:
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # Python 3.10: pytest shows __notes__ too
-        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
 
 
 def warn_unused_entries(experiments: Iterable[pytest.Item]) -> None:

@@ -52,7 +52,7 @@ def flatten(value: Any) -> Any:
     """
     if is_plain(value):
         return value
-    import jsonpickle
+    import jsonpickle  # type: ignore[import-untyped]
 
     _register_handlers()
     with warnings.catch_warnings():

@@ -42,7 +42,7 @@ def parse_value(raw: str) -> Any:
         return TextValue(raw)
 
 
-def read_as_text(updates: dict, prefix: str = "") -> dict[str, str]:
+def read_as_text(updates: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """``{dotted key: text}`` of the values :func:`parse_value` kept as strings."""
     found: dict[str, str] = {}
     for key, value in updates.items():
@@ -75,9 +75,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
-def parse_assignments(items: list[str]) -> dict:
+def parse_assignments(items: list[str]) -> dict[str, Any]:
     """``["C=2", "optimizer.lr=0.01"]`` -> ``{"C": 2, "optimizer": {"lr": 0.01}}``."""
-    updates: dict = {}
+    updates: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         path = key.strip().split(".")
@@ -89,7 +89,7 @@ def parse_assignments(items: list[str]) -> dict:
     return updates
 
 
-def set_path(target: dict, path: list[str], value: Any) -> None:
+def set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     """Set a dotted path; a dict meeting a dict merges, so path order does not matter."""
     for part in path[:-1]:
         child = target.setdefault(part, {})
@@ -102,15 +102,15 @@ def set_path(target: dict, path: list[str], value: Any) -> None:
     target[path[-1]] = value
 
 
-def nested(updates: dict) -> dict:
+def nested(updates: dict[str, Any]) -> dict[str, Any]:
     """Dotted keys of a named config (``{"optimizer.lr": 0.1}``) as nested dicts."""
-    result: dict = {}
+    result: dict[str, Any] = {}
     for key, value in updates.items():
         set_path(result, str(key).split("."), nested(value) if isinstance(value, dict) else value)
     return result
 
 
-def merge(base: dict, update: dict) -> dict:
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``update`` applied on ``base``: dicts merge entry by entry, other values replace."""
     result = dict(base)
     for key, value in update.items():
@@ -121,7 +121,7 @@ def merge(base: dict, update: dict) -> dict:
     return result
 
 
-def dotted_keys(updates: dict, prefix: str = "") -> list[str]:
+def dotted_keys(updates: dict[str, Any], prefix: str = "") -> list[str]:
     """Every leaf of a nested update as a dotted path, for messages and markers."""
     keys = []
     for key, value in updates.items():
@@ -134,7 +134,7 @@ def is_config_file(name: str) -> bool:
     return name.lower().endswith(CONFIG_FILE_SUFFIXES) or "/" in name or "\\" in name
 
 
-def load_config_file(name: str) -> dict:
+def load_config_file(name: str) -> dict[str, Any]:
     """A ``.json``/``.yaml`` named-config file as a dict of updates."""
     path = Path(name)
     if not path.is_file():
@@ -145,7 +145,7 @@ def load_config_file(name: str) -> dict:
             data = json.loads(text)
         else:
             try:
-                import yaml
+                import yaml  # type: ignore[import-untyped]
             except ImportError:
                 raise ConfigError(
                     f"named config file {name!r} is YAML; install PyYAML to read it"

@@ -95,8 +95,8 @@ def test_fixture_error_shows_the_users_function(pytester):
 
 
 @pytest.mark.parametrize("args, hint", [
-    (["--sacred-with", "gama=1"], "*no selected experiment has a config entry 'gama'*"
-                                  "did you mean 'gamma'?*"),
+    (["--sacred-with", "gama=1"], ("*no selected experiment has a config entry 'gama'*"
+                                   "did you mean 'gamma'?*")),
     (["--sacred-named-config", "wid"], "*unknown named config 'wid'*did you mean 'wide'?*"),
 ])
 def test_typos_get_a_did_you_mean(two, runs_dir, args, hint):
@@ -151,9 +151,9 @@ def test_no_hint_when_nothing_is_close(two):
 def test_a_value_read_as_a_string_is_named_when_a_derived_entry_fails(two, runs_dir):
     result = two.runpytest("-k", "svm", "--sacred-with", "C=abc")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
+    result.stderr.fnmatch_lines([(
         "*config entry 'gamma' raised TypeError*--sacred-with C='abc' was read as a string, "
-        "not as a Python literal: give a number*"])
+        "not as a Python literal: give a number*")])
     assert not runs_dir.exists()
 
 
@@ -288,10 +288,10 @@ def test_an_entry_no_selected_experiment_uses_is_reported(pytester, runs_dir):
     pytester.makepyfile(test_unused=UNUSED)
     result = pytester.runpytest()
     result.assert_outcomes(passed=3, warnings=1)
-    result.stdout.fnmatch_lines([
+    result.stdout.fnmatch_lines([(
         "*test_unused.py:8: SacredConfigWarning: config entry 'dropout' is used by none of "
         "the selected experiments of test_unused*ask for it as an argument*"
-        "@pytest.mark.usefixtures('dropout')*"])
+        "@pytest.mark.usefixtures('dropout')*")])
     assert "'width'" not in result.stdout.str()  # test_b uses it through usefixtures
     assert {r["config"].get("width") for r in stored_runs(runs_dir).values()} == {None, 8}
 

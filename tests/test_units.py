@@ -13,9 +13,19 @@ from pytest_sacred.observers.base import StoreError
 from pytest_sacred.observers.mongo_target import parse_target, server_of
 from pytest_sacred.observers.mongo_values import escape_key, mongo_safe, readable, safe_text
 from pytest_sacred.redact import redact_strings, redact_url, scrub_password
-from pytest_sacred.updates import (ConfigError, TextValue, did_you_mean, dotted_keys, merge,
-                                   nested, parse_assignments, parse_value, plain_text,
-                                   read_as_text, text_note)
+from pytest_sacred.updates import (
+    ConfigError,
+    TextValue,
+    did_you_mean,
+    dotted_keys,
+    merge,
+    nested,
+    parse_assignments,
+    parse_value,
+    plain_text,
+    read_as_text,
+    text_note,
+)
 from pytest_sacred.urls import split_url
 
 # -- command-line updates ------------------------------------------------------------------

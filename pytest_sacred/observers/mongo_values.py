@@ -13,10 +13,10 @@ PREVIEW_CHARS = 32 * 1024
 
 def escape_key(key: Any) -> str:
     """A key MongoDB stores everywhere: ``str(key)``, leading ``$`` → ``@``, ``.`` → ``,``."""
-    key = str(key)
-    if key.startswith("$"):
-        key = "@" + key[1:]
-    return key.replace(".", ",")
+    text = str(key)
+    if text.startswith("$"):
+        text = "@" + text[1:]
+    return text.replace(".", ",")
 
 _INT64 = range(-(2**63), 2**63)
 
@@ -67,10 +67,11 @@ def to_document(value: Any) -> Any:
     """What the run document stores for config, info and result."""
     return mongo_safe(flatten(readable(value)))
 
-def meta_document(meta_info: dict) -> dict:
+def meta_document(meta_info: dict[str, Any]) -> dict[str, Any]:
     """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'
     passwords."""
-    return mongo_safe(redact_strings(meta_info))
+    document: dict[str, Any] = mongo_safe(redact_strings(meta_info))
+    return document
 
 def safe_text(text: str) -> str:
     """Text BSON can encode (lone surrogates from odd output become ``?``)."""
