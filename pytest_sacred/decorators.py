@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import logging
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -179,9 +180,7 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
             elif name in ("_run", "_config"):
                 kwargs[name] = values[name]
             elif name == "_log":
-                from .logs import run_logger
-
-                kwargs[name] = run_logger(values["_run"].experiment_info["name"], func.__name__)
+                kwargs[name] = values["_logging"].logger(func.__name__)
             elif name in ("_seed", "_rnd"):
                 from .seeding import create_rnd
 
@@ -190,6 +189,14 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def run_log(function: str) -> logging.Logger:
+    """``_log`` of ``function`` in the current run (the ``_log`` fixture's)."""
+    if _capture_values is None:
+        raise RuntimeError("_log exists only while an experiment runs")
+    logger: logging.Logger = _capture_values["_logging"].logger(function)
+    return logger
 
 
 def set_capture_values(run: Any | None) -> None:

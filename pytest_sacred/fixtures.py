@@ -55,7 +55,7 @@ def rnd(seed: int) -> Any:
 @pytest.fixture
 def _log(sacred_run: Run) -> logging.Logger:
     """Sacred's ``_log``: the logger ``<experiment>.<test function>``; its records (INFO and
-    up by default) are part of the run's captured output."""
-    from .logs import run_logger
+    up unless a level is configured) are part of the run's captured output."""
+    from .decorators import run_log
 
-    return run_logger(sacred_run.experiment_info["name"], sacred_run.meta_info["command"])
+    return run_log(sacred_run.meta_info["command"])

@@ -291,20 +291,40 @@ def test_mongo_keys_and_values():
 
 def test_run_logger_names_and_run_logging_lifetime(capsys):
     assert run_logger("exp", "train").name == "exp.train"
+    root_level = logging.root.level
+    logging.root.setLevel(logging.WARNING)  # Python's default
     logs = RunLogging("units_exp")
-    logs.start()
     try:
-        run_logger("units_exp", "step").info("seen %d", 1)
-        run_logger("units_exp", "step").debug("not seen")
+        logs.start()
+        step = logs.logger("step")
+        assert step is run_logger("units_exp", "step")
+        step.info("seen %d", 1)
+        step.debug("not seen")
+        logs.stop()
+        step.warning("after the run")
     finally:
         logs.stop()
-    run_logger("units_exp", "step").warning("after the run")
+        logging.root.setLevel(root_level)
     err = capsys.readouterr().err
     assert "INFO - units_exp.step - seen 1" in err
     assert "not seen" not in err
     assert "units_exp.step - after the run" not in err  # our handler is gone
     assert logging.getLogger("units_exp").handlers == []
-    assert logging.getLogger("units_exp").level == logging.NOTSET
+    assert step.level == logging.NOTSET  # the run's INFO level is undone
+
+
+def test_run_logging_keeps_levels_the_user_set(capsys):
+    logging.getLogger("units_quiet").setLevel(logging.ERROR)
+    logs = RunLogging("units_quiet")
+    logs.start()
+    try:
+        logs.logger("f").warning("hidden by the user's level")
+        logs.logger("f").error("shown")
+    finally:
+        logs.stop()
+        logging.getLogger("units_quiet").setLevel(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert "hidden" not in err and "ERROR - units_quiet.f - shown" in err
 
 
 def test_version_comes_from_the_package_metadata():
