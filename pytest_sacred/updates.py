@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -71,6 +70,8 @@ def text_note(read: dict[str, str]) -> str:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """``"; did you mean 'C'?"`` for the candidates close to ``name``, else ``""``."""
+    import difflib  # only when a name is wrong
+
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=3)
     return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
