@@ -2,7 +2,7 @@
 
 pytest gives plugins no public way to read the output captured so far in a phase, the
 conftest modules that apply to a path, the report sections collected for an item, or an
-item's fixture definitions by name. When a pytest release changes one of these, the test
+item's fixture definitions by name (in its closure or merely visible to it). When a pytest release changes one of these, the test
 of that function fails and this module is the only one to adapt.
 """
 
@@ -17,7 +17,8 @@ import pytest
 
 
 def global_capture(config: pytest.Config) -> Any | None:
-    """pytest's active global capture (``MultiCapture``), or ``None`` (``-s``, none yet)."""
+    """pytest's active global capture (``MultiCapture``; with ``-s`` one without streams),
+    or ``None`` when there is none yet."""
     capman = config.pluginmanager.getplugin("capturemanager")
     return getattr(capman, "_global_capturing", None) if capman is not None else None
 
@@ -35,6 +36,13 @@ def report_sections(item: pytest.Item) -> list[tuple[str, str, str]]:
 def fixture_definitions(item: pytest.Item) -> dict[str, Sequence[Any]]:
     """``name -> [FixtureDef, ...]`` for the item's fixture closure (last one wins)."""
     return item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined,no-any-return]
+
+
+def visible_fixture_definitions(item: pytest.Item, name: str) -> Sequence[Any]:
+    """The ``FixtureDef`` s of fixture ``name`` visible from ``item`` (nearest last), whether
+    or not the item's closure holds it."""
+    manager = item.session._fixturemanager
+    return manager.getfixturedefs(name, item) or ()
 
 
 def replace_hookimpl_function(impl: Any, function: Any) -> None:

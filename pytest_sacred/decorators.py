@@ -5,11 +5,18 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import logging
 import tokenize
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, ParamSpec, TypeVar, overload
 
 import pytest
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: a named config: a function of no arguments returning its updates
+N = TypeVar("N", bound=Callable[[], Mapping[str, Any]])
 
 #: attribute on a config fixture's function holding its :class:`ConfigEntry`
 CONFIG_ATTR = "_pytest_sacred_config_entry"
@@ -19,7 +26,7 @@ NAMED_ATTR = "_pytest_sacred_named_config"
 _capture_values: dict[str, Any] | None = None
 
 
-def _line_comment(func: Callable) -> str | None:
+def _line_comment(func: Callable[..., Any]) -> str | None:
     """The ``# comment`` on a function's ``def`` line, if any."""
     try:
         lines, _ = inspect.getsourcelines(func)
@@ -40,7 +47,7 @@ def _line_comment(func: Callable) -> str | None:
     return None
 
 
-def _doc_of(func: Callable) -> str | None:
+def _doc_of(func: Callable[..., Any]) -> str | None:
     doc = inspect.getdoc(func)
     return doc.strip().splitlines()[0] if doc else _line_comment(func)
 
@@ -59,12 +66,23 @@ class ConfigEntry:
         return _doc_of(self.func)
 
 
-def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
+@overload
+def config(func: Callable[P, R], *, name: str | None = None) -> Callable[P, R]: ...
+
+
+@overload
+def config(
+    func: None = None, *, name: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def config(func: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
     """Declare a config entry as a function-scoped fixture.
 
     The function returns the default; its arguments name the entries it derives from.
     Inside an experiment the fixture returns the run's resolved value (after named
-    configs and ``--sacred-with``), so derived entries see overrides.
+    configs and ``--sacred-with``), so derived entries see overrides. Type checkers see
+    the decorated function's own signature.
     """
     if func is None:
         return functools.partial(config, name=name)
@@ -79,7 +97,7 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
         return entry.func(**dependencies)
 
     # pytest reads the signature to build the fixture closure: request + the entries used.
-    fixture_function.__signature__ = inspect.Signature(
+    fixture_function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in entry.params]
     )
@@ -87,6 +105,10 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None):
     fixture_function.__qualname__ = entry.name
     fixture_function.__module__ = func.__module__
     fixture_function.__doc__ = func.__doc__
+    # pytest --fixtures (and fixture error messages) locate a fixture through __wrapped__:
+    # point them at the user's function, not at this wrapper. __signature__ stops
+    # inspect.signature from following it.
+    fixture_function.__wrapped__ = func  # type: ignore[attr-defined]
     setattr(fixture_function, CONFIG_ATTR, entry)
     return pytest.fixture(name=entry.name)(fixture_function)
 
@@ -96,14 +118,14 @@ class NamedConfig:
     """A named set of config updates, applied on request."""
 
     name: str
-    func: Callable[[], dict]
+    func: Callable[[], Mapping[str, Any]]
     path: str  # file that defines it
 
     @property
     def doc(self) -> str | None:
         return _doc_of(self.func)
 
-    def updates(self) -> dict:
+    def updates(self) -> dict[str, Any]:
         value = self.func()
         if not isinstance(value, dict):
             raise TypeError(
@@ -113,10 +135,20 @@ class NamedConfig:
         return value
 
 
-def named_config(func: Callable[[], dict] | None = None, *, name: str | None = None):
+@overload
+def named_config(func: N, *, name: str | None = None) -> N: ...
+
+
+@overload
+def named_config(func: None = None, *, name: str | None = None) -> Callable[[N], N]: ...
+
+
+def named_config(func: Callable[[], Mapping[str, Any]] | None = None, *,
+                 name: str | None = None) -> Any:
     """Declare a named config: a function returning a dict of config updates.
 
     Visible to experiments in the same module and below the ``conftest.py`` defining it.
+    The function is returned unchanged.
     """
     if func is None:
         return functools.partial(named_config, name=name)
@@ -124,17 +156,18 @@ def named_config(func: Callable[[], dict] | None = None, *, name: str | None = N
     return func
 
 
-def capture(func: Callable[..., Any]) -> Callable[..., Any]:
+def capture(func: Callable[P, R]) -> Callable[P, R]:
     """Fill a helper's missing arguments by name from the current run's config.
 
-    Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call) and
-    ``_rnd`` (a generator seeded with it) can be asked for. Outside a run, the function is
-    called unchanged.
+    Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call),
+    ``_rnd`` (a generator seeded with it) and ``_log`` (the logger ``<experiment>.<helper>``,
+    whose records go to the run's captured output) can be asked for. Outside a run, the
+    function is called unchanged.
     """
     signature = inspect.signature(func)
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         values = _capture_values
         if values is None:
             return func(*args, **kwargs)
@@ -146,6 +179,8 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs[name] = values["config"][name]
             elif name in ("_run", "_config"):
                 kwargs[name] = values[name]
+            elif name == "_log":
+                kwargs[name] = values["_logging"].logger(func.__name__)
             elif name in ("_seed", "_rnd"):
                 from .seeding import create_rnd
 
@@ -156,18 +191,33 @@ def capture(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def run_log(function: str) -> logging.Logger:
+    """``_log`` of ``function`` in the current run (the ``_log`` fixture's)."""
+    if _capture_values is None:
+        raise RuntimeError("_log exists only while an experiment runs")
+    logger: logging.Logger = _capture_values["_logging"].logger(function)
+    return logger
+
+
 def set_capture_values(run: Any | None, seed: int = 0) -> None:
-    """Make ``run`` (seeded with ``seed``) the run whose config ``@capture`` functions see
-    (``None`` to clear)."""
+    """Make ``run`` (seeded with ``seed``) the run whose config ``@capture`` functions see,
+    and whose output its experiment's logger writes to (``None`` to clear)."""
     global _capture_values
+    if _capture_values is not None:
+        _capture_values["_logging"].stop()
     if run is None:
         _capture_values = None
         return
     import random
 
+    from .logs import RunLogging
+
+    logs = RunLogging(run.experiment_info["name"])
+    logs.start()
     _capture_values = {
         "config": run.config,
         "_run": run,
         "_config": run.config,
         "_seeds": random.Random(seed),
+        "_logging": logs,
     }

@@ -1,7 +1,9 @@
-"""Fixtures an experiment asks for: ``sacred_run`` (alias ``_run``), ``seed``, ``rnd``."""
+"""Fixtures an experiment asks for: ``sacred_run`` (alias ``_run``), ``seed``, ``rnd``,
+``_log``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ def _not_an_experiment(request: pytest.FixtureRequest, fixture: str) -> pytest.U
 @pytest.fixture
 def sacred_run(request: pytest.FixtureRequest) -> Run:
     """The current run: log metrics, add artifacts, read its config and id."""
-    run = request.node.stash.get(RUN_KEY, None)
+    run: Run | None = request.node.stash.get(RUN_KEY, None)
     if run is None:
         raise _not_an_experiment(request, "sacred_run")
     return run
@@ -38,7 +40,8 @@ def seed(request: pytest.FixtureRequest) -> int:
     spec = request.node.stash.get(SPEC_KEY, None)
     if spec is None:
         raise _not_an_experiment(request, "seed")
-    return spec.seed
+    value: int = spec.seed
+    return value
 
 
 @pytest.fixture
@@ -47,3 +50,12 @@ def rnd(seed: int) -> Any:
     from .seeding import create_rnd
 
     return create_rnd(seed)
+
+
+@pytest.fixture
+def _log(sacred_run: Run) -> logging.Logger:
+    """Sacred's ``_log``: the logger ``<experiment>.<test function>``; its records (INFO and
+    up unless a level is configured) are part of the run's captured output."""
+    from .decorators import run_log
+
+    return run_log(sacred_run.meta_info["command"])

@@ -154,3 +154,18 @@ def pytest_sacred_artifact_event(
         left there, else the basename or the name given to ``add_artifact``).
     :param filename: absolute path of the file, still in place when this fires.
     """
+
+
+# -- captured output --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def pytest_sacred_captured_out_filter(text: str) -> str | None:
+    """The text to store as a run's captured output (Sacred's ``captured_out_filter``).
+
+    Called for every heartbeat and the final beat with the raw output of the run so far
+    (stdout, then stderr, of its setup and call phases). Return the text to store, or
+    ``None`` to leave it to the next implementation; when none returns text, carriage
+    returns and backspaces are folded as a terminal shows them
+    (:func:`pytest_sacred.output.fold`, which a filter may call itself).
+    """

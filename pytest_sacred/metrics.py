@@ -18,6 +18,7 @@ from time import time
 from typing import Any
 
 from .clock import from_timestamps
+from .serialize import from_numpy
 
 _PLAIN_NUMBERS = frozenset((int, float))
 
@@ -34,9 +35,8 @@ class _Series:
 def _number(value: Any) -> Any:
     if type(value) in _PLAIN_NUMBERS:
         return value
-    if hasattr(value, "item"):  # numpy scalars and 0-d arrays
-        return value.item()
-    return float(value)
+    plain = from_numpy(value)
+    return plain if plain is not value else float(value)
 
 
 class MetricsBuffer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -42,7 +43,7 @@ def _fold_line(line: str) -> str:
 def _read_capture(capture: Any) -> str:
     tmpfile = capture.tmpfile
     if hasattr(tmpfile, "getvalue"):  # --capture=sys
-        return tmpfile.getvalue()
+        return str(tmpfile.getvalue())
     fd = tmpfile.buffer.fileno()  # --capture=fd: pread leaves pytest's file offset alone
     return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
@@ -50,27 +51,50 @@ def _read_capture(capture: Any) -> str:
 def peek(config: Any) -> tuple[str, str] | None:
     """Output captured so far in the current test phase, without consuming it.
 
-    Uses pytest's capture manager internals; returns ``None`` when they are not available
-    (``-s``, a capture fixture active, or a pytest that changed them).
+    Reads pytest's global capture (:func:`~pytest_sacred.compat.global_capture`); returns
+    ``None`` when there is none (``-s``) or it cannot be read.
     """
+    from .compat import global_capture
+
     try:
-        capman = config.pluginmanager.getplugin("capturemanager")
-        capturing = capman._global_capturing
-        if capturing is None:
+        capturing = global_capture(config)
+        if capturing is None or (capturing.out is None and capturing.err is None):  # -s
             return None
         return (
             _read_capture(capturing.out) if capturing.out is not None else "",
             _read_capture(capturing.err) if capturing.err is not None else "",
         )
-    except Exception:
+    except Exception:  # noqa: BLE001 - live output is a nicety: never fail a beat for it
         return None
 
 
-def combine(sections: list[tuple[str, str, str]], live: tuple[str, str] | None = None) -> str:
-    """stdout then stderr of the run's setup and call phases, folded."""
+#: a captured-output filter: the text to store, or ``None`` for the default (:func:`fold`)
+OutputFilter = Callable[[str], "str | None"]
+
+
+def combine(sections: list[tuple[str, str, str]], live: tuple[str, str] | None = None,
+            out_filter: OutputFilter | None = None) -> str:
+    """stdout then stderr of the run's setup and call phases, through ``out_filter`` when
+    it returns text, else folded."""
     out = [text for when, key, text in sections if key == "stdout" and when in ("setup", "call")]
     err = [text for when, key, text in sections if key == "stderr" and when in ("setup", "call")]
     if live is not None:
         out.append(live[0])
         err.append(live[1])
-    return fold("".join(out) + "".join(err))
+    text = "".join(out) + "".join(err)
+    if out_filter is not None:
+        filtered = out_filter(text)
+        if filtered is not None:
+            if not isinstance(filtered, str):
+                raise TypeError(f"the captured-output filter returned {type(filtered).__name__}; "
+                                "pytest_sacred_captured_out_filter must return the text to "
+                                "store (a str), or None for the default")
+            return filtered
+    return fold(text)
+
+
+def hook_filter(config: Any) -> OutputFilter:
+    """The ``pytest_sacred_captured_out_filter`` implementations of ``config``'s plugins and
+    conftests, as a filter for :func:`combine`."""
+    hook = config.hook.pytest_sacred_captured_out_filter
+    return lambda text: hook(text=text)

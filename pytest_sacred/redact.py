@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
-_SECRET_OPTIONS = re.compile(r"((?:[^&?=]*password|AWS_SESSION_TOKEN)[=:])([^&,]*)", re.I)
+from .urls import split_url
+
+_SECRET_OPTIONS = re.compile(r"((?:[^&?=]*password|AWS_SESSION_TOKEN)[=:])([^&,]*)", re.IGNORECASE)
+
 
 def redact_url(url: str) -> str:
     """``url`` with its password (and password-like options) replaced by ``***``.
@@ -14,16 +18,11 @@ def redact_url(url: str) -> str:
     Works on anything that may hold credentials before an ``@``: full URLs and
     half-written option values alike, so every message can show what the user typed.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    hosts, qmark, query = rest.partition("?")
-    at = hosts.rfind("@")
-    if at >= 0:
-        user, colon, _password = hosts[:at].partition(":")
-        hosts = user + (":***" if colon else "") + hosts[at:]
-    query = _SECRET_OPTIONS.sub(r"\1***", query)
-    return (scheme + sep if sep else "") + hosts + qmark + query
+    parts = split_url(url)
+    if parts.query is not None:
+        parts = replace(parts, query=_SECRET_OPTIONS.sub(r"\1***", parts.query))
+    return parts.unsplit(password="***")
+
 
 def redact_strings(value: Any) -> Any:
     """``value`` with every URL in it (``meta.options`` holds the command line) masked."""
@@ -35,13 +34,10 @@ def redact_strings(value: Any) -> Any:
         return redact_url(value)
     return value
 
+
 def scrub_password(text: str, url: str) -> str:
     """Remove the password of ``url`` from an error text, whatever the driver put in it."""
-    at = url.partition("?")[0].rfind("@")
-    if at < 0:
-        return text
-    password = url.partition("://")[2].partition("?")[0]
-    password = password[:password.rfind("@")].partition(":")[2]
+    password = split_url(url).password or ""
     for secret in {password, unquote(password)} - {""}:
         text = text.replace(secret, "***")
     return text

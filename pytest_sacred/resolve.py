@@ -10,16 +10,26 @@ see exactly the same numbers; the config fixtures then just hand them out.
 from __future__ import annotations
 
 import secrets
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from .compat import conftest_modules, fixture_definitions, visible_fixture_definitions
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
-from .keys import NAMED_PARAM
+from .keys import NAMED_PARAM, SPEC_KEY
 from .serialize import NotSerializableError, flatten, normalize_config_value
-from .updates import ConfigError, merge
-
+from .updates import (
+    ConfigError,
+    SacredConfigWarning,
+    did_you_mean,
+    merge,
+    plain_text,
+    read_as_text,
+    text_note,
+)
 
 
 @dataclass
@@ -31,22 +41,23 @@ class RunSpec:
     seed: int
     swept: tuple[str, ...]
     named_configs: list[str]
-    config_updates: dict
+    config_updates: dict[str, Any]
     entries: dict[str, ConfigEntry] = field(repr=False)
     #: dotted keys changed by named configs or --sacred-with, for print-config
     modified: set[str] = field(default_factory=set)
-
-
+    #: ``--sacred-with`` values of this run that were no Python literal: ``{key: text}``
+    read_as_text: dict[str, str] = field(default_factory=dict)
 
 
 def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
     """``node.get_closest_marker(name)`` without its generators: it runs for every test of
     every suite, experiments or not."""
-    while node is not None:
-        for mark in node.own_markers:
+    current: Any = node
+    while current is not None:
+        for mark in current.own_markers:
             if mark.name == name:
-                return mark
-        node = node.parent
+                return mark  # type: ignore[no-any-return]
+        current = current.parent
     return None
 
 
@@ -57,22 +68,38 @@ def experiment_name(item: pytest.Item) -> str | None:
         return None
     name = marker.kwargs.get("name") or (marker.args[0] if marker.args else None)
     if name is None:
-        name = getattr(item, "originalname", item.name)
-        name = name[5:] if name.startswith("test_") else name
+        name = str(getattr(item, "originalname", item.name)).removeprefix("test_")
     return str(name)
 
 
 def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:
-    """The ``@config`` fixtures in the item's closure (the nearest definition wins)."""
-    entries = {}
-    defs = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
-    for name in item.fixturenames:
+    """The ``@config`` fixtures in the item's closure (the nearest definition wins), and a
+    ``seed`` entry visible to the item (its module, its conftests) even when nothing asks
+    for it: as in Sacred, an experiment's seed entry is its seed."""
+    entries: dict[str, ConfigEntry] = {}
+    defs = fixture_definitions(item)
+    for name in getattr(item, "fixturenames", ()):
         fixturedefs = defs.get(name)
         if fixturedefs:
             entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None)
             if entry is not None:
                 entries[name] = entry
+    if "seed" not in entries:
+        _add_visible_entry(item, "seed", entries)
     return entries
+
+
+def _add_visible_entry(item: pytest.Item, name: str, entries: dict[str, ConfigEntry]) -> None:
+    """Add the ``@config`` entry ``name`` visible from ``item``, and the entries it derives
+    from, to ``entries`` (what the fixture closure would hold had the test asked for it)."""
+    fixturedefs = visible_fixture_definitions(item, name)
+    entry = getattr(fixturedefs[-1].func, CONFIG_ATTR, None) if fixturedefs else None
+    if entry is None:
+        return
+    entries[name] = entry
+    for param in entry.params:
+        if param not in entries:
+            _add_visible_entry(item, param, entries)
 
 
 def swept_params(item: pytest.Item) -> dict[str, Any]:
@@ -85,11 +112,11 @@ def swept_params(item: pytest.Item) -> dict[str, Any]:
 def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
     """A named config visible from the item: its module's globals, then conftests upward."""
     candidates = [getattr(getattr(item, "module", None), name, None)]
-    conftests = item.config.pluginmanager._getconftestmodules(item.path)  # type: ignore[attr-defined]
+    conftests = conftest_modules(item.config, item.path)
     candidates += [getattr(mod, name, None) for mod in reversed(conftests)]
     for candidate in candidates:
         named = getattr(candidate, NAMED_ATTR, None)
-        if named is not None:
+        if isinstance(named, NamedConfig):
             return named
     return None
 
@@ -97,7 +124,7 @@ def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
 def visible_named_configs(item: pytest.Item) -> dict[str, NamedConfig]:
     """Every named config an item can use, nearest definition first."""
     modules = [getattr(item, "module", None)]
-    modules += list(reversed(item.config.pluginmanager._getconftestmodules(item.path)))  # type: ignore[attr-defined]
+    modules += list(reversed(conftest_modules(item.config, item.path)))
     found: dict[str, NamedConfig] = {}
     for module in modules:
         for value in vars(module).values() if module is not None else ():
@@ -107,16 +134,25 @@ def visible_named_configs(item: pytest.Item) -> dict[str, NamedConfig]:
     return found
 
 
-def named_updates(item: pytest.Item, name: str) -> dict:
+def named_updates(item: pytest.Item, name: str) -> dict[str, Any]:
     from .updates import nested
 
     named = find_named_config(item, name)
     if named is None:
-        known = ", ".join(sorted(visible_named_configs(item))) or "none"
+        visible = visible_named_configs(item)
+        known = ", ".join(sorted(visible)) or "none"
         raise ConfigError(
             f"{item.nodeid}: unknown named config {name!r} (named configs visible here: {known})"
-        )
+            + did_you_mean(name, visible))
     return nested(named.updates())
+
+
+def named_config_names(items: Iterable[pytest.Item]) -> set[str]:
+    """The names of every named config visible to ``items``, for "did you mean" hints."""
+    names: set[str] = set()
+    for item in items:
+        names.update(visible_named_configs(item))
+    return names
 
 
 def _apply(default: Any, update: Any, path: str) -> Any:
@@ -127,7 +163,8 @@ def _apply(default: Any, update: Any, path: str) -> Any:
     for key, value in update.items():
         if key not in default:
             have = ", ".join(map(str, default)) or "none"
-            raise ConfigError(f"config entry {path!r} has no entry {key!r} (it has: {have})")
+            raise ConfigError(f"config entry {path!r} has no entry {key!r} (it has: {have})"
+                              + did_you_mean(str(key), map(str, default)))
         if isinstance(value, dict) and isinstance(default[key], dict):
             _apply(default[key], value, f"{path}.{key}")
     return merge(default, update)
@@ -136,8 +173,8 @@ def _apply(default: Any, update: Any, path: str) -> Any:
 def build_spec(
     item: pytest.Item,
     name: str,
-    cli_named: list[tuple[str, dict]],
-    cli_updates: dict,
+    cli_named: list[tuple[str, dict[str, Any]]],
+    cli_updates: dict[str, Any],
     seed_option: int | None,
 ) -> RunSpec:
     """Resolve the config of one variant. Raises :class:`ConfigError` naming the culprit."""
@@ -146,26 +183,28 @@ def build_spec(
     entries = config_entries(item)
     params = swept_params(item)
     known = set(entries) | set(params) | {"seed"}
+    text_read = {k: v for k, v in read_as_text(cli_updates).items() if k.split(".")[0] in known}
+    cli_updates = plain_text(cli_updates)
 
-    named: list[tuple[str, dict]] = []
+    named: list[tuple[str, dict[str, Any]]] = []
     callspec = getattr(item, "callspec", None)
     if callspec is not None and NAMED_PARAM in callspec.params:
         variant = callspec.params[NAMED_PARAM]
-        updates = named_updates(item, variant)
-        if updates and not set(updates) & known:
+        variant_updates = named_updates(item, variant)
+        if variant_updates and not set(variant_updates) & known:
             raise ConfigError(f"{item.nodeid}: named config {variant!r} sets "
-                              f"{', '.join(map(repr, updates))}, none of which this experiment "
-                              f"uses (it uses: {', '.join(sorted(known))})")
-        named.append((variant, updates))
+                              f"{', '.join(map(repr, variant_updates))}, none of which this "
+                              f"experiment uses (it uses: {', '.join(sorted(known))})")
+        named.append((variant, variant_updates))
     named += cli_named
 
-    updates: dict = {}
-    for label, values in named:
-        for key in values:
+    updates: dict[str, Any] = {}
+    for label, named_values in named:
+        for key in named_values:
             if key in params:
                 raise ConfigError(f"{item.nodeid}: named config {label!r} sets {key!r}, "
                                   "which parametrize sweeps; remove it from one of them")
-        updates = merge(updates, {k: v for k, v in values.items() if k in known})
+        updates = merge(updates, {k: v for k, v in named_values.items() if k in known})
     updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
     if seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
@@ -198,9 +237,12 @@ def build_spec(
                 try:
                     value = entry.func(**inputs)
                 except Exception as exc:
+                    related = {k: v for k, v in text_read.items()
+                               if k.split(".")[0] in entry.params}
                     raise ConfigError(
                         f"{item.nodeid}: config entry {key!r} raised {type(exc).__name__}: "
-                        f"{exc}" + (f" (its inputs: {inputs})" if inputs else "")) from exc
+                        f"{exc}" + (f" (its inputs: {inputs})" if inputs else "")
+                        + (f"; {text_note(related)}" if related else "")) from exc
                 if key in updates:
                     value = _apply(value, update, key)
         finally:
@@ -227,7 +269,60 @@ def build_spec(
         seed=seed,
         swept=tuple(params),
         named_configs=[label for label, _ in named],
-        config_updates=cli_updates,
+        # only what changed this run's config: session-wide keys it has no entry for are not
+        config_updates={k: v for k, v in cli_updates.items() if k in known},
         entries=entries,
         modified=modified,
+        read_as_text=text_read,
     )
+
+
+#: what a body raises when a number it computes with arrived as a string
+_TEXT_FAILURES = (TypeError, ValueError, AttributeError)
+
+
+def explain_text_values(spec: RunSpec, exc: BaseException) -> None:
+    """Note on ``exc`` that the run's ``--sacred-with`` values read as strings may be why it
+    failed (shown under pytest's traceback and stored in ``fail_trace``)."""
+    if not spec.read_as_text or not isinstance(exc, _TEXT_FAILURES):
+        return
+    note = text_note(spec.read_as_text)
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10: pytest shows __notes__ too
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+
+
+def warn_unused_entries(experiments: Iterable[pytest.Item]) -> None:
+    """Warn about each ``@config`` entry of a test module that none of the module's selected
+    experiments uses: in Sacred every entry of a config scope is part of the config, so a
+    user porting from it expects this one to be recorded, and it is not."""
+    used: dict[Any, set[str]] = {}
+    modules: dict[Any, Any] = {}
+    for item in experiments:
+        module = getattr(item, "module", None)
+        if module is None or SPEC_KEY not in item.stash:
+            continue
+        modules[id(module)] = module
+        used.setdefault(id(module), set()).update(item.stash[SPEC_KEY].entries)
+    for key, module in modules.items():
+        for entry in _module_entries(module):
+            if entry.name in used[key]:
+                continue
+            code = entry.func.__code__
+            warnings.warn_explicit(
+                SacredConfigWarning(
+                    f"config entry {entry.name!r} is used by none of the selected experiments "
+                    f"of {module.__name__}, so no run records it; ask for it as an argument "
+                    f"of the experiment, or mark it @pytest.mark.usefixtures({entry.name!r})"),
+                SacredConfigWarning, code.co_filename, code.co_firstlineno)
+
+
+def _module_entries(module: Any) -> list[ConfigEntry]:
+    """The ``@config`` entries a module defines (imported ones belong to their own module)."""
+    found = {}
+    for value in vars(module).values():
+        entry = getattr(value, CONFIG_ATTR, None)
+        if isinstance(entry, ConfigEntry) and entry.func.__module__ == module.__name__:
+            found[entry.name] = entry
+    return list(found.values())

@@ -27,7 +27,7 @@ from .keys import RECORD_KEY, RUN_KEY, SPEC_KEY, STATE
 from .options import Options
 from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
-from .resolve import RunSpec
+from .resolve import RunSpec, explain_text_values
 from .run import Run
 
 if TYPE_CHECKING:
@@ -161,8 +161,9 @@ class Runner:
             if record.finished:
                 return
             live = output.peek(self.config)
-            self._beat(record, output.combine(record.sections, live) if live is not None
-                       else record.captured_out)
+            self._beat(record, output.combine(record.sections, live,
+                                              output.hook_filter(self.config))
+                       if live is not None else record.captured_out)
 
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
                sections: list[tuple[str, str, str]], trace: list[str] | None = None) -> None:
@@ -173,7 +174,8 @@ class Runner:
         with record.lock:
             record.finished = True
             record.stop_time = utcnow()
-            self._beat(record, output.combine(sections))
+            self._beat(record, output.combine(sections,
+                                              out_filter=output.hook_filter(self.config)))
             record.status = status
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
@@ -262,6 +264,7 @@ class RunHooks:
             result = yield
         except BaseException as exc:
             item.obj = function  # type: ignore[attr-defined]
+            explain_text_values(item.stash[SPEC_KEY], exc)  # "C='abc' was read as a string"
             runner.finish(record, item, exc, compat.report_sections(item))
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 self.session.interrupted_rows.append(self.session.summary_row(item, record))
@@ -273,6 +276,9 @@ class RunHooks:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is not None and call.when == "setup" and call.excinfo is not None:
+            explain_text_values(spec, call.excinfo.value)  # a derived entry failed on it
         report = yield
         record = item.stash.get(RECORD_KEY, None)
         if record is None:

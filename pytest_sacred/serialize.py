@@ -11,7 +11,10 @@ import json
 import warnings
 from typing import Any
 
-_PLAIN_SCALARS = (str, int, float, bool, type(None))
+#: JSON's scalar types, for ``isinstance`` checks (subclasses such as numpy.float64 count)
+PLAIN_SCALARS: tuple[type, ...] = (str, int, float, bool, type(None))
+#: the same types for exact checks in C: ``type(v) in ...``, ``set(map(type, vs)) <= ...``
+PLAIN_SCALAR_TYPES: frozenset[type] = frozenset(PLAIN_SCALARS)
 _registered: set[str] = set()
 
 
@@ -21,7 +24,7 @@ class NotSerializableError(ValueError):
 
 def is_plain(value: Any) -> bool:
     """True when ``value`` is made only of JSON types with string keys."""
-    if isinstance(value, _PLAIN_SCALARS):
+    if isinstance(value, PLAIN_SCALARS):
         return True
     if type(value) is list:
         return all(is_plain(v) for v in value)
@@ -49,7 +52,7 @@ def flatten(value: Any) -> Any:
     """
     if is_plain(value):
         return value
-    import jsonpickle
+    import jsonpickle  # type: ignore[import-untyped]
 
     _register_handlers()
     with warnings.catch_warnings():
@@ -59,6 +62,19 @@ def flatten(value: Any) -> Any:
         except Exception as exc:  # jsonpickle raises whatever the object raises
             raise NotSerializableError(f"{type(value).__name__} value {value!r:.80}: {exc}") from exc
     return json.loads(text)
+
+
+def is_numpy(value: Any) -> bool:
+    """A numpy scalar or array (also of numpy's submodules, e.g. masked arrays)."""
+    return type(value).__module__.partition(".")[0] == "numpy" and hasattr(value, "tolist")
+
+
+def from_numpy(value: Any) -> Any:
+    """numpy scalars as Python numbers and arrays as (nested) lists; other values as is.
+
+    Checked by the type's module, so numpy is never imported for it.
+    """
+    return value.tolist() if is_numpy(value) else value
 
 
 def normalize_config_value(value: Any) -> Any:
@@ -71,29 +87,9 @@ def normalize_config_value(value: Any) -> Any:
         return [normalize_config_value(v) for v in value]
     if type(value) is dict:
         return {k: normalize_config_value(v) for k, v in value.items()}
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        return value.tolist()
-    return value
+    return from_numpy(value)
 
 
 def dumps(value: Any) -> str:
     """Sacred's file format: flattened, keys sorted, two-space indent, no trailing newline."""
     return json.dumps(flatten(value), sort_keys=True, indent=2)
-
-
-def restore(value: Any) -> Any:
-    """Undo :func:`flatten` (jsonpickle tags back to objects)."""
-    if is_plain(value) and not _has_tags(value):
-        return value
-    import jsonpickle
-
-    _register_handlers()
-    return jsonpickle.decode(json.dumps(value), keys=True)
-
-
-def _has_tags(value: Any) -> bool:
-    if type(value) is dict:
-        return any(k.startswith(("py/", "json://")) or _has_tags(v) for k, v in value.items())
-    if type(value) is list:
-        return any(_has_tags(v) for v in value)
-    return False

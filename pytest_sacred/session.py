@@ -17,9 +17,10 @@ from .events import Dispatcher, ObserverError
 from .keys import SPEC_KEY
 from .observers.base import Observer, StoreError
 from .options import Options
-from .resolve import RunSpec, build_spec, experiment_name, find_named_config, named_updates
+from .resolve import (RunSpec, build_spec, experiment_name, find_named_config, named_config_names,
+                      named_updates, warn_unused_entries)
 from .stores import build_observers
-from .updates import ConfigError
+from .updates import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from .record import RunRecord
@@ -131,19 +132,22 @@ class SacredSession:
         for label, updates in options.named_configs:
             if updates is None and label not in known_names:
                 raise ConfigError(f"unknown named config {label!r}: no selected experiment "
-                                  "defines it (see --sacred-print-named-configs)")
+                                  "defines it (see --sacred-print-named-configs)"
+                                  + did_you_mean(label, named_config_names(self.experiments)))
         for key in options.config_updates:
             if key in swept:
                 raise ConfigError(f"--sacred-with {key}: {key!r} is swept by parametrize in "
                                   f"{swept[key]}; change the parametrize values instead")
             if key not in used:
                 raise ConfigError(f"--sacred-with {key}: no selected experiment has a config "
-                                  f"entry {key!r} (entries: {', '.join(sorted(used))})")
+                                  f"entry {key!r} (entries: {', '.join(sorted(used))})"
+                                  + did_you_mean(key, used))
         for label, updates in options.named_configs:
             for key in updates or {}:
                 if key not in used:
                     raise ConfigError(f"named config {label!r} sets {key!r}, which no selected "
-                                      "experiment uses")
+                                      "experiment uses" + did_you_mean(key, used))
+        warn_unused_entries(self.experiments)
 
     def _check_async(self) -> None:
         """An ``async def`` experiment runs only under an async plugin that awaits it."""

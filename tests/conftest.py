@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,20 @@ except ImportError:
     pass
 
 pytest_plugins = ["pytester", "conftest_mongo"]
+
+#: seconds a test of this suite may take before pytest-timeout stops it
+SUITE_TIMEOUT = 300
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's default timeout, set here rather than in pyproject.toml: an ini key there
+    would make every session without pytest-timeout (the README's example run, with only
+    the examples extra) warn "Unknown config option: timeout". --timeout, PYTEST_TIMEOUT
+    and an ini ``timeout`` still win."""
+    if (config.pluginmanager.hasplugin("timeout") and config.getoption("timeout") is None
+            and not os.environ.get("PYTEST_TIMEOUT") and not config.getini("timeout")):
+        config.option.timeout = SUITE_TIMEOUT
 
 
 @pytest.fixture

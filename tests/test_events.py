@@ -299,16 +299,26 @@ def test_periodic_heartbeats_deliver_metrics_in_pieces(pytester: pytest.Pytester
     observer_conftest(pytester, ONE_RECORDER)
     pytester.makepyfile(
         """
+        import sys
         import time
         import pytest
 
+        def wait_for_beats(request, count):
+            # the recorder's events so far: a periodic beat is awaited, not slept for
+            events = sys.modules[type(request.config.pluginmanager.get_plugin("rec")).__module__].EVENTS
+            deadline = time.monotonic() + 120  # generous: only a broken heartbeat hits it
+            while sum(e["hook"] == "heartbeat_event" for e in events) < count:
+                assert time.monotonic() < deadline, f"no heartbeat {count} in 120 s"
+                time.sleep(0.01)
+
         @pytest.mark.experiment
-        def test_long(sacred_run):
+        def test_long(sacred_run, request):
             for step in range(12):
                 sacred_run.log_scalar("loss", 1.0 / (step + 1))
                 sacred_run.info["step"] = step
                 print(f"step {step}")
-                time.sleep(0.05)
+                if step % 4 == 3:  # three periodic beats while the body runs
+                    wait_for_beats(request, step // 4 + 1)
             return "done"
         """
     )

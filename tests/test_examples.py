@@ -13,7 +13,8 @@ import pytest
 
 from helpers import stored_runs
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 pytest.importorskip("sklearn", reason="the iris example needs the examples extra")
 
@@ -22,7 +23,8 @@ pytest.importorskip("sklearn", reason="the iris example needs the examples extra
 def examples(pytester: pytest.Pytester) -> pytest.Pytester:
     shutil.copytree(EXAMPLES, pytester.path / "examples",
                     ignore=shutil.ignore_patterns("__pycache__", "runs"))
-    pytester.makeini("[pytest]\n")  # as the repository's pyproject.toml: rootdir, runs/ there
+    # the repository's own pyproject.toml: the rootdir (runs/ there) and its pytest settings
+    shutil.copy(ROOT / "pyproject.toml", pytester.path / "pyproject.toml")
     return pytester
 
 
@@ -45,6 +47,15 @@ def test_iris_runs_land_in_runs(examples, runs_dir):
         assert r["config"]["C"] == 1.0 and r["config"]["gamma"] == pytest.approx(0.7)
         assert r["artifacts"] == ["model.pkl"]
     result.stdout.fnmatch_lines(["*pytest-sacred runs*", "*iris_rbf_svm*COMPLETED*"])
+
+
+def test_readme_first_command_prints_no_config_warning(examples):
+    """As a user with only the examples extra runs it: no pytest-timeout installed, so an
+    ini key only that plugin knows would print "Unknown config option"."""
+    result = run(examples, "-k", "iris", "-p", "no:timeout")
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str() + result.stderr.str()
+    assert "PytestConfigWarning" not in output and "Unknown config option" not in output
 
 
 def test_iris_with_an_override_and_a_named_config(examples, runs_dir):

@@ -357,15 +357,27 @@ def test_forced_id_and_taken_id(pytester: pytest.Pytester, runs_dir: Path) -> No
 
 CONCURRENT = """
     import os
+    import pathlib
     import time
     import pytest
+
+    def both_sessions_at(x):
+        # a barrier between the two sessions: each has claimed the id of variant x (runs
+        # get theirs before the body) before either claims the next one
+        sync = pathlib.Path("sync")
+        sync.mkdir(exist_ok=True)
+        (sync / f"{x}-{os.getpid()}").touch()
+        deadline = time.monotonic() + 120  # generous: only a stuck session hits it
+        while len(list(sync.glob(f"{x}-*"))) < 2:
+            assert time.monotonic() < deadline, f"the other session never reached {x}"
+            time.sleep(0.005)
 
     @pytest.mark.experiment
     @pytest.mark.parametrize("x", range(20))
     def test_variant(x, sacred_run, tmp_path):
         sacred_run.log_scalar("x", x)
         (tmp_path / "pid.txt").write_text(str(os.getpid()))
-        time.sleep(0.05)  # long enough for the two sessions to overlap
+        both_sessions_at(x)
         return os.getpid()
 """
 
@@ -392,9 +404,11 @@ def test_two_sessions_at_once_get_distinct_ids(pytester: pytest.Pytester,
         metrics = json.loads((directory / "metrics.json").read_text())
         assert metrics["x"]["values"] == [run["config"]["x"]]
         assert (directory / "cout.txt").exists()
-    # the sessions really ran side by side: their ids interleave
+    # the sessions really ran side by side: their ids interleave (in lock step, each pair
+    # of ids 2x+1, 2x+2 went to one run of each session)
     owner = [runs[i]["result"] for i in range(1, 41)]
     assert sum(a != b for a, b in zip(owner, owner[1:])) > 1, owner
+    assert all(owner[i] != owner[i + 1] for i in range(0, 40, 2)), owner
     # each session ran every variant once
     for pid in set(pids):
         assert sorted(r["config"]["x"] for r in runs.values() if r["result"] == pid) == list(

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -497,10 +496,11 @@ def test_unreachable_server_fails_quickly_at_open(monkeypatch):
     monkeypatch.setattr(mongo, "_SERVER_SELECTION_MS", 800)  # the default is 5 s
     port = free_port()  # nothing listens there
     obs = MongoObserver.from_option(f"mongodb://alice:hunter2@127.0.0.1:{port}/exp")
-    began = time.monotonic()
     with pytest.raises(StoreError, match="cannot reach MongoDB at") as caught:
         obs.open()
-    assert time.monotonic() - began < 5
+    # pymongo gave up after the short server selection timeout in force (the message reads
+    # it from the client's options), not after its 30 s default
+    assert "within 0.8 s" in str(caught.value)
     assert f"mongodb://alice:***@127.0.0.1:{port}/exp" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     obs.close()
@@ -509,10 +509,9 @@ def test_unreachable_server_fails_quickly_at_open(monkeypatch):
 def test_timeout_from_the_url_is_kept():
     port = free_port()
     obs = MongoObserver(f"mongodb://127.0.0.1:{port}/exp?serverSelectionTimeoutMS=300")
-    began = time.monotonic()
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError) as caught:
         obs.open()
-    assert time.monotonic() - began < 3
+    assert "within 0.3 s" in str(caught.value)
     obs.close()
 
 

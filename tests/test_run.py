@@ -267,18 +267,33 @@ def test_large_metrics_are_journaled_during_the_run_and_stored_whole_at_the_end(
     import pytest_sacred.observers.file_storage as file_storage
 
     monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", 2000)
+    pytester.makeconftest('''
+        BEATS = []
+
+        def pytest_sacred_heartbeat_event(run_id):
+            BEATS.append(run_id)
+    ''')
     pytester.makepyfile(test_big='''
         import json, time
         from pathlib import Path
         import pytest
 
+        def two_more_beats(request):
+            # the second of them began after the points logged so far: they are stored
+            [beats] = [p.BEATS for p in request.config.pluginmanager.get_plugins()
+                       if hasattr(p, "BEATS")]
+            target, deadline = len(beats) + 2, time.monotonic() + 120
+            while len(beats) < target:
+                assert time.monotonic() < deadline, "no heartbeat in 120 s"
+                time.sleep(0.01)
+
         @pytest.mark.experiment
-        def test_big(sacred_run):
+        def test_big(sacred_run, request):
             run_dir = Path("runs") / str(sacred_run._id)
             for i in range(400):
                 sacred_run.log_scalar("loss", float(i))
                 if i % 100 == 99:
-                    time.sleep(0.3)  # a few heartbeats
+                    two_more_beats(request)  # a few heartbeats
             journal = [json.loads(line) for line in (run_dir / "metrics.journal.jsonl").open()]
             assert journal and all(entry["name"] == "loss" for entry in journal)
             on_disk = json.loads((run_dir / "metrics.json").read_text())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import md5_of
-from ..serialize import dumps
+from ..serialize import PLAIN_SCALAR_TYPES, dumps
 from .base import Observer, StoreError
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
@@ -63,12 +63,9 @@ class _RewrittenFile:
         os.close(self._fd)
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
 def _indented(value: Any) -> str:
     """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
-    if type(value) in _SCALARS or value == []:  # no line breaks: the C encoder will do
+    if type(value) in PLAIN_SCALAR_TYPES or value == []:  # no line breaks: the C encoder will do
         return json.dumps(value)
     return dumps(value).replace("\n", "\n  ")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..hashing import md5_of
 from ..redact import redact_url, scrub_password
+from ..urls import split_url
 from .base import Observer, StoreError
 from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
                            parse_target, server_of)
@@ -182,8 +183,7 @@ class MongoObserver(Observer):
     def _refusal(self, exc: Any, where: str) -> str:
         if exc.code == 18:
             hint = "check the user name and password in the URL"
-            authority = self.url.partition("://")[2].partition("?")[0]
-            auth_db = authority[authority.rfind("@") + 1:].partition("/")[2].partition(".")[0]
+            auth_db = (split_url(self.url).path or "").partition(".")[0]
             if auth_db not in ("", "admin") and "authsource=" not in self.url.lower():
                 hint += (f"; the user is looked up in database {auth_db!r}, add "
                          "?authSource=admin if it was created in 'admin'")

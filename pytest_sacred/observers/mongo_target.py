@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from ..redact import redact_url
+from ..urls import split_url
 from .base import StoreError
 
 DEFAULT_DB = "sacred"
@@ -47,16 +48,13 @@ def check_collection(collection: str, value: str) -> str:
     return collection
 
 def _parse_url(value: str) -> MongoTarget:
-    scheme, _, rest = value.partition("://")
-    if scheme not in ("mongodb", "mongodb+srv"):
-        raise StoreError(f"--sacred-mongo {redact_url(value)!r}: unknown scheme {scheme!r}; "
-                         f"expected {FORMS}")
-    hosts_path = rest.partition("?")[0]
-    hosts_path = hosts_path[hosts_path.rfind("@") + 1:]
-    hosts, _, path = hosts_path.partition("/")
-    if not hosts:
+    parts = split_url(value)
+    if parts.scheme not in ("mongodb", "mongodb+srv"):
+        raise StoreError(f"--sacred-mongo {redact_url(value)!r}: unknown scheme "
+                         f"{parts.scheme!r}; expected {FORMS}")
+    if not parts.hosts:
         raise StoreError(f"--sacred-mongo {redact_url(value)!r} names no host; expected {FORMS}")
-    db_name, _, collection = unquote(path).partition(".")
+    db_name, _, collection = unquote(parts.path or "").partition(".")
     # pymongo checks the rest (options, escaping) in open(): importing it here would cost
     # every session that merely has sacred_mongo in its ini file
     return MongoTarget(value, check_db_name(db_name or DEFAULT_DB, value),
@@ -89,7 +87,4 @@ def parse_target(value: str) -> MongoTarget:
 
 def server_of(url: str) -> str:
     """``scheme://[user:***@]hosts`` of a URL: no password, path or options."""
-    scheme, _, rest = url.partition("://")
-    authority = rest.partition("?")[0]
-    at = authority.rfind("@")
-    return redact_url(f"{scheme}://{authority[:at + 1]}{authority[at + 1:].partition('/')[0]}")
+    return redact_url(split_url(url).server())

@@ -6,17 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..redact import redact_strings
-from ..serialize import flatten
+from ..serialize import PLAIN_SCALAR_TYPES, flatten, is_numpy
 
 #: characters kept from each end of a text moved to GridFS
 PREVIEW_CHARS = 32 * 1024
 
 def escape_key(key: Any) -> str:
     """A key MongoDB stores everywhere: ``str(key)``, leading ``$`` → ``@``, ``.`` → ``,``."""
-    key = str(key)
-    if key.startswith("$"):
-        key = "@" + key[1:]
-    return key.replace(".", ",")
+    text = str(key)
+    if text.startswith("$"):
+        text = "@" + text[1:]
+    return text.replace(".", ",")
 
 _INT64 = range(-(2**63), 2**63)
 
@@ -34,19 +34,15 @@ def mongo_safe(value: Any) -> Any:
     return value
 
 
-#: element types a list can hold that need no conversion: checked in C, not item by item
-_PLAIN_SCALARS = frozenset((int, float, str, bool, type(None)))
-
 
 def readable(value: Any) -> Any:
     """numpy and pandas values as numbers, lists and dicts a person can read in the store.
 
     Other values are left for :func:`~pytest_sacred.serialize.flatten`.
     """
-    module = type(value).__module__.partition(".")[0]
-    if module == "numpy" and hasattr(value, "tolist"):
+    if is_numpy(value):
         return readable(value.tolist())
-    if module == "pandas":
+    if type(value).__module__.partition(".")[0] == "pandas":
         if hasattr(value, "columns"):  # DataFrame: {column: values}
             return {str(c): readable(value[c]) for c in value.columns}
         if hasattr(value, "index") and hasattr(value, "items"):  # Series
@@ -61,7 +57,7 @@ def readable(value: Any) -> Any:
     if type(value) is dict:
         return {k: readable(v) for k, v in value.items()}
     if type(value) in (list, tuple):
-        if set(map(type, value)) <= _PLAIN_SCALARS:  # e.g. a beat's metric values
+        if set(map(type, value)) <= PLAIN_SCALAR_TYPES:  # e.g. a beat's metric values, checked in C
             return list(value) if type(value) is list else value
         items = [readable(v) for v in value]
         return items if type(value) is list else tuple(items)
@@ -71,13 +67,14 @@ def to_document(value: Any) -> Any:
     """What the run document stores for config, info and result."""
     return mongo_safe(flatten(readable(value)))
 
-def meta_document(meta_info: dict) -> dict:
+def meta_document(meta_info: dict[str, Any]) -> dict[str, Any]:
     """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'
     passwords."""
-    return mongo_safe(redact_strings(meta_info))
+    document: dict[str, Any] = mongo_safe(redact_strings(meta_info))
+    return document
 
 def safe_text(text: str) -> str:
-    """Text BSON can encode (lone surrogates from odd output become U+FFFD)."""
+    """Text BSON can encode (lone surrogates from odd output become ``?``)."""
     try:
         text.encode("utf-8")
         return text

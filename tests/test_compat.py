@@ -1,0 +1,131 @@
+"""Each private pytest API of ``pytest_sacred.compat``, checked in a real session: when a
+pytest release changes one, the test of that function fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("capture", ["fd", "sys"])
+def test_global_capture_gives_the_output_of_the_phase_so_far(pytester, capture):
+    pytester.makepyfile(test_live='''
+        import sys
+        from pytest_sacred import compat, output
+
+        def test_live(request):
+            assert compat.global_capture(request.config) is not None
+            print("to stdout")
+            sys.stderr.write("to stderr\\n")
+            live = output.peek(request.config)
+            assert live == ("to stdout\\n", "to stderr\\n")
+            print("more")
+            # reading leaves pytest's capture alone: it still reports everything
+            assert output.peek(request.config)[0] == "to stdout\\nmore\\n"
+        ''')
+    result = pytester.runpytest(f"--capture={capture}", "-rP")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*Captured stdout call*", "to stdout", "more"])
+
+
+def test_no_global_capture_with_s(pytester):
+    pytester.makepyfile(test_live='''
+        from pytest_sacred import compat, output
+
+        def test_live(request):
+            capturing = compat.global_capture(request.config)
+            assert capturing is None or (capturing.out is None and capturing.err is None)
+            assert output.peek(request.config) is None
+        ''')
+    pytester.runpytest("-s").assert_outcomes(passed=1)
+
+
+def test_periodic_heartbeats_carry_the_output_printed_before_them(pytester):
+    """The live-output path end to end: without it a beat during the body would carry no
+    output until the final one."""
+    pytester.makeconftest('''
+        OUTPUTS = []
+
+        def pytest_sacred_heartbeat_event(captured_out):
+            OUTPUTS.append(captured_out)
+        ''')
+    pytester.makepyfile(test_live='''
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_live(request):
+            [outputs] = [p.OUTPUTS for p in request.config.pluginmanager.get_plugins()
+                         if hasattr(p, "OUTPUTS")]
+            print("epoch 1 done")
+            # the second beat from now began after the print
+            target, deadline = len(outputs) + 2, time.monotonic() + 120
+            while len(outputs) < target:
+                assert time.monotonic() < deadline, "no heartbeat in 120 s"
+                time.sleep(0.01)
+            assert outputs[-1] == "epoch 1 done\\n"
+        ''')
+    pytester.runpytest("--sacred-heartbeat", "0.05").assert_outcomes(passed=1)
+
+
+def test_conftest_modules_lists_the_conftests_above_a_path(pytester):
+    pytester.makeconftest("LEVEL = 'root'")
+    sub = pytester.mkpydir("sub")
+    (sub / "conftest.py").write_text("LEVEL = 'sub'\n")
+    (sub / "test_where.py").write_text('''
+from pathlib import Path
+from pytest_sacred import compat
+
+def test_where(request):
+    modules = compat.conftest_modules(request.config, Path(__file__))
+    assert [m.LEVEL for m in modules] == ["root", "sub"]
+    assert [m.LEVEL for m in compat.conftest_modules(request.config, Path(__file__).parent.parent)] == ["root"]
+''')
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_report_sections_hold_the_setup_output_during_the_call(pytester):
+    pytester.makepyfile(test_sections='''
+        import pytest
+        from pytest_sacred import compat
+
+        @pytest.fixture
+        def data():
+            print("loading data")
+            return 1
+
+        def test_sections(data, request):
+            sections = compat.report_sections(request.node)
+            assert ("setup", "stdout", "loading data\\n") in sections
+        ''')
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_fixture_definitions_of_the_closure_nearest_last(pytester):
+    pytester.makeconftest('''
+        import pytest
+
+        @pytest.fixture
+        def value():
+            return "conftest"
+        ''')
+    pytester.makepyfile(test_defs='''
+        import pytest
+        from pytest_sacred import compat
+
+        @pytest.fixture
+        def value(value):
+            return "module"
+
+        @pytest.fixture
+        def unused():
+            return 0
+
+        def test_defs(value, request):
+            defs = compat.fixture_definitions(request.node)
+            assert [d.func.__module__ for d in defs["value"]] == ["conftest", "test_defs"]
+            assert "unused" not in defs
+            visible = compat.visible_fixture_definitions(request.node, "unused")
+            assert [d.func() for d in visible] == [0]
+            assert list(compat.visible_fixture_definitions(request.node, "nowhere")) == []
+        ''')
+    pytester.runpytest().assert_outcomes(passed=1)
