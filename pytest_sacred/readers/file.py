@@ -37,6 +37,26 @@ except ImportError:  # pragma: no cover
 _DECODE_ERRORS = (_StdDecodeError, _OrDecodeError, UnicodeDecodeError)
 
 
+#: statuses of runs that may still have a metrics journal: not ended, or killed
+_LIVE = frozenset({"RUNNING", "QUEUED", None})
+
+
+def _read(path: str | Path) -> bytes:
+    """A whole file, with the fewest system calls and objects (no buffered file object)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)  # one byte more: a file that grew is read on
+        if len(data) <= size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _time(value: Any) -> datetime | None:
     """A stored time (``isoformat`` text, naive UTC); other forms (a queued run's
     jsonpickled ``queue_time``) are not times the reader can use."""
@@ -57,12 +77,11 @@ class FileReader(Reader):
 
     # -- files -----------------------------------------------------------------------------
 
-    def _json(self, path: Path, missing: Any = None) -> Any:
+    def _json(self, path: str | Path, missing: Any = None) -> Any:
         """The JSON in ``path``; ``missing`` when there is no such file."""
         for attempt in range(_READ_ATTEMPTS):
             try:
-                with open(path, "rb") as f:
-                    return _loads(f.read())
+                return _loads(_read(path))
             except FileNotFoundError:
                 return missing
             except _DECODE_ERRORS as exc:
@@ -98,16 +117,17 @@ class FileReader(Reader):
             host=entry.get("host") or {}, meta=entry.get("meta") or {},
             fail_trace=entry.get("fail_trace"), artifacts=list(entry.get("artifacts") or []),
             resources=list(entry.get("resources") or []),
-            location=str(self.root / str(run_id)))
+            location=f"{self.location}{os.sep}{run_id}")
 
     def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+        root = self.location
         for run_id in self._ids(where.ids):
-            directory = self.root / str(run_id)
-            entry = self._json(directory / "run.json")
+            directory = f"{root}{os.sep}{run_id}"
+            entry = self._json(f"{directory}{os.sep}run.json")
             if entry is None:  # an id claimed by a run that has not written yet
                 continue
             if not isinstance(entry, dict):
-                warnings.warn(f"{directory / 'run.json'} holds no run (not a JSON object); "
+                warnings.warn(f"{directory}/run.json holds no run (not a JSON object); "
                               "skipped", stacklevel=2)
                 continue
             if where.status is not None and entry.get("status") != where.status:
@@ -115,7 +135,7 @@ class FileReader(Reader):
             if where.experiment is not None and \
                     (entry.get("experiment") or {}).get("name") != where.experiment:
                 continue
-            yield self._record(run_id, entry, self._json(directory / "config.json", {}))
+            yield self._record(run_id, entry, self._json(f"{directory}{os.sep}config.json", {}))
 
     def get_run(self, run_id: int) -> StoredRun:
         directory = self._directory(run_id)
@@ -127,20 +147,26 @@ class FileReader(Reader):
                                                                   errors="replace")
         except FileNotFoundError:
             run.captured_out = ""
-        run.metric_names = sorted(self._raw_metrics(run_id, directory))
+        run.metric_names = sorted(self._raw_metrics(directory, run.status))
         return run
 
     # -- metrics ---------------------------------------------------------------------------
 
-    def _raw_metrics(self, run_id: int, directory: Path) -> dict[str, dict]:
-        """metrics.json with the journal's points appended (those it lacks)."""
-        metrics = self._json(directory / "metrics.json", {})
+    def _raw_metrics(self, directory: str | Path, status: str) -> dict[str, dict]:
+        """metrics.json with the journal's points appended (those it lacks).
+
+        Only a run that has not ended (or a process that was killed) can have a journal:
+        at the end metrics.json is written whole and the journal removed before the final
+        status is.
+        """
+        path = f"{directory}{os.sep}metrics.json"
+        metrics = self._json(path, {})
         if not isinstance(metrics, dict):
-            raise StoreUnreadable(f"{directory / 'metrics.json'} is not a JSON object of "
-                                  "metrics")
+            raise StoreUnreadable(f"{path} is not a JSON object of metrics")
+        if status not in _LIVE:
+            return metrics
         try:
-            with open(directory / JOURNAL, "rb") as f:
-                lines = f.read().splitlines()
+            lines = _read(os.path.join(directory, JOURNAL)).splitlines()
         except FileNotFoundError:
             return metrics
         added: dict[str, dict[str, list]] = {}
@@ -162,8 +188,13 @@ class FileReader(Reader):
                     metric[key] = list(metric.get(key, [])) + points[key]
         return metrics
 
+    def _metrics_of(self, run_id: int) -> dict[str, dict]:
+        directory = self._directory(run_id)
+        status = (self._json(directory / "run.json") or {}).get("status")
+        return self._raw_metrics(directory, status)
+
     def metric(self, run_id: int, name: str) -> Metric:
-        metrics = self._raw_metrics(run_id, self._directory(run_id))
+        metrics = self._metrics_of(run_id)
         if name not in metrics:
             raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r} "
                             f"(it has: {', '.join(sorted(metrics)) or 'none'})")
@@ -172,14 +203,14 @@ class FileReader(Reader):
                       [_time(t) for t in m.get("timestamps", [])])
 
     def metrics(self, run_id: int, names: list[str] | None = None) -> dict[str, Metric]:
-        raw = self._raw_metrics(run_id, self._directory(run_id))
+        raw = self._metrics_of(run_id)
         names = sorted(raw) if names is None else names
         return {name: self.metric(run_id, name) for name in names}
 
     def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
         out: dict[int, dict[str, MetricSummary]] = {}
         for run in runs:
-            raw = self._raw_metrics(run.id, self.root / str(run.id))
+            raw = self._raw_metrics(f"{self.location}{os.sep}{run.id}", run.status)
             summaries = {}
             for name, points in raw.items():
                 summary = summarize(points.get("values") or [])

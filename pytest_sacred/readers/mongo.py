@@ -1,7 +1,7 @@
 """Reader of Sacred's MongoDB layout (ours and Sacred 0.8.7's own MongoObserver).
 
 Filters become the query (``_id``, ``experiment.name``, ``status``); lists leave out
-``captured_out``; metric summaries are computed by the server in one aggregation. Values
+``captured_out``; metric summaries come from one query over the metrics collection. Values
 we moved to GridFS (``captured_out_file``, ``info_file``, ``result_file``) and metric
 continuation documents (``part`` 2, 3, …) are read back whole. Nothing is written: the
 connection is made as the observer makes it, without creating its index.
@@ -19,10 +19,12 @@ from ..observers.base import StoreError
 from ..observers.mongo import MongoObserver
 from ..redact import redact_url, scrub_password
 from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable)
+                   StoreUnreadable, summarize)
 
 #: what a list leaves out of each run document (read by get_run)
 _LIST_PROJECTION = {"captured_out": 0}
+#: longer id lists are asked for as a range: servers match a long $in slowly
+_MAX_IN = 200
 
 
 class MongoReader(Reader):
@@ -162,32 +164,35 @@ class MongoReader(Reader):
         return metric
 
     def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
-        """One aggregation: the server sends each metric document's last, min and max."""
+        """One query over the metrics collection for all ``runs``.
+
+        The values are summarized here rather than by an aggregation on the server:
+        MongoDB-compatible servers differ widely in how fast they evaluate expressions,
+        and a plain query is the cheapest everywhere. Many ids are asked for as a range
+        (and filtered here): a long ``$in`` is slow to match.
+        """
         out: dict[int, dict[str, MetricSummary]] = {run.id: {} for run in runs}
         if not runs:
             return out
-        pipeline = [
-            {"$match": {"run_id": {"$in": [run.id for run in runs]}}},
-            {"$project": {"_id": 0, "run_id": 1, "name": 1, "part": 1,
-                          "last": {"$arrayElemAt": ["$values", -1]},
-                          "min": {"$min": "$values"}, "max": {"$max": "$values"},
-                          "count": {"$size": "$values"}}},
-        ]
+        ids = sorted(out)
+        query = {"run_id": {"$in": ids}} if len(ids) <= _MAX_IN else \
+            {"run_id": {"$gte": ids[0], "$lte": ids[-1]}}
+        values: dict[tuple[int, str], list[tuple[int, list]]] = {}
         with self._errors():
-            parts = list(self._db.metrics.aggregate(pipeline))
-        parts.sort(key=lambda p: (p.get("run_id"), p.get("name"), p.get("part") or 1))
-        for part in parts:
-            if not part.get("count") or part.get("run_id") not in out:
-                continue
-            summaries = out[part["run_id"]]
-            earlier = summaries.get(part["name"])
-            if earlier is None:
-                summaries[part["name"]] = MetricSummary(part.get("last"), part.get("min"),
-                                                        part.get("max"), part["count"])
-            else:  # a continuation document: its last point is the metric's last
-                summaries[part["name"]] = MetricSummary(
-                    part.get("last"), _extreme(min, earlier.min, part.get("min")),
-                    _extreme(max, earlier.max, part.get("max")), earlier.count + part["count"])
+            for doc in self._db.metrics.find(query, projection={"_id": 0, "run_id": 1,
+                                                                "name": 1, "part": 1,
+                                                                "values": 1}):
+                if doc.get("run_id") in out:
+                    values.setdefault((doc["run_id"], doc["name"]), []).append(
+                        (doc.get("part") or 1, doc.get("values") or []))
+        for (run_id, name), parts in values.items():
+            if len(parts) > 1:  # continuation documents, in order
+                parts.sort(key=lambda p: p[0])
+                summary = summarize([v for _, part in parts for v in part])
+            else:
+                summary = summarize(parts[0][1])
+            if summary is not None:
+                out[run_id][name] = summary
         return out
 
     # -- artifacts -------------------------------------------------------------------------
@@ -212,12 +217,6 @@ def _as_store_message(exc: StoreError) -> str:
     """The observer's message, naming the store rather than the pytest option."""
     return str(exc).replace("--sacred-mongo '", "MongoDB store '").replace(
         "in --sacred-mongo", "in the store name")
-
-
-def _extreme(pick, a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return b if a is None else a
-    return pick(a, b)
 
 
 def open_store(store: str) -> MongoReader:
