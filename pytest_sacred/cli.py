@@ -423,16 +423,23 @@ def plot(args: argparse.Namespace) -> int:
         print(f"runs {', '.join(map(str, lacking))} have no metric {args.metric!r}: not drawn",
               file=sys.stderr)
     differing = _differing_config([runs[i].config for i in curves])
+    experiments = sorted({str(runs[i].experiment.get("name")) for i in curves})
     figure = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for i, metric in curves.items():
-        axes.plot(metric.steps, metric.values, marker="." if len(metric.steps) < 50 else None,
-                  label=f"#{i} {runs[i].experiment.get('name', '')} "
-                        + ", ".join(f"{k}={cell(runs[i].config.get(k), 20)}" for k in differing))
+    styles = ("-", "--", "-.", ":")  # curves that coincide stay told apart
+    for n, (i, metric) in enumerate(curves.items()):
+        label = " ".join([f"#{i}"] + ([str(runs[i].experiment.get("name"))]
+                                      if len(experiments) > 1 else [])
+                         + [", ".join(f"{k}={cell(runs[i].config.get(k), 20)}"
+                                      for k in differing)])
+        axes.plot(metric.steps, metric.values, linestyle=styles[n % len(styles)],
+                  marker="os^Dv<>"[n % 7] if len(metric.steps) <= 50 else None,
+                  markersize=4, label=label.strip())
     axes.set_xlabel("step")
     axes.set_ylabel(args.metric)
-    axes.set_title(f"{args.metric} of {len(curves)} run{'s' if len(curves) != 1 else ''}")
+    axes.set_title(f"{args.metric} of {len(curves)} run{'s' if len(curves) != 1 else ''}"
+                   f" ({', '.join(experiments)})")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()

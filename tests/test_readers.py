@@ -473,3 +473,14 @@ def test_importing_the_plugin_imports_no_reader() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_store_kind_without_a_reader(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("pytest_sacred.readers.tinydb") is not None:
+        pytest.skip("the TinyDB reader exists: its own tests cover it")
+    (tmp_path / "metadata.json").write_text("{}")
+    with pytest.raises(StoreUnreadable, match="looks like a tinydb store, which this version "
+                                              "cannot read yet"):
+        open_reader(tmp_path)
