@@ -484,3 +484,14 @@ def test_store_kind_without_a_reader(tmp_path: Path) -> None:
     with pytest.raises(StoreUnreadable, match="looks like a tinydb store, which this version "
                                               "cannot read yet"):
         open_reader(tmp_path)
+
+
+def test_api_takes_an_open_reader(any_store: str) -> None:
+    """load_runs/get_run on a reader the caller opened leave it open for more reads."""
+    from pytest_sacred import get_run, load_runs
+
+    with open_reader(any_store) as reader:
+        assert load_runs(reader, status="FAILED")["id"].tolist() == [3]
+        run = get_run(reader, 1)
+        assert run.artifacts["model.bin"].read() == b"end"
+        assert [r.id for r in reader.list_runs(RunFilter(ids=frozenset({1})))] == [1]
