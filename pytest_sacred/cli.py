@@ -469,8 +469,10 @@ COMMANDS: list[Command] = [
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pytest-sacred",
-                                  description="Look at runs stored by pytest-sacred or Sacred.")
+    top = argparse.ArgumentParser(
+        prog="pytest-sacred", description="Look at runs stored by pytest-sacred or Sacred.",
+        epilog="exit codes: 0 ok, 1 an optional package is missing, 2 bad usage, 3 the "
+               "store cannot be read, 4 no such run or metric")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)

@@ -12,11 +12,12 @@ import time
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
+from json import JSONDecodeError as _StdDecodeError
 from pathlib import Path
 from typing import Any
 
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable, summarize)
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable,
+                   summarize)
 
 #: written by the file store while a live run's metrics are large (observers/file_storage.py)
 JOURNAL = "metrics.journal.jsonl"
@@ -27,8 +28,6 @@ try:  # several times faster on the large metrics.json files; the standard libra
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - depends on the environment
     from json import loads as _loads
-
-from json import JSONDecodeError as _StdDecodeError
 
 try:
     from orjson import JSONDecodeError as _OrDecodeError

@@ -18,8 +18,8 @@ from typing import Any
 from ..observers.base import StoreError
 from ..observers.mongo import MongoObserver
 from ..redact import redact_url, scrub_password
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable, summarize)
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable,
+                   summarize)
 
 #: what a list leaves out of each run document (read by get_run)
 _LIST_PROJECTION = {"captured_out": 0}
