@@ -40,6 +40,10 @@ class Where:
     text: str
     names: frozenset[str]
     _test: Callable[[Mapping[str, Any]], Any]
+    #: ``(column, op, constant)`` comparisons every matching row satisfies (the top-level
+    #: ``and`` terms of the form ``column OP number-or-string``, op one of == < <= > >=):
+    #: what a reader may hand to its store to read fewer runs; the rows are still checked
+    necessary: tuple[tuple[str, str, Any], ...] = ()
 
     def __call__(self, row: Mapping[str, Any]) -> bool:
         return bool(self._test(row))
@@ -69,8 +73,13 @@ def compile_where(text: str) -> Where:
         raise WhereError(f"--where {text!r} does not parse ({exc.msg} at column "
                          f"{exc.offset}); allowed: {ALLOWED}") from None
     names: set[str] = set()
-    test = _Compiler(text, quoted, names).build(tree.body)
-    return Where(text, frozenset(names), test)
+    compiler = _Compiler(text, quoted, names)
+    test = compiler.build(tree.body)
+    return Where(text, frozenset(names), test, tuple(compiler.necessary(tree.body)))
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+_SYMBOLS = {ast.Eq: "==", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 class _Compiler:
@@ -107,6 +116,25 @@ class _Compiler:
             value = self.value(node)  # a bare column: true when set and truthy
             return lambda row: bool(value(row))
         raise self.refuse(node, "the expression")
+
+    def necessary(self, node: ast.AST) -> list[tuple[str, str, Any]]:
+        """The simple comparisons of ``node``'s top-level ``and`` terms."""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            return [term for value in node.values for term in self.necessary(value)]
+        if not isinstance(node, ast.Compare):
+            return []
+        terms = []
+        operands = [node.left, *node.comparators]
+        for op, left, right in zip(node.ops, operands, operands[1:]):
+            symbol = _SYMBOLS.get(type(op))
+            if symbol is None:
+                continue
+            for column_side, constant_side, flip in ((left, right, False), (right, left, True)):
+                name = self.name_of(column_side)
+                constant = _plain_constant(constant_side)
+                if name is not None and constant is not None:
+                    terms.append((name, _FLIPPED[symbol] if flip else symbol, constant))
+        return terms
 
     def compare(self, node: ast.Compare) -> Callable[[Mapping[str, Any]], Any]:
         operands = [self.value(node.left)] + [self.value(c) for c in node.comparators]
@@ -152,3 +180,13 @@ class _Compiler:
             raise self.refuse(node, "the part")
         self.names.add(name)
         return lambda row: row.get(name)
+
+
+def _plain_constant(node: ast.AST) -> int | float | str | None:
+    """A number (not a bool) or string constant, else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _plain_constant(node.operand)
+        return -inner if isinstance(inner, (int, float)) else None
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, str):
+        return node.value
+    return None

@@ -495,3 +495,45 @@ def test_api_takes_an_open_reader(any_store: str) -> None:
         run = get_run(reader, 1)
         assert run.artifacts["model.bin"].read() == b"end"
         assert [r.id for r in reader.list_runs(RunFilter(ids=frozenset({1})))] == [1]
+
+
+def test_mongo_where_goes_into_the_query(mongo_server, mongo_db_name) -> None:
+    """Simple ``and`` terms over config, id and experiment become query clauses; what
+    MongoDB would compare differently from Python (a bool against a number) still
+    matches, because the rows are checked again."""
+    from pytest_sacred.observers.mongo import MongoObserver
+    from pytest_sacred.readers.mongo import MongoReader
+    from pytest_sacred.readers.table import run_rows
+    from pytest_sacred.where import WhereError, compile_where
+
+    query = MongoReader._query(RunFilter(where=compile_where(
+        "config.C > 1 and experiment == 'svm' and result > 0.5 and status == 'DIED?'")))
+    assert query["$and"] == [
+        {"$or": [{"config.C": {"$gt": 1}}, {"config.C": {"$type": "bool"}}]},
+        {"experiment.name": {"$eq": "svm"}}]
+
+    store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    observer = MongoObserver(store)
+    observer.open()
+    start = datetime(2026, 1, 1)
+    for config in ({"flag": True, "C": 2}, {"flag": False, "C": 5}, {"flag": 2, "C": 0.5},
+                   {"flag": 0, "C": 0.1, "extra": 1}):
+        observer.pytest_sacred_started_event(
+            run_id=None, ex_info={"name": "flags", "sources": [], "base_dir": "/"},
+            command="t", host_info={}, start_time=start, config=config, meta_info={})
+    observer.close()
+    ids = lambda where: [row["id"] for row in run_rows(store, where=where)]  # noqa: E731
+    assert ids("config.flag == 1") == [1]  # True == 1, as in Python
+    assert ids("config.flag >= 1") == [1, 3]
+    assert ids("config.C > 1 and config.C < 3") == [1]
+    assert ids("id >= 2 and experiment == 'flags'") == [2, 3, 4]
+    # config.extra is only in run 4, which the query leaves out: still a known column
+    assert ids("config.C > 1 and not config.extra") == [1, 2]
+    with pytest.raises(WhereError, match="no column config.nope"):
+        ids("config.C > 1 and config.nope == 1")
+
+
+def test_where_on_an_empty_store(tmp_path: Path) -> None:
+    from pytest_sacred.readers.table import run_rows
+
+    assert run_rows(tmp_path, where="config.C > 1") == []

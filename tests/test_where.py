@@ -76,3 +76,15 @@ def test_nothing_is_executed(tmp_path, monkeypatch) -> None:
     with pytest.raises(WhereError):
         compile_where("open('created.txt', 'w')")(ROW)
     assert not (tmp_path / "created.txt").exists()
+
+
+def test_necessary_terms() -> None:
+    """The top-level ``and`` comparisons a store may use to read less."""
+    where = compile_where("config.C > 1 and 8 >= config.C and (result > 0.1 or id == 3) "
+                          "and 1 < config.D <= 2 and config.x != 3 and config.b == True "
+                          "and config.n > -2 and experiment == 'svm'")
+    assert where.necessary == (("config.C", ">", 1), ("config.C", "<=", 8),
+                               ("config.D", ">", 1), ("config.D", "<=", 2),
+                               ("config.n", ">", -2), ("experiment", "==", "svm"))
+    assert compile_where("config.C > 1 or config.D > 1").necessary == ()
+    assert compile_where("not config.C > 1").necessary == ()

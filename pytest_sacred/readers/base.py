@@ -28,6 +28,10 @@ class RunFilter:
     experiment: str | None = None
     status: str | None = None
     ids: frozenset[int] | None = None
+    #: a compiled ``--where`` (:class:`pytest_sacred.where.Where`) naming no metric column:
+    #: a reader may use its ``necessary`` comparisons to read fewer runs, and may ignore it
+    #: (the caller checks every row it gets)
+    where: Any = None
 
 
 @dataclass

@@ -109,6 +109,10 @@ class MongoReader(Reader):
             query["experiment.name"] = where.experiment
         if where.status is not None:
             query["status"] = where.status
+        if where.where is not None:
+            clauses = [_clause(*term) for term in where.where.necessary]
+            if any(clauses):
+                query["$and"] = [c for c in clauses if c]
         return query
 
     def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
@@ -211,6 +215,30 @@ class MongoReader(Reader):
             except gridfs.errors.NoFile:
                 raise NoSuchRun(f"artifact {name!r} of run {run_id} is listed in the run "
                                 f"but its GridFS file {entries[name]} is missing") from None
+
+
+_OPERATORS = {"==": "$eq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+
+
+def _clause(column: str, op: str, value: Any) -> dict | None:
+    """The query clause of ``column OP value`` for columns that are document fields as
+    they are (``config.*``, ``id``, ``experiment``); None for others.
+
+    It may match more documents than the comparison does, never fewer: a number is also
+    compared as Python compares it with a bool (``True == 1``), which MongoDB would not.
+    """
+    if column == "id":
+        path = "_id"
+    elif column == "experiment":
+        path = "experiment.name"
+    elif column.startswith("config."):
+        path = column
+    else:  # status is shown status (DIED?), result may be in GridFS: checked on the rows
+        return None
+    clause = {path: {_OPERATORS[op]: value}}
+    if isinstance(value, str):
+        return clause
+    return {"$or": [clause, {path: {"$type": "bool"}}]}
 
 
 def _as_store_message(exc: StoreError) -> str:

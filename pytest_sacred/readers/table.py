@@ -89,16 +89,24 @@ def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = No
     # collector's full passes over them take more time than reading them
     gc.disable()
     try:
+        early = condition is not None and not any(n.startswith("metrics.")
+                                                 for n in condition.names)
         runs = list(reader.list_runs(RunFilter(
             experiment=experiment, status=_pushed_status(status),
-            ids=None if ids is None else frozenset(ids))))
+            ids=None if ids is None else frozenset(ids), where=condition if early else None)))
         pairs = [(run, base_row(run, now)) for run in runs]
         if status is not None:  # RUNNING asked for: not the DIED? ones, and vice versa
             pairs = [(run, row) for run, row in pairs if row["status"] == status]
-        early = condition is not None and not any(n.startswith("metrics.")
-                                                 for n in condition.names)
-        if early and pairs:
-            condition.check_columns(set().union(*(row.keys() for _, row in pairs)))
+        if early:
+            columns = set().union(*(row.keys() for _, row in pairs))
+            if not condition.names <= columns:
+                # the store may have left out, by the where, the runs that have the column
+                everything = reader.list_runs(RunFilter(
+                    experiment=experiment, status=_pushed_status(status),
+                    ids=None if ids is None else frozenset(ids)))
+                columns = columns.union(*(base_row(run, now).keys() for run in everything))
+                if columns:  # no runs at all: nothing to name
+                    condition.check_columns(columns)
             pairs = [(run, row) for run, row in pairs if condition(row)]
         summaries = reader.metric_summaries([run for run, _ in pairs])
         for run, row in pairs:
