@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from .record import RunRecord
     from .session import SacredSession
 
+from .textable import aligned_lines
+
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
 
 
@@ -47,10 +49,10 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(COLUMNS)]
-    write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
-    for line in cells:
-        write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    header, *lines = aligned_lines(COLUMNS, cells)
+    write(header, bold=True)
+    for line in lines:
+        write(line)
 
 
 def write_summary(terminalreporter: Any, state: SacredSession) -> None:

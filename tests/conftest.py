@@ -12,7 +12,7 @@ try:  # in-process pytester runs drop modules imported inside them; numpy cannot
 except ImportError:
     pass
 
-pytest_plugins = ["pytester", "conftest_mongo"]
+pytest_plugins = ["pytester", "conftest_mongo", "stored_runs"]
 
 #: seconds a test of this suite may take before pytest-timeout stops it
 SUITE_TIMEOUT = 300

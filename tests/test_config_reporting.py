@@ -57,7 +57,7 @@ def test_config_updates_hold_only_what_changed_the_run(two, runs_dir):
 
 
 def test_fixtures_listing_shows_the_users_file_and_line(pytester):
-    pytester.makepyfile(test_where='''
+    pytester.makepyfile(test_entry_location='''
         from pytest_sacred import config
 
         @config
@@ -69,11 +69,11 @@ def test_fixtures_listing_shows_the_users_file_and_line(pytester):
         def _depth(learning_rate):
             return 3
         ''')
-    result = pytester.runpytest("--fixtures", "test_where.py")
+    result = pytester.runpytest("--fixtures", "test_entry_location.py")
     assert result.ret == 0
     # the def line of each entry, as pytest shows its own fixtures
-    result.stdout.fnmatch_lines(["learning_rate -- test_where.py:4", "*Step size of the optimizer.*"])
-    result.stdout.fnmatch_lines(["depth -- test_where.py:9"])
+    result.stdout.fnmatch_lines(["learning_rate -- test_entry_location.py:4", "*Step size of the optimizer.*"])
+    result.stdout.fnmatch_lines(["depth -- test_entry_location.py:9"])
     assert "decorators.py" not in result.stdout.str()
 
 
