@@ -47,3 +47,14 @@ def rnd(seed: int) -> Any:
     from .seeding import create_rnd
 
     return create_rnd(seed)
+
+
+@pytest.fixture
+def sacred_baseline(request: pytest.FixtureRequest) -> Any:
+    """The earlier run this run is compared with (``--sacred-compare``; ``last`` when not
+    given), as the store holds it, or ``None`` when there is none."""
+    from .keys import STATE
+
+    if request.node.stash.get(SPEC_KEY, None) is None:
+        raise _not_an_experiment(request, "sacred_baseline")
+    return request.config.stash[STATE].regression.baseline(request.node.nodeid)

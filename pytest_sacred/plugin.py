@@ -59,6 +59,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # -- regression checks (DESIGN §6; read by pytest_sacred.compare.read_options) --------
+    add("--sacred-compare", metavar="last|best|ID",
+        help="compare each run with an earlier COMPLETED run of the same experiment and "
+             "config (seed aside): the latest, the best result, or run ID; the change is "
+             "shown in the summary")
+    add("--sacred-compare-fail", action="append", metavar="EXPR",
+        help="fail the test when the change goes the bad way by more than the tolerance: "
+             "result:-5%%, metric:loss:+2%%, result:-0.01, result:0 (repeatable; implies "
+             "--sacred-compare=last)")
+    add("--sacred-compare-store", metavar="STORE",
+        help="look baselines up in STORE (a directory, e.g. a committed baseline/, or a "
+             "MongoDB) instead of the session's first readable store")
+    add("--sacred-save-baseline", metavar="DIR",
+        help="copy the runs that completed (and passed their checks) into the file store "
+             "DIR, replacing earlier copies of the same variant; meant to be committed")
+    add("--sacred-baseline-artifacts", action="store_true",
+        help="with --sacred-save-baseline: copy the runs' artifacts too")
+    # -- end of regression checks ------------------------------------------------------------
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")
@@ -206,10 +224,12 @@ class ExperimentHooks:
             result = yield
         except BaseException as exc:
             runner.finish(run, item, exc, item._report_sections)
+            state.regression.after_run(item, run, [])  # regression checks (b): forget the run
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 state.interrupted_rows.append(state.summary_row(item, run))
             raise
         runner.finish(run, item, None, item._report_sections)
+        state.regression.after_run(item, run, state.stored_in(run))  # regression checks (b)
         return result
 
     @pytest.hookimpl(wrapper=True)

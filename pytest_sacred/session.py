@@ -39,6 +39,8 @@ class SacredSession:
     _runner: Runner | None = None
     #: rows of runs stopped by Ctrl-C, which get no test report to carry them
     interrupted_rows: list[dict] = field(default_factory=list)
+    #: regression checks and baseline copy (pytest_sacred.regression)
+    regression: Any = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "SacredSession":
@@ -72,7 +74,11 @@ class SacredSession:
         default = config.rootpath / "runs"
         if (default / "_sources").is_dir():  # also when this session stores elsewhere
             stores.add(default)
-        return cls(config, cli_updates, cli_named, observers, events, interval, frozenset(stores))
+        from .regression import RegressionChecks
+
+        regression = RegressionChecks.from_config(config)  # regression checks: bad rules fail here
+        return cls(config, cli_updates, cli_named, observers, events, interval, frozenset(stores),
+                   regression=regression)
 
     @property
     def runner(self) -> Runner:
@@ -121,6 +127,7 @@ class SacredSession:
                     observer.open()
                 except StoreError as exc:
                     raise pytest.UsageError(str(exc)) from None
+            self.regression.start(self.config, self.experiments, self.observers)  # (a)
 
     def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict]]:
         named = []
@@ -189,13 +196,19 @@ class SacredSession:
         from .summary import row
 
         callspec = getattr(item, "callspec", None)
-        stores = [_short(o.location(run._id)) for o in self.observers if id(o) not in run._dropped]
         errors = [e.describe() for e in self.events.errors if e.run_id == run._id]
-        return row(run, callspec.id if callspec else "", stores, errors)
+        entry = row(run, callspec.id if callspec else "", self.stored_in(run), errors)
+        entry["vs"] = self.regression.cell(item.nodeid)  # regression checks (c)
+        return entry
+
+    def stored_in(self, run: Any) -> list[str]:
+        """Where the run is stored, by the observers that took it."""
+        return [_short(o.location(run._id)) for o in self.observers if id(o) not in run._dropped]
 
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
+        self.regression.finish()  # regression checks (d)
         for observer in self.observers:
             try:
                 observer.close()

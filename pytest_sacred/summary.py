@@ -30,6 +30,7 @@ def _short(text: str, width: int = 24) -> str:
 
 
 def write_table(rows: list[dict], write: Callable[..., None]) -> None:
+    columns = COLUMNS
     cells = [
         [
             "-" if r["id"] is None else str(r["id"]),
@@ -42,7 +43,14 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(COLUMNS)]
-    write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
+    if any(r.get("vs") for r in rows):  # regression checks: the change vs each baseline
+        from .compare import cell_text, column_title
+
+        title = column_title([r.get("vs") for r in rows])
+        columns = COLUMNS[:5] + (title,) + COLUMNS[5:]
+        for r, line in zip(rows, cells):
+            line.insert(5, cell_text(r.get("vs"), title))
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), bold=True)
     for line in cells:
         write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
