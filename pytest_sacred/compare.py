@@ -20,7 +20,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pytest
 
@@ -183,7 +183,8 @@ def _number(value: float) -> str:
 class Change:
     """One quantity (the result or a metric's final value) of a run and of its baseline."""
 
-    name: str
+    #: the metric; ``None``: the result
+    name: str | None
     old: Any
     new: Any
 
@@ -217,7 +218,7 @@ def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
     """The result's change (when both runs have one), then each shared metric's, by name."""
     found = []
     if old_result is not None and new_result is not None:
-        found.append(Change("result", old_result, new_result))
+        found.append(Change(None, old_result, new_result))
     found += [Change(name, old_finals[name], new_finals[name])
               for name in sorted(old_finals.keys() & new_finals.keys())]
     return found
@@ -258,16 +259,6 @@ def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
     return max(candidates, key=_when, default=None)
 
 
-def final_values(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The last value of each metric (``Metric`` objects or ``{"values": [...]}``)."""
-    finals = {}
-    for name, metric in metrics.items():
-        values = metric["values"] if isinstance(metric, dict) else metric.values
-        if len(values):
-            finals[name] = values[-1]
-    return finals
-
-
 def reader_store(observer: Any) -> str | None:
     """How a reader names the store an observer of this session writes, if it has one."""
     basedir = getattr(observer, "basedir", None)
@@ -293,7 +284,7 @@ class Outcome:
         """The row's ``vs`` entry: travels on the report (plain data for xdist)."""
         if self.baseline_id is None:
             return {"baseline": None, "text": "no baseline"}
-        text = ", ".join((c.text() if c.name == "result" else f"{c.name} {c.text()}")
+        text = ", ".join((c.text() if c.name is None else f"{c.name} {c.text()}")
                          for c in self.changes) or "nothing to compare"
         if self.failed:
             text += " FAILS " + " ".join(r.text for r in self.failed)
@@ -414,45 +405,44 @@ class Comparison:
     def _baseline_finals(self, run: StoredRun) -> dict[str, Any]:
         if run.id not in self._finals:
             assert self.reader is not None
-            self._finals[run.id] = final_values(self.reader.metrics(run.id, run.metric_names))
+            summaries = self.reader.metric_summaries([run]).get(run.id, {})
+            self._finals[run.id] = {name: s.last for name, s in summaries.items()}
         return self._finals[run.id]
 
     # -- (b) after a run completed ----------------------------------------------------------
 
-    def check(self, nodeid: str, run_id: int | None, result: Any,
-              finals: dict[str, Any]) -> Outcome:
-        """Compare a COMPLETED run with its baseline; warn for every rule that cannot be
+    def check(self, nodeid: str, run_id: int | None, result: Any, finals: dict[str, Any],
+              warn: Callable[[Warning], None] = warnings.warn) -> Outcome:
+        """Compare a COMPLETED run with its baseline; ``warn`` for every rule that cannot be
         judged. The caller fails the test with :meth:`failure` when rules are broken."""
         base = self._baselines.get(nodeid)
         if base is None:
             outcome = Outcome(None)
             reason = self._missing.get(nodeid, "not looked up")
             rules = " ".join(r.text for r in self.options.rules)
-            warnings.warn(BaselineWarning(
+            warn(BaselineWarning(
                 f"run {run_id} has no baseline ({reason})"
-                + (f": not checked: {rules}" if rules else "")), stacklevel=1)
+                + (f": not checked: {rules}" if rules else "")))
             self._outcomes[nodeid] = outcome
             return outcome
         old_finals = self._baseline_finals(base)
         outcome = Outcome(base.id, changes(base.result, result, old_finals, finals))
         by_name = {c.name: c for c in outcome.changes}
         for rule in self.options.rules:
-            change = by_name.get(rule.subject if rule.metric else "result")
+            change = by_name.get(rule.metric)
             if change is None:
-                lacking = [f"run {i}" for i, values, has in (
-                    (run_id, finals, result is not None), (base.id, old_finals, base.result is not None))
-                    if (rule.metric in values if rule.metric else has) is False]
-                warnings.warn(BaselineWarning(
-                    f"{rule.text} not checked: {' and '.join(lacking)} "
-                    f"{'has' if len(lacking) == 1 else 'have'} no "
-                    f"{'result' if rule.metric is None else f'metric {rule.metric!r}'}"),
-                    stacklevel=1)
+                sides = ((run_id, result, finals), (base.id, base.result, old_finals))
+                lacking = [f"run {i}" for i, value, values in sides
+                           if (value is None if rule.metric is None else rule.metric not in values)]
+                what = "result" if rule.metric is None else f"metric {rule.metric!r}"
+                warn(BaselineWarning(f"{rule.text} not checked: {' and '.join(lacking)} "
+                                     f"{'has' if len(lacking) == 1 else 'have'} no {what}"))
                 continue
             verdict = rule.violated(change)
             if verdict is None:
-                warnings.warn(BaselineWarning(
+                warn(BaselineWarning(
                     f"{rule.text} not checked for run {run_id}: {rule.subject} {change.new!r} vs "
-                    f"{change.old!r} of run {base.id} (a tolerance needs numbers)"), stacklevel=1)
+                    f"{change.old!r} of run {base.id} (a tolerance needs numbers)"))
             elif verdict:
                 outcome.failed.append(rule)
         self._outcomes[nodeid] = outcome
@@ -467,7 +457,7 @@ class Comparison:
         lines = [f"regression check failed: run {run_id} vs baseline run "
                  f"{outcome.baseline_id} ({where})"]
         for rule in outcome.failed:
-            change = by_name[rule.subject if rule.metric else "result"]
+            change = by_name[rule.metric]
             lines.append(f"  {rule.text}: {rule.subject} {change.new!r} (run {run_id}) vs "
                          f"{change.old!r} (run {outcome.baseline_id}): {change.text()}; "
                          f"{rule.describe()}")

@@ -89,7 +89,8 @@ class RegressionChecks:
             return
         message = None
         if self.comparison is not None and self.options.mode is not None:
-            outcome = self.comparison.check(item.nodeid, run._id, run.result, record["finals"])
+            outcome = self.comparison.check(item.nodeid, run._id, run.result, record["finals"],
+                                            item.warn)
             message = self.comparison.failure(outcome, run._id)
         if self.saver is not None and message is None:
             try:
