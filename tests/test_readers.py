@@ -194,3 +194,158 @@ def test_file_store_died_run(tmp_path: Path, file_stores) -> None:
     (store / "1" / "run.json").write_text(json.dumps(entry))
     run = next(open_reader(store).list_runs(RunFilter(ids=frozenset({1}))))
     assert shown_status(run) == DIED
+
+
+# -- MongoDB -----------------------------------------------------------------------------------
+
+try:
+    from .stored_runs import mongo_checksums
+except ImportError:
+    from stored_runs import mongo_checksums
+
+
+@pytest.fixture
+def unchanged_mongo(mongo_server, mongo_stores):
+    """Fails the test if reading changed any document of the stores' databases."""
+    with mongo_server.client() as client:
+        before = {db: mongo_checksums(client, db)
+                  for db in (mongo_stores.db, mongo_stores.sacred_db)}
+        yield
+        assert {db: mongo_checksums(client, db) for db in before} == before
+
+
+def test_mongo_list_runs(mongo_stores, unchanged_mongo) -> None:
+    for store in (mongo_stores.ours, mongo_stores.url):
+        with open_reader(store) as reader:
+            runs = list(reader.list_runs())
+            assert [r.id for r in runs] == sorted(EXPECTED)
+            for run in runs:
+                name, status, c = EXPECTED[run.id]
+                assert (run.experiment["name"], run.status, run.config.get("C")) == \
+                    (name, status, c)
+                assert run.captured_out is None  # projected away
+                assert isinstance(run.start_time, datetime)
+            assert runs[0].result == pytest.approx(0.05)
+            assert runs[0].config["optimizer"] == {"lr": 0.1, "name": "sgd"}
+            assert runs[0].metric_names == ["acc", "loss"]
+            assert "C too large" in "".join(runs[2].fail_trace)
+            assert runs[1].location.endswith(f"/{mongo_stores.db}.runs/2")
+
+
+def test_mongo_filters(mongo_stores, unchanged_mongo) -> None:
+    with open_reader(mongo_stores.ours) as reader:
+        assert [r.id for r in reader.list_runs(RunFilter(experiment="svm"))] == [1, 2, 3]
+        assert [r.id for r in reader.list_runs(RunFilter(status="FAILED"))] == [3]
+        assert [r.id for r in reader.list_runs(RunFilter(ids=frozenset({2, 4, 99})))] == [2, 4]
+        assert list(reader.list_runs(RunFilter(experiment="nope"))) == []
+
+
+def test_mongo_get_run_metrics_artifacts(mongo_stores, unchanged_mongo) -> None:
+    with open_reader(mongo_stores.ours) as reader:
+        run = reader.get_run(2)
+        assert "trained with C=2.0" in run.captured_out
+        assert run.info["note"] == "C is 2.0"
+        assert run.metric_names == ["acc", "loss"]
+        loss = reader.metric(2, "loss")
+        assert loss.steps == [0, 1, 2, 3, 4]
+        assert loss.values == pytest.approx([0.5 / (s + 1) for s in range(5)])
+        assert reader.artifact(2, "model.bin") == b"\x00\x01end"
+        assert reader.artifact_path(2, "model.bin") is None  # not a directory
+        summary = reader.metric_summaries([run])[2]["loss"]
+        assert (summary.last, summary.min, summary.max, summary.count) == \
+            pytest.approx((0.1, 0.1, 0.5, 5))
+        with pytest.raises(NoSuchRun, match=r"no run 99 in .*ids there: 1…4, 4 runs"):
+            reader.get_run(99)
+        with pytest.raises(NoSuchRun, match=r"no metric 'nope' \(it has: acc, loss\)"):
+            reader.metric(1, "nope")
+        with pytest.raises(NoSuchRun, match=r"no run 99"):
+            reader.metric(99, "loss")
+        with pytest.raises(NoSuchRun, match=r"no artifact 'x' \(it has: model.bin\)"):
+            reader.artifact(1, "x")
+
+
+def test_mongo_reads_sacreds_own_runs(mongo_stores, unchanged_mongo) -> None:
+    with open_reader(mongo_stores.sacred) as reader:
+        runs = list(reader.list_runs())
+        assert [(r.id, r.experiment["name"], r.status) for r in runs] == \
+            [(1, "sacred_made", "COMPLETED"), (2, "sacred_made", "COMPLETED")]
+        assert [r.config["alpha"] for r in runs] == [0.25, 0.5]
+        run = reader.get_run(2)
+        assert "hello from sacred" in run.captured_out
+        assert reader.metric(2, "score").values == [0.0, 0.5, 1.0, 1.5]
+        assert reader.metric_summaries(runs)[2]["score"].max == 1.5
+        assert reader.artifact(2, "artifact.txt") == b"made by sacred"
+
+
+def test_mongo_continuations_and_spilled_values(mongo_server, mongo_db_name) -> None:
+    """Our MongoObserver's continuation documents and GridFS spills, written for real with
+    small limits, read back whole."""
+    from pytest_sacred.observers import mongo as mongo_module
+    from pytest_sacred.observers.mongo import MongoObserver
+
+    store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    observer = MongoObserver(store)
+    observer.open()
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    observer.pytest_sacred_started_event(
+        run_id=None, ex_info={"name": "big", "sources": [], "base_dir": "/"}, command="t",
+        host_info={"hostname": "h"}, start_time=start, config={"seed": 1}, meta_info={})
+    old_points, old_safe = mongo_module.POINTS_PER_DOCUMENT, mongo_module.SAFE_DOCUMENT_BYTES
+    mongo_module.POINTS_PER_DOCUMENT, mongo_module.SAFE_DOCUMENT_BYTES = 3, 20_000
+    try:
+        info: dict = {}
+        steps = list(range(8))
+        observer.pytest_sacred_log_metrics(run_id=1, info=info, metrics_by_name={"loss": {
+            "steps": steps, "values": [10.0 - s for s in steps],
+            "timestamps": [start + timedelta(seconds=s) for s in steps]}})
+        out = "x" * 30_000 + "THE END"
+        observer.pytest_sacred_heartbeat_event(run_id=1, info=info, captured_out=out,
+                                               beat_time=start, result=[1] * 5000)
+        observer.pytest_sacred_completed_event(run_id=1, stop_time=start, result=[1] * 5000)
+    finally:
+        mongo_module.POINTS_PER_DOCUMENT, mongo_module.SAFE_DOCUMENT_BYTES = old_points, old_safe
+        observer.close()
+    with mongo_server.client() as client:
+        assert client[mongo_db_name].metrics.count_documents({"run_id": 1}) == 3
+        assert client[mongo_db_name].runs.find_one({"_id": 1})["result_file"]
+    with open_reader(store) as reader:
+        assert reader.metric(1, "loss").steps == steps
+        summary = reader.metric_summaries(list(reader.list_runs()))[1]["loss"]
+        assert (summary.last, summary.min, summary.max, summary.count) == (3.0, 3.0, 10.0, 8)
+        run = reader.get_run(1)
+        assert run.captured_out == out
+        assert run.result == [1] * 5000
+        assert next(reader.list_runs()).result == [1] * 5000
+
+
+def test_mongo_not_a_store(mongo_server, mongo_stores) -> None:
+    address = f"{mongo_server.host}:{mongo_server.port}"
+    with pytest.raises(StoreUnreadable, match=r"database 'nothing_here' has no collection "
+                                              r"'runs' .*databases on the server: .*readers_"):
+        open_reader(f"{address}:nothing_here")
+    with pytest.raises(StoreUnreadable, match=r"no collection 'other'"):
+        open_reader(f"{address}:{mongo_stores.db}.other")
+    with pytest.raises(StoreUnreadable, match=r"MongoDB store 'mongodb://' names no host; "
+                                              r"expected DB, HOST:PORT"):
+        open_reader("mongodb://")
+
+
+def test_mongo_unreachable_server_and_masked_password() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"mongodb://bob:VerySecret@127.0.0.1:{port}/db?serverSelectionTimeoutMS=300"
+    with pytest.raises(StoreUnreadable) as caught:
+        open_reader(url)
+    assert "cannot reach MongoDB at 'mongodb://bob:***@127.0.0.1" in str(caught.value)
+    assert "fix HOST:PORT in the store name" in str(caught.value)
+    assert "VerySecret" not in str(caught.value)
+
+
+def test_mongo_login_refused_is_masked(mongo_auth_server) -> None:
+    url = mongo_auth_server.url("admin", password="wrong-Pass")
+    with pytest.raises(StoreUnreadable, match="refused the login") as caught:
+        open_reader(url)
+    assert "wrong-Pass" not in str(caught.value)
