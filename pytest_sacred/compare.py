@@ -302,6 +302,8 @@ class Comparison:
         self._baselines: dict[str, StoredRun] = {}
         #: nodeid -> why it has none
         self._missing: dict[str, str] = {}
+        #: nodeid -> what to say when its run is checked (a baseline of another config)
+        self._notes: dict[str, str] = {}
         self._finals: dict[int, dict[str, Any]] = {}
         self._full: dict[int, StoredRun] = {}
         self._outcomes: dict[str, Outcome] = {}
@@ -389,9 +391,8 @@ class Comparison:
             self._baselines[nodeid] = found
             differing = _differing_keys(found.config, config)
             if differing:
-                warnings.warn(BaselineWarning(
-                    f"{nodeid}: compared with run {run_id}, whose config differs in "
-                    f"{', '.join(differing)}"), stacklevel=1)
+                self._notes[nodeid] = (f"compared with run {run_id}, whose config differs in "
+                                       f"{', '.join(differing)}")
 
     def baseline(self, nodeid: str) -> StoredRun | None:
         """The whole baseline run of a variant (as ``get_run`` gives it), or ``None``."""
@@ -425,6 +426,8 @@ class Comparison:
                 + (f": not checked: {rules}" if rules else "")))
             self._outcomes[nodeid] = outcome
             return outcome
+        if nodeid in self._notes:
+            warn(BaselineWarning(f"run {run_id} is {self._notes[nodeid]}"))
         old_finals = self._baseline_finals(base)
         outcome = Outcome(base.id, changes(base.result, result, old_finals, finals))
         by_name = {c.name: c for c in outcome.changes}

@@ -201,8 +201,9 @@ def test_compare_with_a_run_id(exp, monkeypatch) -> None:
                      result="0.6")
     assert "vs #1" in table(result)[0]
     assert cell(result, 3) == "+0.1 (+20.0 %), loss ±0"
-    result.stdout.fnmatch_lines(["*BaselineWarning: test_exp.py::test_exp: compared with run 1, "
-                                 "whose config differs in C*"])
+    result.stdout.fnmatch_lines(["test_exp.py::test_exp",
+                                 "*BaselineWarning: run 3 is compared with run 1, whose config "
+                                 "differs in C"])
 
 
 def test_compare_id_that_is_no_baseline_is_a_usage_error(exp, monkeypatch) -> None:
@@ -462,4 +463,4 @@ def test_compare_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -> None
     result = session(exp, monkeypatch, "--sacred-unobserved", "--sacred-compare-store",
                      f"mongodb://{mongo_server.host}:{mongo_server.port}/{mongo_db_name}",
                      "--sacred-compare=best", result="0.95")
-    assert "vs #4" in table(result)[0]
+    assert "vs #5" in table(result)[0]  # 0.95 twice (runs 4 and 5): the later one
