@@ -93,7 +93,10 @@ class BaselineSaver:
         name = run.experiment_info["name"]
         config = dict(run.config)
         for old in self._earlier_runs().pop((name, config_key(config)), []):
-            shutil.rmtree(self.directory / str(old), ignore_errors=True)
+            try:
+                shutil.rmtree(self.directory / str(old))
+            except FileNotFoundError:  # another worker of this session replaced it first
+                pass
         writer = self._writer
         run_id = writer.pytest_sacred_allocate_id()
         meta = {**run.meta_info, "baseline_of": {"id": run._id, "stored_in": stored_in}}

@@ -259,6 +259,16 @@ def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
     return max(candidates, key=_when, default=None)
 
 
+def open_compare_store(store: str) -> Reader:
+    """The reader of ``--sacred-compare-store``; a usage error names it when unreadable."""
+    from .readers import StoreUnreadable, open_reader
+
+    try:
+        return open_reader(store)
+    except StoreUnreadable as exc:
+        raise pytest.UsageError(f"--sacred-compare-store {store}: {exc}") from None
+
+
 def reader_store(observer: Any) -> str | None:
     """How a reader names the store an observer of this session writes, if it has one."""
     basedir = getattr(observer, "basedir", None)
@@ -322,11 +332,7 @@ class Comparison:
         from .readers import StoreUnreadable, open_reader
 
         if self.options.store is not None:
-            try:
-                self.reader = open_reader(self.options.store)
-            except StoreUnreadable as exc:
-                raise pytest.UsageError(f"--sacred-compare-store {self.options.store}: {exc}"
-                                        ) from None
+            self.reader = open_compare_store(self.options.store)
             return
         tried = []
         for observer in observers:

@@ -37,10 +37,14 @@ class RegressionChecks:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RegressionChecks:
-        """Options read and checked at session start: a bad rule is a usage error here."""
-        from .compare import read_options
+        """Options read and checked at session start: a bad rule or an unreadable compare
+        store is a usage error here (also in the xdist controller, which collects nothing)."""
+        from .compare import open_compare_store, read_options
 
-        return cls(read_options(config))
+        options = read_options(config)
+        if options.store is not None and not config.option.help:
+            open_compare_store(options.store).close()
+        return cls(options)
 
     # -- (a) -----------------------------------------------------------------------------------
 

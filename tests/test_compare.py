@@ -464,3 +464,16 @@ def test_compare_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -> None
                      f"mongodb://{mongo_server.host}:{mongo_server.port}/{mongo_db_name}",
                      "--sacred-compare=best", result="0.95")
     assert "vs #5" in table(result)[0]  # 0.95 twice (runs 4 and 5): the later one
+
+
+def test_compare_store_checked_in_the_xdist_controller(exp, monkeypatch, tmp_path) -> None:
+    result = session(exp, monkeypatch, "-n", "2", "--sacred-compare-store", str(tmp_path / "no"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-compare-store *no: *is not a store*"])
+
+
+def test_compare_id_missing_under_xdist(exp, monkeypatch) -> None:
+    session(exp, monkeypatch).assert_outcomes(passed=1)
+    result = session(exp, monkeypatch, "-n", "2", "--sacred-compare=9")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*--sacred-compare=9: *runs holds no run with that id*"])
