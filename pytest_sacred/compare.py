@@ -270,7 +270,12 @@ def open_compare_store(store: str) -> Reader:
 
 
 def reader_store(observer: Any) -> str | None:
-    """How a reader names the store an observer of this session writes, if it has one."""
+    """How a reader names the store an observer of this session writes, if it has one.
+
+    A store observer can say so itself with a ``reader_store()`` method."""
+    own = getattr(observer, "reader_store", None)
+    if callable(own):
+        return own()
     basedir = getattr(observer, "basedir", None)
     if basedir is not None:
         return str(basedir)
@@ -356,8 +361,17 @@ class Comparison:
             for nodeid, _, _ in variants:
                 self._missing[nodeid] = "no readable store"
             return
+        from .readers import StoreUnreadable
+
+        try:
+            self._lookup(variants)
+        except StoreUnreadable as exc:
+            raise pytest.UsageError(f"--sacred-compare: reading baselines failed: {exc}") from None
+
+    def _lookup(self, variants: list[tuple[str, str, dict]]) -> None:
         from .readers import RunFilter
 
+        assert self.reader is not None
         mode = self.options.mode
         if isinstance(mode, int):
             self._lookup_id(mode, variants)
@@ -410,11 +424,14 @@ class Comparison:
         return self._full[found.id]
 
     def _baseline_finals(self, run: StoredRun) -> dict[str, Any]:
+        """Final metric values of a baseline; those of every baseline are read at the first
+        call, in one request to the store."""
         if run.id not in self._finals:
             assert self.reader is not None
-            summaries = self.reader.metric_summaries([run]).get(run.id, {})
-            self._finals[run.id] = {name: s.last for name, s in summaries.items()}
-        return self._finals[run.id]
+            runs = {r.id: r for r in self._baselines.values() if r.id not in self._finals}
+            for run_id, summaries in self.reader.metric_summaries(list(runs.values())).items():
+                self._finals[run_id] = {name: s.last for name, s in summaries.items()}
+        return self._finals.setdefault(run.id, {})
 
     # -- (b) after a run completed ----------------------------------------------------------
 

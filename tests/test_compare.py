@@ -477,3 +477,26 @@ def test_compare_id_missing_under_xdist(exp, monkeypatch) -> None:
     result = session(exp, monkeypatch, "-n", "2", "--sacred-compare=9")
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*--sacred-compare=9: *runs holds no run with that id*"])
+
+
+def test_stored_name_is_what_is_matched(exp, monkeypatch) -> None:
+    session(exp, monkeypatch, "--sacred-name", "renamed", result="0.5").assert_outcomes(passed=1)
+    result = session(exp, monkeypatch, "--sacred-compare=last")
+    assert cell(result, 2) == "no baseline"  # run 1 is stored as 'renamed', not 'exp'
+    result = session(exp, monkeypatch, "--sacred-name", "renamed", "--sacred-compare=last",
+                     result="0.6")
+    assert "vs #1" in table(result)[0]
+
+
+def test_save_baseline_under_xdist(exp, monkeypatch) -> None:
+    exp.makepyfile(test_more=EXPERIMENT.replace('"exp"', '"more"'))
+    base = exp.path / "baseline"
+    for value in ("0.5", "0.9"):  # the second session replaces the first one's copies
+        session(exp, monkeypatch, "-n", "2", "--sacred-save-baseline", str(base),
+                result=value).assert_outcomes(passed=2)
+    saved = stored_runs(base)
+    assert sorted((r["experiment"]["name"], r["result"]) for r in saved.values()) == [
+        ("exp", 0.9), ("more", 0.9)]
+    result = session(exp, monkeypatch, "-n", "2", "--sacred-compare-store", str(base),
+                     "--sacred-compare-fail=result:0", result="0.9")
+    result.assert_outcomes(passed=2)
