@@ -320,7 +320,7 @@ class Comparison:
         #: nodeid -> what to say when its run is checked (a baseline of another config)
         self._notes: dict[str, str] = {}
         self._finals: dict[int, dict[str, Any]] = {}
-        self._full: dict[int, StoredRun] = {}
+        self._full: dict[int, Any] = {}
         self._outcomes: dict[str, Outcome] = {}
 
     @property
@@ -414,13 +414,16 @@ class Comparison:
                 self._notes[nodeid] = (f"compared with run {run_id}, whose config differs in "
                                        f"{', '.join(differing)}")
 
-    def baseline(self, nodeid: str) -> StoredRun | None:
-        """The whole baseline run of a variant (as ``get_run`` gives it), or ``None``."""
+    def baseline(self, nodeid: str) -> Any:
+        """The whole baseline run of a variant as :func:`pytest_sacred.get_run` gives it
+        (metrics as pandas Series: the ``analysis`` extra), or ``None``."""
         found = self._baselines.get(nodeid)
         if found is None or self.reader is None:
             return None
         if found.id not in self._full:
-            self._full[found.id] = self.reader.get_run(found.id)
+            from .readers.api import get_run
+
+            self._full[found.id] = get_run(self.reader, found.id)
         return self._full[found.id]
 
     def _baseline_finals(self, run: StoredRun) -> dict[str, Any]:

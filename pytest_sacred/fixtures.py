@@ -52,7 +52,7 @@ def rnd(seed: int) -> Any:
 @pytest.fixture
 def sacred_baseline(request: pytest.FixtureRequest) -> Any:
     """The earlier run this run is compared with (``--sacred-compare``; ``last`` when not
-    given), as the store holds it, or ``None`` when there is none."""
+    given) as ``pytest_sacred.get_run`` gives it, or ``None`` when there is none."""
     from .keys import STATE
 
     if request.node.stash.get(SPEC_KEY, None) is None:

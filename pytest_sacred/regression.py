@@ -20,7 +20,6 @@ from .keys import SPEC_KEY
 if TYPE_CHECKING:
     from .baseline import BaselineSaver, RunRecorder
     from .compare import CompareOptions, Comparison
-    from .readers.base import StoredRun
 
 _RECORDER = "sacred-regression-recorder"
 
@@ -113,8 +112,8 @@ class RegressionChecks:
             return None
         return self.comparison.cell(nodeid)
 
-    def baseline(self, nodeid: str) -> StoredRun | None:
-        """For the ``sacred_baseline`` fixture."""
+    def baseline(self, nodeid: str) -> Any:
+        """For the ``sacred_baseline`` fixture: a ``get_run`` object, or ``None``."""
         return self.comparison.baseline(nodeid) if self.comparison is not None else None
 
     # -- (d) -----------------------------------------------------------------------------------

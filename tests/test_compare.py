@@ -346,15 +346,16 @@ FIXTURE_TEST = """
 import pytest
 
 @pytest.mark.experiment("exp")
-def test_uses_baseline(sacred_baseline, sacred_run):
+def test_uses_baseline(sacred_baseline, sacred_run, tmp_path):
     sacred_run.log_scalar("loss", 0.25)
+    (tmp_path / "model.bin").write_bytes(b"w")
     if sacred_baseline is None:
         return 1.0
     assert sacred_baseline.status == "COMPLETED"
-    assert sacred_baseline.experiment["name"] == "exp"
-    assert sacred_baseline.metric_names == ["loss"]
+    assert sacred_baseline.experiment == "exp"
+    assert sacred_baseline.metrics["loss"].tolist() == [0.25]
     print("BASELINE", sacred_baseline.id, sacred_baseline.result,
-          sacred_baseline.captured_out is not None)
+          sacred_baseline.artifacts["model.bin"].read())
     return sacred_baseline.result + 1
 """
 
@@ -364,10 +365,10 @@ def test_fixture_gives_the_baseline_run(pytester: pytest.Pytester) -> None:
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     result = pytester.runpytest("-p", "no:cacheprovider", "-s")  # no option: the last run
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*BASELINE 1 1.0 True"])
+    result.stdout.fnmatch_lines(["*BASELINE 1 1.0 b'w'"])
     assert "vs " not in table(result)[0]  # the fixture alone adds no column
     result = pytester.runpytest("-p", "no:cacheprovider", "-s", "--sacred-compare=best")
-    result.stdout.fnmatch_lines(["*BASELINE 2 2.0 True"])
+    result.stdout.fnmatch_lines(["*BASELINE 2 2.0 b'w'"])
 
 
 def test_fixture_outside_experiments(pytester: pytest.Pytester) -> None:
