@@ -59,3 +59,14 @@ def _log(sacred_run: Run) -> logging.Logger:
     from .decorators import run_log
 
     return run_log(sacred_run.meta_info["command"])
+
+
+@pytest.fixture
+def sacred_baseline(request: pytest.FixtureRequest) -> Any:
+    """The earlier run this run is compared with (``--sacred-compare``; ``last`` when not
+    given) as ``pytest_sacred.get_run`` gives it, or ``None`` when there is none."""
+    from .keys import STATE
+
+    if request.node.stash.get(SPEC_KEY, None) is None:
+        raise _not_an_experiment(request, "sacred_baseline")
+    return request.config.stash[STATE].regression.baseline(request.node.nodeid)

@@ -68,6 +68,23 @@ def register(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # regression checks (DESIGN section 6; rules parsed by pytest_sacred.compare)
+    add("--sacred-compare", metavar="last|best|ID",
+        help="compare each run with an earlier COMPLETED run of the same experiment and "
+             "config (seed aside): the latest, the best result, or run ID; the change is "
+             "shown in the summary")
+    add("--sacred-compare-fail", action="append", metavar="EXPR",
+        help="fail the test when the change goes the bad way by more than the tolerance: "
+             "result:-5%%, metric:loss:+2%%, result:-0.01, result:0 (repeatable; implies "
+             "--sacred-compare=last)")
+    add("--sacred-compare-store", metavar="STORE",
+        help="look baselines up in STORE (a directory, e.g. a committed baseline/, or a "
+             "MongoDB) instead of the session's first readable store")
+    add("--sacred-save-baseline", metavar="DIR",
+        help="copy the runs that completed (and passed their checks) into the file store "
+             "DIR, replacing earlier copies of the same variant; meant to be committed")
+    add("--sacred-baseline-artifacts", action="store_true",
+        help="with --sacred-save-baseline: copy the runs' artifacts too")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")
@@ -101,6 +118,11 @@ class Options:
     mongo: str | None = None
     mongo_collection: str | None = None
     observers: tuple[str, ...] = ()
+    compare: str | None = None
+    compare_fail: tuple[str, ...] = ()
+    compare_store: str | None = None
+    save_baseline: str | None = None
+    baseline_artifacts: bool = False
     #: every ``--sacred-*`` option as given, for ``meta.options`` (passwords masked)
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -142,6 +164,11 @@ class Options:
             mongo=_value(config, "sacred_mongo"),
             mongo_collection=_value(config, "sacred_mongo_collection"),
             observers=tuple(option.sacred_observer or ()),
+            compare=option.sacred_compare,
+            compare_fail=tuple(option.sacred_compare_fail or ()),
+            compare_store=option.sacred_compare_store or None,
+            save_baseline=option.sacred_save_baseline or None,
+            baseline_artifacts=option.sacred_baseline_artifacts,
             meta=_meta(config),
         )
 

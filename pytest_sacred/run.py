@@ -66,6 +66,11 @@ class Run:
         return self._record.start_time
 
     @property
+    def stop_time(self) -> datetime | None:
+        """When the run ended (``None`` while it runs), as in Sacred's ``_run``."""
+        return self._record.stop_time
+
+    @property
     def status(self) -> str | None:
         return self._record.status
 

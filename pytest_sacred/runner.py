@@ -266,11 +266,15 @@ class RunHooks:
             item.obj = function  # type: ignore[attr-defined]
             explain_text_values(item.stash[SPEC_KEY], exc)  # "C='abc' was read as a string"
             runner.finish(record, item, exc, compat.report_sections(item))
+            self.session.regression.after_run(item, item.stash[RUN_KEY], [])  # forget it
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 self.session.interrupted_rows.append(self.session.summary_row(item, record))
             raise
         item.obj = function  # type: ignore[attr-defined]
         runner.finish(record, item, None, compat.report_sections(item))
+        # the regression checks may fail the test, once the run is stored as it ended
+        self.session.regression.after_run(item, item.stash[RUN_KEY],
+                                          self.session.stored_in(record))
         return result
 
     @pytest.hookimpl(wrapper=True)

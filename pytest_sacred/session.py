@@ -41,6 +41,8 @@ class SacredSession:
     interrupted_rows: list[dict[str, Any]] = field(default_factory=list)
     #: a usage error an xdist worker stopped the session with, repeated at the very end
     usage_error: str | None = None
+    #: regression checks and baseline copy (pytest_sacred.regression)
+    regression: Any = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SacredSession:
@@ -57,8 +59,11 @@ class SacredSession:
         default = config.rootpath / "runs"
         if (default / "_sources").is_dir():  # also when this session stores elsewhere
             stores.add(default)
+        from .regression import RegressionChecks
+
+        regression = RegressionChecks.from_config(config, options)  # bad rules fail here
         return cls(config, options, observers, Dispatcher(config.pluginmanager),
-                   frozenset(stores))
+                   frozenset(stores), regression=regression)
 
     @property
     def runner(self) -> Runner:
@@ -96,6 +101,7 @@ class SacredSession:
                     observer.open()
                 except StoreError as exc:
                     raise pytest.UsageError(str(exc)) from None
+            self.regression.start(self.config, self.experiments, self.observers)  # (a)
 
     def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict[str, Any]]]:
         named = []
@@ -185,14 +191,20 @@ class SacredSession:
         from .summary import row
 
         callspec = getattr(item, "callspec", None)
-        stores = [_short(o.location(record.run_id)) for o in self.observers
-                  if id(o) not in record.dropped]
         errors = [e.describe() for e in self.events.errors if e.run_id == record.run_id]
-        return row(record, callspec.id if callspec else "", stores, errors)
+        entry = row(record, callspec.id if callspec else "", self.stored_in(record), errors)
+        entry["vs"] = self.regression.cell(item.nodeid)
+        return entry
+
+    def stored_in(self, record: RunRecord) -> list[str]:
+        """Where the run is stored, by the observers that took it."""
+        return [_short(o.location(record.run_id)) for o in self.observers
+                if id(o) not in record.dropped]
 
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
+        self.regression.finish()  # regression checks (d)
         for observer in self.observers:
             try:
                 observer.close()

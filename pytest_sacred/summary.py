@@ -37,6 +37,7 @@ def _short(text: str, width: int = 24) -> str:
 
 
 def write_table(rows: list[dict], write: Callable[..., None]) -> None:
+    columns = COLUMNS
     cells = [
         [
             "-" if r["id"] is None else str(r["id"]),
@@ -49,7 +50,14 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         ]
         for r in rows
     ]
-    header, *lines = aligned_lines(COLUMNS, cells)
+    if any(r.get("vs") for r in rows):  # regression checks: the change vs each baseline
+        from .compare import cell_text, column_title
+
+        title = column_title([r.get("vs") for r in rows])
+        columns = COLUMNS[:5] + (title,) + COLUMNS[5:]
+        for r, line in zip(rows, cells):
+            line.insert(5, cell_text(r.get("vs"), title))
+    header, *lines = aligned_lines(columns, cells)
     write(header, bold=True)
     for line in lines:
         write(line)

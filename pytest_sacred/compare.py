@@ -1,0 +1,533 @@
+"""Regression checks (DESIGN §6): each run against an earlier run of the same variant.
+
+The baseline of a variant is an earlier COMPLETED run of the same experiment whose config
+equals the variant's, ``seed`` aside, in the first store of the session that can be read
+(or ``--sacred-compare-store``). Baselines are looked up once per session, before any run
+is stored, with one ``list_runs`` per experiment name; a run can therefore never be its own
+baseline, nor that of a sibling run of the same session.
+
+Rules (``--sacred-compare-fail``) name a quantity and a tolerance whose sign is the bad
+direction. A rule that cannot be judged (no baseline, a metric one side lacks, a value that
+is not a number) is a :class:`BaselineWarning`, never a silent pass; ``-W
+error::pytest_sacred.compare.BaselineWarning`` makes those failures too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import pytest
+
+if TYPE_CHECKING:
+    from .options import Options
+    from .readers.base import Reader, StoredRun
+
+GRAMMAR = (
+    "result:TOL or metric:NAME:TOL, TOL being [+|-]NUMBER[%]; the sign is the bad direction "
+    "(result:-5% fails on a drop of the result of more than 5 %, metric:loss:+2% on a rise "
+    "of the final loss of more than 2 %, result:-0.01 on a drop of more than 0.01), no sign "
+    "means either way (result:0: must reproduce exactly)")
+MODES = "last, best or a run id"
+
+
+class BaselineWarning(UserWarning):
+    """A regression check that could not be made: no baseline, or nothing to compare."""
+
+
+class RuleError(ValueError):
+    """A ``--sacred-compare-fail`` expression that does not parse."""
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """The regression-check options of one session (read by :func:`read_options`)."""
+
+    #: ``"last"``, ``"best"``, a run id, or ``None`` (no comparison asked for)
+    mode: str | int | None
+    rules: tuple[Rule, ...]
+    store: str | None
+    save_baseline: str | None
+    baseline_artifacts: bool
+    #: ``--sacred-name``: the experiment name the runs are stored under
+    experiment_name: str | None
+
+
+def parse_mode(value: str) -> str | int:
+    """``last``, ``best`` or a positive run id; raises :class:`pytest.UsageError`."""
+    if value in ("last", "best"):
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise pytest.UsageError(f"--sacred-compare={value}: give {MODES} (e.g. --sacred-compare=last)")
+
+
+def read_options(options: Options) -> CompareOptions:
+    """The regression-check options, checked; usage errors name the option and the fix.
+
+    Rules or a compare store without ``--sacred-compare`` compare with the ``last`` run.
+    """
+    try:
+        rules = tuple(parse_rule(text) for text in options.compare_fail)
+    except RuleError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    mode: str | int | None = None
+    if options.compare is not None:
+        mode = parse_mode(options.compare)
+    elif rules or options.compare_store:
+        mode = "last"
+    if options.baseline_artifacts and not options.save_baseline:
+        raise pytest.UsageError("--sacred-baseline-artifacts applies to --sacred-save-baseline "
+                                "DIR, which is not given")
+    return CompareOptions(mode, rules, options.compare_store, options.save_baseline,
+                          options.baseline_artifacts, options.name)
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+_TOLERANCE = re.compile(r"([+-]?)((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(%?)")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``--sacred-compare-fail`` expression."""
+
+    text: str
+    #: the metric whose final value is checked; ``None``: the run's result
+    metric: str | None
+    #: -1: a drop is bad, +1: a rise is bad, 0: either
+    direction: int
+    tolerance: float
+    relative: bool
+
+    @property
+    def subject(self) -> str:
+        return "result" if self.metric is None else self.metric
+
+    def describe(self) -> str:
+        """The rule in words, for failure messages."""
+        what = "the result" if self.metric is None else f"the final {self.metric!r}"
+        if self.tolerance == 0 and self.direction == 0:
+            return f"{what} must be reproduced exactly"
+        amount = f"{self.tolerance:g}{' %' if self.relative else ''}"
+        way = {-1: "a drop", 1: "a rise", 0: "a change"}[self.direction]
+        return f"{way} of {what} of more than {amount} fails"
+
+    def violated(self, change: Change) -> bool | None:
+        """Whether ``change`` breaks the rule; ``None`` when it cannot be judged."""
+        if not change.numeric:
+            if self.tolerance == 0 and self.direction == 0:
+                return change.new != change.old
+            return None
+        old, new = float(change.old), float(change.new)
+        if math.isnan(old):
+            return None
+        if math.isnan(new):
+            return True
+        amount = new - old
+        if self.relative:
+            if old != 0:
+                amount = amount / abs(old) * 100
+            elif amount:
+                amount = math.copysign(math.inf, amount)
+        if self.direction < 0:
+            return amount < -self.tolerance
+        if self.direction > 0:
+            return amount > self.tolerance
+        return abs(amount) > self.tolerance
+
+
+def parse_rule(text: str) -> Rule:
+    """A rule from its command-line form; raises :class:`RuleError` naming the grammar."""
+    if text.startswith("result:"):
+        metric, tolerance = None, text[len("result:"):]
+    elif text.startswith("metric:"):
+        metric, _, tolerance = text[len("metric:"):].rpartition(":")
+        if not metric:
+            raise RuleError(f"--sacred-compare-fail {text!r}: no metric name; expected {GRAMMAR}")
+    else:
+        raise RuleError(f"--sacred-compare-fail {text!r}: expected {GRAMMAR}")
+    match = _TOLERANCE.fullmatch(tolerance)
+    if match is None:
+        raise RuleError(f"--sacred-compare-fail {text!r}: {tolerance!r} is not a tolerance; "
+                        f"expected {GRAMMAR}")
+    sign, number, percent = match.groups()
+    return Rule(text, metric, {"-": -1, "+": 1, "": 0}[sign], float(number), bool(percent))
+
+
+# -- changes ----------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: float) -> str:
+    if value == 0:
+        return "±0"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):+d}"
+    return f"{value:+.4g}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One quantity (the result or a metric's final value) of a run and of its baseline."""
+
+    #: the metric; ``None``: the result
+    name: str | None
+    old: Any
+    new: Any
+
+    @property
+    def numeric(self) -> bool:
+        return _is_number(self.old) and _is_number(self.new)
+
+    @property
+    def delta(self) -> float | None:
+        return self.new - self.old if self.numeric else None
+
+    @property
+    def percent(self) -> float | None:
+        if not self.numeric or self.old == 0:
+            return None
+        return (self.new - self.old) / abs(self.old) * 100
+
+    def text(self) -> str:
+        """``-0.012 (-1.3 %)``; ``same``/``changed`` for values that are not numbers."""
+        if not self.numeric:
+            return "same" if self.new == self.old else "changed"
+        delta = self.delta
+        if math.isnan(delta):
+            return "nan"
+        percent = self.percent
+        return _number(delta) if percent is None or not delta else f"{_number(delta)} ({percent:+.1f} %)"
+
+
+def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
+            new_finals: dict[str, Any]) -> list[Change]:
+    """The result's change (when both runs have one), then each shared metric's, by name."""
+    found = []
+    if old_result is not None and new_result is not None:
+        found.append(Change(None, old_result, new_result))
+    found += [Change(name, old_finals[name], new_finals[name])
+              for name in sorted(old_finals.keys() & new_finals.keys())]
+    return found
+
+
+# -- the baseline of a variant ----------------------------------------------------------------
+
+
+def config_key(config: dict) -> str:
+    """A config as canonical text, ``seed`` aside: equal for equal stored configs."""
+    from .serialize import flatten
+
+    return json.dumps(flatten({k: v for k, v in config.items() if k != "seed"}),
+                      sort_keys=True, default=repr)
+
+
+def timestamp(time: datetime | None) -> float:
+    """Seconds since the epoch of a stored time (naive times are UTC, as Sacred's are)."""
+    if time is None:
+        return -math.inf
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=timezone.utc)
+    return time.timestamp()
+
+
+def _when(run: StoredRun) -> tuple[float, int]:
+    return (timestamp(run.start_time or run.stop_time), run.id)
+
+
+def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
+           ) -> StoredRun | None:
+    """The baseline among runs of the variant: the latest (``last``) or the one with the
+    best numeric result (``best``; ties go to the latest)."""
+    if mode == "best":
+        candidates = [r for r in candidates if _is_number(r.result) and not math.isnan(r.result)]
+        sign = 1 if higher_is_better else -1
+        return max(candidates, key=lambda r: (sign * r.result, _when(r)), default=None)
+    return max(candidates, key=_when, default=None)
+
+
+def open_compare_store(store: str) -> Reader:
+    """The reader of ``--sacred-compare-store``; a usage error names it when unreadable."""
+    from .readers import StoreUnreadable, open_reader
+
+    try:
+        return open_reader(store)
+    except StoreUnreadable as exc:
+        raise pytest.UsageError(f"--sacred-compare-store {store}: {exc}") from None
+
+
+def reader_store(observer: Any) -> str | None:
+    """How a reader names the store an observer of this session writes, if it has one.
+
+    A store observer can say so itself with a ``reader_store()`` method."""
+    own = getattr(observer, "reader_store", None)
+    if callable(own):
+        return own()
+    basedir = getattr(observer, "basedir", None)
+    if basedir is not None:
+        return str(basedir)
+    if getattr(observer, "name", None) == "mongo" and hasattr(observer, "db_name"):
+        head, query_mark, query = observer.url.partition("?")
+        scheme, _, rest = head.partition("://")
+        path = observer.db_name + ("" if observer.collection == "runs" else f".{observer.collection}")
+        return f"{scheme}://{rest.partition('/')[0]}/{path}{query_mark}{query}"
+    return None
+
+
+@dataclass
+class Outcome:
+    """What the check of one run found, for its summary cell."""
+
+    baseline_id: int | None
+    changes: list[Change] = field(default_factory=list)
+    failed: list[Rule] = field(default_factory=list)
+
+    def cell(self) -> dict:
+        """The row's ``vs`` entry: travels on the report (plain data for xdist)."""
+        if self.baseline_id is None:
+            return {"baseline": None, "text": "no baseline"}
+        text = ", ".join((c.text() if c.name is None else f"{c.name} {c.text()}")
+                         for c in self.changes) or "nothing to compare"
+        if self.failed:
+            text += " FAILS " + " ".join(r.text for r in self.failed)
+        return {"baseline": self.baseline_id, "text": text}
+
+
+class Comparison:
+    """The regression checks of one session: baselines found at its start, each run
+    checked when it completes."""
+
+    def __init__(self, options: CompareOptions) -> None:
+        self.options = options
+        self.reader: Reader | None = None
+        #: nodeid -> baseline run (from list_runs: no captured output)
+        self._baselines: dict[str, StoredRun] = {}
+        #: nodeid -> why it has none
+        self._missing: dict[str, str] = {}
+        #: nodeid -> what to say when its run is checked (a baseline of another config)
+        self._notes: dict[str, str] = {}
+        self._finals: dict[int, dict[str, Any]] = {}
+        self._full: dict[int, Any] = {}
+        self._outcomes: dict[str, Outcome] = {}
+
+    @property
+    def higher_is_better(self) -> bool:
+        """``best`` ranks by the result, higher first, unless every result rule says a rise
+        is the bad direction (``result:+5%``)."""
+        ways = {r.direction for r in self.options.rules if r.metric is None}
+        return ways != {1}
+
+    # -- (a) at session start -------------------------------------------------------------
+
+    def open_store(self, observers: Iterable[Any]) -> None:
+        """The compare store, or the first store of the session that can be read."""
+        from .readers import StoreUnreadable, open_reader
+
+        if self.options.store is not None:
+            self.reader = open_compare_store(self.options.store)
+            return
+        tried = []
+        for observer in observers:
+            store = reader_store(observer)
+            if store is None:
+                continue
+            try:
+                self.reader = open_reader(store)
+                return
+            except StoreUnreadable as exc:
+                tried.append(f"{store}: {exc}")
+        warnings.warn(BaselineWarning(
+            "--sacred-compare: no store of this session can be read, so no run has a "
+            "baseline" + (f" ({'; '.join(tried)})" if tried else " (none is stored)")
+            + "; name one with --sacred-compare-store"), stacklevel=1)
+
+    def lookup(self, variants: list[tuple[str, str, dict]]) -> None:
+        """Find the baseline of each ``(nodeid, experiment, config)``, one ``list_runs`` per
+        experiment name."""
+        if self.reader is None:
+            for nodeid, _, _ in variants:
+                self._missing[nodeid] = "no readable store"
+            return
+        from .readers import StoreUnreadable
+
+        try:
+            self._lookup(variants)
+        except StoreUnreadable as exc:
+            raise pytest.UsageError(f"--sacred-compare: reading baselines failed: {exc}") from None
+
+    def _lookup(self, variants: list[tuple[str, str, dict]]) -> None:
+        from .readers import RunFilter
+
+        assert self.reader is not None
+        mode = self.options.mode
+        if isinstance(mode, int):
+            self._lookup_id(mode, variants)
+            return
+        by_key: dict[tuple[str, str], list[StoredRun]] = {}
+        for name in dict.fromkeys(e for _, e, _ in variants):
+            for run in self.reader.list_runs(RunFilter(experiment=name, status="COMPLETED")):
+                by_key.setdefault((name, config_key(run.config)), []).append(run)
+        for nodeid, name, config in variants:
+            found = choose(by_key.get((name, config_key(config)), []), str(mode),
+                           self.higher_is_better)
+            if found is None:
+                what = ("with a numeric result " if mode == "best" else "")
+                self._missing[nodeid] = (f"no earlier COMPLETED run of {name!r} {what}with this "
+                                         f"config in {self.reader.location}")
+            else:
+                self._baselines[nodeid] = found
+
+    def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict]]) -> None:
+        from .readers import RunFilter
+
+        assert self.reader is not None
+        found = next(iter(self.reader.list_runs(RunFilter(ids=frozenset({run_id})))), None)
+        if found is None:
+            raise pytest.UsageError(f"--sacred-compare={run_id}: {self.reader.location} holds no "
+                                    "run with that id; give an id it holds, last or best")
+        if found.status != "COMPLETED":
+            raise pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
+                                    f"{self.reader.location} is {found.status}; a baseline must "
+                                    "be a COMPLETED run")
+        stored_name = found.experiment.get("name")
+        for nodeid, name, config in variants:
+            if name != stored_name:
+                self._missing[nodeid] = (f"run {run_id} is of experiment {stored_name!r}, not "
+                                         f"{name!r}")
+                continue
+            self._baselines[nodeid] = found
+            differing = _differing_keys(found.config, config)
+            if differing:
+                self._notes[nodeid] = (f"compared with run {run_id}, whose config differs in "
+                                       f"{', '.join(differing)}")
+
+    def baseline(self, nodeid: str) -> Any:
+        """The whole baseline run of a variant as :func:`pytest_sacred.get_run` gives it
+        (metrics as pandas Series: the ``analysis`` extra), or ``None``."""
+        found = self._baselines.get(nodeid)
+        if found is None or self.reader is None:
+            return None
+        if found.id not in self._full:
+            from .readers.api import get_run
+
+            self._full[found.id] = get_run(self.reader, found.id)
+        return self._full[found.id]
+
+    def _baseline_finals(self, run: StoredRun) -> dict[str, Any]:
+        """Final metric values of a baseline; those of every baseline are read at the first
+        call, in one request to the store."""
+        if run.id not in self._finals:
+            assert self.reader is not None
+            runs = {r.id: r for r in self._baselines.values() if r.id not in self._finals}
+            for run_id, summaries in self.reader.metric_summaries(list(runs.values())).items():
+                self._finals[run_id] = {name: s.last for name, s in summaries.items()}
+        return self._finals.setdefault(run.id, {})
+
+    # -- (b) after a run completed ----------------------------------------------------------
+
+    def check(self, nodeid: str, run_id: int | None, result: Any, finals: dict[str, Any],
+              warn: Callable[[Warning], None] = warnings.warn) -> Outcome:
+        """Compare a COMPLETED run with its baseline; ``warn`` for every rule that cannot be
+        judged. The caller fails the test with :meth:`failure` when rules are broken."""
+        base = self._baselines.get(nodeid)
+        if base is None:
+            outcome = Outcome(None)
+            reason = self._missing.get(nodeid, "not looked up")
+            rules = " ".join(r.text for r in self.options.rules)
+            warn(BaselineWarning(
+                f"run {run_id} has no baseline ({reason})"
+                + (f": not checked: {rules}" if rules else "")))
+            self._outcomes[nodeid] = outcome
+            return outcome
+        if nodeid in self._notes:
+            warn(BaselineWarning(f"run {run_id} is {self._notes[nodeid]}"))
+        old_finals = self._baseline_finals(base)
+        outcome = Outcome(base.id, changes(base.result, result, old_finals, finals))
+        by_name = {c.name: c for c in outcome.changes}
+        for rule in self.options.rules:
+            change = by_name.get(rule.metric)
+            if change is None:
+                sides = ((run_id, result, finals), (base.id, base.result, old_finals))
+                lacking = [f"run {i}" for i, value, values in sides
+                           if (value is None if rule.metric is None else rule.metric not in values)]
+                what = "result" if rule.metric is None else f"metric {rule.metric!r}"
+                warn(BaselineWarning(f"{rule.text} not checked: {' and '.join(lacking)} "
+                                     f"{'has' if len(lacking) == 1 else 'have'} no {what}"))
+                continue
+            verdict = rule.violated(change)
+            if verdict is None:
+                warn(BaselineWarning(
+                    f"{rule.text} not checked for run {run_id}: {rule.subject} {change.new!r} vs "
+                    f"{change.old!r} of run {base.id} (a tolerance needs numbers)"))
+            elif verdict:
+                outcome.failed.append(rule)
+        self._outcomes[nodeid] = outcome
+        return outcome
+
+    def failure(self, outcome: Outcome, run_id: int | None) -> str | None:
+        """The test's failure message when ``outcome`` broke rules: both values, both ids."""
+        if not outcome.failed:
+            return None
+        by_name = {c.name: c for c in outcome.changes}
+        where = self.reader.location if self.reader is not None else "?"
+        lines = [f"regression check failed: run {run_id} vs baseline run "
+                 f"{outcome.baseline_id} ({where})"]
+        for rule in outcome.failed:
+            change = by_name[rule.metric]
+            lines.append(f"  {rule.text}: {rule.subject} {change.new!r} (run {run_id}) vs "
+                         f"{change.old!r} (run {outcome.baseline_id}): {change.text()}; "
+                         f"{rule.describe()}")
+        lines.append("  the run is stored as COMPLETED; the check fails the test")
+        return "\n".join(lines)
+
+    # -- (c) the summary cell -----------------------------------------------------------------
+
+    def cell(self, nodeid: str) -> dict | None:
+        outcome = self._outcomes.get(nodeid)
+        return outcome.cell() if outcome is not None else None
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+def _differing_keys(stored: dict, config: dict) -> list[str]:
+    from .serialize import flatten
+
+    flat = flatten({k: v for k, v in config.items() if k != "seed"})
+    keys = (stored.keys() | flat.keys()) - {"seed"}
+    return sorted(k for k in keys if stored.get(k, ...) != flat.get(k, ...))
+
+
+def column_title(cells: list[dict]) -> str:
+    """``vs #ID`` when every compared run has the same baseline, else ``vs baseline``."""
+    ids = {c["baseline"] for c in cells if c and c["baseline"] is not None}
+    return f"vs #{ids.pop()}" if len(ids) == 1 else "vs baseline"
+
+
+def cell_text(cell: dict | None, title: str) -> str:
+    """A row's cell under ``title``: the baseline id leads when the title does not name it."""
+    if not cell:
+        return ""
+    if cell["baseline"] is None or title != "vs baseline":
+        return cell["text"]
+    return f"#{cell['baseline']}: {cell['text']}"
+
+
+def stored_name(options: CompareOptions, experiment: str) -> str:
+    """The name the runs of ``experiment`` are stored under (``--sacred-name`` wins)."""
+    return options.experiment_name or experiment
+
