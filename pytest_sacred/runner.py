@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from . import output
+from .artifacts import tmp_path_artifacts
 from .clock import utcnow
 from .events import Dispatcher
 from .heartbeat import Heartbeat
@@ -187,15 +188,16 @@ class Runner:
                            interrupt_time=run.stop_time, status=status)
 
     def _add_tmp_path_artifacts(self, run: Run, item: pytest.Item) -> None:
-        """Files left under the run's ``tmp_path`` become artifacts named by relative path."""
+        """Files left under the run's ``tmp_path`` become artifacts (see :mod:`.artifacts`)."""
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
-        if not isinstance(tmp, Path) or not tmp.is_dir():
+        if not isinstance(tmp, Path):
             return
-        for path in sorted(tmp.rglob("*")):
-            if path.is_file() and str(path.absolute()) not in run._artifact_paths:
-                self._emit(run, "pytest_sacred_artifact_event",
-                           name=path.relative_to(tmp).as_posix(), filename=str(path.absolute()),
-                           metadata=None, content_type=None)
+        found = tmp_path_artifacts(tmp, run._artifact_paths)
+        for name, path in found.artifacts:
+            self._emit(run, "pytest_sacred_artifact_event", name=name, filename=path,
+                       metadata=None, content_type=None)
+        if found.notes:  # reaches the stores with the final beat
+            run.info["tmp_path_not_stored"] = found.notes
 
     def close(self) -> None:
         self.heartbeat.stop()
