@@ -1,7 +1,7 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
 ``log_scalar`` is on the hot path (millions of calls): for a plain ``int`` or ``float`` it
-makes one type check and appends to three lists, nothing else, not even the default step
+makes two identity tests of the type and appends to three lists, nothing else, not even the default step
 (``None`` until drained). Any other value is checked at the call, so a value no store can
 keep fails where it was logged, naming the metric, instead of failing a later heartbeat and
 costing the run's other points. A drain converts what it takes to Sacred's payload (steps,
@@ -25,6 +25,9 @@ from .clock import from_timestamps
 
 #: values stored as they are; anything else goes through :func:`metric_value`
 _PLAIN_NUMBERS = frozenset((int, float))
+#: how to convert the other number types met so far (numpy's scalar types, bool...): one
+#: dict lookup instead of the checks of :func:`metric_value` on every call
+_CONVERTERS: dict[type, Any] = {}
 
 
 class _Series:
@@ -49,17 +52,24 @@ def metric_value(name: str, value: Any) -> int | float:
     scalars or 0-d arrays of those. Refused: ``None``, every ``str`` (even ``"1.5"``: a
     metric is a number; convert with ``float()``), complex numbers, lists and arrays.
     """
-    if type(value) in _PLAIN_NUMBERS:
+    kind = type(value)
+    if kind in _PLAIN_NUMBERS:
         return value
+    convert = _CONVERTERS.get(kind)
+    if convert is not None:
+        return convert(value)
     plain = value
     if getattr(value, "shape", None) == () and hasattr(value, "item"):
         plain = value.item()  # a numpy (or torch...) scalar or 0-d array: its Python value
-    if isinstance(plain, bool):
-        return int(plain)
-    if isinstance(plain, numbers.Integral):
-        return int(plain)
-    if isinstance(plain, numbers.Real) or type(plain).__name__ == "Decimal":
-        return float(plain)
+    convert = None
+    if isinstance(plain, numbers.Integral):  # bool too: 0/1
+        convert = int
+    elif isinstance(plain, numbers.Real) or type(plain).__name__ == "Decimal":
+        convert = float
+    if convert is not None:
+        if not hasattr(value, "__len__"):  # a scalar type (np.float32, bool, Fraction...):
+            _CONVERTERS[kind] = convert    # not arrays, whose next one may have another shape
+        return convert(plain)
     raise TypeError(
         f"log_scalar({name!r}, {_short(value)}): a metric value must be a real number, got "
         f"{type(value).__name__}; pass an int or float (NaN and ±inf are allowed) or a numpy "
@@ -85,15 +95,16 @@ class MetricsBuffer:
         self._next_step: dict[str, int] = {}
 
     def log(self, name: str, value: Any, step: int | None = None, _time=time,
-            _plain=_PLAIN_NUMBERS) -> None:
+            _float=float, _int=int) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1.
 
         Raises ``TypeError`` for a value that is not a real number (see
         :func:`metric_value`) or a step that is not an integer; nothing is recorded then.
         """
-        if type(value) not in _plain:
+        kind = type(value)  # two identity tests: cheaper than a set lookup
+        if kind is not _float and kind is not _int:
             value = metric_value(name, value)
-        if step is not None and type(step) is not int:
+        if step is not None and type(step) is not _int:
             step = metric_step(name, step)
         try:
             series = self._series[name]

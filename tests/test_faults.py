@@ -473,3 +473,49 @@ def test_a_full_disk_is_reported_and_never_corrupts_earlier_files(tmp_path):
     finally:
         if kind == "tmpfs":
             subprocess.run(["umount", str(store)], check=False)
+
+
+# -- the file store's replaced files -------------------------------------------------------------
+
+PLAIN_RUNS = '''
+import pytest
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("i", range(3))
+def test_plain(sacred_run, i, tmp_path):
+    for step in range(50):
+        sacred_run.log_scalar("a", step)
+    print("output", i)
+    (tmp_path / "model.txt").write_text(str(i))
+'''
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "os-replace"])
+def test_every_file_is_whole_and_no_working_file_remains(pytester, runs_dir, monkeypatch,
+                                                         exchange):
+    import pytest_sacred.observers.atomic_file as atomic_file
+
+    if not exchange:  # as on a system or filesystem without RENAME_EXCHANGE
+        monkeypatch.setattr(atomic_file, "_renameat2", False)
+    pytester.makepyfile(test_plain=PLAIN_RUNS)
+    pytester.runpytest("--sacred-heartbeat", "0.001").assert_outcomes(passed=3)
+    assert check_store(runs_dir)["runs"] == 3
+    assert not [p for p in runs_dir.rglob("*") if p.name.startswith(".pytest-sacred-")]
+    for run_id in (1, 2, 3):
+        directory = runs_dir / str(run_id)
+        assert json.loads((directory / "run.json").read_text())["artifacts"] == ["model.txt"]
+        assert json.loads((directory / "metrics.json").read_text())["a"]["steps"] == list(
+            range(50))
+        assert (directory / "cout.txt").read_text().startswith(f"output {run_id - 1}")
+
+
+def test_incense_reads_a_run_without_info(pytester, runs_dir):
+    incense = pytest.importorskip("incense")
+    pytester.makepyfile(test_plain=PLAIN_RUNS)
+    pytester.runpytest("-k", "0").assert_outcomes(passed=1)
+    loader = incense.experiment_loader.FileSystemExperimentLoader(runs_dir)
+    run = loader.find_by_id(1)  # FileNotFoundError without info.json
+    assert dict(run.info) == {}
+    assert run.status == "COMPLETED"
+    assert list(run.metrics["a"].values) == list(range(50))
+    assert set(run.artifacts) <= {"model.txt", "info.json"}  # no working file among them
