@@ -99,14 +99,15 @@ import time
 import pytest
 
 @pytest.mark.experiment("busy")
-@pytest.mark.parametrize("variant", range(40))
+@pytest.mark.parametrize("variant", range(20))
 def test_busy(sacred_run, variant):
-    for i in range(4000):
+    # metrics.json grows to megabytes, rewritten every 20 ms: most kills land in a write
+    for i in range(50_000):
         sacred_run.log_scalar("a", i)
         sacred_run.log_scalar("b", -i)
-        sacred_run.info["i"] = i
-        sacred_run.info["history"] = list(range(i % 50))
-        if i % 200 == 0:
+        if i % 500 == 0:
+            sacred_run.info["i"] = i
+            sacred_run.info["history"] = list(range(i % 5000))
             print("step", i)
             time.sleep(0.002)
     return variant
@@ -164,7 +165,7 @@ def test_sigkill_at_any_moment_leaves_valid_files_and_loses_no_delivered_point(t
           f"{totals['points']} points, {totals['journals']} with a journal, "
           f"{totals['lost']} delivered points lost")
     assert totals["lost"] == 0
-    assert totals["journals"] > 0 or kills < 4  # the journal was under test too
+    assert totals["journals"] > 0 or kills < 10  # the journal was under test too
 
 
 # -- bad metric values ------------------------------------------------------------------------
