@@ -80,7 +80,8 @@ def write_error(path: Path | str, exc: OSError, what: str = "write") -> StoreWri
         "the files written before are unchanged", path=str(path), errno=exc.errno)
 
 
-def _write_pieces(fd: int, pieces: tuple[str, ...]) -> int:
+def _write_pieces(fd: int, pieces: tuple[str, ...], fresh: bool = True) -> int:
+    """Write from offset 0; a reused (not ``fresh``) file is cut to the new size."""
     size = 0
     for piece in pieces:
         data = piece.encode("utf-8")
@@ -88,7 +89,8 @@ def _write_pieces(fd: int, pieces: tuple[str, ...]) -> int:
             written = os.pwrite(fd, data, size)
             size += written
             data = data[written:]
-    os.ftruncate(fd, size)
+    if not fresh:
+        os.ftruncate(fd, size)
     return size
 
 
@@ -143,11 +145,11 @@ class ReplacedFile:
     def write(self, *pieces: str) -> None:
         """Replace the content; pieces are written one by one, never joined in memory."""
         try:
-            spare = self._spare
-            if spare is None:
+            spare, fresh = self._spare, self._spare is None
+            if fresh:
                 spare = os.open(self._work, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             self._spare = spare
-            size = _write_pieces(spare, pieces)
+            size = _write_pieces(spare, pieces, fresh)
             if self._fd is not None and _exchange(self._work_bytes, self._path_bytes):
                 self._fd, self._spare = spare, self._fd
             else:  # the first version, or no exchange here: the working file takes the name
@@ -156,6 +158,15 @@ class ReplacedFile:
                     os.close(self._fd)
                 self._fd, self._spare = spare, None
             self._size = size
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
+
+    def create(self, text: str) -> None:
+        """Create the file in place, without a working file: for text of which any prefix
+        is as good as the whole (``cout.txt``), as a kill during an append leaves it too."""
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            self._size = _write_pieces(self._fd, (text,))
         except OSError as exc:
             raise write_error(self.path, exc) from None
 

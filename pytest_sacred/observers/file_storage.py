@@ -289,10 +289,14 @@ class FileStorageObserver(Observer):
 
     def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
         cout = run.files.get("cout.txt")
-        if cout is not None and captured_out.startswith(run.cout):
+        if cout is None:  # first beat
+            cout = ReplacedFile(run.directory / "cout.txt")
+            cout.create(captured_out)
+            run.files["cout.txt"] = cout
+        elif captured_out.startswith(run.cout):
             cout.append(captured_out[len(run.cout):])  # Sacred appends what is new
-        else:  # first beat, or earlier text changed (stderr arrived, a \r folded a line)
-            run.rewrite("cout.txt", captured_out)
+        else:  # earlier text changed (stderr arrived, a \r folded a line): replaced whole
+            cout.write(captured_out)
         run.cout = captured_out
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
