@@ -264,8 +264,12 @@ class FileStorageObserver(Observer):
             entry["heartbeat"] = None
         write_new(directory / "config.json", dumps(config))  # before run.json: readers
         run = _RunFiles(directory, entry, fixed)               # take a run.json for a run
-        run.save()
-        run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
+        try:
+            run.save()
+            run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
+        except StoreError:
+            run.close()  # the run gets no more events from this store: no open files
+            raise
         return run
 
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
