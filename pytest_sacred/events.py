@@ -78,6 +78,8 @@ class Dispatcher:
         self._local = threading.local()
 
     def name(self, plugin: object) -> str:
+        if isinstance(plugin, str):  # pytest-sacred's own parts (e.g. the heartbeat)
+            return plugin
         name = getattr(plugin, "name", None)
         if isinstance(name, str):
             return name
@@ -95,6 +97,10 @@ class Dispatcher:
         else:
             message = exc
         self.errors.append(ObserverError(self.name(plugin), hook, run_id, message, trace))
+
+    def report(self, part: str, what: str, run_id: int | None, exc: BaseException) -> None:
+        """Record a failure of one of pytest-sacred's own parts, once per part and run."""
+        self._report(part, what, run_id, exc)
 
     def _guard(self, impl: pluggy.HookImpl, hook: str) -> Callable[..., Any]:
         function, plugin = impl.function, impl.plugin

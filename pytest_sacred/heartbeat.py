@@ -3,19 +3,38 @@
 Runs in one process follow each other, so a single daemon thread serves them all instead
 of a thread per run; the final beat of a run happens on the main thread, under the run's
 lock, so it never races a periodic one.
+
+A periodic beat that raises (an observer or a value failing outside the per-observer
+isolation) is handed to ``on_error`` and the loop goes on: the next beat runs, and so do
+the beats of later runs. Without ``on_error`` the error is printed to stderr.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 from typing import Any, Callable
+
+#: called with the run whose beat failed and the exception
+ErrorCallback = Callable[[Any, BaseException], None]
+
+
+def print_error(run: Any, exc: BaseException) -> None:
+    """The default report of a failed beat: one traceback on stderr."""
+    print(f"pytest-sacred: a heartbeat of {run!r} failed, the next one will run:\n"
+          + "".join(traceback.format_exception(exc)), file=sys.stderr)
 
 
 class Heartbeat:
-    def __init__(self, interval: float, beat: Callable[[Any], None]) -> None:
+    def __init__(self, interval: float, beat: Callable[[Any], None],
+                 on_error: ErrorCallback | None = None) -> None:
         self.interval = interval
         self._beat = beat
+        self._on_error = on_error or print_error
+        #: beats that raised, over the session (the next beat ran after each)
+        self.failures = 0
         self._run: Any = None
         self._due = 0.0
         self._changed = threading.Event()
@@ -52,5 +71,15 @@ class Heartbeat:
                 self._changed.clear()
                 continue
             if run is self._run and run is not None:
-                self._beat(run)
+                self._safe_beat(run)
                 self._due += self.interval
+
+    def _safe_beat(self, run: Any) -> None:
+        try:
+            self._beat(run)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the thread must go on
+            self.failures += 1
+            try:
+                self._on_error(run, exc)
+            except Exception:  # noqa: BLE001 - a failing report must not stop beats either
+                print_error(run, exc)

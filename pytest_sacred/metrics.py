@@ -1,9 +1,11 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
-``log_scalar`` is on the hot path (millions of calls): it appends to three lists and
-nothing else, not even the default step (``None`` until drained). A drain converts what it
-takes to Sacred's payload (steps, datetimes, plain numbers) with C-level bulk operations,
-never point by point in Python.
+``log_scalar`` is on the hot path (millions of calls): for a plain ``int`` or ``float`` it
+makes two identity tests of the type and appends to three lists, nothing else, not even the default step
+(``None`` until drained). Any other value is checked at the call, so a value no store can
+keep fails where it was logged, naming the metric, instead of failing a later heartbeat and
+costing the run's other points. A drain converts what it takes to Sacred's payload (steps,
+datetimes) with C-level bulk operations, never point by point in Python.
 
 No lock: the logging thread appends the timestamp last, so a series holds as many complete
 points as it has timestamps. A drain copies that many from the front of each list and then
@@ -14,13 +16,18 @@ run's lock.
 
 from __future__ import annotations
 
+import numbers
+import operator
 from time import time
 from typing import Any
 
 from .clock import from_timestamps
-from .serialize import from_numpy
 
+#: values stored as they are; anything else goes through :func:`metric_value`
 _PLAIN_NUMBERS = frozenset((int, float))
+#: how to convert the other number types met so far (numpy's scalar types, bool...): one
+#: dict lookup instead of the checks of :func:`metric_value` on every call
+_CONVERTERS: dict[type, Any] = {}
 
 
 class _Series:
@@ -32,11 +39,54 @@ class _Series:
         self.times: list = []
 
 
-def _number(value: Any) -> Any:
-    if type(value) in _PLAIN_NUMBERS:
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def metric_value(name: str, value: Any) -> int | float:
+    """``value`` as the plain ``int`` or ``float`` a store keeps, or a ``TypeError``.
+
+    Accepted: real numbers (``int``, ``float`` with NaN and ±inf as in Sacred,
+    ``fractions.Fraction``, ``decimal.Decimal``), ``bool`` (stored as 0/1), and numpy
+    scalars or 0-d arrays of those. Refused: ``None``, every ``str`` (even ``"1.5"``: a
+    metric is a number; convert with ``float()``), complex numbers, lists and arrays.
+    """
+    kind = type(value)
+    if kind in _PLAIN_NUMBERS:
         return value
-    plain = from_numpy(value)
-    return plain if plain is not value else float(value)
+    convert = _CONVERTERS.get(kind)
+    if convert is not None:
+        return convert(value)
+    plain = value
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        plain = value.item()  # a numpy (or torch...) scalar or 0-d array: its Python value
+    convert = None
+    if isinstance(plain, numbers.Integral):  # bool too: 0/1
+        convert = int
+    elif isinstance(plain, numbers.Real) or type(plain).__name__ == "Decimal":
+        convert = float
+    if convert is not None:
+        if not hasattr(value, "__len__"):  # a scalar type (np.float32, bool, Fraction...):
+            _CONVERTERS[kind] = convert    # not arrays, whose next one may have another shape
+        return convert(plain)
+    raise TypeError(
+        f"log_scalar({name!r}, {_short(value)}): a metric value must be a real number, got "
+        f"{type(value).__name__}; pass an int or float (NaN and ±inf are allowed) or a numpy "
+        f"scalar" + ("; convert text with float()" if isinstance(value, str) else ""))
+
+
+def metric_step(name: str, step: Any) -> int:
+    """``step`` as an ``int``, or a ``TypeError`` naming the metric."""
+    if type(step) is int:
+        return step
+    try:
+        if isinstance(step, bool):
+            raise TypeError
+        return operator.index(step)  # numpy integers too
+    except TypeError:
+        raise TypeError(f"log_scalar({name!r}, ..., step={_short(step)}): a step must be an "
+                        f"integer, got {type(step).__name__}") from None
 
 
 class MetricsBuffer:
@@ -44,8 +94,18 @@ class MetricsBuffer:
         self._series: dict[str, _Series] = {}
         self._next_step: dict[str, int] = {}
 
-    def log(self, name: str, value: Any, step: int | None = None, _time=time) -> None:
-        """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1."""
+    def log(self, name: str, value: Any, step: int | None = None, _time=time,
+            _float=float, _int=int) -> None:
+        """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1.
+
+        Raises ``TypeError`` for a value that is not a real number (see
+        :func:`metric_value`) or a step that is not an integer; nothing is recorded then.
+        """
+        kind = type(value)  # two identity tests: cheaper than a set lookup
+        if kind is not _float and kind is not _int:
+            value = metric_value(name, value)
+        if step is not None and type(step) is not _int:
+            step = metric_step(name, step)
         try:
             series = self._series[name]
         except KeyError:
@@ -78,9 +138,7 @@ class MetricsBuffer:
             for points in (series.steps, series.values, series.times):
                 taken.append(points[:count])
                 del points[:count]
-            steps, values, times = taken
-            if not set(map(type, values)) <= _PLAIN_NUMBERS:
-                values = [_number(v) for v in values]
+            steps, values, times = taken  # values are plain: log() checked them
             drained[name] = {"name": name, "steps": self._steps(name, steps),
                              "values": values, "timestamps": from_timestamps(times)}
         return drained

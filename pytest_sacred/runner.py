@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import compat, output
+from .artifacts import tmp_path_artifacts
 from .clock import utcnow
 from .events import Dispatcher
 from .heartbeat import Heartbeat
@@ -67,7 +68,8 @@ class Runner:
         self.config = config
         self.events = events
         self.options = options
-        self.heartbeat = Heartbeat(options.heartbeat, self._periodic_beat)
+        self.heartbeat = Heartbeat(options.heartbeat, self._periodic_beat,
+                                   on_error=self._beat_failed)
         self._host_info: HostInfo | None = None
         self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
 
@@ -156,6 +158,10 @@ class Runner:
         self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                    captured_out=captured_out, beat_time=utcnow(), result=record.result)
 
+    def _beat_failed(self, record: RunRecord, exc: BaseException) -> None:
+        """A periodic beat raised (the next one still runs): reported with the run."""
+        self.events.report("heartbeat", "periodic beat", record.run_id, exc)
+
     def _periodic_beat(self, record: RunRecord) -> None:
         with record.lock:
             if record.finished:
@@ -190,15 +196,16 @@ class Runner:
                            interrupt_time=record.stop_time, status=status)
 
     def _add_tmp_path_artifacts(self, record: RunRecord, item: pytest.Item) -> None:
-        """Files left under the run's ``tmp_path`` become artifacts named by relative path."""
+        """Files left under the run's ``tmp_path`` become artifacts (see :mod:`.artifacts`)."""
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
-        if not isinstance(tmp, Path) or not tmp.is_dir():
+        if not isinstance(tmp, Path):
             return
-        for path in sorted(tmp.rglob("*")):
-            if path.is_file() and str(path.absolute()) not in record.artifact_paths:
-                self._emit(record, "pytest_sacred_artifact_event",
-                           name=path.relative_to(tmp).as_posix(), filename=str(path.absolute()),
-                           metadata=None, content_type=None)
+        found = tmp_path_artifacts(tmp, record.artifact_paths)
+        for name, path in found.artifacts:
+            self._emit(record, "pytest_sacred_artifact_event", name=name, filename=path,
+                       metadata=None, content_type=None)
+        if found.notes:  # reaches the stores with the final beat
+            record.info["tmp_path_not_stored"] = found.notes
 
     def close(self) -> None:
         self.heartbeat.stop()

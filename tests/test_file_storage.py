@@ -148,7 +148,8 @@ def test_metrics_info_and_cout(layout: dict, runs_dir: Path) -> None:
     assert "output before the failure" in (runs_dir / str(failed_id) / "cout.txt").read_text()
 
     no_info_id, _ = layout["test_no_info"]
-    assert not (runs_dir / str(no_info_id) / "info.json").exists()
+    # written as {} from the start (Incense's file reader needs it), unlike Sacred
+    assert json.loads((runs_dir / str(no_info_id) / "info.json").read_text()) == {}
     assert (runs_dir / str(no_info_id) / "cout.txt").exists()
     assert json.loads((runs_dir / str(no_info_id) / "metrics.json").read_text()) == {}
 

@@ -10,6 +10,19 @@ class StoreError(Exception):
     """
 
 
+class StoreWriteError(StoreError):
+    """A write to a store that failed during a run (a full disk, a lost mount...).
+
+    ``path`` and ``errno`` say which file and why, for the run's summary row; what the
+    store held before the failed write is unchanged.
+    """
+
+    def __init__(self, message: str, path: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
 class Observer:
     """Base of the shipped observers.
 

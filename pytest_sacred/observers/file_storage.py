@@ -6,61 +6,36 @@ an atomic ``mkdir``, so several processes can share one directory.
 
 Unlike Sacred, metrics are never re-read or re-encoded: each heartbeat encodes only the new
 points and keeps them as JSON text, and ``metrics.json`` is written from those pieces.
+
+Unlike Sacred, a killed process never leaves a file half-written: ``run.json``,
+``config.json``, ``metrics.json``, ``info.json`` and artifacts are replaced whole
+(:mod:`.atomic_file`), and a write that fails (a full disk) raises a
+:class:`~.base.StoreWriteError` naming the file, leaving what was written before intact.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..hashing import md5_of
+from ..journal import JOURNAL, add_journal, journal_line
+from ..names import artifact_name
 from ..serialize import PLAIN_SCALAR_TYPES, dumps
+from .atomic_file import ReplacedFile, copy_new, write_error, write_new
 from .base import Observer, StoreError
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
 #: so a beat costs what it delivers, not what the run logged before
 LIVE_METRICS_BYTES = 4 * 1024 * 1024
-JOURNAL = "metrics.journal.jsonl"
-#: artifact names Sacred refuses because they would overwrite the run's own files
-RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
 _MAX_CLAIM_ATTEMPTS = 1000
 
 
-class _RewrittenFile:
-    """A file rewritten whole many times: kept open, overwritten in place.
-
-    Creating a file costs a few hundred microseconds on common filesystems, rewriting an
-    open one about one; a run's ``run.json`` is written at every event.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._size = 0
-
-    def write(self, *pieces: str) -> None:
-        """Replace the content; pieces are written one by one, never joined in memory."""
-        size = 0
-        for piece in pieces:
-            data = piece.encode("utf-8")
-            os.pwrite(self._fd, data, size)
-            size += len(data)
-        if size < self._size:
-            os.ftruncate(self._fd, size)
-        self._size = size
-
-    def append(self, text: str) -> None:
-        data = text.encode("utf-8")
-        os.pwrite(self._fd, data, self._size)
-        self._size += len(data)
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 def _indented(value: Any) -> str:
@@ -89,6 +64,7 @@ class _MetricText:
     steps: list[str] = field(default_factory=list)
     timestamps: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
+    count: int = 0  # points
 
     def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
         """Encode one beat's points; returns the number of characters added.
@@ -97,6 +73,7 @@ class _MetricText:
         next is made, so a million points reuse a little memory instead of touching a lot.
         """
         added = 0
+        self.count += len(steps)
         for start in range(0, len(steps), _CHUNK):
             end = start + _CHUNK
             pieces = (_ELEMENT.join(map(str, steps[start:end])),
@@ -139,12 +116,12 @@ class _RunFiles:
     metrics_bytes: int = 0
     #: metrics.json lacks points that are in the journal
     metrics_stale: bool = False
-    files: dict[str, _RewrittenFile] = field(default_factory=dict)
+    files: dict[str, ReplacedFile] = field(default_factory=dict)
 
-    def rewrite(self, name: str, *pieces: str) -> _RewrittenFile:
+    def rewrite(self, name: str, *pieces: str) -> ReplacedFile:
         file = self.files.get(name)
         if file is None:
-            file = self.files[name] = _RewrittenFile(self.directory / name)
+            file = self.files[name] = ReplacedFile(self.directory / name)
         if pieces:
             file.write(*pieces)
         return file
@@ -212,6 +189,8 @@ class FileStorageObserver(Observer):
                 # another process got there first; after a few misses, look again
                 candidate = self._highest_id() + 1 if attempt % 10 == 9 else candidate + 1
                 continue
+            except OSError as exc:
+                raise write_error(self.basedir / str(candidate), exc, "create") from None
             self._claimed.add(candidate)
             self._next_id = candidate + 1
             return candidate
@@ -232,6 +211,8 @@ class FileStorageObserver(Observer):
                 f"{directory} already holds run {run_id}; choose a free id (--sacred-id) "
                 "or another --sacred-file-storage"
             ) from None
+        except OSError as exc:
+            raise write_error(directory, exc, "create") from None
         return directory
 
     # -- content-addressed copies ----------------------------------------------------------
@@ -242,10 +223,8 @@ class FileStorageObserver(Observer):
         target = self.basedir / folder / f"{stem}_{md5}{ext}"
         if target not in self._stored:
             if not target.exists():
-                target.parent.mkdir(exist_ok=True)
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, target)
+                _make_folder(target.parent)
+                copy_new(source, target)
             self._stored.add(target)
         return target
 
@@ -282,10 +261,14 @@ class FileStorageObserver(Observer):
         }
         if status != "QUEUED":
             entry["heartbeat"] = None
-        with open(directory / "config.json", "w", encoding="utf-8") as f:
-            f.write(dumps(config))
-        run = _RunFiles(directory, entry, fixed)
-        run.save()
+        write_new(directory / "config.json", dumps(config))  # before run.json: readers
+        run = _RunFiles(directory, entry, fixed)               # take a run.json for a run
+        try:
+            run.save()
+            run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
+        except StoreError:
+            run.close()  # the run gets no more events from this store: no open files
+            raise
         return run
 
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
@@ -309,10 +292,14 @@ class FileStorageObserver(Observer):
 
     def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
         cout = run.files.get("cout.txt")
-        if cout is not None and captured_out.startswith(run.cout):
+        if cout is None:  # first beat
+            cout = ReplacedFile(run.directory / "cout.txt")
+            cout.create(captured_out)
+            run.files["cout.txt"] = cout
+        elif captured_out.startswith(run.cout):
             cout.append(captured_out[len(run.cout):])  # Sacred appends what is new
-        else:  # first beat, or earlier text changed (stderr arrived, a \r folded a line)
-            run.rewrite("cout.txt", captured_out)
+        else:  # earlier text changed (stderr arrived, a \r folded a line): replaced whole
+            cout.write(captured_out)
         run.cout = captured_out
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
@@ -345,22 +332,39 @@ class FileStorageObserver(Observer):
         run.metrics_stale = False
 
     def _append_journal(self, run: _RunFiles, metrics_by_name: dict) -> None:
-        """New points only, one JSON line per metric: what a crash would otherwise lose."""
-        journal = run.rewrite(JOURNAL)
-        for name, metric in metrics_by_name.items():
-            journal.append(json.dumps({
-                "name": name, "steps": metric["steps"], "values": metric["values"],
-                "timestamps": list(map(datetime.isoformat, metric["timestamps"]))}) + "\n")
+        """New points only, one JSON line per beat: what a crash would otherwise lose.
+
+        Each entry says where its points start (``start``: the metric's point count before
+        them), so :func:`read_metrics` never counts a point twice.
+        """
+        journal = run.files.get(JOURNAL) or run.rewrite(JOURNAL, "")
+        entries = [{"name": name, "start": run.metrics[name].count - len(metric["steps"]),
+                    "steps": metric["steps"], "values": metric["values"],
+                    "timestamps": list(map(datetime.isoformat, metric["timestamps"]))}
+                   for name, metric in metrics_by_name.items()]
+        journal.append(journal_line(entries))
         run.metrics_stale = True
 
     def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
+        """The last writes of a run: each is tried even when an earlier one failed."""
         run = self._runs.pop(run_id)
-        if run.metrics_stale:  # written once, now that no more points come
-            self._save_metrics(run)
-            (run.directory / JOURNAL).unlink()
-        run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
-        run.save()
-        run.close()
+        failures: list[StoreError] = []
+        try:
+            if run.metrics_stale:  # written once, now that no more points come
+                try:
+                    self._save_metrics(run)
+                    os.unlink(run.directory / JOURNAL)  # only once metrics.json holds it all
+                except StoreError as exc:
+                    failures.append(exc)
+            run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
+            try:
+                run.save()
+            except StoreError as exc:
+                failures.append(exc)
+        finally:
+            run.close()
+        if failures:
+            raise failures[0]
 
     def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
@@ -372,14 +376,13 @@ class FileStorageObserver(Observer):
         self._finish(run_id, interrupt_time, status)
 
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
-        if name in RESERVED_NAMES:
-            raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
-                             "give it another name")
+        name = artifact_name(name)  # inside the run directory, not one of its own files
         run = self._runs[run_id]
         target = run.directory / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(filename, target)
-        run.entry["artifacts"].append(name)
+        _make_folder(target.parent)
+        copy_new(filename, target)
+        if name not in run.entry["artifacts"]:
+            run.entry["artifacts"].append(name)
         run.save()
 
     def pytest_sacred_resource_event(self, run_id, filename) -> None:
@@ -387,3 +390,29 @@ class FileStorageObserver(Observer):
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])
         run.save()
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc, "create") from None
+
+
+def read_metrics(run_directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's metrics as ``metrics.json`` holds them, with the journal's points added."""
+    directory = Path(run_directory)
+    metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
+    try:
+        text = (directory / JOURNAL).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return metrics  # type: ignore[no-any-return]
+    return add_journal(metrics, text)
+    for line in lines[:-1]:  # the text after the last newline is not a whole beat
+        for entry in json.loads(line):
+            metric = metrics.setdefault(entry["name"],
+                                        {"steps": [], "timestamps": [], "values": []})
+            skip = len(metric["steps"]) - entry["start"]
+            for key in ("steps", "timestamps", "values"):
+                metric[key].extend(entry[key][max(skip, 0):])
+    return metrics

@@ -8,8 +8,9 @@ Differences from Sacred 0.8.7, all invisible to those readers:
 * sources and resources are deduplicated by an ``md5`` field we set on ``fs.files``
   ourselves (pymongo 4 stopped writing it), and resources are really uploaded;
 * keys are escaped and numpy/pandas values made plain *before* the first write;
-* ``captured_out``, ``info`` or ``result`` too large for a 16 MB document are kept whole in
-  GridFS and shortened in the document, which then names the GridFS file;
+* ``captured_out``, ``info`` or ``result`` too large for a 16 MB document, and a ``config``
+  over ``CONFIG_DOCUMENT_BYTES``, are kept whole in GridFS and shortened in the document,
+  which then names the GridFS file (``<field>_file``);
 * a metric's points past ``POINTS_PER_DOCUMENT`` go to continuation documents (``part``
   2, 3, ...), of which ``info.metrics`` lists none: readers see the first document;
 * later events ``$set``/``$push`` only the fields they change.
@@ -32,12 +33,16 @@ from ..urls import split_url
 from .base import Observer, StoreError
 from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
                            parse_target, server_of)
-from .mongo_values import (bson_size, meta_document, mongo_safe, readable, safe_text, shorten,
-                           to_document)
+from ..names import artifact_name
+from .mongo_values import (bson_numbers, bson_size, meta_document, mongo_safe, readable,
+                           safe_text, shorten, to_document)
 
 FORMAT = "MongoObserver-0.7.0"
 #: a run document is kept below this many bytes of BSON (MongoDB refuses 16 MiB)
 SAFE_DOCUMENT_BYTES = 12 * 1024 * 1024
+#: a config larger than this in BSON is kept whole in GridFS (``config_file``), its large
+#: entries shortened in the document, so the run can be stored at all
+CONFIG_DOCUMENT_BYTES = 4 * 1024 * 1024
 _SERVER_SELECTION_MS = 5000
 _MAX_ID_ATTEMPTS = 10_000
 #: points of one metric per ``metrics`` document: about 48 bytes of BSON each, so a full
@@ -109,6 +114,8 @@ class MongoObserver(Observer):
         self._next_id: int | None = None  # after the last id this process inserted
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
+        #: run id -> (config dict, its document fields) of a config spilled at allocate_id
+        self._spilled_configs: dict[int, tuple[dict, dict]] = {}
 
     @classmethod
     def from_client(cls, client: Any, db_name: str, collection: str = "runs") -> MongoObserver:
@@ -243,11 +250,42 @@ class MongoObserver(Observer):
 
     def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
         """Claim the id with a placeholder holding what is known already."""
-        run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
-                                            "config": to_document(config),
+        fields = self._config_fields(config)
+        run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info), **fields,
                                             "meta": meta_document(meta_info)})
         self._allocated.add(run_id)
+        if "config_file" in fields:
+            self._name_config_file(fields["config_file"], run_id)
+            self._spilled_configs[run_id] = (config, fields)
         return run_id
+
+    # -- a config too large for the document -----------------------------------------------
+
+    def _config_fields(self, config: dict, run_id: int | None = None) -> dict:
+        """``{"config": ...}`` for the run document, plus ``config_file`` when the config
+        is too large for it: then the whole config is in GridFS, and the document keeps its
+        small entries and a note in place of each large one."""
+        if run_id in self._spilled_configs:
+            spilled, fields = self._spilled_configs.pop(run_id)
+            if spilled is config:  # uploaded at allocate_id already
+                return fields
+            self._gridfs().delete(fields["config_file"])
+        document = to_document(config)
+        if bson_size(document) <= CONFIG_DOCUMENT_BYTES:
+            return {"config": document}
+        data = json.dumps(document).encode("utf-8")
+        file_id = self._gridfs().put(data, filename=self._config_filename(run_id),
+                                     contentType="application/json")
+        note = f"…[config of {len(data)} bytes in GridFS file {file_id}]…"
+        return {"config": shorten("config", document, "", note), "config_file": file_id}
+
+    def _config_filename(self, run_id: int | None) -> str:
+        return f"config://{self.collection}/{run_id if run_id is not None else 'unallocated'}"
+
+    def _name_config_file(self, file_id: Any, run_id: int) -> None:
+        """The config was uploaded before its run had an id: name the file after the run."""
+        self._database()["fs.files"].update_one(
+            {"_id": file_id}, {"$set": {"filename": self._config_filename(run_id)}})
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -300,21 +338,26 @@ class MongoObserver(Observer):
                                    host_info: dict, queue_time: Any, config: dict,
                                    meta_info: dict) -> None:
         doc = {"experiment": self._experiment(ex_info), "command": command,
-               "host": mongo_safe(host_info), "config": to_document(config),
+               "host": mongo_safe(host_info), **self._config_fields(config, run_id),
                "meta": meta_document({**meta_info, "queue_time": queue_time}),
                "status": "QUEUED"}
-        self._write_new(run_id, doc)
+        self._renamed_config(doc, run_id, self._write_new(run_id, doc))
 
     def pytest_sacred_started_event(self, run_id: int | None, ex_info: dict, command: str,
                                     host_info: dict, start_time: Any, config: dict,
                                     meta_info: dict) -> None:
         doc = {"experiment": self._experiment(ex_info), "format": FORMAT, "command": command,
                "host": mongo_safe(host_info), "start_time": start_time,
-               "config": to_document(config), "meta": meta_document(meta_info),
+               **self._config_fields(config, run_id), "meta": meta_document(meta_info),
                "status": "RUNNING", "resources": [], "artifacts": [], "captured_out": "",
                "info": {}, "heartbeat": None}
-        run_id = self._write_new(run_id, doc)
-        self._runs[run_id] = _Run(base_bytes=bson_size(doc))
+        stored_id = self._write_new(run_id, doc)
+        self._renamed_config(doc, run_id, stored_id)
+        self._runs[stored_id] = _Run(base_bytes=bson_size(doc))
+
+    def _renamed_config(self, doc: dict, run_id: int | None, stored_id: int) -> None:
+        if "config_file" in doc and run_id is None:  # the id came with the insert
+            self._name_config_file(doc["config_file"], stored_id)
 
     def _run(self, run_id: int) -> _Run:
         # a run this process did not start (e.g. a queued one resumed elsewhere) still works
@@ -384,8 +427,8 @@ class MongoObserver(Observer):
         run = self._run(run_id)
         requests, targets = [], []
         for name, metric in metrics_by_name.items():
-            steps, stamps = metric["steps"], metric["timestamps"]  # sliced below, not copied
-            values = readable(metric["values"])
+            steps, stamps = bson_numbers(metric["steps"]), metric["timestamps"]  # not copied
+            values = bson_numbers(readable(metric["values"]))
             doc = run.metrics.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):
@@ -434,6 +477,7 @@ class MongoObserver(Observer):
 
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
                                      metadata: dict | None, content_type: str | None) -> None:
+        name = artifact_name(name)  # the same names as every store, refused for the same reasons
         content_type = content_type or mimetypes.guess_type(name)[0]
         with open(filename, "rb") as f:
             file_id = self._gridfs().put(

@@ -63,6 +63,27 @@ def readable(value: Any) -> Any:
         return items if type(value) is list else tuple(items)
     return value
 
+def bson_numbers(values: list) -> list:
+    """A beat's metric values as BSON stores them: an integer beyond 64 bits becomes a
+    float (BSON has no larger integer; ``10**30`` → ``1e+30``), one too large even for a
+    float becomes ±inf. Every other value is kept as it is, so one value never costs the
+    beat's other points. For steps and values; plain numbers (what ``log_scalar`` lets
+    through) are assumed."""
+    kinds = set(map(type, values))
+    if int not in kinds:
+        return values
+    if kinds == {int} and min(values) in _INT64 and max(values) in _INT64:  # in C
+        return values
+    return [v if type(v) is not int or v in _INT64 else _as_float(v) for v in values]
+
+
+def _as_float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
 def to_document(value: Any) -> Any:
     """What the run document stores for config, info and result."""
     return mongo_safe(flatten(readable(value)))
@@ -90,7 +111,7 @@ def shorten(key: str, value: Any, text: str, note: str) -> Any:
     """What stays in the document of a value moved to GridFS: readable, and small."""
     if key == "captured_out":
         return f"{text[:PREVIEW_CHARS]}\n{note}\n{text[-PREVIEW_CHARS:]}"
-    if key == "info" and isinstance(value, dict):
+    if key in ("info", "config") and isinstance(value, dict):
         # small entries stay, info.metrics always: Omniboard finds metrics through it
         short, budget = {}, 4 * PREVIEW_CHARS
         for name, entry in value.items():

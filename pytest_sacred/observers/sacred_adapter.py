@@ -15,6 +15,7 @@ import copy
 import importlib
 from typing import Any
 
+from ..names import artifact_name
 from .base import Observer, StoreError
 
 #: what a Sacred observer must have to be fed: its started and final events
@@ -79,8 +80,9 @@ class SacredObserver(Observer):
 
     def pytest_sacred_artifact_event(self, run_id, name, filename, metadata,
                                      content_type) -> None:
-        self._call("artifact_event", name=name, filename=filename, metadata=metadata,
-                   content_type=content_type)
+        # the names every store accepts: Sacred's own observers would write "../x" there
+        self._call("artifact_event", name=artifact_name(name), filename=filename,
+                   metadata=metadata, content_type=content_type)
 
     def close(self) -> None:
         self._call("join")  # Sacred's QueueObserver and others flush here

@@ -16,11 +16,10 @@ from json import JSONDecodeError as _StdDecodeError
 from pathlib import Path
 from typing import Any
 
+from ..journal import JOURNAL, add_journal
 from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable,
                    summarize)
 
-#: written by the file store while a live run's metrics are large (observers/file_storage.py)
-JOURNAL = "metrics.journal.jsonl"
 #: a run's files are rewritten in place; a read that meets a half-written one tries again
 _READ_ATTEMPTS = 3
 
@@ -165,9 +164,15 @@ class FileReader(Reader):
         if status not in _LIVE:
             return metrics
         try:
-            lines = _read(os.path.join(directory, JOURNAL)).splitlines()
+            text = _read(os.path.join(directory, JOURNAL)).decode("utf-8", "replace")
         except FileNotFoundError:
             return metrics
+        try:
+            return add_journal(metrics, text, _loads)
+        except _DECODE_ERRORS as exc:  # a whole line that is not JSON: not our journal
+            raise StoreUnreadable(f"{directory}/{JOURNAL} is not a metrics journal: {exc}") \
+                from None
+        return metrics
         added: dict[str, dict[str, list]] = {}
         for line in lines:
             try:
