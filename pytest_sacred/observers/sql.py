@@ -38,6 +38,7 @@ from .base import DEFAULT_LOCK_TIMEOUT, Observer, StoreError
 HEARTBEAT_SECONDS = 2.0
 _CONNECT_TIMEOUT = 5
 _MAX_ID_ATTEMPTS = 1000
+_CREATE_ATTEMPTS = 5
 #: the package to install for each driver SQLAlchemy may ask for
 DRIVER_PACKAGES = {
     "psycopg2": "psycopg2-binary (or: pip install 'pytest-sacred[postgres]')",
@@ -172,8 +173,7 @@ class SqlObserver(Observer):
                         f"tables: {'; '.join(problems)}. Give a database (or schema) of its "
                         "own, or one Sacred's SqlObserver or pytest-sacred wrote")
                 metadata = build_metadata()
-                metadata.create_all(conn, checkfirst=True)
-                conn.commit()
+                self._create_tables(conn, metadata)
                 self._limits = string_limits(sa.inspect(conn))
         except StoreError:
             engine.dispose()
@@ -193,6 +193,22 @@ class SqlObserver(Observer):
                              f"{connect_error(exc, self.url)}") from None
         self._engine = engine
         self._tables = metadata.tables
+
+    @staticmethod
+    def _create_tables(conn: Any, metadata: Any) -> None:
+        """The missing tables; another session creating them at the same moment is fine."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(conn, checkfirst=True)
+                conn.commit()
+                return
+            except SQLAlchemyError:  # "already exists": the other session was first
+                conn.rollback()
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     @staticmethod
     def _prepare_sqlite(conn: Any) -> None:
