@@ -164,14 +164,15 @@ class SqlObserver(Observer):
         sqlite = engine.dialect.name == "sqlite"
         try:
             with engine.connect() as conn:
-                if sqlite:
-                    self._prepare_sqlite(conn)
                 problems = incompatible(sa.inspect(conn))
+                conn.rollback()
                 if problems:
                     raise StoreError(
                         f"--sacred-sql {shown!r} holds tables that are not Sacred's SqlObserver "
                         f"tables: {'; '.join(problems)}. Give a database (or schema) of its "
                         "own, or one Sacred's SqlObserver or pytest-sacred wrote")
+                if sqlite:
+                    self._prepare_sqlite(conn)
                 metadata = build_metadata()
                 self._create_tables(conn, metadata)
                 self._limits = string_limits(sa.inspect(conn))
