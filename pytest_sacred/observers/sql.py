@@ -41,8 +41,8 @@ _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
 #: the package to install for each driver SQLAlchemy may ask for
 DRIVER_PACKAGES = {
-    "psycopg2": "psycopg2-binary (or: pip install 'pytest-sacred[postgres]')",
-    "psycopg": "psycopg[binary]",
+    "psycopg": "'psycopg[binary]' (or: pip install 'pytest-sacred[postgres]')",
+    "psycopg2": "psycopg2-binary",
     "pymysql": "pymysql (or: pip install 'pytest-sacred[mysql]')",
     "MySQLdb": "mysqlclient",
     "mysql": "mysql-connector-python",
