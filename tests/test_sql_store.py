@@ -448,3 +448,28 @@ def test_ini_key(pytester: pytest.Pytester, tmp_path: Path) -> None:
                                                  "return 2.5"))
     pytester.runpytest().assert_outcomes(passed=1)
     assert open_reader(url).get_run(1).result == 2.5
+
+
+def test_load_runs_and_the_command_read_the_store(pytester: pytest.Pytester, project: dict,
+                                                  new_url: Callable[[], str]) -> None:
+    pytest.importorskip("pandas")
+    import pytest_sacred
+
+    url = new_url()
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=1, failed=1)
+    project["sacred"](url, fail=False)  # a run Sacred wrote is listed too
+    frame = pytest_sacred.load_runs(url)
+    assert frame["id"].tolist() == [1, 2, 3]
+    assert frame["status"].tolist() == ["COMPLETED", "FAILED", "COMPLETED"]
+    assert frame["config.alpha"].tolist()[::2] == [0.5, 0.5]
+    assert frame.loc[0, "metrics.loss.min"] == pytest.approx(1 / 3)
+    assert pytest_sacred.get_run(url, 1).artifacts["copy.txt"].read() == b"resource data"
+    out = subprocess.run([sys.executable, "-m", "pytest_sacred", "ls", url],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert [line[:3] for line in lines[1:]] == [["1", "sql_equiv", "COMPLETED"],
+                                               ["2", "sql_equiv", "FAILED"],
+                                               ["3", "sql_equiv", "COMPLETED"]]
+    shown = subprocess.run([sys.executable, "-m", "pytest_sacred", "show", url, "1"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "copy.txt" in shown and "alpha = 0.5" in shown
