@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import bench_db_stores
 import bench_import
 import bench_metrics
 import bench_sweep
@@ -30,12 +31,14 @@ FULL = {
     "metrics": dict(repeats=5, big_repeats=3),
     "import": dict(repeats=20, suite_repeats=11),
     "xdist": dict(repeats=5),
+    "db_stores": dict(repeats=3, server_repeats=3),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=1),
     "metrics": dict(repeats=1, big_repeats=1),
     "import": dict(repeats=2, suite_repeats=1),
     "xdist": dict(repeats=1),
+    "db_stores": dict(repeats=1, server_repeats=1),
 }
 
 
@@ -53,7 +56,7 @@ def main() -> None:
     machine = harness.machine_info()
     fs = harness.filesystem_costs()
     modules = {"sweep": bench_sweep, "metrics": bench_metrics, "import": bench_import,
-               "xdist": bench_xdist}
+               "xdist": bench_xdist, "db_stores": bench_db_stores}
     sections = []
     for key, module in modules.items():
         print(f"== {key} {plan[key]}", file=sys.stderr, flush=True)

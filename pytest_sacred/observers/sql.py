@@ -9,7 +9,7 @@ Rows as Sacred 0.8.7 writes them (FORMATS.md section 5), with these differences:
   host and experiment info, a non-numeric result) goes to ``run_details``
   (:mod:`.sql_schema`);
 * a run costs three transactions (its id, its start, its end) plus one per periodic
-  heartbeat: a heartbeat less than ``HEARTBEAT_SECONDS`` after the previous write (the
+  heartbeat: a heartbeat less than ``DEFER_BEAT_SECONDS`` after the previous write (the
   final one, in a short run) is written with the end, not on its own;
 * SQLite databases are switched to WAL journaling (readers never block the writer, a
   commit costs no fsync of the main file); a lock held by another process is waited for
@@ -32,10 +32,8 @@ from typing import Any
 from ..hashing import md5_of
 from ..redact import redact_url, scrub_password
 from ..serialize import flatten
-from .base import DEFAULT_LOCK_TIMEOUT, Observer, StoreError
+from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
-#: a heartbeat this soon after the run's last write waits for the next one (or the end)
-HEARTBEAT_SECONDS = 2.0
 _CONNECT_TIMEOUT = 5
 _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
@@ -352,9 +350,13 @@ class SqlObserver(Observer):
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
     def _first_row(self, ex_info: dict, config: dict, meta_info: dict) -> dict:
-        with self._begin() as conn:
-            experiment_id = self._experiment_id(conn, ex_info)
-            conn.commit()
+        cached = self._experiments.get(id(ex_info))
+        if cached is not None and cached[0] is ex_info:
+            experiment_id = cached[1]
+        else:
+            with self._begin() as conn:
+                experiment_id = self._experiment_id(conn, ex_info)
+                conn.commit()
         return self._fit("run", {
             "config": _json(config), "command": meta_info.get("command"),
             "priority": meta_info.get("priority", 0), "comment": meta_info.get("comment", ""),
@@ -420,7 +422,7 @@ class SqlObserver(Observer):
         run.row.update(info=_json(info), captured_out=captured_out or "", heartbeat=beat_time,
                        result=_float_or_none(result))
         run.details["result"] = _json(result)
-        if time.monotonic() - run.last_write >= HEARTBEAT_SECONDS:
+        if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._flush(run_id, run)
 
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict) -> None:

@@ -187,9 +187,14 @@ class MetadataFile:
             return doc_id
 
     def contains(self, doc_id: int) -> bool:
-        """Whether the runs table holds ``doc_id`` (reads the whole file: for rare checks)."""
-        tables = parse_database(self.read_bytes(), self.path)
-        return str(doc_id) in tables.get(TABLE, {})
+        """Whether the runs table holds ``doc_id``. Free for ids past the highest one (the
+        usual case when another store hands out the ids); reads the whole file otherwise."""
+        with self.locked():
+            self._sync()
+            if doc_id >= self._index["next_id"]:
+                return False
+            data = self.path.read_bytes()
+        return str(doc_id) in parse_database(data, self.path).get(TABLE, {})
 
     def write(self, doc_id: int, doc_json: str, final: bool = False) -> None:
         """Insert or replace document ``doc_id``; ``final`` when it will not change again."""

@@ -7,8 +7,8 @@ hashfs store (md5, depth 3, width 2) holding sources, resources and artifacts.
 Differences from Sacred 0.8.7, invisible to its reader:
 
 * run ids are integers, unique across processes (TinyDB document id = ``_id``);
-* a run's events are kept in memory and its document written at start, at each heartbeat
-  and at the end, in place (:mod:`.tinydb_file`): the cost of a run does not grow with the
+* a run's events are kept in memory and its document written at start, at each periodic
+  heartbeat and at the end (a final beat right before the end is written with it), in place (:mod:`.tinydb_file`): the cost of a run does not grow with the
   database, and a file lock makes concurrent writers safe;
 * config, info and result are stored as JSON data (datetimes as ``{TinyDate}``, numpy
   arrays as ``{TinyArray}``, pandas as ``{TinyDataFrame}``/``{TinySeries}``, anything
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..hashing import md5_of
 from ..serialize import flatten, is_plain
-from .base import DEFAULT_LOCK_TIMEOUT, Observer, StoreError
+from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
 FORMAT = "TinyDbObserver-0.8.7"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -83,6 +84,7 @@ class _Run:
     #: experiment and host, encoded once per session
     fixed: dict[str, str]
     metrics: dict[str, dict[str, list]] = field(default_factory=dict)
+    last_write: float = 0.0
 
     def text(self) -> str:
         parts = [f'"{k}": {self.fixed[k]}' if k in self.fixed else
@@ -158,6 +160,7 @@ class TinyDbObserver(Observer):
             self._metadata().write(run_id, run.text(), final)
         except MetadataError as exc:
             raise StoreError(f"TinyDB store {self.basedir}: {exc}") from None
+        run.last_write = time.monotonic()
 
     # -- ids --------------------------------------------------------------------------------
 
@@ -237,7 +240,8 @@ class TinyDbObserver(Observer):
         run = self._runs[run_id]
         run.entry.update(info=tiny_value(info), captured_out=captured_out or "",
                          heartbeat=tiny_date(beat_time), result=tiny_value(result))
-        self._write(run_id, run)
+        if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
+            self._write(run_id, run)
 
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict) -> None:
         metrics = self._runs[run_id].metrics
