@@ -463,6 +463,8 @@ def test_load_runs_and_the_command_read_the_store(pytester: pytest.Pytester, pro
     assert frame["status"].tolist() == ["COMPLETED", "FAILED", "COMPLETED"]
     assert frame["config.alpha"].tolist()[::2] == [0.5, 0.5]
     assert frame.loc[0, "metrics.loss.min"] == pytest.approx(1 / 3)
+    assert frame.loc[0, "metrics.loss.last"] == pytest.approx(1 / 3)
+    assert frame.loc[0, "metrics.loss.max"] == 1.0
     assert pytest_sacred.get_run(url, 1).artifacts["copy.txt"].read() == b"resource data"
     out = subprocess.run([sys.executable, "-m", "pytest_sacred", "ls", url],
                          capture_output=True, text=True, check=True).stdout

@@ -400,6 +400,7 @@ def test_load_runs_and_the_command_read_the_store(store: dict) -> None:
     assert frame["status"].tolist() == ["COMPLETED", "FAILED"]
     assert frame.loc[0, "config.lr"] == 0.1 and frame.loc[0, "result"] == 0.75
     assert frame.loc[0, "metrics.train.loss.last"] == pytest.approx(1 / 3)
+    assert frame.loc[0, "metrics.train.loss.max"] == 1.0
     run = pytest_sacred.get_run(store["db"], 1)
     assert run.artifacts["model.txt"].read() == b"weights"
     assert run.metrics["train.loss"].tolist() == [1.0, 0.5, 1 / 3]

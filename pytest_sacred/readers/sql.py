@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from .base import Metric, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
+                   StoreUnreadable)
 
 
 def _number(value: Any) -> Any:
@@ -240,6 +241,31 @@ class SqlReader(Reader):
             raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r}")
         return Metric(name, [r[0] for r in rows], [_number(r[1]) for r in rows],
                       [r[2] for r in rows])
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        """Computed in the database: one grouped query, one for the last values."""
+        import sqlalchemy as sa
+
+        out: dict[int, dict[str, MetricSummary]] = {run.id: {} for run in runs}
+        t = self._t.get("metric")
+        if t is None or not runs:
+            return out
+        run = self._t["run"]
+        with self._engine.connect() as conn:
+            ids = {key: run_id for key, run_id in conn.execute(  # Sacred's first is "0"
+                sa.select(run.c.run_id, run.c.id).where(run.c.id.in_([r.id for r in runs])))}
+            groups = list(conn.execute(
+                sa.select(t.c.run_id, t.c.name, sa.func.min(t.c.value), sa.func.max(t.c.value),
+                          sa.func.count(), sa.func.max(t.c.metric_id))
+                .where(t.c.run_id.in_(list(ids))).group_by(t.c.run_id, t.c.name)))
+            last = {metric_id: value for metric_id, value in conn.execute(
+                sa.select(t.c.metric_id, t.c.value).where(
+                    t.c.metric_id.in_([g[5] for g in groups])))} if groups else {}
+        for run_key, name, low, high, count, last_id in groups:
+            if count:
+                out[ids[run_key]][name] = MetricSummary(_number(last[last_id]), _number(low),
+                                                        _number(high), count)
+        return out
 
     def artifact(self, run_id: int, name: str) -> bytes:
         import sqlalchemy as sa

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .base import Metric, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
+                   StoreUnreadable, summarize)
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 _READ_ATTEMPTS = 3
@@ -87,10 +88,18 @@ class TinyDbReader(Reader):
         if not self.path.is_file():
             raise StoreUnreadable(f"{self.root} has no metadata.json: not a TinyDB store")
         self._fs = HashFS(str(self.root / "hashfs"), depth=3, width=2, algorithm="md5")
+        self._cache: tuple[Any, dict[int, dict]] | None = None
         self._docs()  # unreadable stores fail here, not at the first question
 
     def _docs(self) -> dict[int, dict]:
-        """Every run document, by run id."""
+        """Every run document, by run id; parsed again only when the file has changed."""
+        st = os.stat(self.path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._cache is None or self._cache[0] != stamp:
+            self._cache = (stamp, self._parse())
+        return self._cache[1]
+
+    def _parse(self) -> dict[int, dict]:
         for attempt in range(_READ_ATTEMPTS):
             data = self.path.read_bytes()
             try:
@@ -103,7 +112,7 @@ class TinyDbReader(Reader):
                 time.sleep(0.05)  # a writer may be in the middle of a write
         if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
             raise StoreUnreadable(f"{self.path} is JSON but not a TinyDB database")
-        docs = {}
+        docs: dict[int, dict] = {}
         for doc in _database(tables).table("runs").all():
             run_id = doc.get("_id")
             if isinstance(run_id, bool) or not isinstance(run_id, int):
@@ -161,13 +170,31 @@ class TinyDbReader(Reader):
             raise StoreUnreadable(f"{what} (hashfs {md5}) is missing from "
                                   f"{self.root / 'hashfs'}") from None
 
-    def metric(self, run_id: int, name: str) -> Metric:
+    def _points(self, run_id: int) -> dict[str, dict]:
+        """``{name: {steps, timestamps, values}}`` of a run (``{}`` without metrics)."""
         metrics = self._doc(run_id).get("metrics") or {}
-        if name not in metrics.get("names", []):
+        if not metrics.get("names"):
+            return {}
+        return json.loads(self._file(metrics["file"], f"the metrics of run {run_id}"))
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        points = self._points(run_id).get(name)
+        if points is None:
             raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r}")
-        points = json.loads(self._file(metrics["file"], f"the metrics of run {run_id}"))[name]
         return Metric(name, points["steps"], points["values"],
                       [datetime.fromisoformat(t) for t in points["timestamps"]])
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        """One read of each run's metrics file, no timestamps parsed."""
+        out: dict[int, dict[str, MetricSummary]] = {}
+        for run in runs:
+            summaries = {}
+            for name, points in self._points(run.id).items():
+                summary = summarize(points["values"])
+                if summary is not None:
+                    summaries[name] = summary
+            out[run.id] = summaries
+        return out
 
     def artifact(self, run_id: int, name: str) -> bytes:
         for entry in self._doc(run_id).get("artifacts", []):
