@@ -475,3 +475,12 @@ def test_load_runs_and_the_command_read_the_store(pytester: pytest.Pytester, pro
     shown = subprocess.run([sys.executable, "-m", "pytest_sacred", "show", url, "1"],
                            capture_output=True, text=True, check=True).stdout
     assert "copy.txt" in shown and "alpha = 0.5" in shown
+
+
+def test_queued_runs_are_stored(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    pytester.makepyfile(test_quick=QUICK)
+    pytester.runpytest("--sacred-sql", url, "--sacred-queue").assert_outcomes(skipped=1)
+    run = open_reader(url).get_run(1)
+    assert run.status == "QUEUED" and isinstance(run.queue_time, datetime)
+    assert run.start_time is None and run.meta["pytest"]["nodeid"] == "test_quick.py::test_quick"

@@ -160,6 +160,9 @@ class SqlObserver(Observer):
         engine = create_engine(self.url, self.lock_timeout)
         shown = redact_url(self.url)
         sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # each new connection: WAL makes NORMAL safe, and it saves an fsync a commit
+            sa.event.listen(engine, "connect",
+                            lambda dbapi, _: dbapi.execute("PRAGMA synchronous=NORMAL"))
         try:
             with engine.connect() as conn:
                 problems = incompatible(sa.inspect(conn))
@@ -228,11 +231,7 @@ class SqlObserver(Observer):
         return self._engine
 
     def _begin(self) -> Any:
-        engine = self._db()
-        conn = engine.connect()
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # safe with WAL
-        return conn
+        return self._db().connect()
 
     def _fit(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         """Strings cut to the column's size (tables Sacred created have narrow ones)."""
