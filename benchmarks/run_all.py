@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import bench_db_stores
 import bench_import
 import bench_load_runs
 import bench_metrics
@@ -32,6 +33,7 @@ FULL = {
     "import": dict(repeats=20, suite_repeats=11),
     "xdist": dict(repeats=5),
     "load_runs": dict(runs=10_000, repeats=3),
+    "db_stores": dict(repeats=3, server_repeats=3),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=1),
@@ -39,6 +41,7 @@ QUICK = {
     "import": dict(repeats=2, suite_repeats=1),
     "xdist": dict(repeats=1),
     "load_runs": dict(runs=2_000, repeats=1),
+    "db_stores": dict(repeats=1, server_repeats=1),
 }
 
 
@@ -56,7 +59,7 @@ def main() -> None:
     machine = harness.machine_info()
     fs = harness.filesystem_costs()
     modules = {"sweep": bench_sweep, "metrics": bench_metrics, "import": bench_import,
-               "xdist": bench_xdist, "load_runs": bench_load_runs}
+               "xdist": bench_xdist, "load_runs": bench_load_runs, "db_stores": bench_db_stores}
     sections = []
     for key, module in modules.items():
         print(f"== {key} {plan[key]}", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .observers.base import DEFAULT_LOCK_TIMEOUT
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
 
 #: the options that print or save something about the selected runs and run nothing
@@ -68,6 +69,18 @@ def register(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    add("--sacred-tinydb", metavar="DIR",
+        help="store runs in DIR as Sacred's TinyDbObserver does (metadata.json + hashfs/; "
+             "Sacred's TinyDbReader reads it)")
+    add("--sacred-sql", metavar="URL",
+        help="store runs in Sacred's SqlObserver tables at an SQLAlchemy URL "
+             "(sqlite:///runs.db, postgresql://user@host/db, mysql+pymysql://...)")
+    add("--sacred-lock-timeout", metavar="SECONDS",
+        help="how long the TinyDB and SQLite stores wait for a lock another process holds "
+             "(default 30)")
+    parser.addini("sacred_tinydb", "TinyDB store directory, relative to the ini file")
+    parser.addini("sacred_sql", "SQL store: an SQLAlchemy URL")
+    parser.addini("sacred_lock_timeout", "seconds to wait for a TinyDB/SQLite lock (default 30)")
     # regression checks (DESIGN section 6; rules parsed by pytest_sacred.compare)
     add("--sacred-compare", metavar="last|best|ID",
         help="compare each run with an earlier COMPLETED run of the same experiment and "
@@ -118,6 +131,10 @@ class Options:
     mongo: str | None = None
     mongo_collection: str | None = None
     observers: tuple[str, ...] = ()
+    tinydb: Path | None = None
+    sql: str | None = None
+    #: seconds the TinyDB and SQLite stores wait for another process's lock
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     compare: str | None = None
     compare_fail: tuple[str, ...] = ()
     compare_store: str | None = None
@@ -164,6 +181,9 @@ class Options:
             mongo=_value(config, "sacred_mongo"),
             mongo_collection=_value(config, "sacred_mongo_collection"),
             observers=tuple(option.sacred_observer or ()),
+            tinydb=_path(config, "sacred_tinydb"),
+            sql=_value(config, "sacred_sql"),
+            lock_timeout=_seconds(config, "sacred_lock_timeout", DEFAULT_LOCK_TIMEOUT),
             compare=option.sacred_compare,
             compare_fail=tuple(option.sacred_compare_fail or ()),
             compare_store=option.sacred_compare_store or None,
@@ -189,6 +209,21 @@ def _path(config: pytest.Config, name: str) -> Path | None:
     if not ini:
         return None
     return Path(config.inipath.parent if config.inipath else config.rootpath) / ini
+
+
+def _seconds(config: pytest.Config, name: str, default: float) -> float:
+    """A number of seconds >= 0 from the command line or the ini file."""
+    value = _value(config, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise pytest.UsageError(f"{name} = {value!r} is not a number of seconds >= 0 "
+                                f"(e.g. {default:g})")
+    return seconds
 
 
 def _heartbeat(config: pytest.Config) -> float:

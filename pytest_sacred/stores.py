@@ -27,6 +27,10 @@ def build_observers(options: Options, rootpath: Path) -> list[Observer]:
 
         observers.append(MongoObserver.from_option(options.mongo,
                                                    collection=options.mongo_collection))
+    if options.tinydb is not None or options.sql is not None:
+        from .observers.database_stores import database_stores
+
+        observers += database_stores(options)
     if options.file_storage is not None or not observers:
         from .observers.file_storage import FileStorageObserver
 

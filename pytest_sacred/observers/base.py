@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+#: seconds a store waits for a lock another process holds (TinyDB file lock, SQLite)
+DEFAULT_LOCK_TIMEOUT = 30.0
+#: a heartbeat this soon after a run's previous write is kept for the run's next write: the
+#: final beat of a short run comes right before its end, which writes it along
+DEFER_BEAT_SECONDS = 2.0
+
+
 class StoreError(Exception):
     """A store that cannot be used: unreachable, unwritable, or a value that does not parse.
 
