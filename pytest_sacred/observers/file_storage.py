@@ -21,14 +21,14 @@ from typing import Any
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
+from .file_layout import (RESERVED_NAMES, MetricText, add_metrics, initial_entry, indented,
+                          metrics_json, run_json, stored_copy_name)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
 #: so a beat costs what it delivers, not what the run logged before
 LIVE_METRICS_BYTES = 4 * 1024 * 1024
 JOURNAL = "metrics.journal.jsonl"
-#: artifact names Sacred refuses because they would overwrite the run's own files
-RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
 _MAX_CLAIM_ATTEMPTS = 1000
 
 
@@ -63,72 +63,6 @@ class _RewrittenFile:
         os.close(self._fd)
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _indented(value: Any) -> str:
-    """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
-    if type(value) in _SCALARS or value == []:  # no line breaks: the C encoder will do
-        return json.dumps(value)
-    return dumps(value).replace("\n", "\n  ")
-
-
-def _json_object(members: dict[str, str]) -> str:
-    """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
-    if not members:
-        return "{}"
-    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
-
-
-_ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
-_QUOTED_ELEMENT = f'"{_ELEMENT}"'
-_CHUNK = 8192
-
-
-@dataclass
-class _MetricText:
-    """The JSON text of one metric's points, one piece per heartbeat."""
-
-    steps: list[str] = field(default_factory=list)
-    timestamps: list[str] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)
-
-    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
-        """Encode one beat's points; returns the number of characters added.
-
-        In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
-        next is made, so a million points reuse a little memory instead of touching a lot.
-        """
-        added = 0
-        for start in range(0, len(steps), _CHUNK):
-            end = start + _CHUNK
-            pieces = (_ELEMENT.join(map(str, steps[start:end])),
-                      '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
-                                                     timestamps[start:end])) + '"',
-                      json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
-            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
-                chunks.append(piece)
-                added += len(piece)
-        return added
-
-    def pieces(self, name: str):
-        """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
-        yield f"  {json.dumps(name)}: {{\n"
-        for i, (key, chunks) in enumerate(
-                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
-            yield (",\n" if i else "") + f'    "{key}": ['
-            if not chunks:
-                yield "]"
-                continue
-            yield "\n      "
-            for j, chunk in enumerate(chunks):  # no joined copy of a million points
-                if j:
-                    yield _ELEMENT
-                yield chunk
-            yield "\n    ]"
-        yield "\n  }"
-
-
 @dataclass
 class _RunFiles:
     directory: Path
@@ -137,7 +71,7 @@ class _RunFiles:
     #: the fields that do not (experiment, host, meta), encoded once
     fixed: dict[str, str]
     cout: str = ""
-    metrics: dict[str, _MetricText] = field(default_factory=dict)
+    metrics: dict[str, MetricText] = field(default_factory=dict)
     #: encoded size of all points so far; past LIVE_METRICS_BYTES beats only append
     metrics_bytes: int = 0
     #: metrics.json lacks points that are in the journal
@@ -154,8 +88,7 @@ class _RunFiles:
 
     def save(self) -> None:
         """Write run.json."""
-        encoded = {k: _indented(v) for k, v in self.entry.items()}
-        self.rewrite("run.json", _json_object({**self.fixed, **encoded}))
+        self.rewrite("run.json", run_json(self.fixed, self.entry))
 
     def close(self) -> None:
         for file in self.files.values():
@@ -241,8 +174,7 @@ class FileStorageObserver(Observer):
 
     def _store_copy(self, source: str, md5: str, folder: str) -> Path:
         """Copy ``source`` to ``folder/<stem>_<md5><ext>`` once; returns that path."""
-        stem, ext = os.path.splitext(os.path.basename(source))
-        target = self.basedir / folder / f"{stem}_{md5}{ext}"
+        target = self.basedir / folder / stored_copy_name(source, md5)
         if target not in self._stored:
             if not target.exists():
                 target.parent.mkdir(exist_ok=True)
@@ -264,7 +196,7 @@ class FileStorageObserver(Observer):
         """Experiment and host info are the same dicts run after run: encode them once."""
         cached = self._encoded.get(id(value))
         if cached is None or cached[0] is not value:
-            cached = self._encoded[id(value)] = (value, _indented(make(value)))
+            cached = self._encoded[id(value)] = (value, indented(make(value)))
         return cached[1]
 
     # -- writing ------------------------------------------------------------------------------
@@ -274,17 +206,9 @@ class FileStorageObserver(Observer):
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
             "host": self._encode_once(host_info),
-            "meta": _indented(meta_info),
+            "meta": indented(meta_info),
         }
-        entry = {
-            "command": command,
-            **{key: value.isoformat() for key, value in times.items()},
-            "status": status,
-            "resources": [],
-            "artifacts": [],
-        }
-        if status != "QUEUED":
-            entry["heartbeat"] = None
+        entry = initial_entry(command, status, times)
         with open(directory / "config.json", "w", encoding="utf-8") as f:
             f.write(dumps(config))
         run = _RunFiles(directory, entry, fixed)
@@ -320,11 +244,7 @@ class FileStorageObserver(Observer):
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
         run = self._runs[run_id]
-        for name, metric in metrics_by_name.items():
-            text = run.metrics.get(name)
-            if text is None:
-                text = run.metrics[name] = _MetricText()
-            run.metrics_bytes += text.add(metric["steps"], metric["timestamps"], metric["values"])
+        run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
         if "metrics.json" not in run.files or (
                 metrics_by_name and run.metrics_bytes <= LIVE_METRICS_BYTES):
             self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
@@ -332,19 +252,7 @@ class FileStorageObserver(Observer):
             self._append_journal(run, metrics_by_name)
 
     def _save_metrics(self, run: _RunFiles) -> None:
-        if not run.metrics:
-            run.rewrite("metrics.json", "{}")
-            return
-
-        def pieces():
-            yield "{\n"
-            for i, name in enumerate(sorted(run.metrics)):
-                if i:
-                    yield ",\n"
-                yield from run.metrics[name].pieces(name)
-            yield "\n}"
-
-        run.rewrite("metrics.json", *pieces())
+        run.rewrite("metrics.json", *metrics_json(run.metrics))
         run.metrics_stale = False
 
     def _append_journal(self, run: _RunFiles, metrics_by_name: dict) -> None:

@@ -1,0 +1,135 @@
+"""The text of Sacred's FileStorage files, for every store that writes that layout.
+
+The file store and the object stores (S3, GCS) write the same ``run.json``,
+``config.json``, ``metrics.json`` and ``info.json``; this module makes their text, byte for
+byte what Sacred's ``json.dump(flatten(obj), sort_keys=True, indent=2)`` gives, without
+re-encoding what does not change (the experiment and host entries, old metric points).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..serialize import dumps
+
+#: artifact names Sacred refuses because they would overwrite the run's own files
+RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def indented(value: Any) -> str:
+    """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
+    if type(value) in _SCALARS or value == []:  # no line breaks: the C encoder will do
+        return json.dumps(value)
+    return dumps(value).replace("\n", "\n  ")
+
+
+def json_object(members: dict[str, str]) -> str:
+    """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
+    if not members:
+        return "{}"
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
+
+
+def stored_copy_name(source: str, md5: str) -> str:
+    """``<stem>_<md5><ext>``: the name of a source or resource copy in ``_sources/``."""
+    stem, ext = os.path.splitext(os.path.basename(source))
+    return f"{stem}_{md5}{ext}"
+
+
+def initial_entry(command: str, status: str, times: dict[str, datetime]) -> dict[str, Any]:
+    """The changing fields of a new run's ``run.json`` (queued runs have no heartbeat)."""
+    entry: dict[str, Any] = {
+        "command": command,
+        **{key: value.isoformat() for key, value in times.items()},
+        "status": status,
+        "resources": [],
+        "artifacts": [],
+    }
+    if status != "QUEUED":
+        entry["heartbeat"] = None
+    return entry
+
+
+def run_json(fixed: dict[str, str], entry: dict[str, Any]) -> str:
+    """``run.json`` from the encoded fixed fields and the current changing ones."""
+    return json_object({**fixed, **{k: indented(v) for k, v in entry.items()}})
+
+
+_ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
+_QUOTED_ELEMENT = f'"{_ELEMENT}"'
+_CHUNK = 8192
+
+
+@dataclass
+class MetricText:
+    """The JSON text of one metric's points, one piece per heartbeat."""
+
+    steps: list[str] = field(default_factory=list)
+    timestamps: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+
+    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
+        """Encode one beat's points; returns the number of characters added.
+
+        In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
+        next is made, so a million points reuse a little memory instead of touching a lot.
+        """
+        added = 0
+        for start in range(0, len(steps), _CHUNK):
+            end = start + _CHUNK
+            pieces = (_ELEMENT.join(map(str, steps[start:end])),
+                      '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
+                                                     timestamps[start:end])) + '"',
+                      json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
+            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
+                chunks.append(piece)
+                added += len(piece)
+        return added
+
+    def pieces(self, name: str) -> Iterator[str]:
+        """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
+        yield f"  {json.dumps(name)}: {{\n"
+        for i, (key, chunks) in enumerate(
+                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
+            yield (",\n" if i else "") + f'    "{key}": ['
+            if not chunks:
+                yield "]"
+                continue
+            yield "\n      "
+            for j, chunk in enumerate(chunks):  # no joined copy of a million points
+                if j:
+                    yield _ELEMENT
+                yield chunk
+            yield "\n    ]"
+        yield "\n  }"
+
+
+def add_metrics(metrics: dict[str, MetricText], metrics_by_name: dict) -> int:
+    """Encode one beat's points into ``metrics``; returns the number of characters added."""
+    added = 0
+    for name, metric in metrics_by_name.items():
+        text = metrics.get(name)
+        if text is None:
+            text = metrics[name] = MetricText()
+        added += text.add(metric["steps"], metric["timestamps"], metric["values"])
+    return added
+
+
+def metrics_json(metrics: dict[str, MetricText]) -> Iterator[str]:
+    """``metrics.json`` in pieces (``{}`` when no metric was logged)."""
+    if not metrics:
+        yield "{}"
+        return
+    yield "{\n"
+    for i, name in enumerate(sorted(metrics)):
+        if i:
+            yield ",\n"
+        yield from metrics[name].pieces(name)
+    yield "\n}"
