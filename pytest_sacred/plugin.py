@@ -59,6 +59,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # -- object stores and notifications (observers/remote.py reads these) --------------
+    add("--sacred-s3", metavar="s3://BUCKET/PREFIX",
+        help="store runs in S3 in Sacred's FileStorage layout (boto3; bucket created if "
+             "missing; endpoint, region and credentials from the AWS configuration)")
+    add("--sacred-s3-endpoint", metavar="URL",
+        help="S3 endpoint URL (default: AWS_ENDPOINT_URL or AWS's own)")
+    add("--sacred-s3-region", metavar="REGION", help="S3 region (default: the AWS config's)")
+    add("--sacred-gcs", metavar="gs://BUCKET/PREFIX",
+        help="store runs in Google Cloud Storage in Sacred's FileStorage layout "
+             "(google-cloud-storage; STORAGE_EMULATOR_HOST for an emulator)")
+    add("--sacred-slack", metavar="FILE",
+        help="send run messages to Slack: a .json/.yaml file with webhook_url (and bot_name, "
+             "icon, completed_text, interrupted_text, failed_text)")
+    add("--sacred-telegram", metavar="FILE",
+        help="send run messages to Telegram: a .json/.yaml file with token, chat_id (and "
+             "silent_completion, proxy_url, api_url, *_text)")
+    add("--sacred-notify", metavar="runs|session",
+        help="one message per run (runs) or one summary at the end (session); default: "
+             "runs for up to 10 selected runs, session above")
+    for name, text in (("sacred_s3", "S3 store: s3://bucket/prefix"),
+                       ("sacred_s3_endpoint", "S3 endpoint URL"),
+                       ("sacred_s3_region", "S3 region"),
+                       ("sacred_gcs", "GCS store: gs://bucket/prefix"),
+                       ("sacred_slack", "Slack notifier config file"),
+                       ("sacred_telegram", "Telegram notifier config file"),
+                       ("sacred_notify", "runs or session")):
+        parser.addini(name, text)
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")

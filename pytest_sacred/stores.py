@@ -39,6 +39,11 @@ def build_observers(config: pytest.Config) -> list[Observer]:
         observers.append(
             MongoObserver.from_option(mongo, collection=_option(config, "sacred_mongo_collection"))
         )
+    # object stores and notifications (S3, GCS, Slack, Telegram)
+    from .observers import remote
+
+    remote_options = remote.read_options(config)
+    observers += remote.object_stores(remote_options)
 
     file_dir = config.getoption("sacred_file_storage")
     if file_dir is None:
@@ -49,6 +54,7 @@ def build_observers(config: pytest.Config) -> list[Observer]:
         from .observers.file_storage import FileStorageObserver
 
         observers.append(FileStorageObserver(file_dir or config.rootpath / "runs"))
+    observers += remote.notifiers(remote_options)  # they store nothing: after the default
     if config.getoption("sacred_observer"):
         # after the default store is settled: these feed other tools and store no ids
         from .observers.sacred_adapter import from_spec

@@ -13,6 +13,10 @@ _WHERE = {
     "StoreError": "base",
     "FileStorageObserver": "file_storage",
     "MongoObserver": "mongo",
+    "S3Observer": "s3",
+    "GCSObserver": "gcs",
+    "SlackNotifier": "slack",
+    "TelegramNotifier": "telegram",
     "SacredObserver": "sacred_adapter",
     "from_sacred": "sacred_adapter",
 }
