@@ -123,6 +123,9 @@ class Request:
     method: str
     path: str
     body: Any
+    headers: dict[str, str]
+    #: time.monotonic() when it arrived
+    time: float
 
 
 @dataclass
@@ -145,7 +148,8 @@ class Receiver:
                     body = json.loads(raw)
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                receiver.requests.append(Request("POST", self.path, body))
+                receiver.requests.append(Request("POST", self.path, body, dict(self.headers),
+                                                 time.monotonic()))
                 scripted = receiver.responses.get(self.path)
                 if scripted:
                     status, answer, headers = scripted.pop(0) if len(scripted) > 1 else scripted[0]
