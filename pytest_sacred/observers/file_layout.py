@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,37 @@ def json_object(members: dict[str, str]) -> str:
     if not members:
         return "{}"
     return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
+
+
+#: ids tried before a store gives up claiming one
+MAX_CLAIM_ATTEMPTS = 1000
+
+
+def claim_next_id(claim: Callable[[int], bool], highest: Callable[[], int],
+                  start: int | None) -> int | None:
+    """The first id from ``start`` (or ``highest() + 1``) that ``claim`` atomically takes;
+    None after ``MAX_CLAIM_ATTEMPTS`` misses. Each miss means another writer took it: try
+    the next, and after ten misses in a row look for the highest id again."""
+    candidate = start or highest() + 1
+    for attempt in range(MAX_CLAIM_ATTEMPTS):
+        if claim(candidate):
+            return candidate
+        candidate = highest() + 1 if attempt % 10 == 9 else candidate + 1
+    return None
+
+
+class EncodedOnce:
+    """Experiment and host info are the same dicts run after run: each is encoded once
+    (keyed by identity, and kept alive so the identity cannot be reused)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, str]] = {}
+
+    def __call__(self, value: dict, make: Callable[[dict], Any] = lambda v: v) -> str:
+        cached = self._cache.get(id(value))
+        if cached is None or cached[0] is not value:
+            cached = self._cache[id(value)] = (value, indented(make(value)))
+        return cached[1]
 
 
 def stored_copy_name(source: str, md5: str) -> str:

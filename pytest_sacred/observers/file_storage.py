@@ -21,15 +21,15 @@ from typing import Any
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
-from .file_layout import (RESERVED_NAMES, MetricText, add_metrics, initial_entry, indented,
-                          metrics_json, run_json, stored_copy_name)
+from .file_layout import (MAX_CLAIM_ATTEMPTS, RESERVED_NAMES, EncodedOnce, MetricText,
+                          add_metrics, claim_next_id, initial_entry, indented, metrics_json,
+                          run_json, stored_copy_name)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
 #: so a beat costs what it delivers, not what the run logged before
 LIVE_METRICS_BYTES = 4 * 1024 * 1024
 JOURNAL = "metrics.journal.jsonl"
-_MAX_CLAIM_ATTEMPTS = 1000
 
 
 class _RewrittenFile:
@@ -108,8 +108,7 @@ class FileStorageObserver(Observer):
         self._claimed: set[int] = set()
         self._next_id: int | None = None
         self._stored: set[Path] = set()
-        #: encoded experiment/host entries, by the identity of the dict they came from
-        self._encoded: dict[int, tuple[Any, str]] = {}
+        self._encode_once = EncodedOnce()
 
     # -- session -------------------------------------------------------------------------
 
@@ -139,20 +138,21 @@ class FileStorageObserver(Observer):
         with os.scandir(self.basedir) as entries:
             return max((int(e.name) for e in entries if e.name.isdigit()), default=0)
 
+    def _mkdir(self, run_id: int) -> bool:
+        try:
+            (self.basedir / str(run_id)).mkdir()
+        except FileExistsError:
+            return False
+        return True
+
     def pytest_sacred_allocate_id(self) -> int:
-        candidate = self._next_id or self._highest_id() + 1
-        for attempt in range(_MAX_CLAIM_ATTEMPTS):
-            try:
-                (self.basedir / str(candidate)).mkdir()
-            except FileExistsError:
-                # another process got there first; after a few misses, look again
-                candidate = self._highest_id() + 1 if attempt % 10 == 9 else candidate + 1
-                continue
-            self._claimed.add(candidate)
-            self._next_id = candidate + 1
-            return candidate
-        raise StoreError(f"could not claim a run directory in {self.basedir} after "
-                         f"{_MAX_CLAIM_ATTEMPTS} attempts")
+        run_id = claim_next_id(self._mkdir, self._highest_id, self._next_id)
+        if run_id is None:
+            raise StoreError(f"could not claim a run directory in {self.basedir} after "
+                             f"{MAX_CLAIM_ATTEMPTS} attempts")
+        self._claimed.add(run_id)
+        self._next_id = run_id + 1
+        return run_id
 
     def _run_directory(self, run_id: int | None) -> Path:
         if run_id is None:
@@ -191,13 +191,6 @@ class FileStorageObserver(Observer):
             for name, md5 in ex_info.get("sources", [])
         ]
         return {**ex_info, "sources": sources}
-
-    def _encode_once(self, value: dict, make=lambda v: v) -> str:
-        """Experiment and host info are the same dicts run after run: encode them once."""
-        cached = self._encoded.get(id(value))
-        if cached is None or cached[0] is not value:
-            cached = self._encoded[id(value)] = (value, indented(make(value)))
-        return cached[1]
 
     # -- writing ------------------------------------------------------------------------------
 

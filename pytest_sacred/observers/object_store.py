@@ -12,7 +12,10 @@ and ``<prefix>/_sources/``, ``<prefix>/_resources/``, the text made by
   ``cout.txt``, ``info.json`` and ``metrics.json`` only when their content did. Sacred's
   S3 observer overwrote ``cout.txt`` with the last beat's delta; here it is always whole;
 * an artifact's or resource's entry in ``run.json`` is uploaded with the next heartbeat
-  (a run's last artifacts come just before its final beat): the artifact itself at once.
+  (a run's last artifacts come just before its final beat): the artifact itself at once;
+* a heartbeat within ``RUN_JSON_INTERVAL`` of the last upload of ``run.json`` does not
+  upload it again (the run's final beat, right before its final event, is one): a
+  crash then loses less than that much of the heartbeat time.
 
 A bucket only needs to give :class:`Bucket`'s few operations; the client library of each
 service is imported by its module (:mod:`.s3`, :mod:`.gcs`) only when that store is used.
@@ -22,17 +25,20 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
-from .file_layout import (RESERVED_NAMES, MetricText, add_metrics, indented, initial_entry,
-                          metrics_json, run_json, stored_copy_name)
+from .file_layout import (MAX_CLAIM_ATTEMPTS, RESERVED_NAMES, EncodedOnce, MetricText,
+                          add_metrics, claim_next_id, indented, initial_entry, metrics_json,
+                          run_json, stored_copy_name)
 from .file_storage import LIVE_METRICS_BYTES
 
-_MAX_CLAIM_ATTEMPTS = 1000
+#: seconds: a heartbeat sooner than this after the last upload of run.json skips it
+RUN_JSON_INTERVAL = 1.0
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 
@@ -123,6 +129,7 @@ class _RunObjects:
     metrics_bytes: int = 0
     metrics_uploaded: bool = False
     metrics_stale: bool = False
+    saved_at: float = 0.0  # time.monotonic() of the last upload of run.json
 
 
 class ObjectStoreObserver(Observer):
@@ -141,7 +148,7 @@ class ObjectStoreObserver(Observer):
         self._claimed: set[int] = set()
         self._next_id: int | None = None
         self._stored: set[str] = set()
-        self._encoded: dict[int, tuple[Any, str]] = {}
+        self._encode_once = EncodedOnce()
 
     # -- session -------------------------------------------------------------------------
 
@@ -166,17 +173,14 @@ class ObjectStoreObserver(Observer):
                                dumps(config).encode("utf-8"), _JSON, create_only=True)
 
     def pytest_sacred_allocate_id(self, config: dict) -> int:
-        candidate = self._next_id or self._highest_id() + 1
-        for attempt in range(_MAX_CLAIM_ATTEMPTS):
-            if not self._claim(candidate, config):
-                # another writer got there first; after a few misses, look again
-                candidate = self._highest_id() + 1 if attempt % 10 == 9 else candidate + 1
-                continue
-            self._claimed.add(candidate)
-            self._next_id = candidate + 1
-            return candidate
-        raise StoreError(f"could not claim a run id in {self.url} after "
-                         f"{_MAX_CLAIM_ATTEMPTS} attempts")
+        run_id = claim_next_id(lambda i: self._claim(i, config), self._highest_id,
+                               self._next_id)
+        if run_id is None:
+            raise StoreError(f"could not claim a run id in {self.url} after "
+                             f"{MAX_CLAIM_ATTEMPTS} attempts")
+        self._claimed.add(run_id)
+        self._next_id = run_id + 1
+        return run_id
 
     # -- content-addressed copies ----------------------------------------------------------
 
@@ -196,13 +200,6 @@ class ObjectStoreObserver(Observer):
         sources = [[name, self._store_copy(f"{base}/{name}", md5, "_sources")]
                    for name, md5 in ex_info.get("sources", [])]
         return {**ex_info, "sources": sources}
-
-    def _encode_once(self, value: dict, make=lambda v: v) -> str:
-        """Experiment and host info are the same dicts run after run: encode them once."""
-        cached = self._encoded.get(id(value))
-        if cached is None or cached[0] is not value:
-            cached = self._encoded[id(value)] = (value, indented(make(value)))
-        return cached[1]
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -227,6 +224,7 @@ class ObjectStoreObserver(Observer):
 
     def _save(self, run: _RunObjects) -> None:
         self._put(run, "run.json", run_json(run.fixed, run.entry))
+        run.saved_at = time.monotonic()
 
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
                                    config, meta_info) -> None:
@@ -251,7 +249,8 @@ class ObjectStoreObserver(Observer):
             if text != run.info:
                 self._put(run, "info.json", text)
                 run.info = text
-        self._save(run)
+        if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL:
+            self._save(run)
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
         run = self._runs[run_id]
