@@ -4,7 +4,6 @@ mocked client library). See cloud_servers.py for why this emulator."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path

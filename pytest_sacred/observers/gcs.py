@@ -10,6 +10,7 @@ must not exist), which GCS applies atomically.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .base import StoreError
@@ -28,8 +29,6 @@ class GCSBucket:
         self._bucket: Any = None
 
     def _where(self) -> str:
-        import os
-
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         return f"{OPTION} {self.url}" + (f" (emulator {emulator})" if emulator else "")
 

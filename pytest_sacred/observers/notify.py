@@ -73,11 +73,6 @@ def _sample_fields() -> dict[str, Any]:
     return fields | {name: "" for names in STATUS_FIELDS.values() for name in names}
 
 
-class _Default(dict):
-    """Format mapping that leaves sub-fields of unknown dict entries empty (host_info of
-    a run gathered without nvidia-smi has no ``gpus``, for example)."""
-
-
 def load_settings(path: str, option: str, schema: Mapping[str, tuple[type, ...]],
                   required: tuple[str, ...], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Read and check a notifier's config file: every key known and of the right type,
