@@ -327,6 +327,15 @@ def test_bad_config_files_are_usage_errors(pytester: pytest.Pytester, option: st
     assert not (pytester.path / "runs").exists()
 
 
+def test_a_url_instead_of_a_file_is_not_echoed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_exp=EXPERIMENT)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--sacred-slack",
+                                f"https://hooks.example.invalid{HOOK_PATH}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-slack takes a .json/.yaml config file, not a URL*"])
+    assert "secretHOOK" not in result.stdout.str() + result.stderr.str()
+
+
 def test_a_yaml_parse_error_does_not_quote_the_token(pytester: pytest.Pytester) -> None:
     pytest.importorskip("yaml")
     path = pytester.path / "telegram.yaml"

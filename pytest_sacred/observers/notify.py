@@ -78,6 +78,9 @@ def load_settings(path: str, option: str, schema: Mapping[str, tuple[type, ...]]
     """Read and check a notifier's config file: every key known and of the right type,
     every required key present, every template formattable. :class:`StoreError` names
     the key and what would be right."""
+    if "://" in path:  # a webhook URL or an API URL with its token: never echo it
+        raise StoreError(f"{option} takes a .json/.yaml config file, not a URL: put the URL "
+                         "(a secret) in the file, under the key the README names")
     try:
         data = read_mapping_file(path, f"{option} file", show_error=False)
     except ConfigError as exc:
