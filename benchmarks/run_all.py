@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run_all.py            # about 10-12 minutes on a 2-core machine
+    python benchmarks/run_all.py            # about 15-20 minutes on a 2-core machine
     python benchmarks/run_all.py --quick    # one round each, to try the harness
 
 Needs Sacred 0.8.7 (``pip install -e '.[bench]'``); the Mongo rows also need pymongo and
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import bench_import
+import bench_load_runs
 import bench_metrics
 import bench_sweep
 import bench_xdist
@@ -30,12 +31,14 @@ FULL = {
     "metrics": dict(repeats=5, big_repeats=3),
     "import": dict(repeats=20, suite_repeats=11),
     "xdist": dict(repeats=5),
+    "load_runs": dict(runs=10_000, repeats=3),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=1, cloud_repeats=1),
     "metrics": dict(repeats=1, big_repeats=1),
     "import": dict(repeats=2, suite_repeats=1),
     "xdist": dict(repeats=1),
+    "load_runs": dict(runs=2_000, repeats=1),
 }
 
 
@@ -53,7 +56,7 @@ def main() -> None:
     machine = harness.machine_info()
     fs = harness.filesystem_costs()
     modules = {"sweep": bench_sweep, "metrics": bench_metrics, "import": bench_import,
-               "xdist": bench_xdist}
+               "xdist": bench_xdist, "load_runs": bench_load_runs}
     sections = []
     for key, module in modules.items():
         print(f"== {key} {plan[key]}", file=sys.stderr, flush=True)

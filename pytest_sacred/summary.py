@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .textable import aligned_lines
+
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
 
 
@@ -42,7 +44,7 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(COLUMNS)]
-    write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
-    for line in cells:
-        write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    header, *lines = aligned_lines(COLUMNS, cells)
+    write(header, bold=True)
+    for line in lines:
+        write(line)
