@@ -251,7 +251,7 @@ def show(args: argparse.Namespace) -> int:
     status = shown_status(run)
     if args.json:
         _json_out({**asdict(run), "shown_status": status, "duration": duration(run),
-                   "metrics": {n: asdict(s) for n, s in summaries.items()}})
+                   "metrics": {n: s._asdict() for n, s in summaries.items()}})
         return OK
     host = run.host
     lines = [f"run {run.id} of {reader.location}: {run.experiment.get('name')}, {status}",

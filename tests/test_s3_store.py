@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -306,7 +307,9 @@ def test_reader_lists_and_reads_runs(pytester: pytest.Pytester, moto: MotoS3, bu
         runs = list(reader.list_runs())
         assert [(r.id, r.status, r.result) for r in runs] == [
             (1, "COMPLETED", 0.1), (2, "COMPLETED", 0.2), (3, "FAILED", None)]
-        assert runs[0].config["k"] == 1 and runs[0].metric_names == ["loss"]
+        assert runs[0].config["k"] == 1 and reader.get_run(1).metric_names == ["loss"]
+        summaries = reader.metric_summaries(runs)
+        assert summaries[2]["loss"] == (0.25, 0.25, 0.5, 3) and summaries[3] == {}
         assert runs[0].experiment["name"] == "cloud" and runs[0].start_time is not None
         assert [r.id for r in reader.list_runs(RunFilter(status="FAILED"))] == [3]
         assert [r.id for r in reader.list_runs(RunFilter(ids=frozenset({2})))] == [2]
@@ -323,6 +326,21 @@ def test_reader_lists_and_reads_runs(pytester: pytest.Pytester, moto: MotoS3, bu
             reader.metric(1, "nope")
         with pytest.raises(NoSuchRun):
             reader.artifact(1, "nope.bin")
+
+
+def test_pytest_sacred_ls_and_show_read_the_bucket(pytester: pytest.Pytester, moto: MotoS3,
+                                                   bucket: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run_session(pytester, "--sacred-s3", f"s3://{bucket}/cli", "--sacred-s3-endpoint",
+                moto.url).assert_outcomes(passed=2, failed=1)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    listed = pytester.run(sys.executable, "-m", "pytest_sacred", "ls", f"s3://{bucket}/cli")
+    assert listed.ret == 0, listed.stderr.str()
+    listed.stdout.fnmatch_lines(["*1*cloud*COMPLETED*", "*2*cloud*COMPLETED*",
+                                 "*3*cloud*FAILED*"])
+    shown = pytester.run(sys.executable, "-m", "pytest_sacred", "show", f"s3://{bucket}/cli", "2")
+    assert shown.ret == 0, shown.stderr.str()
+    shown.stdout.fnmatch_lines(["*loss*"])
 
 
 def test_reader_of_a_missing_bucket(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> None:

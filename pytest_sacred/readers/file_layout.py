@@ -1,6 +1,6 @@
 """Sacred's FileStorage files (``run.json``, ``config.json``, ``metrics.json``,
-``info.json``) turned into reader records, wherever the bytes come from: a directory, an
-S3 or GCS bucket."""
+``info.json``) turned into reader records, wherever the bytes come from: a directory
+(:mod:`.file`), an S3 or GCS bucket (:mod:`.object_store`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .base import Metric, NoSuchRun, RunFilter, StoredRun, StoreUnreadable
+from .base import (Metric, MetricSummary, NoSuchRun, RunFilter, StoredRun, StoreUnreadable,
+                   summarize)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -66,10 +67,21 @@ def stored_run(run_id: int, run: dict, config: dict | None, location: str,
     )
 
 
-def metric_from(metrics: dict | None, run_id: int, name: str) -> Metric:
+def metric_from(metrics: dict | None, run_id: int, name: str, location: str) -> Metric:
     """One metric out of a parsed ``metrics.json``; :class:`NoSuchRun` when absent."""
     entry = (metrics or {}).get(name)
     if entry is None:
-        raise NoSuchRun(f"run {run_id} has no metric {name!r}")
+        raise NoSuchRun(f"run {run_id} in {location} has no metric {name!r} "
+                        f"(it has: {', '.join(sorted(metrics or {})) or 'none'})")
     return Metric(name, list(entry.get("steps", [])), list(entry.get("values", [])),
                   [parse_time(t) for t in entry.get("timestamps", [])])
+
+
+def summaries_of(metrics: dict) -> dict[str, MetricSummary]:
+    """Last/min/max of each metric of a parsed ``metrics.json`` that has points."""
+    out = {}
+    for name, points in metrics.items():
+        summary = summarize(points.get("values") or [])
+        if summary is not None:
+            out[name] = summary
+    return out

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..observers.base import StoreError
 from ..observers.object_store import Bucket, BucketURL, parse_bucket_url
-from .base import NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable
-from .file_layout import load_json, matches, metric_from, stored_run
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
+                   StoreUnreadable)
+from .file_layout import load_json, matches, metric_from, stored_run, summaries_of
 
 #: objects fetched at once when listing runs (each run is two or three small GETs)
 _PARALLEL = 8
@@ -37,17 +38,18 @@ class ObjectStoreReader(Reader):
         return sorted(int(n) for n in self.bucket.list_dirs(self.url.key("")) if n.isdigit())
 
     def _record(self, run_id: int, where: RunFilter, whole: bool) -> StoredRun | None:
+        """A run's record (``whole``: with info, output and metric names), or None when
+        ``where`` leaves it out or its ``run.json`` is not written yet (an id just claimed)."""
         run = self._json(run_id, "run.json")
         if run is None or not matches(run, where):
-            return None  # a claimed id whose run.json is not written yet, or filtered out
+            return None
         config = self._json(run_id, "config.json")
-        metrics = self._json(run_id, "metrics.json")
-        info = self._json(run_id, "info.json") if whole else None
-        cout = None
-        if whole:
-            raw = self._get(run_id, "cout.txt")
-            cout = raw.decode("utf-8", "replace") if raw is not None else ""
-        return stored_run(run_id, run, config, f"{self.url}/{run_id}", info, metrics, cout)
+        if not whole:
+            return stored_run(run_id, run, config, f"{self.url}/{run_id}")
+        raw = self._get(run_id, "cout.txt")
+        cout = raw.decode("utf-8", "replace") if raw is not None else ""
+        return stored_run(run_id, run, config, f"{self.url}/{run_id}",
+                          self._json(run_id, "info.json"), self._metrics(run_id), cout)
 
     def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
         ids = [i for i in self._ids() if where.ids is None or i in where.ids]
@@ -62,10 +64,24 @@ class ObjectStoreReader(Reader):
             raise NoSuchRun(f"{self.url} holds no run {run_id}")
         return record
 
-    def metric(self, run_id: int, name: str):
-        if self._get(run_id, "run.json") is None:
+    def _metrics(self, run_id: int) -> dict:
+        metrics = self._json(run_id, "metrics.json")
+        if metrics is None and self._get(run_id, "run.json") is None:
             raise NoSuchRun(f"{self.url} holds no run {run_id}")
-        return metric_from(self._json(run_id, "metrics.json"), run_id, name)
+        return metrics or {}
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        return metric_from(self._metrics(run_id), run_id, name, self.location)
+
+    def metrics(self, run_id: int, names: list[str] | None = None) -> dict[str, Metric]:
+        raw = self._metrics(run_id)  # one download for all of them
+        return {name: metric_from(raw, run_id, name, self.location)
+                for name in (sorted(raw) if names is None else names)}
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        with ThreadPoolExecutor(_PARALLEL) as pool:
+            return dict(zip((r.id for r in runs),
+                            pool.map(lambda r: summaries_of(self._metrics(r.id)), runs)))
 
     def artifact(self, run_id: int, name: str) -> bytes:
         run = self._json(run_id, "run.json")
