@@ -4,6 +4,7 @@ mocked client library). See cloud_servers.py for why this emulator."""
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -196,5 +197,8 @@ def test_reader_lists_and_reads_runs(pytester: pytest.Pytester, gcs: FakeGCS,
         assert reader.artifact(1, "model.txt") == b"weights 1"
         with pytest.raises(NoSuchRun):
             reader.get_run(4)
+    listed = pytester.run(sys.executable, "-m", "pytest_sacred", "ls", f"gs://{bucket}/r")
+    assert listed.ret == 0, listed.stderr.str()
+    listed.stdout.fnmatch_lines(["*1*cloud*COMPLETED*", "*3*cloud*FAILED*"])
     with pytest.raises(StoreUnreadable, match="no such bucket"):
         open_reader("gs://never-made-here/r")

@@ -341,6 +341,13 @@ def test_pytest_sacred_ls_and_show_read_the_bucket(pytester: pytest.Pytester, mo
     shown = pytester.run(sys.executable, "-m", "pytest_sacred", "show", f"s3://{bucket}/cli", "2")
     assert shown.ret == 0, shown.stderr.str()
     shown.stdout.fnmatch_lines(["*loss*"])
+    pytest.importorskip("pandas")
+    import pytest_sacred
+
+    frame = pytest_sacred.load_runs(f"s3://{bucket}/cli", status="COMPLETED")
+    assert sorted(frame["id"]) == [1, 2]
+    run = pytest_sacred.get_run(f"s3://{bucket}/cli", 2)
+    assert list(run.metrics["loss"]) == [0.5, 1 / 3, 0.25]
 
 
 def test_reader_of_a_missing_bucket(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> None:
