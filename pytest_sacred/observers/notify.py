@@ -17,6 +17,7 @@ exit code. Tokens and webhook URLs appear in no message, error or stored documen
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
 import threading
@@ -243,6 +244,10 @@ class Notifier(Observer):
                 self._send_paced(text, silent)
             except DeliveryError as exc:
                 self.errors.append(f"{self.describe()}: {exc}")
+            except Exception as exc:  # never a silent end of the sender; its text may
+                # quote the request, so only the kind of error is shown
+                self.errors.append(f"{self.describe()}: message not sent "
+                                   f"({type(exc).__name__})")
 
     def _send_paced(self, text: str, silent: bool) -> None:
         for _ in range(3):
@@ -316,7 +321,7 @@ def post_json(url: str, body: dict, opener: Callable[..., Any] | None = None,
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.read(), exc.headers
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"the service cannot be reached ({type(reason).__name__}: "
                             f"{_strip(str(reason), url)})") from None

@@ -17,9 +17,13 @@ from .object_store import BucketURL, ObjectStoreObserver, parse_bucket_url
 
 OPTION = "--sacred-s3"
 _ENDPOINT = re.compile(r"https?://[^/?#\s]+/?")
-#: refuse fast when the endpoint does not answer, retry a little when it stumbles
+#: refuse fast when the endpoint does not answer, retry a little when it stumbles; send
+#: checksums only where S3 requires them: S3-compatible servers (--sacred-s3-endpoint)
+#: that predate the CRC32 default of botocore 1.36 refuse those uploads
 _CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 60,
-                  "retries": {"mode": "standard", "max_attempts": 3}}
+                  "retries": {"mode": "standard", "max_attempts": 3},
+                  "request_checksum_calculation": "when_required",
+                  "response_checksum_validation": "when_required"}
 
 
 class S3Bucket:
