@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ..serialize import dumps
+from .base import StoreError
 
 #: artifact names Sacred refuses because they would overwrite the run's own files
 RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json"})
@@ -41,17 +42,63 @@ def json_object(members: dict[str, str]) -> str:
 MAX_CLAIM_ATTEMPTS = 1000
 
 
-def claim_next_id(claim: Callable[[int], bool], highest: Callable[[], int],
-                  start: int | None) -> int | None:
-    """The first id from ``start`` (or ``highest() + 1``) that ``claim`` atomically takes;
-    None after ``MAX_CLAIM_ATTEMPTS`` misses. Each miss means another writer took it: try
-    the next, and after ten misses in a row look for the highest id again."""
-    candidate = start or highest() + 1
-    for attempt in range(MAX_CLAIM_ATTEMPTS):
-        if claim(candidate):
-            return candidate
-        candidate = highest() + 1 if attempt % 10 == 9 else candidate + 1
-    return None
+def check_artifact_name(name: str) -> None:
+    """Sacred refuses artifacts that would overwrite a run's own files; so do we."""
+    if name in RESERVED_NAMES:
+        raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
+                         "give it another name")
+
+
+class FinalEvents:
+    """The three final events of a run, as one ``_finish(run_id, time, status, **fields)``
+    (the fields are those ``run.json`` gets)."""
+
+    def _finish(self, run_id: Any, stop_time: datetime, status: str, **fields: Any) -> None:
+        raise NotImplementedError
+
+    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+        self._finish(run_id, stop_time, "COMPLETED", result=result)
+
+    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
+
+    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+        self._finish(run_id, interrupt_time, status)
+
+
+class IdClaims:
+    """The ids a store claimed for runs of this session (``mkdir``, a create-only put).
+
+    Each claim is atomic in the store, so writers in several processes never share an id;
+    this keeps where to start next and which claimed ids are still to be started.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._next: int | None = None
+        self._pending: set[int] = set()
+
+    def claim(self, claim: Callable[[int], bool], highest: Callable[[], int]) -> int:
+        """The first id from the last one + 1 (or ``highest() + 1``) that ``claim`` takes.
+        Each miss means another writer took it: try the next, and after ten misses in a
+        row look for the highest id again. :class:`StoreError` after
+        ``MAX_CLAIM_ATTEMPTS`` misses."""
+        candidate = self._next or highest() + 1
+        for attempt in range(MAX_CLAIM_ATTEMPTS):
+            if claim(candidate):
+                self._pending.add(candidate)
+                self._next = candidate + 1
+                return candidate
+            candidate = highest() + 1 if attempt % 10 == 9 else candidate + 1
+        raise StoreError(f"could not claim a run id in {self.where} after "
+                         f"{MAX_CLAIM_ATTEMPTS} attempts")
+
+    def take(self, run_id: int) -> bool:
+        """True once for an id this session claimed (its run is now starting)."""
+        if run_id in self._pending:
+            self._pending.discard(run_id)
+            return True
+        return False
 
 
 class EncodedOnce:

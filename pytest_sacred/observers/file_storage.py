@@ -21,9 +21,9 @@ from typing import Any
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
-from .file_layout import (MAX_CLAIM_ATTEMPTS, RESERVED_NAMES, EncodedOnce, MetricText,
-                          add_metrics, claim_next_id, initial_entry, indented, metrics_json,
-                          run_json, stored_copy_name)
+from .file_layout import (EncodedOnce, FinalEvents, IdClaims, MetricText, add_metrics,
+                          check_artifact_name, indented, initial_entry, metrics_json, run_json,
+                          stored_copy_name)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
@@ -95,7 +95,7 @@ class _RunFiles:
             file.close()
 
 
-class FileStorageObserver(Observer):
+class FileStorageObserver(FinalEvents, Observer):
     """Stores runs the way Sacred's ``FileStorageObserver`` does, readable by its tools."""
 
     priority = 20
@@ -105,8 +105,7 @@ class FileStorageObserver(Observer):
         self.basedir = Path(basedir)
         self.priority = priority
         self._runs: dict[int, _RunFiles] = {}
-        self._claimed: set[int] = set()
-        self._next_id: int | None = None
+        self._ids = IdClaims(f"run directory in {self.basedir}")
         self._stored: set[Path] = set()
         self._encode_once = EncodedOnce()
 
@@ -146,20 +145,13 @@ class FileStorageObserver(Observer):
         return True
 
     def pytest_sacred_allocate_id(self) -> int:
-        run_id = claim_next_id(self._mkdir, self._highest_id, self._next_id)
-        if run_id is None:
-            raise StoreError(f"could not claim a run directory in {self.basedir} after "
-                             f"{MAX_CLAIM_ATTEMPTS} attempts")
-        self._claimed.add(run_id)
-        self._next_id = run_id + 1
-        return run_id
+        return self._ids.claim(self._mkdir, self._highest_id)
 
     def _run_directory(self, run_id: int | None) -> Path:
         if run_id is None:
             raise StoreError("the run has no id")
         directory = self.basedir / str(run_id)
-        if run_id in self._claimed:
-            self._claimed.discard(run_id)
+        if self._ids.take(run_id):
             return directory
         try:
             directory.mkdir(parents=True)
@@ -266,19 +258,8 @@ class FileStorageObserver(Observer):
         run.save()
         run.close()
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
-        self._finish(run_id, stop_time, "COMPLETED", result=result)
-
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
-        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
-
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
-        self._finish(run_id, interrupt_time, status)
-
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
-        if name in RESERVED_NAMES:
-            raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
-                             "give it another name")
+        check_artifact_name(name)
         run = self._runs[run_id]
         target = run.directory / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
-from .file_layout import (MAX_CLAIM_ATTEMPTS, RESERVED_NAMES, EncodedOnce, MetricText,
-                          add_metrics, claim_next_id, indented, initial_entry, metrics_json,
-                          run_json, stored_copy_name)
+from .file_layout import (EncodedOnce, FinalEvents, IdClaims, MetricText, add_metrics,
+                          check_artifact_name, indented, initial_entry, metrics_json, run_json,
+                          stored_copy_name)
 from .file_storage import LIVE_METRICS_BYTES
 
 #: seconds: a heartbeat sooner than this after the last upload of run.json skips it
@@ -132,7 +132,7 @@ class _RunObjects:
     saved_at: float = 0.0  # time.monotonic() of the last upload of run.json
 
 
-class ObjectStoreObserver(Observer):
+class ObjectStoreObserver(FinalEvents, Observer):
     """Stores runs in a bucket in Sacred's FileStorage layout (see the module docstring)."""
 
     priority = 20
@@ -145,8 +145,7 @@ class ObjectStoreObserver(Observer):
         self.name = name
         self.priority = priority
         self._runs: dict[int, _RunObjects] = {}
-        self._claimed: set[int] = set()
-        self._next_id: int | None = None
+        self._ids = IdClaims(str(url))
         self._stored: set[str] = set()
         self._encode_once = EncodedOnce()
 
@@ -173,14 +172,7 @@ class ObjectStoreObserver(Observer):
                                dumps(config).encode("utf-8"), _JSON, create_only=True)
 
     def pytest_sacred_allocate_id(self, config: dict) -> int:
-        run_id = claim_next_id(lambda i: self._claim(i, config), self._highest_id,
-                               self._next_id)
-        if run_id is None:
-            raise StoreError(f"could not claim a run id in {self.url} after "
-                             f"{MAX_CLAIM_ATTEMPTS} attempts")
-        self._claimed.add(run_id)
-        self._next_id = run_id + 1
-        return run_id
+        return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
 
     # -- content-addressed copies ----------------------------------------------------------
 
@@ -207,9 +199,8 @@ class ObjectStoreObserver(Observer):
                **times) -> _RunObjects:
         if run_id is None:
             raise StoreError("the run has no id")
-        if run_id in self._claimed:
-            self._claimed.discard(run_id)  # config.json was written by the claim
-        elif not self._claim(run_id, config):
+        # an id claimed here has its config.json already; one handed in is claimed now
+        if not self._ids.take(run_id) and not self._claim(run_id, config):
             raise StoreError(f"{self.location(run_id)} already holds run {run_id}; choose a "
                              f"free id (--sacred-id) or another {self.option}")
         fixed = {
@@ -272,19 +263,8 @@ class ObjectStoreObserver(Observer):
         run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
         self._save(run)
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
-        self._finish(run_id, stop_time, "COMPLETED", result=result)
-
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
-        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
-
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
-        self._finish(run_id, interrupt_time, status)
-
     def pytest_sacred_artifact_event(self, run_id, name, filename, content_type) -> None:
-        if name in RESERVED_NAMES:
-            raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
-                             "give it another name")
+        check_artifact_name(name)
         run = self._runs[run_id]
         self.bucket.put_file(f"{run.key}/{name}", filename,
                              content_type or _content_type(filename))
