@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import cloud
 import harness
 import mongo
 from harness import PYTHON, Stats, Variant, pytest_argv
@@ -25,6 +26,7 @@ from report import Row, Section, number, section_markdown, times
 
 VARIANTS = 500
 MONGO_VS_FILE_VARIANTS = 200  # the MongoDB store issue asks for this sweep size
+CLOUD_VARIANTS = 200  # S3 and GCS against the file store, same sweep size as Mongo's
 SACRED_RUNS = 200
 TARGET = 0.2  # our per-run overhead <= 1/5 of Sacred's FileStorage per-run cost
 
@@ -193,13 +195,20 @@ def _file_rows(root: Path, repeats: int, section: Section) -> None:
     ]
 
 
+def _unavailable(section: Section, label: str, why: str | None, option: str,
+                 root: Path) -> bool:
+    """True (and a note saying why) when a group of rows cannot run."""
+    if why is None and not harness.pytest_has_option(option, root):
+        why = f"this pytest-sacred has no {option} option"
+    if why is None:
+        return False
+    section.notes.append(f"{label} rows skipped: {why}.")
+    print(f"note: {label} rows skipped: {why}", file=sys.stderr)
+    return True
+
+
 def _mongo_rows(root: Path, repeats: int, section: Section) -> None:
-    why = mongo.missing()
-    if why is None and not harness.pytest_has_option("--sacred-mongo", root):
-        why = "this pytest-sacred has no --sacred-mongo option"
-    if why is not None:
-        section.notes.append(f"Mongo rows skipped: {why}.")
-        print(f"note: Mongo rows skipped: {why}", file=sys.stderr)
+    if _unavailable(section, "Mongo", mongo.missing(), "--sacred-mongo", root):
         return
     for group in (_mongo_vs_sacred, _mongo_vs_file):
         server = mongo.start()  # a fresh one per group: it keeps every database in memory
@@ -230,15 +239,26 @@ def _sweeps(root: Path, server: mongo.Server, variants: int, tag: str) -> list[V
     ]
 
 
+def _wall(sample: harness.Sample) -> float:
+    return sample.wall
+
+
+def _cpu(sample: harness.Sample) -> float:
+    return sample.user + sample.sys
+
+
+def _overhead(res: dict, name: str, plain: str, variants: int, of=_wall) -> Stats:
+    """Per-run overhead (ms) of variant ``name`` over ``plain`` in wall time (or ``of``
+    another per-process measure), paired per round."""
+    return Stats.of(harness.paired(res[name], res[plain],
+                                   lambda o, p: (of(o) - of(p)) / variants * 1000))
+
+
 def _per_run(res: dict, tag: str, variants: int) -> tuple[Stats, Stats]:
     """Per-run overhead (ms) of the file and the Mongo store over plain pytest, per round."""
-    plain = res[f"plain pytest {tag}"]
-
-    def overhead(name: str) -> Stats:
-        return Stats.of(harness.paired(res[name], plain,
-                                       lambda o, p: (o.wall - p.wall) / variants * 1000))
-
-    return overhead(f"pytest-sacred file {tag}"), overhead(f"pytest-sacred mongo {tag}")
+    plain = f"plain pytest {tag}"
+    return (_overhead(res, f"pytest-sacred file {tag}", plain, variants),
+            _overhead(res, f"pytest-sacred mongo {tag}", plain, variants))
 
 
 def _check_stored(server: mongo.Server, tag: str, repeats: int, variants: int,
@@ -296,7 +316,75 @@ def _mongo_vs_file(root: Path, repeats: int, section: Section, server: mongo.Ser
     ]
 
 
-def run(repeats: int = 5, mongo_repeats: int = 3) -> Section:
+def _cloud_rows(root: Path, repeats: int, section: Section) -> None:
+    """S3 (moto server) and GCS (fake-gcs-server) against the file store, side by side."""
+    if _unavailable(section, "S3/GCS", cloud.missing(), "--sacred-s3", root):
+        return
+    n = CLOUD_VARIANTS
+    s3, gcs = cloud.start(root)
+    try:
+        env = {"BENCH_VARIANTS": str(n)}
+        store = harness.fresh_dir(root, "runs-cloud")
+        variants = [
+            Variant("plain pytest cloud", pytest_argv("-p", "no:sacred", "test_sweep.py"), root,
+                    env=env),
+            Variant("pytest-sacred file cloud",
+                    lambda r: pytest_argv("--sacred-file-storage", str(store(r)),
+                                          "test_sweep.py"), root, env=env),
+            Variant("pytest-sacred s3",
+                    lambda r: pytest_argv("--sacred-s3", f"s3://bench-runs/r{r}",
+                                          "--sacred-s3-endpoint", s3.url, "test_sweep.py"),
+                    root, env={**env, **cloud.AWS_ENV}),
+            Variant("pytest-sacred gcs",
+                    lambda r: pytest_argv("--sacred-gcs", f"gs://bench-runs/r{r}",
+                                          "test_sweep.py"),
+                    root, env={**env, "STORAGE_EMULATOR_HOST": gcs.url}),
+        ]
+        res = harness.measure(variants, repeats)
+        keys = [o["Key"][len(f"r{repeats}/"):] for page in
+                s3.client().get_paginator("list_objects_v2").paginate(
+                    Bucket="bench-runs", Prefix=f"r{repeats}/") for o in page.get("Contents", [])]
+        blobs = [b.name[len(f"r{repeats}/"):] for b in
+                 gcs.client().list_blobs("bench-runs", prefix=f"r{repeats}/")]
+        for name, listing in (("S3", keys), ("GCS", blobs)):
+            if cloud.count_runs(listing) != n:
+                section.notes.append(f"WARNING: the {name} store held "
+                                     f"{cloud.count_runs(listing)} runs, not {n}")
+    finally:
+        s3.stop()
+        gcs.stop()
+    plain = "plain pytest cloud"
+    file_overhead = _overhead(res, "pytest-sacred file cloud", plain, n)
+    file_cpu = _overhead(res, "pytest-sacred file cloud", plain, n, _cpu)
+    section.rows += [
+        Row(f"{n}-variant sweep (S3/GCS group): per-run overhead, file store", file_overhead,
+            "ms/run"),
+        Row(f"{n}-variant sweep: per-run CPU of the session over plain, file store", file_cpu,
+            "ms/run", note="user + system time of the pytest process"),
+    ]
+    for name, label, server in (("pytest-sacred s3", "`--sacred-s3` (moto server)", "moto"),
+                                ("pytest-sacred gcs", "`--sacred-gcs` (fake-gcs-server)",
+                                 "fake-gcs-server")):
+        ours = _overhead(res, name, plain, n)
+        cpu = _overhead(res, name, plain, n, _cpu)
+        section.rows += [
+            Row(f"{n}-variant sweep: per-run overhead, {label}", ours, "ms/run",
+                ratio=times(ours.median / file_overhead.median) + " the file store",
+                note=f"wall time: includes the local {server}'s work on the same 2 cores"),
+            Row(f"{n}-variant sweep: per-run CPU of the session over plain, {label}", cpu,
+                "ms/run", ratio=times(cpu.median / file_cpu.median) + " the file store",
+                note="the client side alone (boto3/google-cloud-storage and ours)"),
+        ]
+    section.notes.append(
+        "S3/GCS rows: moto's S3 in server mode (a thread of the benchmark process) and "
+        "fake-gcs-server (a Go subprocess, in memory), both on 127.0.0.1 and sharing the 2 "
+        "cores with the session; a fresh prefix per round. A run of this sweep makes 5 "
+        "uploads (config.json as the id claim, run.json at start and end, metrics.json, "
+        "cout.txt; the source once per session); a real service adds its network latency "
+        "to each.")
+
+
+def run(repeats: int = 5, mongo_repeats: int = 3, cloud_repeats: int = 3) -> Section:
     section = Section(
         "Per-run overhead of a sweep",
         f"{VARIANTS}-variant parametrized sweep of a trivial experiment (entries `a`, `b(a)`, "
@@ -311,6 +399,8 @@ def run(repeats: int = 5, mongo_repeats: int = 3) -> Section:
         _file_rows(root, repeats, section)
         if mongo_repeats:
             _mongo_rows(root, mongo_repeats, section)
+        if cloud_repeats:
+            _cloud_rows(root, cloud_repeats, section)
     finally:
         harness.remove(root)
     return section
@@ -320,8 +410,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mongo-repeats", type=int, default=3, help="0 skips the Mongo rows")
+    parser.add_argument("--cloud-repeats", type=int, default=3,
+                        help="0 skips the S3/GCS rows")
     args = parser.parse_args()
-    print(section_markdown(run(args.repeats, args.mongo_repeats)))
+    print(section_markdown(run(args.repeats, args.mongo_repeats, args.cloud_repeats)))
 
 
 if __name__ == "__main__":

@@ -229,6 +229,19 @@ def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def load_tests_module(filename: str) -> Any:
+    """A helper module of the test suite (``tests/<filename>``), which starts the servers
+    the benchmarks share with the tests; the benchmarks do not run from the tests folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_bench_tests_{Path(filename).stem}",
+                                                  REPO / "tests" / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_has_option(option: str, cwd: Path) -> bool:
     """Whether ``pytest --help`` (with pytest-sacred loaded) lists ``option``."""
     out = subprocess.run(pytest_argv("--help"), cwd=cwd, env=clean_env(),

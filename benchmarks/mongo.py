@@ -7,11 +7,10 @@ that helper (the benchmarks do not run from the tests folder) and adds what the 
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness import REPO
+from harness import load_tests_module
 
 
 @dataclass
@@ -41,12 +40,7 @@ def missing() -> str | None:
 
 
 def _test_helper() -> Any:
-    spec = importlib.util.spec_from_file_location("_bench_tests_mongo_server",
-                                                  REPO / "tests" / "mongo_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_tests_module("mongo_server.py")
 
 
 def start() -> Server:

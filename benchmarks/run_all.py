@@ -28,7 +28,7 @@ OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
 #: rounds per benchmark (after one warm-up round each), chosen to stay near 10 minutes
 FULL = {
-    "sweep": dict(repeats=5, mongo_repeats=3),
+    "sweep": dict(repeats=5, mongo_repeats=3, cloud_repeats=3),
     "metrics": dict(repeats=5, big_repeats=3),
     "import": dict(repeats=20, suite_repeats=11),
     "xdist": dict(repeats=5),
@@ -36,7 +36,7 @@ FULL = {
     "db_stores": dict(repeats=3, server_repeats=3),
 }
 QUICK = {
-    "sweep": dict(repeats=1, mongo_repeats=1),
+    "sweep": dict(repeats=1, mongo_repeats=1, cloud_repeats=1),
     "metrics": dict(repeats=1, big_repeats=1),
     "import": dict(repeats=2, suite_repeats=1),
     "xdist": dict(repeats=1),

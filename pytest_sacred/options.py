@@ -21,6 +21,8 @@ from .updates import ConfigError, is_config_file, load_config_file, parse_assign
 #: the options that print or save something about the selected runs and run nothing
 COMMANDS = ("print_config", "save_config", "print_named_configs", "print_dependencies")
 DEFAULT_HEARTBEAT = 10.0
+#: options of the object stores and notifiers, each with an ini key of its name
+_REMOTE = ("s3", "s3_endpoint", "s3_region", "gcs", "slack", "telegram", "notify")
 
 
 def _run_id(value: str) -> int:
@@ -81,6 +83,33 @@ def register(parser: pytest.Parser) -> None:
     parser.addini("sacred_tinydb", "TinyDB store directory, relative to the ini file")
     parser.addini("sacred_sql", "SQL store: an SQLAlchemy URL")
     parser.addini("sacred_lock_timeout", "seconds to wait for a TinyDB/SQLite lock (default 30)")
+    # object stores and notifications (built in observers/remote.py)
+    add("--sacred-s3", metavar="s3://BUCKET/PREFIX",
+        help="store runs in S3 in Sacred's FileStorage layout (boto3; bucket created if "
+             "missing; endpoint, region and credentials from the AWS configuration)")
+    add("--sacred-s3-endpoint", metavar="URL",
+        help="S3 endpoint URL (default: AWS_ENDPOINT_URL or AWS's own)")
+    add("--sacred-s3-region", metavar="REGION", help="S3 region (default: the AWS config's)")
+    add("--sacred-gcs", metavar="gs://BUCKET/PREFIX",
+        help="store runs in Google Cloud Storage in Sacred's FileStorage layout "
+             "(google-cloud-storage; STORAGE_EMULATOR_HOST for an emulator)")
+    add("--sacred-slack", metavar="FILE",
+        help="send run messages to Slack: a .json/.yaml file with webhook_url (and bot_name, "
+             "icon, completed_text, interrupted_text, failed_text)")
+    add("--sacred-telegram", metavar="FILE",
+        help="send run messages to Telegram: a .json/.yaml file with token, chat_id (and "
+             "silent_completion, proxy_url, api_url, *_text)")
+    add("--sacred-notify", metavar="runs|session",
+        help="one message per run (runs) or one summary at the end (session); default: "
+             "runs for up to 10 selected runs, session above")
+    for name, text in (("sacred_s3", "S3 store: s3://bucket/prefix"),
+                       ("sacred_s3_endpoint", "S3 endpoint URL"),
+                       ("sacred_s3_region", "S3 region"),
+                       ("sacred_gcs", "GCS store: gs://bucket/prefix"),
+                       ("sacred_slack", "Slack notifier config file"),
+                       ("sacred_telegram", "Telegram notifier config file"),
+                       ("sacred_notify", "runs or session")):
+        parser.addini(name, text)
     # regression checks (DESIGN section 6; rules parsed by pytest_sacred.compare)
     add("--sacred-compare", metavar="last|best|ID",
         help="compare each run with an earlier COMPLETED run of the same experiment and "
@@ -135,6 +164,15 @@ class Options:
     sql: str | None = None
     #: seconds the TinyDB and SQLite stores wait for another process's lock
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    s3: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    gcs: str | None = None
+    slack: str | None = None
+    telegram: str | None = None
+    notify: str | None = None
+    #: False in a pytest-xdist worker (the controller sends the notifications)
+    main_process: bool = True
     compare: str | None = None
     compare_fail: tuple[str, ...] = ()
     compare_store: str | None = None
@@ -184,6 +222,8 @@ class Options:
             tinydb=_path(config, "sacred_tinydb"),
             sql=_value(config, "sacred_sql"),
             lock_timeout=_seconds(config, "sacred_lock_timeout", DEFAULT_LOCK_TIMEOUT),
+            **{name: _value(config, "sacred_" + name) for name in _REMOTE},
+            main_process=not hasattr(config, "workerinput"),
             compare=option.sacred_compare,
             compare_fail=tuple(option.sacred_compare_fail or ()),
             compare_store=option.sacred_compare_store or None,

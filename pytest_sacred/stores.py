@@ -27,6 +27,9 @@ def build_observers(options: Options, rootpath: Path) -> list[Observer]:
 
         observers.append(MongoObserver.from_option(options.mongo,
                                                    collection=options.mongo_collection))
+    from .observers import remote
+
+    observers += remote.object_stores(options)
     if options.tinydb is not None or options.sql is not None:
         from .observers.database_stores import database_stores
 
@@ -35,6 +38,7 @@ def build_observers(options: Options, rootpath: Path) -> list[Observer]:
         from .observers.file_storage import FileStorageObserver
 
         observers.append(FileStorageObserver(options.file_storage or rootpath / "runs"))
+    observers += remote.notifiers(options)  # they store nothing: after the default store
     if options.observers:
         # after the default store is settled: these feed other tools and store no ids
         from .observers.sacred_adapter import from_spec

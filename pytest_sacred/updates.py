@@ -135,11 +135,16 @@ def is_config_file(name: str) -> bool:
     return name.lower().endswith(CONFIG_FILE_SUFFIXES) or "/" in name or "\\" in name
 
 
-def load_config_file(name: str) -> dict[str, Any]:
-    """A ``.json``/``.yaml`` named-config file as a dict of updates."""
+def read_mapping_file(name: str, what: str, show_error: bool = True) -> dict[str, Any]:
+    """A ``.json``/``.yaml`` file holding a mapping; :class:`ConfigError` naming ``what``
+    (e.g. "named config file") when it is missing, does not parse or holds something else.
+
+    With ``show_error=False`` a parse error gives only its position: the parser's message
+    quotes the offending line, which may hold a secret.
+    """
     path = Path(name)
     if not path.is_file():
-        raise ConfigError(f"named config file {name!r} does not exist")
+        raise ConfigError(f"{what} {name!r} does not exist")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".json":
@@ -148,17 +153,29 @@ def load_config_file(name: str) -> dict[str, Any]:
             try:
                 import yaml  # type: ignore[import-untyped]
             except ImportError:
-                raise ConfigError(
-                    f"named config file {name!r} is YAML; install PyYAML to read it"
-                ) from None
+                raise ConfigError(f"{what} {name!r} is YAML; install PyYAML to read it"
+                                  ) from None
             data = yaml.safe_load(text)
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"named config file {name!r} does not parse: {exc}") from exc
+        detail = str(exc) if show_error else _position(exc)
+        raise ConfigError(f"{what} {name!r} does not parse: {detail}") from None
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"named config file {name!r} holds a {type(data).__name__}; "
-            "it must hold a mapping of config entries"
-        )
-    return nested(data)
+        raise ConfigError(f"{what} {name!r} holds a {type(data).__name__}; it must hold a "
+                          "mapping")
+    return data
+
+
+def _position(exc: Exception) -> str:
+    """Where a JSON or YAML parse error is, without the text around it."""
+    line = getattr(exc, "lineno", None)
+    mark = getattr(exc, "problem_mark", None)
+    if line is None and mark is not None:
+        line = mark.line + 1
+    return f"{type(exc).__name__} at line {line}" if line else type(exc).__name__
+
+
+def load_config_file(name: str) -> dict[str, Any]:
+    """A ``.json``/``.yaml`` named-config file as a dict of updates."""
+    return nested(read_mapping_file(name, "named config file"))

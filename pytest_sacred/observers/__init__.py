@@ -15,6 +15,10 @@ _WHERE = {
     "MongoObserver": "mongo",
     "SqlObserver": "sql",
     "TinyDbObserver": "tinydb_store",
+    "S3Observer": "s3",
+    "GCSObserver": "gcs",
+    "SlackNotifier": "slack",
+    "TelegramNotifier": "telegram",
     "SacredObserver": "sacred_adapter",
     "from_sacred": "sacred_adapter",
 }

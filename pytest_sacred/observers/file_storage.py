@@ -25,82 +25,16 @@ from typing import Any
 from ..hashing import md5_of
 from ..journal import JOURNAL, add_journal, journal_line
 from ..names import artifact_name
-from ..serialize import PLAIN_SCALAR_TYPES, dumps
+from ..serialize import dumps
 from .atomic_file import ReplacedFile, copy_new, write_error, write_new
 from .base import Observer, StoreError
+from .file_layout import (EncodedOnce, FinalEvents, IdClaims, MetricText, add_metrics,
+                          indented, initial_entry, metrics_json, run_json, stored_copy_name)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
 #: so a beat costs what it delivers, not what the run logged before
 LIVE_METRICS_BYTES = 4 * 1024 * 1024
-_MAX_CLAIM_ATTEMPTS = 1000
-
-
-
-
-def _indented(value: Any) -> str:
-    """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
-    if type(value) in PLAIN_SCALAR_TYPES or value == []:  # no line breaks: the C encoder will do
-        return json.dumps(value)
-    return dumps(value).replace("\n", "\n  ")
-
-
-def _json_object(members: dict[str, str]) -> str:
-    """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
-    if not members:
-        return "{}"
-    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
-
-
-_ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
-_QUOTED_ELEMENT = f'"{_ELEMENT}"'
-_CHUNK = 8192
-
-
-@dataclass
-class _MetricText:
-    """The JSON text of one metric's points, one piece per heartbeat."""
-
-    steps: list[str] = field(default_factory=list)
-    timestamps: list[str] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)
-    count: int = 0  # points
-
-    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
-        """Encode one beat's points; returns the number of characters added.
-
-        In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
-        next is made, so a million points reuse a little memory instead of touching a lot.
-        """
-        added = 0
-        self.count += len(steps)
-        for start in range(0, len(steps), _CHUNK):
-            end = start + _CHUNK
-            pieces = (_ELEMENT.join(map(str, steps[start:end])),
-                      '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
-                                                     timestamps[start:end])) + '"',
-                      json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
-            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
-                chunks.append(piece)
-                added += len(piece)
-        return added
-
-    def pieces(self, name: str):
-        """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
-        yield f"  {json.dumps(name)}: {{\n"
-        for i, (key, chunks) in enumerate(
-                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
-            yield (",\n" if i else "") + f'    "{key}": ['
-            if not chunks:
-                yield "]"
-                continue
-            yield "\n      "
-            for j, chunk in enumerate(chunks):  # no joined copy of a million points
-                if j:
-                    yield _ELEMENT
-                yield chunk
-            yield "\n    ]"
-        yield "\n  }"
 
 
 @dataclass
@@ -111,7 +45,7 @@ class _RunFiles:
     #: the fields that do not (experiment, host, meta), encoded once
     fixed: dict[str, str]
     cout: str = ""
-    metrics: dict[str, _MetricText] = field(default_factory=dict)
+    metrics: dict[str, MetricText] = field(default_factory=dict)
     #: encoded size of all points so far; past LIVE_METRICS_BYTES beats only append
     metrics_bytes: int = 0
     #: metrics.json lacks points that are in the journal
@@ -128,15 +62,14 @@ class _RunFiles:
 
     def save(self) -> None:
         """Write run.json."""
-        encoded = {k: _indented(v) for k, v in self.entry.items()}
-        self.rewrite("run.json", _json_object({**self.fixed, **encoded}))
+        self.rewrite("run.json", run_json(self.fixed, self.entry))
 
     def close(self) -> None:
         for file in self.files.values():
             file.close()
 
 
-class FileStorageObserver(Observer):
+class FileStorageObserver(FinalEvents, Observer):
     """Stores runs the way Sacred's ``FileStorageObserver`` does, readable by its tools."""
 
     priority = 20
@@ -146,11 +79,9 @@ class FileStorageObserver(Observer):
         self.basedir = Path(basedir)
         self.priority = priority
         self._runs: dict[int, _RunFiles] = {}
-        self._claimed: set[int] = set()
-        self._next_id: int | None = None
+        self._ids = IdClaims(f"run directory in {self.basedir}")
         self._stored: set[Path] = set()
-        #: encoded experiment/host entries, by the identity of the dict they came from
-        self._encoded: dict[int, tuple[Any, str]] = {}
+        self._encode_once = EncodedOnce()
 
     # -- session -------------------------------------------------------------------------
 
@@ -180,29 +111,23 @@ class FileStorageObserver(Observer):
         with os.scandir(self.basedir) as entries:
             return max((int(e.name) for e in entries if e.name.isdigit()), default=0)
 
+    def _mkdir(self, run_id: int) -> bool:
+        try:
+            (self.basedir / str(run_id)).mkdir()
+        except FileExistsError:
+            return False  # another process got there first
+        except OSError as exc:
+            raise write_error(self.basedir / str(run_id), exc, "create") from None
+        return True
+
     def pytest_sacred_allocate_id(self) -> int:
-        candidate = self._next_id or self._highest_id() + 1
-        for attempt in range(_MAX_CLAIM_ATTEMPTS):
-            try:
-                (self.basedir / str(candidate)).mkdir()
-            except FileExistsError:
-                # another process got there first; after a few misses, look again
-                candidate = self._highest_id() + 1 if attempt % 10 == 9 else candidate + 1
-                continue
-            except OSError as exc:
-                raise write_error(self.basedir / str(candidate), exc, "create") from None
-            self._claimed.add(candidate)
-            self._next_id = candidate + 1
-            return candidate
-        raise StoreError(f"could not claim a run directory in {self.basedir} after "
-                         f"{_MAX_CLAIM_ATTEMPTS} attempts")
+        return self._ids.claim(self._mkdir, self._highest_id)
 
     def _run_directory(self, run_id: int | None) -> Path:
         if run_id is None:
             raise StoreError("the run has no id")
         directory = self.basedir / str(run_id)
-        if run_id in self._claimed:
-            self._claimed.discard(run_id)
+        if self._ids.take(run_id):
             return directory
         try:
             directory.mkdir(parents=True)
@@ -219,8 +144,7 @@ class FileStorageObserver(Observer):
 
     def _store_copy(self, source: str, md5: str, folder: str) -> Path:
         """Copy ``source`` to ``folder/<stem>_<md5><ext>`` once; returns that path."""
-        stem, ext = os.path.splitext(os.path.basename(source))
-        target = self.basedir / folder / f"{stem}_{md5}{ext}"
+        target = self.basedir / folder / stored_copy_name(source, md5)
         if target not in self._stored:
             if not target.exists():
                 _make_folder(target.parent)
@@ -236,13 +160,6 @@ class FileStorageObserver(Observer):
         ]
         return {**ex_info, "sources": sources}
 
-    def _encode_once(self, value: dict, make=lambda v: v) -> str:
-        """Experiment and host info are the same dicts run after run: encode them once."""
-        cached = self._encoded.get(id(value))
-        if cached is None or cached[0] is not value:
-            cached = self._encoded[id(value)] = (value, _indented(make(value)))
-        return cached[1]
-
     # -- writing ------------------------------------------------------------------------------
 
     def _begin(self, run_id, ex_info, command, host_info, config, meta_info, status, **times):
@@ -250,17 +167,9 @@ class FileStorageObserver(Observer):
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
             "host": self._encode_once(host_info),
-            "meta": _indented(meta_info),
+            "meta": indented(meta_info),
         }
-        entry = {
-            "command": command,
-            **{key: value.isoformat() for key, value in times.items()},
-            "status": status,
-            "resources": [],
-            "artifacts": [],
-        }
-        if status != "QUEUED":
-            entry["heartbeat"] = None
+        entry = initial_entry(command, status, times)
         write_new(directory / "config.json", dumps(config))  # before run.json: readers
         run = _RunFiles(directory, entry, fixed)               # take a run.json for a run
         try:
@@ -304,11 +213,7 @@ class FileStorageObserver(Observer):
 
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
         run = self._runs[run_id]
-        for name, metric in metrics_by_name.items():
-            text = run.metrics.get(name)
-            if text is None:
-                text = run.metrics[name] = _MetricText()
-            run.metrics_bytes += text.add(metric["steps"], metric["timestamps"], metric["values"])
+        run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
         if "metrics.json" not in run.files or (
                 metrics_by_name and run.metrics_bytes <= LIVE_METRICS_BYTES):
             self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
@@ -316,19 +221,7 @@ class FileStorageObserver(Observer):
             self._append_journal(run, metrics_by_name)
 
     def _save_metrics(self, run: _RunFiles) -> None:
-        if not run.metrics:
-            run.rewrite("metrics.json", "{}")
-            return
-
-        def pieces():
-            yield "{\n"
-            for i, name in enumerate(sorted(run.metrics)):
-                if i:
-                    yield ",\n"
-                yield from run.metrics[name].pieces(name)
-            yield "\n}"
-
-        run.rewrite("metrics.json", *pieces())
+        run.rewrite("metrics.json", *metrics_json(run.metrics))
         run.metrics_stale = False
 
     def _append_journal(self, run: _RunFiles, metrics_by_name: dict) -> None:
@@ -366,15 +259,6 @@ class FileStorageObserver(Observer):
         if failures:
             raise failures[0]
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
-        self._finish(run_id, stop_time, "COMPLETED", result=result)
-
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
-        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
-
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
-        self._finish(run_id, interrupt_time, status)
-
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
         name = artifact_name(name)  # inside the run directory, not one of its own files
         run = self._runs[run_id]
@@ -408,11 +292,3 @@ def read_metrics(run_directory: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         return metrics  # type: ignore[no-any-return]
     return add_journal(metrics, text)
-    for line in lines[:-1]:  # the text after the last newline is not a whole beat
-        for entry in json.loads(line):
-            metric = metrics.setdefault(entry["name"],
-                                        {"steps": [], "timestamps": [], "values": []})
-            skip = len(metric["steps"]) - entry["start"]
-            for key in ("steps", "timestamps", "values"):
-                metric[key].extend(entry[key][max(skip, 0):])
-    return metrics

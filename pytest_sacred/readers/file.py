@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..journal import JOURNAL, add_journal
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable,
-                   summarize)
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
+                   StoreUnreadable)
+from .file_layout import matches, metric_from, stored_run, summaries_of
 
 #: a run's files are rewritten in place; a read that meets a half-written one tries again
 _READ_ATTEMPTS = 3
@@ -53,17 +54,6 @@ def _read(path: str | Path) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def _time(value: Any) -> datetime | None:
-    """A stored time (``isoformat`` text, naive UTC); other forms (a queued run's
-    jsonpickled ``queue_time``) are not times the reader can use."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 class FileReader(Reader):
@@ -105,17 +95,7 @@ class FileReader(Reader):
     # -- runs ------------------------------------------------------------------------------
 
     def _record(self, run_id: int, entry: dict, config: dict) -> StoredRun:
-        experiment = entry.get("experiment") or {}
-        return StoredRun(
-            id=run_id, experiment=experiment, status=entry.get("status") or "UNKNOWN",
-            config=config, command=entry.get("command"), result=entry.get("result"),
-            start_time=_time(entry.get("start_time")), stop_time=_time(entry.get("stop_time")),
-            heartbeat=_time(entry.get("heartbeat")),
-            queue_time=_time((entry.get("meta") or {}).get("queue_time")),
-            host=entry.get("host") or {}, meta=entry.get("meta") or {},
-            fail_trace=entry.get("fail_trace"), artifacts=list(entry.get("artifacts") or []),
-            resources=list(entry.get("resources") or []),
-            location=f"{self.location}{os.sep}{run_id}")
+        return stored_run(run_id, entry, config, f"{self.location}{os.sep}{run_id}")
 
     def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
         root = self.location
@@ -128,10 +108,7 @@ class FileReader(Reader):
                 warnings.warn(f"{directory}/run.json holds no run (not a JSON object); "
                               "skipped", stacklevel=2)
                 continue
-            if where.status is not None and entry.get("status") != where.status:
-                continue
-            if where.experiment is not None and \
-                    (entry.get("experiment") or {}).get("name") != where.experiment:
+            if not matches(entry, where):
                 continue
             yield self._record(run_id, entry, self._json(f"{directory}{os.sep}config.json", {}))
 
@@ -198,13 +175,7 @@ class FileReader(Reader):
         return self._raw_metrics(directory, status)
 
     def metric(self, run_id: int, name: str) -> Metric:
-        metrics = self._metrics_of(run_id)
-        if name not in metrics:
-            raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r} "
-                            f"(it has: {', '.join(sorted(metrics)) or 'none'})")
-        m = metrics[name]
-        return Metric(name, list(m.get("steps", [])), list(m.get("values", [])),
-                      [_time(t) for t in m.get("timestamps", [])])
+        return metric_from(self._metrics_of(run_id), run_id, name, self.location)
 
     def metrics(self, run_id: int, names: list[str] | None = None) -> dict[str, Metric]:
         raw = self._metrics_of(run_id)
@@ -214,13 +185,8 @@ class FileReader(Reader):
     def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
         out: dict[int, dict[str, MetricSummary]] = {}
         for run in runs:
-            raw = self._raw_metrics(f"{self.location}{os.sep}{run.id}", run.status)
-            summaries = {}
-            for name, points in raw.items():
-                summary = summarize(points.get("values") or [])
-                if summary is not None:
-                    summaries[name] = summary
-            out[run.id] = summaries
+            out[run.id] = summaries_of(
+                self._raw_metrics(f"{self.location}{os.sep}{run.id}", run.status))
         return out
 
     # -- artifacts -------------------------------------------------------------------------

@@ -1,0 +1,205 @@
+"""The text of Sacred's FileStorage files, for every store that writes that layout.
+
+The file store and the object stores (S3, GCS) write the same ``run.json``,
+``config.json``, ``metrics.json`` and ``info.json``; this module makes their text, byte for
+byte what Sacred's ``json.dump(flatten(obj), sort_keys=True, indent=2)`` gives, without
+re-encoding what does not change (the experiment and host entries, old metric points).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..serialize import PLAIN_SCALAR_TYPES, dumps
+from .base import StoreError
+
+
+
+def indented(value: Any) -> str:
+    """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
+    if type(value) in PLAIN_SCALAR_TYPES or value == []:  # no line breaks: the C encoder will do
+        return json.dumps(value)
+    return dumps(value).replace("\n", "\n  ")
+
+
+def json_object(members: dict[str, str]) -> str:
+    """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
+    if not members:
+        return "{}"
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
+
+
+#: ids tried before a store gives up claiming one
+MAX_CLAIM_ATTEMPTS = 1000
+
+
+class FinalEvents:
+    """The three final events of a run, as one ``_finish(run_id, time, status, **fields)``
+    (the fields are those ``run.json`` gets)."""
+
+    def _finish(self, run_id: Any, stop_time: datetime, status: str, **fields: Any) -> None:
+        raise NotImplementedError
+
+    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+        self._finish(run_id, stop_time, "COMPLETED", result=result)
+
+    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
+
+    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+        self._finish(run_id, interrupt_time, status)
+
+
+class IdClaims:
+    """The ids a store claimed for runs of this session (``mkdir``, a create-only put).
+
+    Each claim is atomic in the store, so writers in several processes never share an id;
+    this keeps where to start next and which claimed ids are still to be started.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._next: int | None = None
+        self._pending: set[int] = set()
+
+    def claim(self, claim: Callable[[int], bool], highest: Callable[[], int]) -> int:
+        """The first id from the last one + 1 (or ``highest() + 1``) that ``claim`` takes.
+        Each miss means another writer took it: try the next, and after ten misses in a
+        row look for the highest id again. :class:`StoreError` after
+        ``MAX_CLAIM_ATTEMPTS`` misses."""
+        candidate = self._next or highest() + 1
+        for attempt in range(MAX_CLAIM_ATTEMPTS):
+            if claim(candidate):
+                self._pending.add(candidate)
+                self._next = candidate + 1
+                return candidate
+            candidate = highest() + 1 if attempt % 10 == 9 else candidate + 1
+        raise StoreError(f"could not claim a run id in {self.where} after "
+                         f"{MAX_CLAIM_ATTEMPTS} attempts")
+
+    def take(self, run_id: int) -> bool:
+        """True once for an id this session claimed (its run is now starting)."""
+        if run_id in self._pending:
+            self._pending.discard(run_id)
+            return True
+        return False
+
+
+class EncodedOnce:
+    """Experiment and host info are the same dicts run after run: each is encoded once
+    (keyed by identity, and kept alive so the identity cannot be reused)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, str]] = {}
+
+    def __call__(self, value: dict, make: Callable[[dict], Any] = lambda v: v) -> str:
+        cached = self._cache.get(id(value))
+        if cached is None or cached[0] is not value:
+            cached = self._cache[id(value)] = (value, indented(make(value)))
+        return cached[1]
+
+
+def stored_copy_name(source: str, md5: str) -> str:
+    """``<stem>_<md5><ext>``: the name of a source or resource copy in ``_sources/``."""
+    stem, ext = os.path.splitext(os.path.basename(source))
+    return f"{stem}_{md5}{ext}"
+
+
+def initial_entry(command: str, status: str, times: dict[str, datetime]) -> dict[str, Any]:
+    """The changing fields of a new run's ``run.json`` (queued runs have no heartbeat)."""
+    entry: dict[str, Any] = {
+        "command": command,
+        **{key: value.isoformat() for key, value in times.items()},
+        "status": status,
+        "resources": [],
+        "artifacts": [],
+    }
+    if status != "QUEUED":
+        entry["heartbeat"] = None
+    return entry
+
+
+def run_json(fixed: dict[str, str], entry: dict[str, Any]) -> str:
+    """``run.json`` from the encoded fixed fields and the current changing ones."""
+    return json_object({**fixed, **{k: indented(v) for k, v in entry.items()}})
+
+
+_ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
+_QUOTED_ELEMENT = f'"{_ELEMENT}"'
+_CHUNK = 8192
+
+
+@dataclass
+class MetricText:
+    """The JSON text of one metric's points, one piece per heartbeat."""
+
+    steps: list[str] = field(default_factory=list)
+    timestamps: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    #: points encoded so far (a journal entry's ``start`` is counted from it)
+    count: int = 0
+
+    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
+        """Encode one beat's points; returns the number of characters added.
+
+        In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
+        next is made, so a million points reuse a little memory instead of touching a lot.
+        """
+        added = 0
+        self.count += len(steps)
+        for start in range(0, len(steps), _CHUNK):
+            end = start + _CHUNK
+            pieces = (_ELEMENT.join(map(str, steps[start:end])),
+                      '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
+                                                     timestamps[start:end])) + '"',
+                      json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
+            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
+                chunks.append(piece)
+                added += len(piece)
+        return added
+
+    def pieces(self, name: str) -> Iterator[str]:
+        """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
+        yield f"  {json.dumps(name)}: {{\n"
+        for i, (key, chunks) in enumerate(
+                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
+            yield (",\n" if i else "") + f'    "{key}": ['
+            if not chunks:
+                yield "]"
+                continue
+            yield "\n      "
+            for j, chunk in enumerate(chunks):  # no joined copy of a million points
+                if j:
+                    yield _ELEMENT
+                yield chunk
+            yield "\n    ]"
+        yield "\n  }"
+
+
+def add_metrics(metrics: dict[str, MetricText], metrics_by_name: dict) -> int:
+    """Encode one beat's points into ``metrics``; returns the number of characters added."""
+    added = 0
+    for name, metric in metrics_by_name.items():
+        text = metrics.get(name)
+        if text is None:
+            text = metrics[name] = MetricText()
+        added += text.add(metric["steps"], metric["timestamps"], metric["values"])
+    return added
+
+
+def metrics_json(metrics: dict[str, MetricText]) -> Iterator[str]:
+    """``metrics.json`` in pieces (``{}`` when no metric was logged)."""
+    if not metrics:
+        yield "{}"
+        return
+    yield "{\n"
+    for i, name in enumerate(sorted(metrics)):
+        if i:
+            yield ",\n"
+        yield from metrics[name].pieces(name)
+    yield "\n}"
