@@ -35,3 +35,12 @@ def report_sections(item: pytest.Item) -> list[tuple[str, str, str]]:
 def fixture_definitions(item: pytest.Item) -> dict[str, Sequence[Any]]:
     """``name -> [FixtureDef, ...]`` for the item's fixture closure (last one wins)."""
     return item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined,no-any-return]
+
+
+def reset_item(item: pytest.Item) -> None:
+    """Forget an item's fixture values and captured sections so that it can run again in
+    the same session (a queue worker runs one variant once per queued run)."""
+    init = getattr(item, "_initrequest", None)
+    if init is not None:
+        init()
+    item._report_sections = []

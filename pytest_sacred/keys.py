@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .resolve import RunSpec
+    from .queue import Replay
     from .run import Run
     from .session import SacredSession
 
@@ -19,3 +20,6 @@ RUN_KEY: pytest.StashKey[Run] = pytest.StashKey()
 STATE: pytest.StashKey[SacredSession] = pytest.StashKey()
 #: the parameter the ``named_configs`` marker sweeps
 NAMED_PARAM = "sacred_named_config"
+#: a stored run a variant replays (issue 13: queue worker, --sacred-rerun): its id, when
+#: the run keeps it, and meta entries to add
+REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()

@@ -10,6 +10,13 @@ import pytest
 
 from .keys import NAMED_PARAM, RUN_KEY, SPEC_KEY, STATE
 _HOOKS = "sacred-experiment-hooks"
+
+
+def launchers_wanted(config: pytest.Config) -> bool:
+    """Issue 13: a launcher, queue worker or re-run (cheap; the package loads only then)."""
+    option = config.option
+    return bool(option.sacred_launcher or option.sacred_run_queued
+                or option.sacred_rerun is not None)
 _COMMANDS = ("sacred_print_config", "sacred_save_config", "sacred_print_named_configs",
              "sacred_print_dependencies")
 
@@ -59,6 +66,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # -- cluster sweeps, queue, re-runs (issue 13; read in pytest_sacred/launchers/options.py)
+    add("--sacred-launcher", choices=("slurm", "local"),
+        help="run the selected variants as one submitit job array instead of in this "
+             "session: 'slurm' (needs sinfo/sbatch) or 'local' (submitit's local executor)")
+    add("--sacred-slurm-partition", metavar="NAME", help="Slurm partition of the array")
+    add("--sacred-slurm-time", metavar="MIN|[D-]HH:MM[:SS]", help="time limit of each task")
+    add("--sacred-slurm-cpus", metavar="N", help="CPUs per task")
+    add("--sacred-slurm-gpus", metavar="N", help="GPUs per task")
+    add("--sacred-slurm-mem", metavar="SIZE", help="memory per task, e.g. 4G or 500M")
+    add("--sacred-slurm-array-parallelism", metavar="N",
+        help="at most N array tasks run at once")
+    add("--sacred-slurm-chunk", metavar="N", help="variants per array task (default 1)")
+    add("--sacred-slurm-workers", metavar="N",
+        help="with --sacred-run-queued: how many worker tasks to start (default 2)")
+    add("--sacred-slurm-config", metavar="FILE.yaml",
+        help="Slurm parameters from a YAML file (keys: partition, time, cpus, gpus, mem, "
+             "array_parallelism, chunk, workers, folder); options given override it")
+    add("--sacred-slurm-folder", metavar="DIR",
+        help="submitit's folder for pickles and task logs, on a path every node sees "
+             "(default: slurm-logs/ at the rootdir)")
+    add("--sacred-slurm-cancel-on-interrupt", action="store_true",
+        help="Ctrl-C cancels the array without asking")
+    add("--sacred-run-queued", action="store_true",
+        help="be a worker: claim QUEUED runs of the collected experiments one at a time and "
+             "run each with its stored config and seed (MongoDB store)")
+    add("--sacred-worker-idle", type=float, metavar="SECONDS",
+        help="a worker waits this long for more queued runs before it stops (default 0)")
+    add("--sacred-requeue-dead", action="store_true",
+        help="with --sacred-run-queued: first put runs shown DIED? back in the queue")
+    add("--sacred-rerun", type=_run_id, metavar="ID",
+        help="run stored run ID again with its stored config and seed, as a new run "
+             "(meta.rerun_of); warns when sources, dependencies or the commit changed")
+    add("--sacred-rerun-from", metavar="STORE",
+        help="the store to read --sacred-rerun's run from (default: the session's store)")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")
@@ -121,7 +162,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash[STATE]
     commands = any(getattr(config.option, c) for c in _COMMANDS)
     try:
+        launch = not commands and launchers_wanted(config)  # issue 13 call site
+        if launch:
+            from . import launchers
+
+            launchers.prepare(config, items, state, before=True)
         state.prepare(items, open_stores=not commands)
+        if launch:
+            launchers.prepare(config, items, state, before=False)
     except pytest.UsageError as exc:
         if not hasattr(config, "workerinput"):
             raise
@@ -139,6 +187,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """The print/save commands report on the selected experiments instead of running them."""
     option = session.config.option
     if not any(getattr(option, c) for c in _COMMANDS):
+        if launchers_wanted(session.config):  # issue 13 call site: launcher or queue worker
+            from . import launchers
+
+            return launchers.run(session) or None
         return None
     from . import commands
 

@@ -117,8 +117,15 @@ class Runner:
             else:
                 self._emit(run, hook, **kwargs)
 
+        from .keys import REPLAY_KEY
+
+        replay = item.stash.get(REPLAY_KEY, None)  # issue 13: a queued or re-run stored run
+        if replay is not None:
+            meta.update(replay.meta)
         run = Run(spec.config, spec.seed, self.experiment_info(item, spec.experiment),
                   self.host_info(), meta, emit)
+        if replay is not None:
+            run._id = replay.run_id
         return run
 
     def _emit(self, run: Run, hook: str, drop_failed: bool = False, **kwargs: Any) -> None:
@@ -127,7 +134,8 @@ class Runner:
 
     def _open(self, run: Run, hook: str, **time: Any) -> None:
         """Name the run, then send its first event; an observer failing it is dropped."""
-        run._id = self._forced_id
+        if run._id is None:  # a replayed queued run keeps its id (issue 13)
+            run._id = self._forced_id
         config = dict(run.config)
         if run._id is None:
             run._id = self.events.allocate_id(run._dropped, run=run, ex_info=run.experiment_info,

@@ -42,7 +42,12 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(COLUMNS)]
-    write("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip(), bold=True)
+    columns = COLUMNS
+    if any(r.get("log") for r in rows):  # issue 13: runs of launched tasks name their log
+        columns = (*COLUMNS, "log")
+        for line, r in zip(cells, rows):
+            line.append(r.get("log") or "")
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), bold=True)
     for line in cells:
         write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())

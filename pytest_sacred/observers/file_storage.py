@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..clock import utcnow
 from ..hashing import md5_of
 from ..serialize import dumps
 from .base import Observer, StoreError
@@ -64,6 +65,13 @@ class _RewrittenFile:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole, atomically: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _indented(value: Any) -> str:
@@ -373,6 +381,21 @@ class FileStorageObserver(Observer):
 
     def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
         self._finish(run_id, interrupt_time, status)
+
+    def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
+        """End a run its own process could not end (issue 13: a killed Slurm task): a
+        RUNNING ``run.json`` gets ``status``; the reason goes to ``info.json``."""
+        directory = self.basedir / str(run_id)
+        run_file = directory / "run.json"
+        entry = json.loads(run_file.read_text(encoding="utf-8"))
+        if entry.get("status") == "RUNNING":
+            entry.update(status=status, stop_time=utcnow().isoformat())
+            if status == "FAILED":
+                entry["fail_trace"] = [reason + "\n"]
+            _replace_text(run_file, dumps(entry))
+        info_file = directory / "info.json"
+        info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+        _replace_text(info_file, dumps({**info, "ended_by": reason}))
 
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
         if name in RESERVED_NAMES:

@@ -1,0 +1,97 @@
+"""Queued runs that really run: workers claim them from the store, one at a time.
+
+``--sacred-queue`` stores each selected variant as a QUEUED run (config, seed, experiment
+and the node id in ``meta.pytest.nodeid``). ``--sacred-run-queued`` makes a session a
+worker: it collects the experiments, then claims QUEUED runs of the collected node ids
+atomically (QUEUED -> RUNNING in one store operation, so a run is never run twice, whatever
+the number of workers), runs each with its stored config and seed under its stored id,
+and stops when the queue is empty (after ``--sacred-worker-idle`` seconds without one).
+
+A store supports the queue when its observer has ``claim_queued`` and ``requeue``
+(MongoDB today).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+#: a run is shown DIED? (and --sacred-requeue-dead requeues it) when RUNNING without a
+#: heartbeat for this long (as Omniboard and the readers show it)
+DEAD_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a variant takes from a stored run instead of resolving its own."""
+
+    run_id: int | None
+    meta: dict = field(default_factory=dict)
+
+
+def queue_store(observers: list[Any], what: str) -> Any:
+    """The session's store that holds a queue; a usage error naming the stores if none."""
+    for observer in observers:
+        if callable(getattr(observer, "claim_queued", None)):
+            return observer
+    names = ", ".join(getattr(o, "name", type(o).__name__) for o in observers) or "none"
+    raise pytest.UsageError(f"{what} needs a store with a queue (MongoDB: --sacred-mongo=DB); "
+                            f"this session's stores ({names}) have none")
+
+
+def replay(item: pytest.Item, config: dict, run_id: int | None, meta: dict) -> None:
+    """Make ``item``'s next run use a stored ``config`` (and its seed) and ``run_id``."""
+    from .keys import REPLAY_KEY, SPEC_KEY
+
+    spec = item.stash[SPEC_KEY]
+    seed = config.get("seed", spec.seed)
+    item.stash[SPEC_KEY] = dataclasses.replace(spec, config=dict(config), seed=seed)
+    item.stash[REPLAY_KEY] = Replay(run_id, meta)
+
+
+def requeue_dead(store: Any) -> list[int]:
+    """Put RUNNING runs without a heartbeat for :data:`DEAD_AFTER` back in the queue."""
+    from .clock import utcnow
+
+    ids = store.running_before(utcnow() - DEAD_AFTER)
+    return [run_id for run_id in ids if store.requeue(run_id, ("RUNNING",))]
+
+
+def work(session: pytest.Session, idle: float, requeue: bool) -> None:
+    """The worker's test loop: claim, run, repeat until the queue stays empty."""
+    from . import compat
+    from .keys import STATE
+
+    state = session.config.stash[STATE]
+    store = queue_store(state.observers, "--sacred-run-queued")
+    items = {item.nodeid: item for item in state.experiments}
+    write = session.config.get_terminal_writer().line
+    if requeue:
+        ids = requeue_dead(store)
+        write(f"pytest-sacred: requeued dead run(s) {', '.join(map(str, ids)) or '(none)'}")
+    worker = {**state.runner.host_info(), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    last_claim = time.monotonic()
+    ran = 0
+    while not (session.shouldfail or session.shouldstop):
+        doc = store.claim_queued(list(items), worker)
+        if doc is None:
+            waited = time.monotonic() - last_claim
+            if waited >= idle:
+                break
+            time.sleep(min(1.0, idle - waited))
+            continue
+        item = items[doc["meta"]["pytest"]["nodeid"]]
+        meta = {k: doc["meta"][k] for k in ("queue_time", "comment", "priority") if k in doc["meta"]}
+        replay(item, doc["config"], doc["_id"], meta)
+        compat.reset_item(item)
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+        ran += 1
+        last_claim = time.monotonic()
+    write(f"pytest-sacred: worker ran {ran} queued run(s); none left")
