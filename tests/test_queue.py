@@ -1,0 +1,146 @@
+"""Queued runs that really run: --sacred-queue, then workers (--sacred-run-queued) that
+claim them from a real MongoDB server, several at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+EXPERIMENT = """
+import os
+import pytest
+from pytest_sacred import config
+
+@config
+def scale():
+    return 10
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("x", range({n}))
+def test_sweep(x, scale, sacred_run):
+    with open("executions.log", "a") as f:  # one line per execution, from every worker
+        f.write(f"{{sacred_run._id}} {{x}} {{os.getpid()}}\\n")
+    return x * scale
+"""
+
+
+def _worker(pytester: pytest.Pytester, store: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_exp.py",
+         "--sacred-run-queued", f"--sacred-mongo={store}", *extra],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture
+def store(mongo_server, mongo_db_name) -> str:
+    return f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+
+
+def test_queue_records_runs_and_runs_nothing(pytester, store, mongo_server, mongo_db_name):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=3))
+    result = pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}", "--sacred-seed=7")
+    result.assert_outcomes(skipped=3)
+    assert not (pytester.path / "executions.log").exists()
+    with mongo_server.client() as client:
+        docs = list(client[mongo_db_name].runs.find(sort=[("_id", 1)]))
+    assert [d["status"] for d in docs] == ["QUEUED"] * 3
+    assert [d["config"]["x"] for d in docs] == [0, 1, 2]
+    assert {d["config"]["seed"] for d in docs} == {7}
+    assert docs[0]["meta"]["pytest"]["nodeid"] == "test_exp.py::test_sweep[0]"
+    assert docs[0]["experiment"]["name"] == "sweep"
+
+
+def test_three_workers_drain_thirty_queued_runs_each_once(pytester, store, mongo_server,
+                                                          mongo_db_name):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30))
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=30)
+    workers = [_worker(pytester, store) for _ in range(3)]
+    outputs = [w.communicate(timeout=240)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    lines = (pytester.path / "executions.log").read_text().split()
+    executions = [tuple(map(int, lines[i:i + 3])) for i in range(0, len(lines), 3)]
+    assert sorted(run_id for run_id, _, _ in executions) == list(range(1, 31))  # each once
+    with mongo_server.client() as client:
+        docs = {d["_id"]: d for d in client[mongo_db_name].runs.find()}
+    assert len(docs) == 30
+    assert {d["status"] for d in docs.values()} == {"COMPLETED"}
+    for run_id, x, _ in executions:  # the stored config ran under the stored id
+        assert docs[run_id]["config"]["x"] == x
+        assert docs[run_id]["result"] == x * 10
+        assert docs[run_id]["meta"]["pytest"]["nodeid"] == f"test_exp.py::test_sweep[{x}]"
+    pids = {pid for _, _, pid in executions}
+    assert len(pids) >= 2, "the runs were not shared between the workers"
+
+
+def test_worker_runs_with_the_stored_config_and_seed(pytester, store, mongo_server,
+                                                     mongo_db_name):
+    pytester.makepyfile(test_exp="""
+        import random
+        import pytest
+        from pytest_sacred import config
+
+        @config
+        def scale():
+            return 10
+
+        @pytest.mark.experiment
+        def test_one(scale, seed):
+            return [scale, seed, random.random()]
+    """)
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}", "--sacred-seed=11",
+                       "--sacred-with=scale=3").assert_outcomes(skipped=1)
+    worker = _worker(pytester, store)
+    out = worker.communicate(timeout=120)[0]
+    assert worker.returncode == 0, out
+    import random
+
+    with mongo_server.client() as client:
+        doc = client[mongo_db_name].runs.find_one({"_id": 1})
+    assert doc["status"] == "COMPLETED"
+    assert doc["result"] == [3, 11, random.Random(11).random()]
+    assert "queue_time" in doc["meta"]
+
+
+def test_worker_waits_for_runs_queued_later(pytester, store, mongo_server, mongo_db_name):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    worker = _worker(pytester, store, "--sacred-worker-idle=20")
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=2)
+    worker.wait(timeout=120)
+    assert worker.returncode == 0
+    with mongo_server.client() as client:
+        statuses = [d["status"] for d in client[mongo_db_name].runs.find()]
+    assert statuses == ["COMPLETED", "COMPLETED"]
+
+
+def test_requeue_dead_runs_them_again(pytester, store, mongo_server, mongo_db_name):
+    from datetime import datetime, timedelta
+
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=2)
+    with mongo_server.client() as client:  # as a worker killed mid-run leaves it
+        stale = datetime.utcnow() - timedelta(hours=1)
+        client[mongo_db_name].runs.update_one(
+            {"_id": 1}, {"$set": {"status": "RUNNING", "heartbeat": stale, "start_time": stale}})
+    worker = _worker(pytester, store)
+    worker.communicate(timeout=120)
+    with mongo_server.client() as client:
+        assert client[mongo_db_name].runs.find_one({"_id": 1})["status"] == "RUNNING"
+    worker = _worker(pytester, store, "--sacred-requeue-dead")
+    out = worker.communicate(timeout=120)[0]
+    assert "requeued dead run(s) 1" in out
+    with mongo_server.client() as client:
+        assert [d["status"] for d in client[mongo_db_name].runs.find(sort=[("_id", 1)])] == \
+            ["COMPLETED", "COMPLETED"]
+
+
+def test_run_queued_needs_a_store_with_a_queue(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    result = pytester.runpytest("--sacred-run-queued")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-run-queued needs a store with a queue (MongoDB*"
+                                 "this session's stores (file) have none*"])
+    assert not (pytester.path / "executions.log").exists()
