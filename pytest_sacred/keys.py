@@ -23,3 +23,5 @@ NAMED_PARAM = "sacred_named_config"
 #: a stored run a variant replays (issue 13: queue worker, --sacred-rerun): its id, when
 #: the run keeps it, and meta entries to add
 REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()
+#: what a launcher, queue worker or re-run session planned at collection (issue 13)
+LAUNCH_KEY: pytest.StashKey[dict] = pytest.StashKey()

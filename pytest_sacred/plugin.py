@@ -16,7 +16,10 @@ def launchers_wanted(config: pytest.Config) -> bool:
     """Issue 13: a launcher, queue worker or re-run (cheap; the package loads only then)."""
     option = config.option
     return bool(option.sacred_launcher or option.sacred_run_queued
-                or option.sacred_rerun is not None)
+                or option.sacred_rerun is not None or option.sacred_worker_idle is not None
+                or option.sacred_requeue_dead
+                or any(v is not None and v is not False for k, v in vars(option).items()
+                       if k.startswith("sacred_slurm_")))
 _COMMANDS = ("sacred_print_config", "sacred_save_config", "sacred_print_named_configs",
              "sacred_print_dependencies")
 

@@ -16,24 +16,22 @@ from typing import Any
 
 import pytest
 
-_PLAN: pytest.StashKey[dict] = pytest.StashKey()
-
-
 def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before: bool) -> None:
     """Called from ``pytest_collection_modifyitems``: ``before`` the experiments are
     resolved (a re-run selects its variant), and after (everything is checked, the
     executor built: bad input fails here, before anything is submitted or claimed)."""
+    from ..keys import LAUNCH_KEY
     from . import options as launch_options
 
     if before:
         opts = launch_options.read(config)
-        plan = config.stash[_PLAN] = {"options": opts}
+        plan = config.stash[LAUNCH_KEY] = {"options": opts}
         if opts.rerun is not None:
             from ..rerun import select
 
             plan["rerun"] = select(config, items, state.observers)
         return
-    plan = config.stash[_PLAN]
+    plan = config.stash[LAUNCH_KEY]
     opts = plan["options"]
     if not state.experiments:
         return
@@ -54,9 +52,9 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
 def run(session: pytest.Session) -> bool:
     """``pytest_runtestloop`` for these sessions: submit and follow tasks, or be a worker.
     ``False`` leaves the ordinary test loop to pytest (a plain re-run)."""
-    from ..keys import STATE
+    from ..keys import LAUNCH_KEY, STATE
 
-    plan = session.config.stash.get(_PLAN, None)
+    plan = session.config.stash.get(LAUNCH_KEY, None)
     state = session.config.stash[STATE]
     if plan is None or not state.experiments:
         return False

@@ -92,6 +92,21 @@ def _short(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+def _final_state(job: Any, wait: float = 20.0) -> str:
+    """The job's state once Slurm's accounting has it (a stopped task's state reaches
+    sacct some seconds after the task returned)."""
+    deadline = time.monotonic() + wait
+    state = str(job.state)
+    get_info = getattr(job, "get_info", None)
+    while get_info is not None and state.split()[0] in _UNSETTLED and time.monotonic() < deadline:
+        time.sleep(1.0)
+        state = str(get_info(mode="force").get("State") or state)
+    return state
+
+
+_UNSETTLED = ("RUNNING", "COMPLETING", "PENDING", "UNKNOWN", "REQUEUED", "CONFIGURING")
+
+
 def _category(task: Task) -> str:
     if task.finished:
         return "finished"
@@ -130,9 +145,16 @@ class Follower:
             result: TaskResult = task.job.result()
         except Exception as exc:  # the task did not return: killed, crashed, timed out
             self.failed_tasks += 1
-            self._killed(task, exc, stores)
+            self._killed(task, f"{type(exc).__name__}: {str(exc).strip()[:500]}", stores)
             return
-        self.done_tasks += 1
+        if result.exit_code == pytest.ExitCode.INTERRUPTED:  # SIGTERM: scancel, time limit
+            self.failed_tasks += 1
+            reason = self._end_runs(task, stores)[1]
+            for out in result.outcomes:
+                if out.outcome == "failed":
+                    out.longrepr = f"{reason}; see {task.log}\n{out.longrepr}"
+        else:
+            self.done_tasks += 1
         seen = {o.nodeid: o for o in result.outcomes}
         for nodeid in task.nodeids:
             out = seen.pop(nodeid, None) or Outcome(
@@ -149,24 +171,30 @@ class Follower:
                          f"pytest in task {task.job.job_id} ended with exit code "
                          f"{result.exit_code}; see {task.log}", [], 0.0, [], task.log)
 
-    def _killed(self, task: Task, exc: Exception, stores: list[Any]) -> None:
-        state = str(task.job.state).split()[0].upper()
-        ended = _KILLED.get(state, "FAILED")
-        reason = f"Slurm task {task.job.job_id} ended {task.job.state}"
+    def _end_runs(self, task: Task, stores: list[Any]) -> tuple[str, str, dict[str, list[int]]]:
+        """Runs of a task that Slurm stopped end INTERRUPTED or FAILED with the reason,
+        in every store that can do it (a run its task ended already keeps its status)."""
+        final = _final_state(task.job)
+        ended = _KILLED.get(final.split()[0].upper(), "FAILED")
+        reason = f"Slurm task {task.job.job_id} ended {final}"
         runs = task.started_runs()
+        for run_id in (i for ids in runs.values() for i in ids):
+            for store in stores:
+                end = getattr(store, "end_abandoned", None)
+                if end is not None:
+                    end(run_id, ended, reason)
+        return ended, reason, runs
+
+    def _killed(self, task: Task, error: str, stores: list[Any]) -> None:
+        ended, reason, runs = self._end_runs(task, stores)
         for nodeid in task.nodeids or list(runs):
             ids = runs.get(nodeid, [])
-            for run_id in ids:
-                for store in stores:
-                    end = getattr(store, "end_abandoned", None)
-                    if end is not None:
-                        end(run_id, ended, reason)
             rows = [{"id": run_id, "experiment": nodeid.split("::")[-1].split("[")[0],
                      "variant": nodeid.partition("[")[2].rstrip("]"), "status": ended,
                      "result": "", "duration": None, "stored in": [], "errors": []}
                     for run_id in ids]
-            self._report(nodeid, "failed", f"{reason} ({type(exc).__name__}: "
-                         f"{str(exc).strip()[:500]}); see {task.log}", rows, 0.0, [], task.log)
+            self._report(nodeid, "failed", f"{reason} ({error}); see {task.log}", rows, 0.0,
+                         [], task.log)
 
 
 def _ask_cancel(options: LaunchOptions) -> bool:

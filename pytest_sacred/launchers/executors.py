@@ -51,6 +51,9 @@ def build(launcher: str, params: SlurmParameters, rootdir: Path) -> Any:
     submitit = require_submitit()
     if launcher == "slurm":
         check_slurm(params)
+    elif params.partition or params.mem or params.array_parallelism:
+        raise pytest.UsageError("--sacred-slurm-partition/-mem/-array-parallelism need "
+                                "--sacred-launcher=slurm; the local executor cannot honour them")
     folder = (params.folder or rootdir / "slurm-logs") / "%j"
     executor = submitit.AutoExecutor(folder=folder, cluster=launcher)
     values: dict[str, Any] = {"name": "pytest-sacred",
@@ -66,8 +69,5 @@ def build(launcher: str, params: SlurmParameters, rootdir: Path) -> Any:
             values["slurm_mem"] = params.mem
         if params.array_parallelism is not None:
             values["slurm_array_parallelism"] = params.array_parallelism
-    elif params.partition or params.mem or params.array_parallelism:
-        raise pytest.UsageError("--sacred-slurm-partition/-mem/-array-parallelism need "
-                                "--sacred-launcher=slurm; the local executor cannot honour them")
     executor.update_parameters(**values)
     return executor

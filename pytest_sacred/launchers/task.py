@@ -43,6 +43,8 @@ class _Collect:
 
     def __init__(self, runs_file: str | None) -> None:
         self.outcomes: dict[str, Outcome] = {}
+        self._current = ""
+        self.interrupted_by = "interrupted"
         self._runs_file = runs_file
 
     def pytest_runtest_logreport(self, report: Any) -> None:
@@ -60,21 +62,36 @@ class _Collect:
         out.sections += [(f"{name} ({report.when})", text) for name, text in report.sections
                          if report.when == "call" or report.failed]
 
+    def pytest_sessionfinish(self, session: Any) -> None:
+        """Runs stopped by SIGTERM/Ctrl-C get no report; the session keeps their rows."""
+        from pytest_sacred.keys import STATE
+
+        state = session.config.stash.get(STATE, None)
+        for row in state.interrupted_rows if state is not None else []:
+            out = self.outcomes.setdefault(self._current, Outcome(self._current, "failed"))
+            out.outcome = "failed"
+            out.longrepr += f"run {row['id']} {row['status']}: {self.interrupted_by}\n"
+            out.rows.append(row)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._current = nodeid
+
     def pytest_sacred_started_event(self, run_id: int | None, meta_info: dict) -> None:
         if self._runs_file and run_id is not None:
             with open(self._runs_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"id": run_id, "nodeid": meta_info["pytest"]["nodeid"]}) + "\n")
 
 
-def _interrupt_on_sigterm() -> None:
+def _interrupt_on_sigterm(collect: _Collect) -> None:
     """Slurm sends SIGTERM before SIGKILL (time limit, preemption, scancel): end the run
     INTERRUPTED as Ctrl-C would, instead of being killed with the run left RUNNING.
     (submitit itself only logs SIGTERM in its tasks.)"""
 
     def handler(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the task
-        raise KeyboardInterrupt(f"SIGTERM (Slurm job {os.environ.get('SLURM_JOB_ID', '?')}: "
-                                "cancelled, time limit or preemption)")
+        collect.interrupted_by = (f"SIGTERM (Slurm job {os.environ.get('SLURM_JOB_ID', '?')}: "
+                                  "cancelled, time limit or preemption)")
+        raise KeyboardInterrupt(collect.interrupted_by)
 
     signal.signal(signal.SIGTERM, handler)
 
@@ -84,7 +101,6 @@ def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResu
     import pytest
 
     os.chdir(cwd)
-    _interrupt_on_sigterm()
     runs_file = None
     if folder:
         job_id = os.environ.get("SLURM_ARRAY_JOB_ID")
@@ -92,5 +108,6 @@ def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResu
                   else os.environ.get("SLURM_JOB_ID") or str(os.getpid()))
         runs_file = os.path.join(folder, RUNS_FILE.format(job_id=job_id))
     collect = _Collect(runs_file)
+    _interrupt_on_sigterm(collect)
     code = pytest.main(list(args), plugins=[collect])
     return TaskResult(int(code), list(collect.outcomes.values()))
