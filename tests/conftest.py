@@ -11,7 +11,7 @@ try:  # in-process pytester runs drop modules imported inside them; numpy cannot
 except ImportError:
     pass
 
-pytest_plugins = ["pytester", "conftest_mongo"]
+pytest_plugins = ["pytester", "conftest_mongo", "stored_runs"]
 
 
 @pytest.fixture

@@ -145,10 +145,10 @@ class MongoObserver(Observer):
             raise StoreError(f"--sacred-mongo {redact_url(self.url)!r} is not a valid MongoDB "
                              f"URL ({scrub_password(str(exc), self.url)}); expected {FORMS}") from None
 
-    def open(self) -> None:
+    def open(self, read_only: bool = False) -> None:
         """Connect, and read the runs collection once: that needs a valid URL, a reachable
         server and, when it asks for one, a valid login. Raises :class:`StoreError` saying
-        which."""
+        which. ``read_only`` (for readers) skips creating the metrics index."""
         if self._db is not None:
             return
         if self._client is None:
@@ -173,10 +173,11 @@ class MongoObserver(Observer):
         except PyMongoError as exc:
             raise StoreError(f"MongoDB at {where!r} failed: "
                              f"{scrub_password(str(exc), self.url)[:300]}") from None
-        try:  # each metrics upsert looks its document up by these two fields
-            db.metrics.create_index([("run_id", 1), ("name", 1)])
-        except PyMongoError:
-            pass  # a user without createIndex rights can still write runs
+        if not read_only:
+            try:  # each metrics upsert looks its document up by these two fields
+                db.metrics.create_index([("run_id", 1), ("name", 1)])
+            except PyMongoError:
+                pass  # a user without createIndex rights can still write runs
         self._db = db
 
     def _refusal(self, exc: Any, where: str) -> str:

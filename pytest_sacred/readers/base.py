@@ -40,6 +40,31 @@ class Metric:
     timestamps: list[datetime]
 
 
+@dataclass(frozen=True)
+class MetricSummary:
+    """What a table shows of a metric: its last point's value, the smallest and largest."""
+
+    last: Any
+    min: Any
+    max: Any
+    count: int
+
+
+def summarize(values: list) -> MetricSummary | None:
+    """The summary of a metric's values in stored order; ``None`` when it has no points.
+
+    Values that are not numbers (``None`` from a NaN stored as null) are left out of the
+    minimum and maximum.
+    """
+    if not values:
+        return None
+    numbers = [v for v in values if isinstance(v, (int, float)) and v == v]
+    if len(numbers) == len(values):
+        return MetricSummary(values[-1], min(values), max(values), len(values))
+    return MetricSummary(values[-1], min(numbers, default=None), max(numbers, default=None),
+                         len(values))
+
+
 @dataclass
 class StoredRun:
     """One run as stored, in Sacred's vocabulary (the MongoDB run document's fields).
@@ -94,6 +119,27 @@ class Reader(ABC):
     @abstractmethod
     def artifact(self, run_id: int, name: str) -> bytes:
         """An artifact's content; raises :class:`NoSuchRun` when the run lacks it."""
+
+    def artifact_path(self, run_id: int, name: str) -> str | None:
+        """Where the artifact is as a local file, or ``None`` when the store is not a
+        directory (read it with :meth:`artifact`); raises :class:`NoSuchRun`."""
+        self.artifact(run_id, name)
+        return None
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        """Last/min/max of every metric of each of ``runs``, by run id and metric name.
+
+        Readers override this to compute it in the store, or without parsing timestamps.
+        """
+        out: dict[int, dict[str, MetricSummary]] = {}
+        for run in runs:
+            summaries = {}
+            for name in run.metric_names:
+                summary = summarize(self.metric(run.id, name).values)
+                if summary is not None:
+                    summaries[name] = summary
+            out[run.id] = summaries
+        return out
 
     def metrics(self, run_id: int, names: list[str] | None = None) -> dict[str, Metric]:
         """Several metrics of one run (all of them by default)."""

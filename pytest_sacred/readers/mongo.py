@@ -1,0 +1,235 @@
+"""Reader of Sacred's MongoDB layout (ours and Sacred 0.8.7's own MongoObserver).
+
+Filters become the query (``_id``, ``experiment.name``, ``status``); lists leave out
+``captured_out``; metric summaries are computed by the server in one aggregation. Values
+we moved to GridFS (``captured_out_file``, ``info_file``, ``result_file``) and metric
+continuation documents (``part`` 2, 3, …) are read back whole. Nothing is written: the
+connection is made as the observer makes it, without creating its index.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..observers.base import StoreError
+from ..observers.mongo import MongoObserver
+from ..redact import redact_url, scrub_password
+from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
+                   StoreUnreadable)
+
+#: what a list leaves out of each run document (read by get_run)
+_LIST_PROJECTION = {"captured_out": 0}
+
+
+class MongoReader(Reader):
+    """Runs in one runs collection (and its database's ``metrics`` and GridFS)."""
+
+    def __init__(self, observer: MongoObserver) -> None:
+        self._observer = observer
+        self._url = observer.url
+        self.location = f"{observer.server}/{observer.db_name}.{observer.collection}"
+        with self._errors():
+            observer.open(read_only=True)
+            self._db = observer._database()
+            names = self._db.list_collection_names()
+        if observer.collection not in names:
+            raise StoreUnreadable(
+                f"{self.location} is not a store: database {observer.db_name!r} has no "
+                f"collection {observer.collection!r} (it has: {', '.join(sorted(names)) or 'none'}"
+                f"{self._databases()}); give HOST:PORT:DB or mongodb://HOST:PORT/DB of the "
+                "database the runs were written to")
+        self._runs = self._db[observer.collection]
+
+    def _databases(self) -> str:
+        try:
+            names = self._observer._client.list_database_names()
+        except Exception:  # listing needs a privilege the user may lack: leave it out
+            return ""
+        names = [n for n in names if n not in ("admin", "config", "local")]
+        return f"; databases on the server: {', '.join(sorted(names)) or 'none'}"
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver and connection failures as :class:`StoreUnreadable`, password masked."""
+        from pymongo.errors import PyMongoError
+
+        try:
+            yield
+        except StoreError as exc:
+            raise StoreUnreadable(_as_store_message(exc)) from None
+        except PyMongoError as exc:
+            raise StoreUnreadable(f"reading MongoDB at {redact_url(self._url)!r} failed: "
+                                  f"{scrub_password(str(exc), self._url)[:300]}") from None
+
+    def close(self) -> None:
+        self._observer.close()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _gridfs_text(self, file_id: Any) -> str:
+        import gridfs
+
+        try:
+            return gridfs.GridFS(self._db).get(file_id).read().decode("utf-8", "replace")
+        except gridfs.errors.NoFile:
+            raise StoreUnreadable(f"{self.location}: GridFS file {file_id} named by a run "
+                                  "is missing") from None
+
+    def _record(self, doc: dict) -> StoredRun:
+        result = doc.get("result")
+        if doc.get("result_file"):  # too large for the document: kept whole in GridFS
+            result = json.loads(self._gridfs_text(doc["result_file"]))
+        info = doc.get("info") or {}
+        meta = doc.get("meta") or {}
+        return StoredRun(
+            id=doc["_id"], experiment=doc.get("experiment") or {}, status=doc["status"],
+            config=doc.get("config") or {}, command=doc.get("command"), result=result,
+            start_time=doc.get("start_time"), stop_time=doc.get("stop_time"),
+            heartbeat=doc.get("heartbeat"), queue_time=meta.get("queue_time"),
+            host=doc.get("host") or {}, meta=meta, info=info,
+            captured_out=doc.get("captured_out"), fail_trace=doc.get("fail_trace"),
+            artifacts=[a["name"] for a in doc.get("artifacts") or []],
+            resources=list(doc.get("resources") or []),
+            metric_names=sorted({m["name"] for m in info.get("metrics") or []
+                                 if isinstance(m, dict) and "name" in m}),
+            location=f"{self.location}/{doc['_id']}")
+
+    @staticmethod
+    def _query(where: RunFilter) -> dict:
+        query: dict[str, Any] = {"status": {"$exists": True}}  # not a claimed-only id
+        if where.ids is not None:
+            query["_id"] = {"$in": sorted(where.ids)}
+        if where.experiment is not None:
+            query["experiment.name"] = where.experiment
+        if where.status is not None:
+            query["status"] = where.status
+        return query
+
+    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+        with self._errors():
+            docs = list(self._runs.find(self._query(where), projection=_LIST_PROJECTION,
+                                        sort=[("_id", 1)]))
+            for doc in docs:
+                if type(doc["_id"]) is not int:
+                    warnings.warn(f"{self.location}: run id {doc['_id']!r} is not an integer "
+                                  "(Sacred's -i?); skipped", stacklevel=2)
+                    continue
+                yield self._record(doc)
+
+    def _doc(self, run_id: int, projection: dict | None = None) -> dict:
+        doc = self._runs.find_one({"_id": run_id}, projection=projection)
+        if doc is None or "status" not in doc:
+            ids = self._runs.find({"_id": {"$type": "number"}}, projection={"_id": 1})
+            known = sorted(d["_id"] for d in ids)
+            have = "none" if not known else f"{known[0]}…{known[-1]}, {len(known)} runs"
+            raise NoSuchRun(f"no run {run_id} in {self.location} (ids there: {have})")
+        return doc
+
+    def get_run(self, run_id: int) -> StoredRun:
+        with self._errors():
+            doc = self._doc(run_id)
+            run = self._record(doc)
+            if doc.get("captured_out_file"):
+                run.captured_out = self._gridfs_text(doc["captured_out_file"])
+            if doc.get("info_file"):
+                run.info = json.loads(self._gridfs_text(doc["info_file"]))
+            run.captured_out = run.captured_out or ""
+            run.metric_names = sorted(set(self._db.metrics.distinct("name", {"run_id": run_id})))
+            return run
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        with self._errors():
+            docs = list(self._db.metrics.find({"run_id": run_id, "name": name},
+                                              projection={"_id": 0, "steps": 1, "values": 1,
+                                                          "timestamps": 1, "part": 1}))
+            if not docs:
+                self._doc(run_id, {"_id": 1, "status": 1})  # NoSuchRun for a missing run
+                names = sorted(set(self._db.metrics.distinct("name", {"run_id": run_id})))
+                raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r} "
+                                f"(it has: {', '.join(names) or 'none'})")
+        docs.sort(key=lambda d: d.get("part") or 1)  # continuation documents in order
+        metric = Metric(name, [], [], [])
+        for doc in docs:
+            metric.steps += doc.get("steps") or []
+            metric.values += doc.get("values") or []
+            metric.timestamps += doc.get("timestamps") or []
+        return metric
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        """One aggregation: the server sends each metric document's last, min and max."""
+        out: dict[int, dict[str, MetricSummary]] = {run.id: {} for run in runs}
+        if not runs:
+            return out
+        pipeline = [
+            {"$match": {"run_id": {"$in": [run.id for run in runs]}}},
+            {"$project": {"_id": 0, "run_id": 1, "name": 1, "part": 1,
+                          "last": {"$arrayElemAt": ["$values", -1]},
+                          "min": {"$min": "$values"}, "max": {"$max": "$values"},
+                          "count": {"$size": "$values"}}},
+        ]
+        with self._errors():
+            parts = list(self._db.metrics.aggregate(pipeline))
+        parts.sort(key=lambda p: (p.get("run_id"), p.get("name"), p.get("part") or 1))
+        for part in parts:
+            if not part.get("count") or part.get("run_id") not in out:
+                continue
+            summaries = out[part["run_id"]]
+            earlier = summaries.get(part["name"])
+            if earlier is None:
+                summaries[part["name"]] = MetricSummary(part.get("last"), part.get("min"),
+                                                        part.get("max"), part["count"])
+            else:  # a continuation document: its last point is the metric's last
+                summaries[part["name"]] = MetricSummary(
+                    part.get("last"), _extreme(min, earlier.min, part.get("min")),
+                    _extreme(max, earlier.max, part.get("max")), earlier.count + part["count"])
+        return out
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def artifact(self, run_id: int, name: str) -> bytes:
+        import gridfs
+
+        with self._errors():
+            doc = self._doc(run_id, {"artifacts": 1, "status": 1})
+            entries = {a["name"]: a["file_id"] for a in doc.get("artifacts") or []}
+            if name not in entries:
+                raise NoSuchRun(f"run {run_id} in {self.location} has no artifact {name!r} "
+                                f"(it has: {', '.join(entries) or 'none'})")
+            try:
+                return gridfs.GridFS(self._db).get(entries[name]).read()
+            except gridfs.errors.NoFile:
+                raise NoSuchRun(f"artifact {name!r} of run {run_id} is listed in the run "
+                                f"but its GridFS file {entries[name]} is missing") from None
+
+
+def _as_store_message(exc: StoreError) -> str:
+    """The observer's message, naming the store rather than the pytest option."""
+    return str(exc).replace("--sacred-mongo '", "MongoDB store '").replace(
+        "in --sacred-mongo", "in the store name")
+
+
+def _extreme(pick, a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return b if a is None else a
+    return pick(a, b)
+
+
+def open_store(store: str) -> MongoReader:
+    """The reader of ``mongodb://…`` or ``HOST:PORT:DB[.COLLECTION]``; raises
+    :class:`StoreUnreadable` for a bad name, an unreachable server or a refused login."""
+    try:
+        import pymongo  # noqa: F401
+    except ImportError:
+        raise StoreUnreadable("reading a MongoDB store needs pymongo: "
+                              "pip install 'pytest-sacred[mongo]'") from None
+    try:
+        observer = MongoObserver(store)
+    except StoreError as exc:
+        raise StoreUnreadable(_as_store_message(exc)) from None
+    return MongoReader(observer)
