@@ -18,15 +18,9 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import pytest
-
-#: a run is shown DIED? (and --sacred-requeue-dead requeues it) when RUNNING without a
-#: heartbeat for this long (as Omniboard and the readers show it)
-DEAD_AFTER = timedelta(minutes=2)
-
 
 @dataclass(frozen=True)
 class Replay:
@@ -57,10 +51,12 @@ def replay(item: pytest.Item, config: dict, run_id: int | None, meta: dict) -> N
 
 
 def requeue_dead(store: Any) -> list[int]:
-    """Put RUNNING runs without a heartbeat for :data:`DEAD_AFTER` back in the queue."""
+    """Put the runs shown DIED? (RUNNING, silent for longer than the readers' limit) back
+    in the queue."""
     from .clock import utcnow
+    from .readers.status import SILENT_LIMIT
 
-    ids = store.running_before(utcnow() - DEAD_AFTER)
+    ids = store.running_before(utcnow() - SILENT_LIMIT)
     return [run_id for run_id in ids if store.requeue(run_id, ("RUNNING",))]
 
 

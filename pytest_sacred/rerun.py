@@ -21,8 +21,11 @@ def store_of(observers: list[Any]) -> str:
     """How to name the session's first store to :func:`~pytest_sacred.readers.open_reader`."""
     for observer in observers:
         if getattr(observer, "name", None) == "mongo":
-            url = observer.url.partition("?")
-            return f"{url[0].rstrip('/')}/{observer.db_name}" + (f"?{url[2]}" if url[2] else "")
+            address, _, query = observer.url.partition("?")
+            scheme, _, rest = address.partition("://")
+            authority = rest[:rest.find("/", rest.rfind("@") + 1)] if "/" in rest else rest
+            return (f"{scheme}://{authority}/{observer.db_name}.{observer.collection}"
+                    + (f"?{query}" if query else ""))
         if hasattr(observer, "basedir"):
             return str(observer.basedir)
     raise pytest.UsageError("--sacred-rerun: the session has no store to read the run from; "
@@ -35,7 +38,13 @@ def load(run_id: int, store: str) -> Any:
 
     try:
         with open_reader(store) as reader:
-            return reader.get_run(run_id)
+            stored = reader.get_run(run_id)
+            md5s = getattr(reader, "source_md5s", None)  # stores that keep no md5 in the run
+            if md5s is not None:
+                found = md5s(stored)
+                stored.experiment = {**stored.experiment, "sources": [
+                    [name, found.get(name, "")] for name, _ in stored.experiment.get("sources", [])]}
+            return stored
     except NoSuchRun:
         raise pytest.UsageError(f"--sacred-rerun {run_id}: the store {store!r} has no run "
                                 f"{run_id}") from None
