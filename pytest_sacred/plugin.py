@@ -103,6 +103,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "(meta.rerun_of); warns when sources, dependencies or the commit changed")
     add("--sacred-rerun-from", metavar="STORE",
         help="the store to read --sacred-rerun's run from (default: the session's store)")
+    # -- TinyDB and SQL stores (issue 11; read in observers/database_stores.py) --
+    add("--sacred-tinydb", metavar="DIR",
+        help="store runs in DIR as Sacred's TinyDbObserver does (metadata.json + hashfs/; "
+             "Sacred's TinyDbReader reads it)")
+    add("--sacred-sql", metavar="URL",
+        help="store runs in Sacred's SqlObserver tables at an SQLAlchemy URL "
+             "(sqlite:///runs.db, postgresql://user@host/db, mysql+pymysql://...)")
+    add("--sacred-lock-timeout", metavar="SECONDS",
+        help="how long the TinyDB and SQLite stores wait for a lock another process holds "
+             "(default 30)")
+    parser.addini("sacred_tinydb", "TinyDB store directory, relative to the ini file")
+    parser.addini("sacred_sql", "SQL store: an SQLAlchemy URL")
+    parser.addini("sacred_lock_timeout", "seconds to wait for a TinyDB/SQLite lock (default 30)")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")

@@ -40,6 +40,10 @@ def build_observers(config: pytest.Config) -> list[Observer]:
             MongoObserver.from_option(mongo, collection=_option(config, "sacred_mongo_collection"))
         )
 
+    from .observers.database_stores import database_stores
+
+    observers += database_stores(config)
+
     file_dir = config.getoption("sacred_file_storage")
     if file_dir is None:
         ini = config.getini("sacred_file_storage")

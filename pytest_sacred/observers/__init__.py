@@ -13,6 +13,8 @@ _WHERE = {
     "StoreError": "base",
     "FileStorageObserver": "file_storage",
     "MongoObserver": "mongo",
+    "SqlObserver": "sql",
+    "TinyDbObserver": "tinydb_store",
     "SacredObserver": "sacred_adapter",
     "from_sacred": "sacred_adapter",
 }

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+#: seconds a store waits for a lock another process holds (TinyDB file lock, SQLite)
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
 class StoreError(Exception):
     """A store that cannot be used: unreachable, unwritable, or a value that does not parse.
 

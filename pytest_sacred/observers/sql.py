@@ -1,0 +1,479 @@
+"""Sacred's SqlObserver tables in any database SQLAlchemy reaches (``--sacred-sql URL``).
+
+Rows as Sacred 0.8.7 writes them (FORMATS.md section 5), with these differences:
+
+* ids are the integers every store uses: ``run.id`` is the id and ``run.run_id`` its
+  text (Sacred's first run gets ``"0"`` and later ones skip ``1``); concurrent writers
+  claim them with an insert that retries on a duplicate;
+* metrics are kept (table ``metric``), and what Sacred's columns drop (meta, the whole
+  host and experiment info, a non-numeric result) goes to ``run_details``
+  (:mod:`.sql_schema`);
+* a run costs three transactions (its id, its start, its end) plus one per periodic
+  heartbeat: a heartbeat less than ``HEARTBEAT_SECONDS`` after the previous write (the
+  final one, in a short run) is written with the end, not on its own;
+* SQLite databases are switched to WAL journaling (readers never block the writer, a
+  commit costs no fsync of the main file); a lock held by another process is waited for
+  ``--sacred-lock-timeout`` seconds.
+
+SQLAlchemy and the database driver are imported only when this store is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..hashing import md5_of
+from ..redact import redact_url, scrub_password
+from ..serialize import flatten
+from .base import DEFAULT_LOCK_TIMEOUT, Observer, StoreError
+
+#: a heartbeat this soon after the run's last write waits for the next one (or the end)
+HEARTBEAT_SECONDS = 2.0
+_CONNECT_TIMEOUT = 5
+_MAX_ID_ATTEMPTS = 1000
+_CREATE_ATTEMPTS = 5
+#: the package to install for each driver SQLAlchemy may ask for
+DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary (or: pip install 'pytest-sacred[postgres]')",
+    "psycopg": "psycopg[binary]",
+    "pymysql": "pymysql (or: pip install 'pytest-sacred[mysql]')",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "cx_Oracle": "cx_Oracle",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(flatten(value))
+
+
+def _float_or_none(value: Any) -> float | None:
+    """Sacred's ``result`` column is a float: other results live in ``run_details``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if type(value) in (int, float) or hasattr(value, "item") else None
+
+
+def create_engine(url: str, lock_timeout: float, what: str = "--sacred-sql") -> Any:
+    """An engine for ``url``, or :class:`StoreError` naming the package or fix needed."""
+    try:
+        import sqlalchemy as sa
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    except ImportError:
+        raise StoreError("the SQL store needs SQLAlchemy: pip install 'pytest-sacred[sql]'"
+                         ) from None
+    shown = redact_url(url)
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise StoreError(f"{what} {shown!r} is not an SQLAlchemy URL; expected "
+                         "dialect[+driver]://user:password@host/database, e.g. "
+                         "sqlite:///runs.db or postgresql://user@host/db") from None
+    backend = parsed.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        connect_args["timeout"] = lock_timeout
+    elif backend in ("postgresql", "mysql", "mariadb"):
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT
+    try:
+        return sa.create_engine(parsed, connect_args=connect_args)
+    except NoSuchModuleError:
+        raise StoreError(f"{what} {shown!r}: SQLAlchemy knows no dialect "
+                         f"{parsed.drivername!r}; use sqlite, postgresql, mysql, mariadb, "
+                         "... (https://docs.sqlalchemy.org/en/20/dialects/)") from None
+    except ImportError as exc:
+        module = (exc.name or str(exc)).partition(".")[0]
+        package = DRIVER_PACKAGES.get(module, module)
+        raise StoreError(f"{what} {shown!r} needs the database driver {module!r}, which is "
+                         f"not installed: pip install {package}") from None
+
+
+def connect_error(exc: Exception, url: str) -> str:
+    """A short reason from a driver's connection error, password removed."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return scrub_password(" ".join(reason[:2])[:300], url)
+
+
+@dataclass
+class _Run:
+    """What a run has that is not written yet."""
+
+    row: dict[str, Any] = field(default_factory=dict)  # run columns
+    details: dict[str, Any] = field(default_factory=dict)  # run_details columns
+    metric_rows: list[dict] = field(default_factory=list)
+    last_write: float = 0.0
+
+    def take(self) -> tuple[dict, dict, list[dict]]:
+        taken = self.row, self.details, self.metric_rows
+        self.row, self.details, self.metric_rows = {}, {}, []
+        return taken
+
+
+class SqlObserver(Observer):
+    """Writes runs into Sacred's SQL tables, readable by code written for Sacred's."""
+
+    priority = 40
+    name = "sql"
+
+    def __init__(self, url: str, priority: int = 40,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.url = url
+        self.priority = priority
+        self.lock_timeout = lock_timeout
+        self._engine: Any = None
+        self._tables: Any = None
+        self._limits: dict[tuple[str, str], int] = {}
+        self._runs: dict[int, _Run] = {}
+        self._next_id: int | None = None
+        self._allocated: set[int] = set()
+        self._experiments: dict[int, tuple[Any, int]] = {}
+        self._hosts: dict[int, tuple[Any, int]] = {}
+
+    def location(self, run_id: int | None) -> str:
+        return f"{redact_url(self.url)}#{run_id}"
+
+    # -- session ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, check the tables are Sacred's (or absent), create the missing ones."""
+        if self._engine is not None:
+            return
+        import sqlalchemy as sa
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+        from .sql_schema import build_metadata, incompatible, string_limits
+
+        engine = create_engine(self.url, self.lock_timeout)
+        shown = redact_url(self.url)
+        sqlite = engine.dialect.name == "sqlite"
+        try:
+            with engine.connect() as conn:
+                if sqlite:
+                    self._prepare_sqlite(conn)
+                problems = incompatible(sa.inspect(conn))
+                if problems:
+                    raise StoreError(
+                        f"--sacred-sql {shown!r} holds tables that are not Sacred's SqlObserver "
+                        f"tables: {'; '.join(problems)}. Give a database (or schema) of its "
+                        "own, or one Sacred's SqlObserver or pytest-sacred wrote")
+                metadata = build_metadata()
+                self._create_tables(conn, metadata)
+                self._limits = string_limits(sa.inspect(conn))
+        except StoreError:
+            engine.dispose()
+            raise
+        except OperationalError as exc:
+            engine.dispose()
+            locked = "locked" in str(exc.orig)
+            raise StoreError(
+                f"--sacred-sql {shown!r}: " + (
+                    f"the database is locked by another process (waited {self.lock_timeout:g} s)"
+                    "; raise --sacred-lock-timeout or end the other writer" if locked else
+                    f"cannot connect ({connect_error(exc, self.url)}); start the server or fix "
+                    "the URL")) from None
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"--sacred-sql {shown!r} failed: "
+                             f"{connect_error(exc, self.url)}") from None
+        self._engine = engine
+        self._tables = metadata.tables
+
+    @staticmethod
+    def _create_tables(conn: Any, metadata: Any) -> None:
+        """The missing tables; another session creating them at the same moment is fine."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                metadata.create_all(conn, checkfirst=True)
+                conn.commit()
+                return
+            except SQLAlchemyError:  # "already exists": the other session was first
+                conn.rollback()
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    @staticmethod
+    def _prepare_sqlite(conn: Any) -> None:
+        """WAL journaling, and proof the database can be locked for writing in time."""
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.commit()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits lock_timeout for another writer
+        conn.exec_driver_sql("ROLLBACK")
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _db(self) -> Any:
+        if self._engine is None:
+            self.open()
+        return self._engine
+
+    def _begin(self) -> Any:
+        engine = self._db()
+        conn = engine.connect()
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # safe with WAL
+        return conn
+
+    def _fit(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Strings cut to the column's size (tables Sacred created have narrow ones)."""
+        for key, value in row.items():
+            limit = self._limits.get((table, key))
+            if limit and isinstance(value, str) and len(value) > limit:
+                row[key] = value[:limit]
+        return row
+
+    # -- experiment, host, files ------------------------------------------------------------
+
+    def _get_or_create(self, conn: Any, table: str, key: str, values: dict) -> int:
+        import sqlalchemy as sa
+
+        t = self._tables[table]
+        values = self._fit(table, dict(values))
+        query = sa.select(t.c[key]).where(*[
+            t.c[k].is_(None) if v is None else t.c[k] == v for k, v in values.items()
+            if k != "content"]).limit(1)
+        found = conn.execute(query).scalar()
+        if found is not None:
+            return found
+        return conn.execute(t.insert().values(**values)).inserted_primary_key[0]
+
+    def _experiment_id(self, conn: Any, ex_info: dict) -> int:
+        cached = self._experiments.get(id(ex_info))
+        if cached is not None and cached[0] is ex_info:
+            return cached[1]
+        t = self._tables
+        md5 = hashlib.md5(json.dumps(ex_info, default=str).encode()).hexdigest()
+        found = conn.execute(t["experiment"].select().where(
+            t["experiment"].c.name == ex_info["name"][:self._limit("experiment", "name")],
+            t["experiment"].c.md5sum == md5)).first()
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            experiment_id = conn.execute(t["experiment"].insert().values(**self._fit(
+                "experiment", {"name": ex_info["name"], "md5sum": md5,
+                               "base_dir": ex_info.get("base_dir")}))).inserted_primary_key[0]
+            links = []
+            base_dir = ex_info.get("base_dir") or ""
+            for name, source_md5 in ex_info.get("sources", []):
+                with open(os.path.join(base_dir, name), encoding="utf-8",
+                          errors="replace") as f:
+                    content = f.read()
+                links.append(("experiments_sources", "source_id", self._get_or_create(
+                    conn, "source", "source_id",
+                    {"filename": name, "md5sum": source_md5, "content": content})))
+            for dep in ex_info.get("dependencies", []):
+                name, _, version = dep.partition("==")
+                links.append(("experiments_dependencies", "dependency_id", self._get_or_create(
+                    conn, "dependency", "dependency_id", {"name": name, "version": version})))
+            for repo in {(r["url"], r["commit"], bool(r["dirty"]))
+                         for r in ex_info.get("repositories", [])}:
+                links.append(("experiments_repositories", "repository_id", self._get_or_create(
+                    conn, "repository", "repository_id",
+                    {"url": repo[0], "commit": repo[1], "dirty": repo[2]})))
+            for table, key, value in links:
+                conn.execute(t[table].insert().values(experiment_id=experiment_id,
+                                                      **{key: value}))
+        self._experiments[id(ex_info)] = (ex_info, experiment_id)
+        return experiment_id
+
+    def _limit(self, table: str, column: str) -> int | None:
+        return self._limits.get((table, column))
+
+    def _host_id(self, conn: Any, host_info: dict) -> int:
+        cached = self._hosts.get(id(host_info))
+        if cached is not None and cached[0] is host_info:
+            return cached[1]
+        os_name, os_info = (list(host_info.get("os") or []) + [None, None])[:2]
+        host_id = self._get_or_create(conn, "host", "host_id", {
+            "hostname": host_info.get("hostname"), "cpu": host_info.get("cpu"),
+            "os": os_name, "os_info": os_info,
+            "python_version": host_info.get("python_version")})
+        self._hosts[id(host_info)] = (host_info, host_id)
+        return host_id
+
+    # -- ids --------------------------------------------------------------------------------
+
+    def _insert_run(self, run_id: int | None, row: dict) -> int:
+        """Insert the run row under ``run_id``, or the next free id; unique across writers."""
+        import sqlalchemy as sa
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        run = self._tables["run"]
+        given = run_id is not None
+        candidate = run_id if given else self._next_id
+        for _ in range(_MAX_ID_ATTEMPTS):
+            if candidate is None:
+                with self._begin() as conn:
+                    candidate = (conn.execute(sa.select(sa.func.max(run.c.id))).scalar() or 0) + 1
+            try:
+                with self._begin() as conn:
+                    conn.execute(run.insert().values(id=candidate, run_id=str(candidate), **row))
+                    if conn.dialect.name == "postgresql":  # Sacred's inserts use the sequence
+                        conn.execute(sa.text(
+                            "SELECT setval(pg_get_serial_sequence('run', 'id'), "
+                            "(SELECT max(id) FROM run))"))
+                    conn.commit()
+            except IntegrityError:
+                if given:
+                    raise StoreError(f"run {run_id} already exists in {redact_url(self.url)}; "
+                                     "choose a free --sacred-id or another database") from None
+                candidate = None  # another writer took it: look again
+                continue
+            except OperationalError as exc:
+                if "deadlock" not in str(exc.orig).lower():
+                    raise
+                candidate = None if not given else candidate
+                continue
+            self._next_id = candidate + 1
+            return candidate
+        raise StoreError(f"no free run id in {redact_url(self.url)} after "
+                         f"{_MAX_ID_ATTEMPTS} attempts")
+
+    def _first_row(self, ex_info: dict, config: dict, meta_info: dict) -> dict:
+        with self._begin() as conn:
+            experiment_id = self._experiment_id(conn, ex_info)
+            conn.commit()
+        return self._fit("run", {
+            "config": _json(config), "command": meta_info.get("command"),
+            "priority": meta_info.get("priority", 0), "comment": meta_info.get("comment", ""),
+            "experiment_id": experiment_id})
+
+    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
+        """Claim the id with a row holding what is known already."""
+        run_id = self._insert_run(None, self._first_row(ex_info, config, meta_info))
+        self._allocated.add(run_id)
+        return run_id
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _open_run(self, run_id: int, ex_info: dict, command: str, host_info: dict,
+                  config: dict, meta_info: dict, **columns: Any) -> None:
+        t = self._tables
+        if run_id not in self._allocated:
+            self._insert_run(run_id, self._first_row(ex_info, config, meta_info))
+        self._allocated.discard(run_id)
+        with self._begin() as conn:
+            host_id = self._host_id(conn, host_info)
+            conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
+                "run", {"command": command, "host_id": host_id, "captured_out": "",
+                        "info": "{}", **columns})))
+            conn.execute(t["run_details"].insert().values(
+                run_id=str(run_id), meta=_json(meta_info), host=_json(host_info),
+                experiment=_json({**ex_info, "sources": [list(s) for s in
+                                                         ex_info.get("sources", [])]})))
+            conn.commit()
+        self._runs[run_id] = _Run(last_write=time.monotonic())
+
+    def pytest_sacred_queued_event(self, run_id: int, ex_info: dict, command: str,
+                                   host_info: dict, queue_time: datetime, config: dict,
+                                   meta_info: dict) -> None:
+        self._open_run(run_id, ex_info, command, host_info, config, meta_info,
+                       status="QUEUED", queue_time=queue_time)
+        self._runs.pop(run_id, None)
+
+    def pytest_sacred_started_event(self, run_id: int, ex_info: dict, command: str,
+                                    host_info: dict, start_time: datetime, config: dict,
+                                    meta_info: dict) -> None:
+        self._open_run(run_id, ex_info, command, host_info, config, meta_info,
+                       status="RUNNING", start_time=start_time)
+
+    def _flush(self, run_id: int, run: _Run) -> None:
+        """Write what the run has pending in one transaction."""
+        t = self._tables
+        row, details, metric_rows = run.take()
+        with self._begin() as conn:
+            if metric_rows:
+                conn.execute(t["metric"].insert(), metric_rows)
+            if row:
+                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**row))
+            if details:
+                conn.execute(t["run_details"].update().where(
+                    t["run_details"].c.run_id == str(run_id)).values(**details))
+            conn.commit()
+        run.last_write = time.monotonic()
+
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
+                                      beat_time: datetime, result: Any) -> None:
+        run = self._runs[run_id]
+        run.row.update(info=_json(info), captured_out=captured_out or "", heartbeat=beat_time,
+                       result=_float_or_none(result))
+        run.details["result"] = _json(result)
+        if time.monotonic() - run.last_write >= HEARTBEAT_SECONDS:
+            self._flush(run_id, run)
+
+    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict) -> None:
+        """Kept until the run's next write: one multi-row insert per write."""
+        run = self._runs[run_id]
+        finite_only = self._db().dialect.name in ("mysql", "mariadb")  # no NaN/inf there
+        key = str(run_id)
+        for name, metric in metrics_by_name.items():
+            values = metric["values"]
+            if finite_only:
+                values = [v if isinstance(v, (int, float)) and math.isfinite(v) else None
+                          for v in values]
+            run.metric_rows += [{"run_id": key, "name": name, "step": s, "value": v,
+                                 "timestamp": ts}
+                                for s, v, ts in zip(metric["steps"], values,
+                                                    metric["timestamps"])]
+
+    def _finish(self, run_id: int, status: str, stop_time: datetime, details: dict | None = None,
+                **columns: Any) -> None:
+        run = self._runs.pop(run_id, None) or _Run()
+        run.row.update(stop_time=stop_time, status=status, **columns)
+        run.details.update(details or {})
+        self._flush(run_id, run)
+
+    def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
+                                      result: Any) -> None:
+        self._finish(run_id, "COMPLETED", stop_time, {"result": _json(result)},
+                     result=_float_or_none(result))
+
+    def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
+                                   fail_trace: list[str]) -> None:
+        self._finish(run_id, "FAILED", fail_time, {"fail_trace": json.dumps(list(fail_trace))},
+                     fail_trace="\n".join(fail_trace))
+
+    def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: datetime,
+                                        status: str) -> None:
+        self._finish(run_id, status, interrupt_time)
+
+    def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
+        with open(filename, "rb") as f:
+            content = f.read()
+        with self._begin() as conn:
+            conn.execute(self._tables["artifact"].insert().values(**self._fit(
+                "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
+            conn.commit()
+
+    def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
+        md5 = md5_of(filename)
+        with open(filename, "rb") as f:
+            content = f.read()
+        with self._begin() as conn:
+            resource_id = self._get_or_create(conn, "resource", "resource_id",
+                                              {"filename": filename, "md5sum": md5,
+                                               "content": content})
+            conn.execute(self._tables["runs_resources"].insert().values(
+                run_id=str(run_id), resource_id=resource_id))
+            conn.commit()

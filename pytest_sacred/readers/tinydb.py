@@ -1,0 +1,180 @@
+"""Reader of Sacred's TinyDbObserver layout (ours and Sacred 0.8.7's own).
+
+``DIR/metadata.json`` is read through TinyDB with tinydb-serialization decoding the
+``{TinyDate}`` and ``{TinyFile}`` tags; files come from ``DIR/hashfs/``. Runs Sacred wrote
+(uuid ``_id``) are named by their TinyDB document id. Nothing is written, not even a lock
+file: a read that meets a half-written file tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .base import Metric, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable
+
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+_READ_ATTEMPTS = 3
+
+
+def _database(data: Any) -> Any:
+    """A read-only TinyDB over already-parsed ``data``, decoding Sacred's tags."""
+    from tinydb import TinyDB
+    from tinydb.storages import Storage
+    from tinydb_serialization import SerializationMiddleware, Serializer
+
+    class Snapshot(Storage):
+        def __init__(self) -> None:
+            self.data = data
+
+        def read(self) -> Any:
+            return self.data
+
+        def write(self, data: Any) -> None:
+            raise StoreUnreadable("the TinyDB reader does not write")
+
+    class Dates(Serializer):
+        OBJ_CLASS = datetime
+
+        def encode(self, obj: datetime) -> str:
+            return obj.strftime(DATE_FORMAT)
+
+        def decode(self, s: str) -> datetime:
+            return datetime.strptime(s, DATE_FORMAT)
+
+    class FileIds(Serializer):
+        """A ``{TinyFile}`` reference, kept as the hashfs id (an md5) it names."""
+
+        OBJ_CLASS = type("_HashfsId", (), {})
+
+        def encode(self, obj: Any) -> str:
+            return json.dumps(str(obj))
+
+        def decode(self, s: str) -> str:
+            return json.loads(s)
+
+    storage = SerializationMiddleware(Snapshot)
+    storage.register_serializer(Dates(), "TinyDate")
+    storage.register_serializer(FileIds(), "TinyFile")
+    return TinyDB(storage=storage)
+
+
+def _check_imports() -> None:
+    try:
+        import hashfs  # noqa: F401
+        import tinydb  # noqa: F401
+        import tinydb_serialization  # noqa: F401
+    except ImportError as exc:
+        raise StoreUnreadable(f"reading a TinyDB store needs {exc.name}: "
+                              "pip install 'pytest-sacred[tinydb]'") from None
+
+
+class TinyDbReader(Reader):
+    """Runs in one TinyDB store directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        _check_imports()
+        from hashfs import HashFS
+
+        self.root = Path(root)
+        self.path = self.root / "metadata.json"
+        self.location = str(self.path)
+        if not self.path.is_file():
+            raise StoreUnreadable(f"{self.root} has no metadata.json: not a TinyDB store")
+        self._fs = HashFS(str(self.root / "hashfs"), depth=3, width=2, algorithm="md5")
+        self._docs()  # unreadable stores fail here, not at the first question
+
+    def _docs(self) -> dict[int, dict]:
+        """Every run document, by run id."""
+        for attempt in range(_READ_ATTEMPTS):
+            data = self.path.read_bytes()
+            try:
+                tables = json.loads(data) if data.strip() else {}
+                break
+            except (ValueError, UnicodeDecodeError) as exc:
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise StoreUnreadable(f"{self.path} is not valid JSON ({exc}): not a "
+                                          "TinyDB store, or damaged") from None
+                time.sleep(0.05)  # a writer may be in the middle of a write
+        if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+            raise StoreUnreadable(f"{self.path} is JSON but not a TinyDB database")
+        docs = {}
+        for doc in _database(tables).table("runs").all():
+            run_id = doc.get("_id")
+            if isinstance(run_id, bool) or not isinstance(run_id, int):
+                run_id = doc.doc_id  # Sacred's uuid ids
+            docs[run_id] = dict(doc)
+        return docs
+
+    def _record(self, run_id: int, doc: dict) -> StoredRun:
+        experiment = dict(doc.get("experiment") or {})
+        experiment["sources"] = [list(s[:2]) for s in experiment.get("sources", [])]
+        meta = doc.get("meta") or {}
+        metrics = doc.get("metrics") or {}
+        return StoredRun(
+            id=run_id, experiment=experiment, status=doc.get("status", ""),
+            config=doc.get("config") or {}, command=doc.get("command"),
+            result=doc.get("result"), start_time=doc.get("start_time"),
+            stop_time=doc.get("stop_time"), heartbeat=doc.get("heartbeat"),
+            queue_time=meta.get("queue_time") if isinstance(meta, dict) else None,
+            host=doc.get("host") or {}, meta=meta, info=doc.get("info") or {},
+            captured_out=doc.get("captured_out"), fail_trace=doc.get("fail_trace"),
+            artifacts=[a[0] for a in doc.get("artifacts", [])],
+            resources=[list(r[:2]) for r in doc.get("resources", [])],
+            metric_names=list(metrics.get("names", [])),
+            location=f"{self.location}#{run_id}")
+
+    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+        docs = self._docs()
+        for run_id in sorted(docs):
+            doc = docs[run_id]
+            if where.ids is not None and run_id not in where.ids:
+                continue
+            if where.status is not None and doc.get("status") != where.status:
+                continue
+            if where.experiment is not None and \
+                    (doc.get("experiment") or {}).get("name") != where.experiment:
+                continue
+            run = self._record(run_id, doc)
+            run.captured_out = None
+            yield run
+
+    def _doc(self, run_id: int) -> dict:
+        docs = self._docs()
+        if run_id not in docs:
+            raise NoSuchRun(f"no run {run_id} in {self.location}")
+        return docs[run_id]
+
+    def get_run(self, run_id: int) -> StoredRun:
+        return self._record(run_id, self._doc(run_id))
+
+    def _file(self, md5: str, what: str) -> bytes:
+        try:
+            with open(self._fs.idpath(md5), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise StoreUnreadable(f"{what} (hashfs {md5}) is missing from "
+                                  f"{self.root / 'hashfs'}") from None
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        metrics = self._doc(run_id).get("metrics") or {}
+        if name not in metrics.get("names", []):
+            raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r}")
+        points = json.loads(self._file(metrics["file"], f"the metrics of run {run_id}"))[name]
+        return Metric(name, points["steps"], points["values"],
+                      [datetime.fromisoformat(t) for t in points["timestamps"]])
+
+    def artifact(self, run_id: int, name: str) -> bytes:
+        for entry in self._doc(run_id).get("artifacts", []):
+            if entry[0] == name:
+                return self._file(entry[2], f"artifact {name!r} of run {run_id}")
+        raise NoSuchRun(f"run {run_id} in {self.location} has no artifact {name!r}")
+
+
+def open_store(store: str) -> Reader:
+    return TinyDbReader(store)
