@@ -93,7 +93,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Ctrl-C cancels the array without asking")
     add("--sacred-run-queued", action="store_true",
         help="be a worker: claim QUEUED runs of the collected experiments one at a time and "
-             "run each with its stored config and seed (MongoDB store)")
+             "run each with its stored config and seed (MongoDB or SQL store)")
     add("--sacred-worker-idle", type=float, metavar="SECONDS",
         help="a worker waits this long for more queued runs before it stops (default 0)")
     add("--sacred-requeue-dead", action="store_true",

@@ -8,7 +8,7 @@ the number of workers), runs each with its stored config and seed under its stor
 and stops when the queue is empty (after ``--sacred-worker-idle`` seconds without one).
 
 A store supports the queue when its observer has ``claim_queued`` and ``requeue``
-(MongoDB today).
+(MongoDB and SQL).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def queue_store(observers: list[Any], what: str) -> Any:
         if callable(getattr(observer, "claim_queued", None)):
             return observer
     names = ", ".join(getattr(o, "name", type(o).__name__) for o in observers) or "none"
-    raise pytest.UsageError(f"{what} needs a store with a queue (MongoDB: --sacred-mongo=DB); "
+    raise pytest.UsageError(f"{what} needs a store with a queue (MongoDB: --sacred-mongo=DB, "
+                            "or SQL: --sacred-sql=URL); "
                             f"this session's stores ({names}) have none")
 
 

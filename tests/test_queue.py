@@ -141,6 +141,53 @@ def test_run_queued_needs_a_store_with_a_queue(pytester):
     pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
     result = pytester.runpytest("--sacred-run-queued")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--sacred-run-queued needs a store with a queue (MongoDB*"
+    result.stderr.fnmatch_lines(["*--sacred-run-queued needs a store with a queue (MongoDB*SQL*"
                                  "this session's stores (file) have none*"])
     assert not (pytester.path / "executions.log").exists()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432), dropped afterwards."""
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver) is not installed")
+    import secrets
+
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                             isolation_level="AUTOCOMMIT")
+    name = f"queue_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 does not answer: {exc.orig}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.dispose()
+
+
+def test_three_workers_drain_thirty_queued_runs_from_postgresql(pytester, postgres_url):
+    import sqlalchemy as sa
+
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30))
+    store = f"--sacred-sql={postgres_url}"
+    pytester.runpytest("--sacred-queue", store).assert_outcomes(skipped=30)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_exp.py",
+         "--sacred-run-queued", store], cwd=pytester.path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=240)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    lines = (pytester.path / "executions.log").read_text().split()
+    executions = [tuple(map(int, lines[i:i + 3])) for i in range(0, len(lines), 3)]
+    assert sorted(run_id for run_id, _, _ in executions) == list(range(1, 31))
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT id, status, result FROM run ORDER BY id").all()
+    engine.dispose()
+    assert [r[0] for r in rows] == list(range(1, 31))
+    assert {r[1] for r in rows} == {"COMPLETED"}
+    results = {run_id: x * 10 for run_id, x, _ in executions}
+    assert {r[0]: r[2] for r in rows} == results
