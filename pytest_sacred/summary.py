@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .textable import aligned_lines
+
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
 
 
@@ -47,7 +49,7 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         columns = (*COLUMNS, "log")
         for line, r in zip(cells, rows):
             line.append(r.get("log") or "")
-    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
-    write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), bold=True)
-    for line in cells:
-        write("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    header, *lines = aligned_lines(columns, cells)
+    write(header, bold=True)
+    for line in lines:
+        write(line)

@@ -64,9 +64,10 @@ def write_runs(directory: Path, *store_options: str) -> None:
 
 SACRED_SCRIPT = textwrap.dedent('''
     import sys
-    from sacred import Experiment
+    from sacred import SETTINGS, Experiment
     from sacred.observers import FileStorageObserver, MongoObserver
 
+    SETTINGS.CAPTURE_MODE = "sys"  # in-process: no tee subprocess racing the last beat
     ex = Experiment("sacred_made", save_git_info=False)
     if sys.argv[1] == "file":
         ex.observers.append(FileStorageObserver(sys.argv[2]))

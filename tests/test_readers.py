@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_file_reads_sacreds_own_runs(file_stores) -> None:
         assert runs[1].config["nested"] == {"depth": 3}
         assert runs[1].result == 1.0
         run = reader.get_run(2)
+        assert run.captured_out == (file_stores.sacred / "2" / "cout.txt").read_text()
         assert "hello from sacred" in run.captured_out
         assert run.metric_names == ["score"]
         assert reader.metric(2, "score").values == [0.0, 0.5, 1.0, 1.5]
@@ -349,3 +351,125 @@ def test_mongo_login_refused_is_masked(mongo_auth_server) -> None:
     with pytest.raises(StoreUnreadable, match="refused the login") as caught:
         open_reader(url)
     assert "wrong-Pass" not in str(caught.value)
+
+
+# -- the Python API: load_runs and get_run ---------------------------------------------------
+
+
+@pytest.fixture(params=["file", "mongo"])
+def any_store(request, file_stores) -> str:
+    if request.param == "file":
+        before = file_checksums(file_stores.ours)
+        yield str(file_stores.ours)
+        assert file_checksums(file_stores.ours) == before
+        return
+    request.getfixturevalue("unchanged_mongo")
+    yield request.getfixturevalue("mongo_stores").ours
+
+
+def test_load_runs(any_store: str) -> None:
+    import pandas as pd
+
+    from pytest_sacred import load_runs
+
+    frame = load_runs(any_store)
+    assert list(frame.columns[:7]) == ["id", "experiment", "status", "start_time",
+                                       "stop_time", "duration", "host"]
+    assert list(frame["id"]) == [1, 2, 3, 4]
+    assert list(frame["status"]) == ["COMPLETED", "COMPLETED", "FAILED", "COMPLETED"]
+    assert frame["config.C"].tolist()[:3] == [0.5, 2.0, 8.0]
+    assert frame["config.optimizer.lr"].tolist()[:3] == [0.1] * 3
+    assert frame["metrics.loss.last"].tolist()[:3] == pytest.approx([0.4, 0.1, 0.025])
+    assert frame["metrics.loss.max"].tolist()[:3] == pytest.approx([2.0, 0.5, 0.125])
+    assert frame["metrics.acc.min"].tolist()[:3] == pytest.approx([0.05, 0.2, 0.8])
+    assert pd.isna(frame["metrics.loss.last"].iloc[3])  # run 4 logged nothing
+    assert frame["result"].tolist()[3] == "fine"
+    assert pd.api.types.is_datetime64_any_dtype(frame["start_time"])
+    assert (frame["duration"] >= 0).all()
+    assert frame["host"].notna().all()
+
+
+def test_load_runs_filters(any_store: str) -> None:
+    from pytest_sacred import load_runs
+
+    assert load_runs(any_store, experiment="svm")["id"].tolist() == [1, 2, 3]
+    assert load_runs(any_store, status="FAILED")["id"].tolist() == [3]
+    assert load_runs(any_store, where="config.C > 1 and result > 0.1")["id"].tolist() == [2]
+    assert load_runs(any_store, where="metrics.loss.last < 0.03")["id"].tolist() == [3]
+    assert load_runs(any_store, experiment="svm", where="config.C < 1")["id"].tolist() == [1]
+    assert load_runs(any_store, experiment="nothing").empty
+
+
+def test_load_runs_bad_where(any_store: str) -> None:
+    from pytest_sacred import load_runs
+    from pytest_sacred.where import WhereError
+
+    with pytest.raises(WhereError, match="no column config.nope in these runs"):
+        load_runs(any_store, where="config.nope > 1")
+    with pytest.raises(WhereError, match="the part \"open"):
+        load_runs(any_store, where="open('x') == 1")
+
+
+def test_get_run(any_store: str) -> None:
+    import pandas as pd
+
+    from pytest_sacred import get_run
+
+    run = get_run(any_store, 2)
+    assert (run.id, run.experiment, run.status) == (2, "svm", "COMPLETED")
+    assert run.config["C"] == 2.0 and run.result == pytest.approx(0.2)
+    assert "trained with C=2.0" in run.captured_out
+    assert run.info["note"] == "C is 2.0" and run.host["hostname"]
+    loss = run.metrics["loss"]
+    assert isinstance(loss, pd.Series) and loss.index.name == "step"
+    assert loss.index.tolist() == [0, 1, 2, 3, 4]
+    assert loss.loc[4] == pytest.approx(0.1)
+    assert run.metric_points["loss"].timestamps[0] <= run.metric_points["loss"].timestamps[-1]
+    artifact = run.artifacts["model.bin"]
+    assert artifact.read() == b"\x00\x01end"
+    path = artifact.path()
+    assert path.read_bytes() == b"\x00\x01end"
+    if os.path.isdir(any_store):
+        assert path == Path(any_store, "2", "model.bin").resolve()  # the stored file
+    else:  # a temporary copy, removed with the object
+        del run, artifact
+        import gc
+
+        gc.collect()
+        assert not path.exists()
+    failed = get_run(any_store, 3)
+    assert failed.status == "FAILED" and "C too large" in "".join(failed.fail_trace)
+    with pytest.raises(NoSuchRun, match="no run 77"):
+        get_run(any_store, 77)
+
+
+def test_api_without_pandas(file_stores) -> None:
+    import subprocess
+    import sys
+
+    try:
+        from .stored_runs import REPO
+    except ImportError:
+        from stored_runs import REPO
+    code = ("import sys; sys.modules['pandas'] = None\n"
+            "import pytest_sacred\n"
+            "try:\n"
+            f"    pytest_sacred.load_runs({str(file_stores.ours)!r})\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "load_runs needs pandas, which is not installed: pip install " \
+           "'pytest-sacred[analysis]'" in proc.stdout, proc.stderr
+
+
+def test_importing_the_plugin_imports_no_reader() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pytest_sacred, pytest_sacred.plugin\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('pytest_sacred.readers', "
+            "'pandas', 'matplotlib', 'pytest_sacred.where'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert proc.stdout.strip() == "[]", proc.stderr

@@ -1,0 +1,124 @@
+"""Runs as table rows (plain dicts): what ``load_runs`` makes a DataFrame of and what
+``pytest-sacred ls`` prints. No pandas here, so the command line lists runs without it.
+
+Columns: ``id``, ``experiment``, ``status`` (``DIED?`` for a silent RUNNING run),
+``start_time``, ``stop_time``, ``duration`` (seconds), ``host``, ``config.<dotted key>``,
+``result`` (``result.<key>`` for a dict), ``metrics.<name>.last``/``.min``/``.max``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ..where import Where, compile_where
+from . import open_reader
+from .base import MetricSummary, Reader, RunFilter, StoredRun
+from .status import DIED, shown_status, utcnow
+
+FIXED_COLUMNS = ("id", "experiment", "status", "start_time", "stop_time", "duration", "host")
+
+
+def reader_for(store: str | os.PathLike[str] | Reader) -> tuple[Reader, bool]:
+    """The reader of ``store`` and whether the caller opened it (and so closes it)."""
+    if isinstance(store, Reader):
+        return store, False
+    return open_reader(store), True
+
+
+def flatten_into(row: dict[str, Any], prefix: str, value: Any) -> None:
+    """Nested dicts as dotted column names: ``config.optimizer.lr``."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            flatten_into(row, f"{prefix}.{key}", item)
+    else:
+        row[prefix] = value
+
+
+def duration(run: StoredRun) -> float | None:
+    """Seconds from start to stop, or to the last heartbeat of a run still going."""
+    end = run.stop_time or run.heartbeat
+    if run.start_time is None or end is None:
+        return None
+    return (end - run.start_time).total_seconds()
+
+
+def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
+    """The run's row without metric columns."""
+    row: dict[str, Any] = {
+        "id": run.id, "experiment": run.experiment.get("name"),
+        "status": shown_status(run, now), "start_time": run.start_time,
+        "stop_time": run.stop_time, "duration": duration(run),
+        "host": run.host.get("hostname"),
+    }
+    flatten_into(row, "config", run.config)
+    flatten_into(row, "result", run.result)
+    return row
+
+
+def add_metrics(row: dict[str, Any], summaries: dict[str, MetricSummary]) -> None:
+    for name in sorted(summaries):
+        summary = summaries[name]
+        row[f"metrics.{name}.last"] = summary.last
+        row[f"metrics.{name}.min"] = summary.min
+        row[f"metrics.{name}.max"] = summary.max
+
+
+def _pushed_status(status: str | None) -> str | None:
+    """What the store is asked for: DIED? runs are RUNNING in the store."""
+    return "RUNNING" if status == DIED else status
+
+
+def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = None,
+             status: str | None = None, where: str | Where | None = None,
+             ids: Iterable[int] | None = None, now: datetime | None = None) -> list[dict]:
+    """One row per matching run, by ascending id.
+
+    ``experiment``, ``status`` and ``ids`` go to the store; ``where`` is checked on the
+    rows, before metrics are read unless it names a metric column.
+    """
+    condition = compile_where(where) if isinstance(where, str) else where
+    reader, owned = reader_for(store)
+    now = now or utcnow()
+    try:
+        runs = list(reader.list_runs(RunFilter(
+            experiment=experiment, status=_pushed_status(status),
+            ids=None if ids is None else frozenset(ids))))
+        pairs = [(run, base_row(run, now)) for run in runs]
+        if status is not None:  # RUNNING asked for: not the DIED? ones, and vice versa
+            pairs = [(run, row) for run, row in pairs if row["status"] == status]
+        early = condition is not None and not any(n.startswith("metrics.")
+                                                 for n in condition.names)
+        if early and pairs:
+            condition.check_columns(set().union(*(row.keys() for _, row in pairs)))
+            pairs = [(run, row) for run, row in pairs if condition(row)]
+        summaries = reader.metric_summaries([run for run, _ in pairs])
+        for run, row in pairs:
+            add_metrics(row, summaries.get(run.id, {}))
+        rows = [row for _, row in pairs]
+        if condition is not None and not early and rows:
+            condition.check_columns(set().union(*(row.keys() for row in rows)))
+            rows = [row for row in rows if condition(row)]
+        return rows
+    finally:
+        if owned:
+            reader.close()
+
+
+def columns_of(rows: list[dict]) -> list[str]:
+    """All columns of ``rows`` in table order: fixed, config, result, metrics."""
+    seen: dict[str, None] = dict.fromkeys(FIXED_COLUMNS)
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+
+    def group(name: str) -> int:
+        if name in FIXED_COLUMNS:
+            return 0
+        for rank, prefix in enumerate(("config", "result", "metrics"), start=1):
+            if name == prefix or name.startswith(prefix + "."):
+                return rank
+        return 4
+
+    return sorted(seen, key=group)  # stable: first-seen order within a group

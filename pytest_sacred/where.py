@@ -1,0 +1,154 @@
+"""``--where`` / ``load_runs(where=...)``: a filter expression over a run table's columns.
+
+``config.C > 1 and result >= 0.9``, ``status in ['COMPLETED', 'DIED?']``,
+``not (experiment == 'svm')``, ``1 < config.C <= 8``, and names that are no Python names
+in backticks: `` `metrics.train/loss.last` < 0.1 ``. The text is parsed with :mod:`ast`
+and only comparisons, ``and``/``or``/``not``, constants, lists or tuples of constants and
+(dotted) column names are accepted; nothing is evaluated as Python code.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ALLOWED = ("comparisons (== != < <= > >= in, not in), 'and', 'or', 'not', parentheses, "
+           "numbers, quoted strings, True/False/None, lists of constants, and column names "
+           "(config.C, metrics.loss.last, `names with odd characters` in backticks)")
+
+_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+_EQUALITY = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)
+_BACKTICKS = re.compile(r"`([^`]*)`")
+
+
+class WhereError(ValueError):
+    """The expression is not one :func:`compile_where` accepts; the message says why."""
+
+
+@dataclass(frozen=True)
+class Where:
+    """A compiled expression: call it with a row (column name → value)."""
+
+    text: str
+    names: frozenset[str]
+    _test: Callable[[Mapping[str, Any]], Any]
+
+    def __call__(self, row: Mapping[str, Any]) -> bool:
+        return bool(self._test(row))
+
+    def check_columns(self, columns: set[str]) -> None:
+        """Raise :class:`WhereError` for names that are no column of the table."""
+        unknown = sorted(self.names - columns)
+        if unknown:
+            shown = ", ".join(sorted(columns)[:40]) + (", …" if len(columns) > 40 else "")
+            raise WhereError(f"--where {self.text!r}: no column {', '.join(unknown)} in these "
+                             f"runs; the columns are: {shown}")
+
+
+def compile_where(text: str) -> Where:
+    """Parse ``text``; raises :class:`WhereError` naming the part that is not allowed."""
+    quoted: dict[str, str] = {}
+
+    def placeholder(match: re.Match) -> str:
+        name = f"__col{len(quoted)}__"
+        quoted[name] = match.group(1)
+        return name
+
+    source = _BACKTICKS.sub(placeholder, text.strip())
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise WhereError(f"--where {text!r} does not parse ({exc.msg} at column "
+                         f"{exc.offset}); allowed: {ALLOWED}") from None
+    names: set[str] = set()
+    test = _Compiler(text, quoted, names).build(tree.body)
+    return Where(text, frozenset(names), test)
+
+
+class _Compiler:
+    def __init__(self, text: str, quoted: dict[str, str], names: set[str]) -> None:
+        self.text, self.quoted, self.names = text, quoted, names
+
+    def refuse(self, node: ast.AST, what: str) -> WhereError:
+        part = ast.unparse(node)
+        for placeholder, name in self.quoted.items():
+            part = part.replace(placeholder, f"`{name}`")
+        return WhereError(f"--where {self.text!r}: {what} {part!r} is not allowed; "
+                          f"allowed: {ALLOWED}")
+
+    def name_of(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.quoted.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.name_of(node.value)
+            return None if base is None else f"{base}.{node.attr}"
+        return None
+
+    def build(self, node: ast.AST) -> Callable[[Mapping[str, Any]], Any]:
+        if isinstance(node, ast.BoolOp):
+            parts = [self.build(v) for v in node.values]
+            if isinstance(node.op, ast.And):
+                return lambda row: all(p(row) for p in parts)
+            return lambda row: any(p(row) for p in parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            inner = self.build(node.operand)
+            return lambda row: not inner(row)
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Constant)):
+            value = self.value(node)  # a bare column: true when set and truthy
+            return lambda row: bool(value(row))
+        raise self.refuse(node, "the expression")
+
+    def compare(self, node: ast.Compare) -> Callable[[Mapping[str, Any]], Any]:
+        operands = [self.value(node.left)] + [self.value(c) for c in node.comparators]
+        ops = []
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise self.refuse(node, f"the operator {type(op).__name__} in")
+            ops.append((_COMPARE[type(op)], isinstance(op, _EQUALITY)))
+
+        def test(row: Mapping[str, Any]) -> bool:
+            values = [operand(row) for operand in operands]
+            for (op, equality), a, b in zip(ops, values, values[1:]):
+                # a run without the column (None) or with NaN is never larger or smaller
+                if not equality and (a is None or b is None or a != a or b != b):
+                    return False
+                try:
+                    if not op(a, b):
+                        return False
+                except TypeError:  # e.g. a string compared with a number: not a match
+                    return False
+            return True
+
+        return test
+
+    def value(self, node: ast.AST) -> Callable[[Mapping[str, Any]], Any]:
+        if isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str, bool, type(None))):
+                raise self.refuse(node, "the constant")
+            constant = node.value
+            return lambda row: constant
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and \
+                isinstance(node.operand.value, (int, float)):
+            negative = -node.operand.value
+            return lambda row: negative
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [self.value(e) for e in node.elts]
+            if not all(isinstance(e, (ast.Constant, ast.UnaryOp)) for e in node.elts):
+                raise self.refuse(node, "a list of anything but constants")
+            return lambda row: [item(row) for item in items]
+        name = self.name_of(node)
+        if name is None:
+            raise self.refuse(node, "the part")
+        self.names.add(name)
+        return lambda row: row.get(name)
