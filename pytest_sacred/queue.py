@@ -92,3 +92,53 @@ def work(session: pytest.Session, idle: float, requeue: bool) -> None:
         ran += 1
         last_claim = time.monotonic()
     write(f"pytest-sacred: worker ran {ran} queued run(s); none left")
+
+
+#: what ``pytest-sacred requeue`` puts back in the queue, by shown status (DIED?: RUNNING
+#: without a heartbeat; a RUNNING run that still beats may be running: never twice)
+REQUEUABLE = ("DIED?", "FAILED", "INTERRUPTED", "TIMEOUT")
+
+
+def open_queue(store: str) -> Any:
+    """The writable observer of a store with a queue (MongoDB or SQL), opened."""
+    from .observers.base import StoreError
+    from .readers import StoreUnreadable, _kind
+
+    kind = _kind(store)
+    if kind == "mongo":
+        from .observers.mongo import MongoObserver
+
+        observer: Any = MongoObserver(store)
+    elif kind == "sql":
+        from .observers.sql import SqlObserver
+
+        observer = SqlObserver(store)
+    else:
+        raise StoreUnreadable(f"{store!r} is a {kind} store, which has no queue: requeue works "
+                              "on MongoDB and SQL stores")
+    try:
+        observer.open()
+    except StoreError as exc:
+        raise StoreUnreadable(str(exc)) from None
+    return observer
+
+
+def requeue_runs(store: str, ids: list[int]) -> list[str]:
+    """Put runs back in the queue for the next worker; one line per run. Raises
+    ``NoSuchRun`` or ``ValueError`` (a run that is not requeuable) before changing any."""
+    from .readers import open_reader
+    from .readers.status import shown_status
+
+    with open_reader(store) as reader:
+        shown = {run_id: shown_status(reader.get_run(run_id)) for run_id in ids}
+    refused = {i: s for i, s in shown.items() if s not in REQUEUABLE}
+    if refused:
+        raise ValueError("; ".join(f"run {i} is {s}" for i, s in refused.items())
+                         + f": only runs shown {', '.join(REQUEUABLE)} can be requeued")
+    observer = open_queue(store)
+    try:
+        statuses = ("RUNNING", "FAILED", "INTERRUPTED", "TIMEOUT")
+        return [f"run {i} ({shown[i]}) queued again" if observer.requeue(i, statuses)
+                else f"run {i} changed meanwhile; left as it is" for i in ids]
+    finally:
+        observer.close()

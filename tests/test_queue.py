@@ -191,3 +191,62 @@ def test_three_workers_drain_thirty_queued_runs_from_postgresql(pytester, postgr
     assert {r[1] for r in rows} == {"COMPLETED"}
     results = {run_id: x * 10 for run_id, x, _ in executions}
     assert {r[0]: r[2] for r in rows} == results
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-m", "pytest_sacred", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_killed_worker_leaves_its_run_for_requeue(pytester, store, mongo_server,
+                                                     mongo_db_name):
+    import signal
+    import time
+    from datetime import datetime, timedelta
+
+    pytester.makepyfile(test_exp="""
+        import os, time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_slow():
+            if not os.path.exists("second-time"):
+                open("second-time", "w").close()
+                time.sleep(300)  # the first worker is killed here
+            return "done"
+    """)
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=1)
+    worker = _worker(pytester, store)
+    with mongo_server.client() as client:
+        runs = client[mongo_db_name].runs
+        deadline = time.monotonic() + 60
+        while not (pytester.path / "second-time").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        assert runs.find_one({"_id": 1})["status"] == "RUNNING"
+        refused = _cli("requeue", store, "1")  # its heartbeat is recent: it may still run
+        assert refused.returncode == 2
+        assert "run 1 is RUNNING: only runs shown DIED?, FAILED, INTERRUPTED, TIMEOUT" in refused.stderr
+        stale = datetime.utcnow() - timedelta(minutes=10)  # as it looks minutes later
+        runs.update_one({"_id": 1}, {"$set": {"heartbeat": stale, "start_time": stale}})
+        done = _cli("requeue", store, "1")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "run 1 (DIED?) queued again"
+        assert runs.find_one({"_id": 1})["status"] == "QUEUED"
+        worker = _worker(pytester, store)
+        assert worker.wait(timeout=120) == 0
+        doc = runs.find_one({"_id": 1})
+    assert doc["status"] == "COMPLETED" and doc["result"] == "done"
+    assert _cli("requeue", store, "1").returncode == 2  # COMPLETED: not again
+    missing = _cli("requeue", store, "5")
+    assert missing.returncode == 4 and "5" in missing.stderr
+
+
+def test_requeue_refuses_a_store_without_a_queue(pytester, runs_dir):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=1))
+    pytester.runpytest("--sacred-queue").assert_outcomes(skipped=1)
+    result = _cli("requeue", str(runs_dir), "1")
+    assert result.returncode == 2, result.stderr
+    assert "only runs shown" in result.stderr  # QUEUED already
