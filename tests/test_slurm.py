@@ -254,3 +254,37 @@ def test_unknown_partition_is_refused(pytester, runs_dir):
     result.stderr.fnmatch_lines(["*--sacred-slurm-partition 'gpu-huge': no such partition "
                                  "(sinfo lists: debug)*"])
     _nothing_submitted(pytester, runs_dir)
+
+
+@slurm
+def test_ctrl_c_cancels_the_array(pytester, runs_dir):
+    import signal
+
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_long():
+            time.sleep(300)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py",
+         "--sacred-launcher=slurm", "--sacred-slurm-cancel-on-interrupt"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: (runs_dir / "1" / "run.json").is_file()
+                  and read_run(runs_dir, 1)["status"] == "RUNNING", 120, "the run to start")
+        submitter.send_signal(signal.SIGINT)
+        out = submitter.communicate(timeout=60)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    assert "pytest-sacred: cancelled job" in out, out
+    job = out.split("cancelled job ")[1].split()[0]
+    _wait_for(lambda: read_run(runs_dir, 1)["status"] != "RUNNING", 60, "the run to end")
+    assert read_run(runs_dir, 1)["status"] == "INTERRUPTED"
+    states = subprocess.run(["sacct", "-n", "-X", "-j", job, "-o", "State"],
+                            capture_output=True, text=True).stdout
+    assert "CANCELLED" in states
