@@ -89,13 +89,22 @@ if kind == "file":
 elif kind == "mongo":
     from sacred.observers import MongoObserver
     ex.observers.append(MongoObserver(url=sys.argv[3], db_name=sys.argv[4]))
+elif kind == "tinydb":
+    from sacred.observers import TinyDbObserver
+    ex.observers.append(TinyDbObserver(sys.argv[3]))
+elif kind == "sql":
+    from sacred.observers import SqlObserver
+    ex.observers.append(SqlObserver(sys.argv[3]))
 
+each = []
 start = time.perf_counter()
 for i in range(runs):
+    t = time.perf_counter()
     ex.run(config_updates={"a": i})
+    each.append((time.perf_counter() - t) * 1000)
 elapsed = time.perf_counter() - start
 with open(os.environ["BENCH_OUT"], "a") as out:
-    out.write(json.dumps({"ms_per_run": elapsed / runs * 1000}) + "\\n")
+    out.write(json.dumps({"ms_per_run": elapsed / runs * 1000, "ms_each": each}) + "\\n")
 """
 
 

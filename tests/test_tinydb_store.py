@@ -388,3 +388,25 @@ def test_ini_key(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=1)
     assert open_reader(pytester.path / "stores" / "tiny").get_run(1).result == 3
     assert os.path.isfile(pytester.path / "stores" / "tiny" / "metadata.json")
+
+
+def test_load_runs_and_the_command_read_the_store(store: dict) -> None:
+    pytest.importorskip("pandas")
+    import pytest_sacred
+
+    before = snapshot(store["db"])
+    frame = pytest_sacred.load_runs(store["db"])
+    assert frame["id"].tolist() == [1, 2]
+    assert frame["status"].tolist() == ["COMPLETED", "FAILED"]
+    assert frame.loc[0, "config.lr"] == 0.1 and frame.loc[0, "result"] == 0.75
+    assert frame.loc[0, "metrics.train.loss.last"] == pytest.approx(1 / 3)
+    run = pytest_sacred.get_run(store["db"], 1)
+    assert run.artifacts["model.txt"].read() == b"weights"
+    assert run.metrics["train.loss"].tolist() == [1.0, 0.5, 1 / 3]
+    out = subprocess.run([sys.executable, "-m", "pytest_sacred", "ls", str(store["db"])],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert lines[0][:3] == ["id", "experiment", "status"]
+    assert [line[:3] for line in lines[1:]] == [["1", "tiny", "COMPLETED"],
+                                               ["2", "tiny", "FAILED"]]
+    assert snapshot(store["db"]) == before

@@ -41,8 +41,8 @@ _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
 #: the package to install for each driver SQLAlchemy may ask for
 DRIVER_PACKAGES = {
-    "psycopg2": "psycopg2-binary (or: pip install 'pytest-sacred[postgres]')",
-    "psycopg": "psycopg[binary]",
+    "psycopg": "'psycopg[binary]' (or: pip install 'pytest-sacred[postgres]')",
+    "psycopg2": "psycopg2-binary",
     "pymysql": "pymysql (or: pip install 'pytest-sacred[mysql]')",
     "MySQLdb": "mysqlclient",
     "mysql": "mysql-connector-python",
@@ -164,14 +164,15 @@ class SqlObserver(Observer):
         sqlite = engine.dialect.name == "sqlite"
         try:
             with engine.connect() as conn:
-                if sqlite:
-                    self._prepare_sqlite(conn)
                 problems = incompatible(sa.inspect(conn))
+                conn.rollback()
                 if problems:
                     raise StoreError(
                         f"--sacred-sql {shown!r} holds tables that are not Sacred's SqlObserver "
                         f"tables: {'; '.join(problems)}. Give a database (or schema) of its "
                         "own, or one Sacred's SqlObserver or pytest-sacred wrote")
+                if sqlite:
+                    self._prepare_sqlite(conn)
                 metadata = build_metadata()
                 self._create_tables(conn, metadata)
                 self._limits = string_limits(sa.inspect(conn))

@@ -162,13 +162,15 @@ class SqlReader(Reader):
         return out
 
     def _record(self, row: Any, artifacts: list, resources: list, metric_names: list,
-                whole: bool) -> StoredRun:
+                whole: bool, experiments: dict[int, dict]) -> StoredRun:
         mapping = row._mapping
         d_experiment = _loads(mapping.get("d_experiment"), None)
-        if d_experiment is None:
+        if d_experiment is None:  # a run Sacred wrote: its experiment's rows
             d_experiment = {"name": row.ex_name, "base_dir": row.ex_base_dir, "mainfile": None}
-            if whole and row.experiment_id is not None:
-                d_experiment.update(self._experiment_tables(row.experiment_id))
+            if row.experiment_id is not None:
+                if row.experiment_id not in experiments:
+                    experiments[row.experiment_id] = self._experiment_tables(row.experiment_id)
+                d_experiment.update(experiments[row.experiment_id])
         host = _loads(mapping.get("d_host"), None) or {
             "hostname": row.h_hostname, "cpu": row.h_cpu, "os": [row.h_os, row.h_os_info],
             "python_version": row.h_python}
@@ -198,8 +200,9 @@ class SqlReader(Reader):
                                  lambda q, t: q.order_by(t.c.artifact_id))
         metrics = self._by_run("metric", ["name"], keys, lambda q, t: q.distinct())
         resources = self._resources(keys)
+        experiments: dict[int, dict] = {}
         return [self._record(r, artifacts.get(r.run_id, []), resources.get(r.run_id, []),
-                             metrics.get(r.run_id, []), whole) for r in rows]
+                             metrics.get(r.run_id, []), whole, experiments) for r in rows]
 
     # -- the interface ----------------------------------------------------------------------
 

@@ -1,0 +1,475 @@
+"""The SQL store: Sacred's SqlObserver tables (FORMATS.md section 5) on SQLite, PostgreSQL
+and MariaDB, compared with what Sacred 0.8.7's own SqlObserver writes on the same engine.
+
+Every test gets a namespace of its own, dropped afterwards: a SQLite file, a PostgreSQL
+schema (selected through ``search_path`` in the URL) or a MariaDB database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sa = pytest.importorskip("sqlalchemy")
+# imported before any in-process pytester session, which would drop them from sys.modules
+import sqlalchemy.orm  # noqa: E402,F401
+from sacred.observers import SqlObserver  # noqa: E402
+
+for _driver in ("psycopg", "pymysql"):  # the same goes for the drivers
+    try:
+        __import__(_driver)
+    except ImportError:
+        pass
+
+from pytest_sacred.readers import open_reader  # noqa: E402
+
+SERVERS = {
+    "postgresql": "postgresql://postgres@127.0.0.1/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1/test",
+}
+_reachable: dict[str, str | None] = {}
+
+
+def _why_unreachable(engine_name: str) -> str | None:
+    if engine_name not in _reachable:
+        try:
+            engine = sa.create_engine(SERVERS[engine_name],
+                                      connect_args={"connect_timeout": 3})
+            with engine.connect():
+                pass
+            engine.dispose()
+            _reachable[engine_name] = None
+        except Exception as exc:  # driver missing or server down
+            _reachable[engine_name] = f"{engine_name} not usable here: {exc}"[:200]
+    return _reachable[engine_name]
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes an empty database namespace on the engine of the parameter; returns its URL."""
+    kind = request.param
+    if kind != "sqlite":
+        why = _why_unreachable(kind)
+        if why:
+            pytest.skip(why)
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / (name + '.db')}"
+        admin = sa.create_engine(SERVERS[kind])
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE {'SCHEMA' if kind == 'postgresql' else 'DATABASE'} "
+                                 f"{name}"))
+            conn.commit()
+        admin.dispose()
+        if kind == "postgresql":
+            return f"{SERVERS[kind]}?options=-csearch_path%3D{name}"
+        return SERVERS[kind].rsplit("/", 1)[0] + "/" + name
+
+    make.kind = kind  # type: ignore[attr-defined]
+    yield make
+    if kind != "sqlite" and made:
+        admin = sa.create_engine(SERVERS[kind])
+        with admin.connect() as conn:
+            for name in made:
+                conn.execute(sa.text(f"DROP {'SCHEMA' if kind == 'postgresql' else 'DATABASE'} "
+                                     f"IF EXISTS {name}" + (" CASCADE" if kind == "postgresql"
+                                                            else "")))
+            conn.commit()
+        admin.dispose()
+
+
+def rows(url: str, table: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    try:
+        md = sa.MetaData()
+        t = sa.Table(table, md, autoload_with=engine)
+        order = [c for c in t.primary_key.columns] or list(t.columns)
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(t.select().order_by(*order))]
+    finally:
+        engine.dispose()
+
+
+def tables(url: str) -> dict[str, set[str]]:
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {t: {c["name"] for c in inspector.get_columns(t)}
+                for t in inspector.get_table_names()}
+    finally:
+        engine.dispose()
+
+
+EXPERIMENT = textwrap.dedent("""
+    import pytest
+    from pytest_sacred import config
+
+    @config
+    def alpha():
+        return 0.5
+
+    @pytest.mark.experiment("sql_equiv")
+    def test_main(alpha, sacred_run):
+        print("hi from the run")
+        sacred_run.open_resource(RESOURCE).close()
+        sacred_run.add_artifact(RESOURCE, name="copy.txt")
+        for step in range(3):
+            sacred_run.log_scalar("loss", 1.0 / (step + 1))
+        return alpha * 2
+
+    @pytest.mark.experiment("sql_equiv")
+    def test_fails():
+        assert 1 == 2, "intended failure"
+""")
+
+SACRED_SCRIPT = textwrap.dedent("""
+    import sys
+    from sacred import Experiment
+    from sacred.observers import SqlObserver
+
+    url, resource, fail = sys.argv[1], sys.argv[2], sys.argv[3] == "fail"
+    ex = Experiment("sql_equiv")
+    ex.observers.append(SqlObserver(url))
+
+    @ex.config
+    def cfg():
+        alpha = 0.5
+
+    @ex.main
+    def main(alpha, _run):
+        print("hi from the run")
+        _run.open_resource(resource).close()
+        _run.add_artifact(resource, name="copy.txt")
+        return alpha * 2
+
+    @ex.command
+    def fails():
+        assert 1 == 2, "intended failure"
+
+    ex.run(options={"--capture": "sys"})
+    if fail:
+        try:
+            ex.run("fails", options={"--capture": "sys"})
+        except AssertionError:
+            pass
+""")
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Iterator[dict]:
+    resource = pytester.path / "input.txt"
+    resource.write_text("resource data")
+    pytester.makepyfile(test_sql=f"RESOURCE = {str(resource)!r}\n" + EXPERIMENT)
+    # Sacred's experiment.base_dir is VARCHAR(64), which PostgreSQL and MariaDB enforce:
+    # its script lives in a short directory (ours are 1024 wide: pytester's paths fit)
+    short = Path(tempfile.mkdtemp(prefix="sq", dir="/tmp"))
+    script = short / "sacred_sql.py"
+    script.write_text(SACRED_SCRIPT)
+
+    def sacred(url: str, fail: bool = True) -> None:
+        done = subprocess.run([sys.executable, str(script), url, str(resource),
+                               "fail" if fail else "ok"], cwd=pytester.path,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    yield {"resource": resource, "sacred": sacred, "sacred_dir": short}
+    shutil.rmtree(short)
+
+
+def test_tables_and_values_are_sacreds(pytester: pytest.Pytester, project: dict,
+                                       new_url: Callable[[], str]) -> None:
+    ours, theirs = new_url(), new_url()
+    pytester.runpytest("--sacred-sql", ours).assert_outcomes(passed=1, failed=1)
+    project["sacred"](theirs)
+
+    our_tables, their_tables = tables(ours), tables(theirs)
+    assert set(our_tables) - set(their_tables) == {"metric", "run_details"}
+    for table, columns in their_tables.items():
+        assert our_tables[table] == columns, table
+
+    our_runs, their_runs = rows(ours, "run"), rows(theirs, "run")
+    assert [r["status"] for r in our_runs] == [r["status"] for r in their_runs] == [
+        "COMPLETED", "FAILED"]
+    assert [(r["id"], r["run_id"]) for r in our_runs] == [(1, "1"), (2, "2")]
+    for mine, sacred in zip(our_runs, their_runs):
+        assert float(mine["result"] or 0) == float(sacred["result"] or 0)
+        assert (mine["priority"], mine["comment"]) == (sacred["priority"], sacred["comment"])
+        assert mine["info"] == sacred["info"] == "{}"
+        assert mine["host_id"] == sacred["host_id"] == 1
+        for key in ("start_time", "stop_time", "heartbeat"):
+            assert isinstance(mine[key], datetime) and isinstance(sacred[key], datetime)
+    assert json.loads(our_runs[0]["config"]).keys() == json.loads(their_runs[0]["config"]).keys()
+    assert "hi from the run" in our_runs[0]["captured_out"]
+    assert "hi from the run" in their_runs[0]["captured_out"]
+    for trace in (our_runs[1]["fail_trace"], their_runs[1]["fail_trace"]):
+        assert trace.startswith("Traceback") and "intended failure" in trace
+        assert "\n\n" in trace  # Sacred joins lines that end in \n with \n
+
+    strip = ("host_id",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in rows(ours, "host")] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in rows(theirs, "host")]
+    assert [r["name"] for r in rows(ours, "experiment")] == ["sql_equiv"]
+    assert rows(ours, "experiment")[0]["base_dir"] == str(pytester.path)
+    assert rows(theirs, "experiment")[0]["base_dir"] == str(project["sacred_dir"])
+    for source in rows(ours, "source"):
+        assert source["md5sum"] == hashlib.md5(source["content"].encode()).hexdigest()
+    assert {r["filename"] for r in rows(ours, "source")} >= {"test_sql.py"}
+    ours_deps = {r["name"]: r["version"] for r in rows(ours, "dependency")}
+    theirs_deps = {r["name"]: r["version"] for r in rows(theirs, "dependency")}
+    assert ours_deps.get("numpy") == theirs_deps.get("numpy")
+    assert len(rows(ours, "experiments_dependencies")) == len(ours_deps)
+
+    def without_ids(table: str, url: str) -> list[dict]:
+        return [{k: bytes(v) if isinstance(v, (bytes, memoryview)) else v
+                 for k, v in r.items() if not k.endswith("_id")} for r in rows(url, table)]
+
+    assert without_ids("resource", ours) == without_ids("resource", theirs) == [
+        {"filename": str(project["resource"]), "md5sum": hashlib.md5(b"resource data")
+         .hexdigest(), "content": b"resource data"}]
+    assert without_ids("artifact", ours) == without_ids("artifact", theirs) == [
+        {"filename": "copy.txt", "content": b"resource data"}]
+    assert rows(ours, "artifact")[0]["run_id"] == "1"
+    assert rows(ours, "runs_resources") == [{"run_id": "1", "resource_id": 1}]
+    assert [(m["name"], m["step"]) for m in rows(ours, "metric")] == [
+        ("loss", 0), ("loss", 1), ("loss", 2)]
+    assert [float(m["value"]) for m in rows(ours, "metric")] == pytest.approx([1.0, 0.5, 1 / 3])
+
+
+def test_sacreds_query_reads_our_rows(pytester: pytest.Pytester, project: dict,
+                                      new_url: Callable[[], str]) -> None:
+    url = new_url()
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=1, failed=1)
+    observer = SqlObserver(url)
+    try:
+        run = observer.query(1)
+    finally:
+        observer.session.remove()
+        observer.engine.dispose()
+    assert run["_id"] == "1" and run["status"] == "COMPLETED" and run["result"] == 1.0
+    assert run["config"]["alpha"] == 0.5
+    assert run["experiment"]["name"] == "sql_equiv"
+    assert run["artifacts"][0]["filename"] == "copy.txt"
+    assert run["resources"] == [{"filename": str(project["resource"]),
+                                 "md5sum": hashlib.md5(b"resource data").hexdigest()}]
+
+
+def test_sacred_and_we_share_a_database(pytester: pytest.Pytester, project: dict,
+                                        new_url: Callable[[], str]) -> None:
+    """Sacred's observer writes after us and we after it: ids follow on, nothing clashes."""
+    url = new_url()
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=1, failed=1)
+    project["sacred"](url, fail=False)
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=1, failed=1)
+    runs = list(open_reader(url).list_runs())
+    assert [r.id for r in runs] == [1, 2, 3, 4, 5]
+    assert [r.command for r in runs] == ["test_main", "test_fails", "main", "test_main",
+                                         "test_fails"]
+    sacreds = runs[2]
+    assert sacreds.result == 1.0 and sacreds.status == "COMPLETED"
+    assert sacreds.experiment["name"] == "sql_equiv"
+    assert [name for name, _ in sacreds.experiment["sources"]] == ["sacred_sql.py"]
+    assert any(d.startswith("sacred==") for d in sacreds.experiment["dependencies"])
+    assert [r["run_id"] for r in rows(url, "run")] == ["1", "2", "3", "4", "5"]
+
+
+def test_our_reader(pytester: pytest.Pytester, project: dict,
+                    new_url: Callable[[], str]) -> None:
+    url = new_url()
+    pytester.makepyfile(test_more="""
+        import pytest
+
+        @pytest.mark.experiment("other")
+        def test_dict_result(sacred_run):
+            sacred_run.info["nested"] = {"a": [1, 2]}
+            return {"acc": 0.9, "labels": ("a", "b")}
+    """)
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=2, failed=1)
+    reader = open_reader(url)
+    runs = {r.command: r for r in reader.list_runs()}
+    assert set(runs) == {"test_main", "test_fails", "test_dict_result"}
+    main = reader.get_run(runs["test_main"].id)
+    assert main.result == 1.0 and main.config["alpha"] == 0.5
+    assert main.meta["pytest"]["nodeid"] == "test_sql.py::test_main"
+    assert main.host["hostname"] and "ENV" in main.host
+    assert main.experiment["mainfile"] == "test_sql.py"
+    assert "hi from the run" in main.captured_out
+    assert main.artifacts == ["copy.txt"] and reader.artifact(main.id, "copy.txt") == \
+        b"resource data"
+    assert main.resources == [[str(project["resource"]),
+                               hashlib.md5(b"resource data").hexdigest()]]
+    loss = reader.metric(main.id, "loss")
+    assert loss.steps == [0, 1, 2] and loss.values == pytest.approx([1.0, 0.5, 1 / 3], rel=1e-9)
+    assert all(isinstance(t, datetime) for t in loss.timestamps)
+    failed = reader.get_run(runs["test_fails"].id)
+    assert failed.fail_trace[0].startswith("Traceback") and failed.fail_trace[-1].endswith("\n")
+    other = reader.get_run(runs["test_dict_result"].id)
+    assert other.result == {"acc": 0.9, "labels": {"py/tuple": ["a", "b"]}}
+    assert other.info == {"nested": {"a": [1, 2]}}
+    assert rows(url, "run")[other.id - 1]["result"] is None  # not a float: NULL, as Sacred's
+    assert [r.id for r in reader.list_runs()] == sorted(r.id for r in runs.values())
+    from pytest_sacred.readers import RunFilter
+    assert [r.command for r in reader.list_runs(RunFilter(status="FAILED"))] == ["test_fails"]
+    assert [r.command for r in reader.list_runs(RunFilter(experiment="other"))] == [
+        "test_dict_result"]
+    reader.close()
+
+
+def test_every_store_gets_the_same_ids(pytester: pytest.Pytester, project: dict,
+                                       new_url: Callable[[], str]) -> None:
+    if new_url.kind != "sqlite":  # type: ignore[attr-defined]
+        pytest.skip("one engine shows it")
+    url = new_url()
+    pytester.runpytest("--sacred-sql", url, "--sacred-tinydb", "tiny",
+                       "--sacred-file-storage", "runs").assert_outcomes(passed=1, failed=1)
+    assert sorted(int(p.name) for p in (pytester.path / "runs").iterdir()
+                  if p.name.isdigit()) == [1, 2]
+    for store in (url, pytester.path / "tiny"):
+        assert [r.id for r in open_reader(store).list_runs()] == [1, 2]
+
+
+SWEEP = textwrap.dedent("""
+    import pytest
+
+    @pytest.mark.experiment("sweep")
+    @pytest.mark.parametrize("i", range(40))
+    def test_sweep(i, sacred_run):
+        sacred_run.log_scalar("i", i)
+        return i
+""")
+
+
+def test_concurrent_sessions_keep_ids_unique(pytester: pytest.Pytester,
+                                             new_url: Callable[[], str]) -> None:
+    """Two sessions at once (``-n 4`` and ``-n 2``) into one empty database: the first
+    writers also race to create the tables."""
+    pytest.importorskip("xdist")
+    if new_url.kind == "sqlite":  # type: ignore[attr-defined]
+        pytest.skip("SQLite is covered by test_tinydb_store.test_parallel_sessions_lose_no_run")
+    url = new_url()
+    pytester.makepyfile(test_sweep=SWEEP)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--sacred-sql", url,
+            "test_sweep.py"]
+    sessions = [subprocess.Popen(argv + ["-n", n], cwd=pytester.path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for n in ("4", "2")]
+    for session in sessions:
+        out, _ = session.communicate(timeout=240)
+        assert session.returncode == 0, out
+    runs = list(open_reader(url).list_runs())
+    assert [r.id for r in runs] == list(range(1, 81))
+    assert sorted(r.result for r in runs) == sorted(list(range(40)) * 2)
+    assert len(rows(url, "metric")) == 80
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+QUICK = """
+    import pytest
+
+    @pytest.mark.experiment("quick")
+    def test_quick():
+        raise AssertionError("must not run")
+"""
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://postgres@127.0.0.1:1/test", "cannot connect (*); start the server or fix*"),
+    ("nosuchdb://host/db", "SQLAlchemy knows no dialect 'nosuchdb'*"),
+    ("mysql+mysqldb://root@127.0.0.1/test", "needs the database driver 'MySQLdb'*"
+                                            "pip install mysqlclient"),
+    ("runs.db", "is not an SQLAlchemy URL; expected*sqlite:///runs.db*"),
+    ("postgresql://postgres:s3cret@127.0.0.1:1/test", "*postgres:***@127.0.0.1:1*"),
+])
+def test_unusable_urls_are_usage_errors(pytester: pytest.Pytester, url: str,
+                                        message: str) -> None:
+    pytester.makepyfile(test_quick=QUICK)
+    result = pytester.runpytest("--sacred-sql", url)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--sacred-sql*{message}*"])
+    assert "s3cret" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_database_with_other_tables_is_refused(pytester: pytest.Pytester) -> None:
+    import sqlite3
+
+    db = pytester.path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE run (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO run VALUES (1, 'not a sacred run')")
+    before = db.read_bytes()
+    pytester.makepyfile(test_quick=QUICK)
+    result = pytester.runpytest("--sacred-sql", f"sqlite:///{db}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*holds tables that are not Sacred's SqlObserver tables: "
+                                 "table 'run' lacks column(s) captured_out, command, comment*"])
+    with sqlite3.connect(db) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    assert names == ["run"]
+    assert db.read_bytes() == before
+
+
+def test_a_locked_sqlite_database_is_an_error_after_the_timeout(
+        pytester: pytest.Pytester) -> None:
+    import sqlite3
+
+    db = pytester.path / "busy.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE x (a)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        pytester.makepyfile(test_quick=QUICK)
+        result = pytester.runpytest_subprocess("--sacred-sql", f"sqlite:///{db}",
+                                               "--sacred-lock-timeout", "0.5")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the database is locked by another process (waited 0.5 s)*"])
+
+
+def test_ini_key(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ini.db'}"
+    pytester.makeini(f"[pytest]\nsacred_sql = {url}\n")
+    pytester.makepyfile(test_quick=QUICK.replace('raise AssertionError("must not run")',
+                                                 "return 2.5"))
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert open_reader(url).get_run(1).result == 2.5
+
+
+def test_load_runs_and_the_command_read_the_store(pytester: pytest.Pytester, project: dict,
+                                                  new_url: Callable[[], str]) -> None:
+    pytest.importorskip("pandas")
+    import pytest_sacred
+
+    url = new_url()
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(passed=1, failed=1)
+    project["sacred"](url, fail=False)  # a run Sacred wrote is listed too
+    frame = pytest_sacred.load_runs(url)
+    assert frame["id"].tolist() == [1, 2, 3]
+    assert frame["status"].tolist() == ["COMPLETED", "FAILED", "COMPLETED"]
+    assert frame["config.alpha"].tolist()[::2] == [0.5, 0.5]
+    assert frame.loc[0, "metrics.loss.min"] == pytest.approx(1 / 3)
+    assert pytest_sacred.get_run(url, 1).artifacts["copy.txt"].read() == b"resource data"
+    out = subprocess.run([sys.executable, "-m", "pytest_sacred", "ls", url],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert [line[:3] for line in lines[1:]] == [["1", "sql_equiv", "COMPLETED"],
+                                               ["2", "sql_equiv", "FAILED"],
+                                               ["3", "sql_equiv", "COMPLETED"]]
+    shown = subprocess.run([sys.executable, "-m", "pytest_sacred", "show", url, "1"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "copy.txt" in shown and "alpha = 0.5" in shown
