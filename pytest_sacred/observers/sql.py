@@ -142,6 +142,8 @@ class SqlObserver(Observer):
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
+        #: queued runs this worker claimed (issue 13): their started event replaces them
+        self._claimed: set[int] = set()
         self._experiments: dict[int, tuple[Any, int]] = {}
         self._hosts: dict[int, tuple[Any, int]] = {}
 
@@ -379,8 +381,10 @@ class SqlObserver(Observer):
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
-            # a claimed queued run (issue 13) has its details row already: replace it
-            conn.execute(t["run_details"].delete().where(t["run_details"].c.run_id == str(run_id)))
+            if run_id in self._claimed:  # a claimed queued run (issue 13): replace its details
+                self._claimed.discard(run_id)
+                conn.execute(t["run_details"].delete().where(
+                    t["run_details"].c.run_id == str(run_id)))
             conn.execute(t["run_details"].insert().values(
                 run_id=str(run_id), meta=_json(meta_info), host=_json(host_info),
                 experiment=_json({**ex_info, "sources": [list(s) for s in
@@ -413,6 +417,7 @@ class SqlObserver(Observer):
                 conn.commit()
             if claimed == 1:
                 self._allocated.add(run_id)
+                self._claimed.add(run_id)
                 return {"_id": run_id, "config": json.loads(config or "{}"), "meta": meta}
         return None
 
