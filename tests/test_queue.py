@@ -16,7 +16,7 @@ except ImportError:
     pass
 
 EXPERIMENT = """
-import os
+import os, time
 import pytest
 from pytest_sacred import config
 
@@ -24,11 +24,21 @@ from pytest_sacred import config
 def scale():
     return 10
 
+def wait_for_workers(n):
+    # hold the first runs until n workers run at once, so that the queue is shared
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = {{line.split()[2] for line in open("executions.log")}}
+        if len(pids) >= n:
+            return
+        time.sleep(0.1)
+
 @pytest.mark.experiment
 @pytest.mark.parametrize("x", range({n}))
 def test_sweep(x, scale, sacred_run):
     with open("executions.log", "a") as f:  # one line per execution, from every worker
         f.write(f"{{sacred_run._id}} {{x}} {{os.getpid()}}\\n")
+    wait_for_workers({workers})
     return x * scale
 """
 
@@ -47,7 +57,7 @@ def store(mongo_server, mongo_db_name) -> str:
 
 
 def test_queue_records_runs_and_runs_nothing(pytester, store, mongo_server, mongo_db_name):
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=3))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=3, workers=1))
     result = pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}", "--sacred-seed=7")
     result.assert_outcomes(skipped=3)
     assert not (pytester.path / "executions.log").exists()
@@ -62,7 +72,7 @@ def test_queue_records_runs_and_runs_nothing(pytester, store, mongo_server, mong
 
 def test_three_workers_drain_thirty_queued_runs_each_once(pytester, store, mongo_server,
                                                           mongo_db_name):
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30, workers=3))
     pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=30)
     workers = [_worker(pytester, store) for _ in range(3)]
     outputs = [w.communicate(timeout=240)[0] for w in workers]
@@ -78,8 +88,7 @@ def test_three_workers_drain_thirty_queued_runs_each_once(pytester, store, mongo
         assert docs[run_id]["config"]["x"] == x
         assert docs[run_id]["result"] == x * 10
         assert docs[run_id]["meta"]["pytest"]["nodeid"] == f"test_exp.py::test_sweep[{x}]"
-    pids = {pid for _, _, pid in executions}
-    assert len(pids) >= 2, "the runs were not shared between the workers"
+    assert len({pid for _, _, pid in executions}) == 3  # all three workers ran some
 
 
 def test_worker_runs_with_the_stored_config_and_seed(pytester, store, mongo_server,
@@ -112,7 +121,7 @@ def test_worker_runs_with_the_stored_config_and_seed(pytester, store, mongo_serv
 
 
 def test_worker_waits_for_runs_queued_later(pytester, store, mongo_server, mongo_db_name):
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
     worker = _worker(pytester, store, "--sacred-worker-idle=20")
     pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=2)
     worker.wait(timeout=120)
@@ -125,7 +134,7 @@ def test_worker_waits_for_runs_queued_later(pytester, store, mongo_server, mongo
 def test_requeue_dead_runs_them_again(pytester, store, mongo_server, mongo_db_name):
     from datetime import datetime, timedelta
 
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
     pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=2)
     with mongo_server.client() as client:  # as a worker killed mid-run leaves it
         stale = datetime.utcnow() - timedelta(hours=1)
@@ -144,7 +153,7 @@ def test_requeue_dead_runs_them_again(pytester, store, mongo_server, mongo_db_na
 
 
 def test_run_queued_needs_a_store_with_a_queue(pytester):
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
     result = pytester.runpytest("--sacred-run-queued")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sacred-run-queued needs a store with a queue (MongoDB*SQL*"
@@ -176,7 +185,7 @@ def postgres_url():
 def test_three_workers_drain_thirty_queued_runs_from_postgresql(pytester, postgres_url):
     import sqlalchemy as sa
 
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=30, workers=3))
     store = f"--sacred-sql={postgres_url}"
     pytester.runpytest("--sacred-queue", store).assert_outcomes(skipped=30)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -189,6 +198,7 @@ def test_three_workers_drain_thirty_queued_runs_from_postgresql(pytester, postgr
     lines = (pytester.path / "executions.log").read_text().split()
     executions = [tuple(map(int, lines[i:i + 3])) for i in range(0, len(lines), 3)]
     assert sorted(run_id for run_id, _, _ in executions) == list(range(1, 31))
+    assert len({pid for _, _, pid in executions}) == 3  # all three workers ran some
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT id, status, result FROM run ORDER BY id").all()
@@ -251,7 +261,7 @@ def test_a_killed_worker_leaves_its_run_for_requeue(pytester, store, mongo_serve
 
 
 def test_requeue_refuses_a_store_without_a_queue(pytester, runs_dir):
-    pytester.makepyfile(test_exp=EXPERIMENT.format(n=1))
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=1, workers=1))
     pytester.runpytest("--sacred-queue").assert_outcomes(skipped=1)
     result = _cli("requeue", str(runs_dir), "1")
     assert result.returncode == 2, result.stderr

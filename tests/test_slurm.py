@@ -32,6 +32,7 @@ _NO_SLURM = _slurm_answers()
 slurm = pytest.mark.skipif(_NO_SLURM is not None, reason=_NO_SLURM or "")
 
 SWEEP = """
+import os
 import pytest
 from pytest_sacred import config
 
@@ -42,7 +43,7 @@ def scale():
 @pytest.mark.experiment
 @pytest.mark.parametrize("x", range({n}))
 def test_svm(x, scale):
-    print("variant", x)
+    print("variant", x, "array task", os.environ.get("SLURM_ARRAY_TASK_ID"))
     return x * scale
 """
 
@@ -65,7 +66,8 @@ def test_twelve_variants_through_slurm_into_mongo(pytester, mongo_server, mongo_
     ids, statuses = _ids_and_statuses(docs)
     assert ids == list(range(1, 13)) and statuses == {"COMPLETED"}
     assert sorted(d["result"] for d in docs.values()) == [x * 10 for x in range(12)]
-    assert {d["host"]["ENV"].get("SLURM_JOB_ID") is None for d in docs.values()}  # ran
+    tasks = {d["captured_out"].split("array task ")[1].split()[0] for d in docs.values()}
+    assert tasks == {str(i) for i in range(12)}  # each variant in its own array task
     assert all("_log.out" in line for line in result.outlines if "COMPLETED" in line)
 
 
