@@ -290,3 +290,13 @@ def test_ctrl_c_cancels_the_array(pytester, runs_dir):
     states = subprocess.run(["sacct", "-n", "-X", "-j", job, "-o", "State"],
                             capture_output=True, text=True).stdout
     assert "CANCELLED" in states
+
+
+@slurm
+def test_resources_the_cluster_lacks_are_a_clear_error(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-gpus=1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-launcher=slurm: submitting the array failed: "
+                                 "*Invalid generic resource (gres) specification*"])
+    assert not stored_runs(runs_dir)

@@ -14,10 +14,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from ..keys import SPEC_KEY
+from ..session import _short
 from .options import LaunchOptions
 from .task import RUNS_FILE, Outcome, TaskResult, run_pytest
 
@@ -87,11 +89,6 @@ class Task:
         return found
 
 
-def _short(path: str) -> str:
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
-
-
 def _final_state(job: Any, wait: float = 20.0) -> str:
     """The job's state once Slurm's accounting has it (a stopped task's state reaches
     sacct some seconds after the task returned)."""
@@ -148,13 +145,14 @@ class Follower:
             self._killed(task, f"{type(exc).__name__}: {str(exc).strip()[:500]}", stores)
             return
         if result.exit_code == pytest.ExitCode.INTERRUPTED:  # SIGTERM: scancel, time limit
-            self.failed_tasks += 1
             reason = self._end_runs(task, stores)[1]
             for out in result.outcomes:
                 if out.outcome == "failed":
                     out.longrepr = f"{reason}; see {task.log}\n{out.longrepr}"
-        else:
+        if result.exit_code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             self.done_tasks += 1
+        else:
+            self.failed_tasks += 1
         seen = {o.nodeid: o for o in result.outcomes}
         for nodeid in task.nodeids:
             out = seen.pop(nodeid, None) or Outcome(
@@ -166,7 +164,6 @@ class Follower:
             self._report(out.nodeid, out.outcome, out.longrepr, out.rows, out.duration,
                          out.sections, task.log)
         if result.exit_code not in (0, 1, 5) and not result.outcomes:
-            self.failed_tasks += 1
             self._report(task.nodeids[0] if task.nodeids else "worker", "failed",
                          f"pytest in task {task.job.job_id} ended with exit code "
                          f"{result.exit_code}; see {task.log}", [], 0.0, [], task.log)
@@ -189,8 +186,10 @@ class Follower:
         ended, reason, runs = self._end_runs(task, stores)
         for nodeid in task.nodeids or list(runs):
             ids = runs.get(nodeid, [])
-            rows = [{"id": run_id, "experiment": nodeid.split("::")[-1].split("[")[0],
-                     "variant": nodeid.partition("[")[2].rstrip("]"), "status": ended,
+            item = self.items.get(nodeid)
+            spec = item.stash.get(SPEC_KEY, None) if item is not None else None
+            rows = [{"id": run_id, "experiment": spec.experiment if spec else nodeid,
+                     "variant": nodeid.partition("[")[2][:-1], "status": ended,
                      "result": "", "duration": None, "stored in": [], "errors": []}
                     for run_id in ids]
             self._report(nodeid, "failed", f"{reason} ({error}); see {task.log}", rows, 0.0,
@@ -231,8 +230,12 @@ def launch(session: pytest.Session, executor: Any, options: LaunchOptions,
     cwd = str(config.invocation_params.dir)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter is not None else print
-    jobs = executor.map_array(run_pytest, argv, [cwd] * len(argv), [str(folder)] * len(argv))
-    tasks = [Task(group, job, folder) for group, job in zip(groups, jobs)]
+    try:
+        jobs = executor.map_array(run_pytest, argv, [cwd] * len(argv), [str(folder)] * len(argv))
+    except Exception as exc:  # sbatch refused the array (e.g. resources the cluster lacks)
+        raise pytest.UsageError(f"--sacred-launcher={options.launcher}: submitting the "
+                                f"array failed: {str(exc).strip()[:1000]}") from None
+    tasks = [Task(group, job, folder) for group, job in zip(groups, jobs, strict=True)]
     array = jobs[0].job_id.split("_")[0] if jobs else "-"
     write(f"pytest-sacred: submitted {len(tasks)} task(s) as job {array} "
           f"({'workers' if workers else f'{len(items)} variant(s)'}); logs in {_short(str(folder))}")
