@@ -15,7 +15,7 @@ _HOOKS = "sacred-experiment-hooks"
 def launchers_wanted(config: pytest.Config) -> bool:
     """Issue 13: a launcher, queue worker or re-run (cheap; the package loads only then)."""
     option = config.option
-    return bool(option.sacred_launcher or option.sacred_run_queued
+    return bool(option.sacred_launcher or option.sacred_run_queued or option.sacred_queue
                 or option.sacred_rerun is not None or option.sacred_worker_idle is not None
                 or option.sacred_requeue_dead
                 or any(v is not None and v is not False for k, v in vars(option).items()

@@ -41,6 +41,22 @@ def queue_store(observers: list[Any], what: str) -> Any:
                             f"this session's stores ({names}) have none")
 
 
+def check_queueing(observers: list[Any]) -> None:
+    """``--sacred-queue`` needs a store to record in; one no worker can claim from is
+    worth a warning (the runs would wait for ever)."""
+    if not observers:
+        raise pytest.UsageError("--sacred-queue records runs in a store, but "
+                                "--sacred-unobserved stores nothing; drop one of them")
+    if not any(callable(getattr(o, "claim_queued", None)) for o in observers):
+        import warnings
+
+        warnings.warn(pytest.PytestWarning(
+            "--sacred-queue: the runs are recorded QUEUED, but no --sacred-run-queued worker "
+            "can claim them from this session's stores "
+            f"({', '.join(getattr(o, 'name', type(o).__name__) for o in observers)}); "
+            "queue in MongoDB (--sacred-mongo) or SQL (--sacred-sql) for workers"))
+
+
 def replay(item: pytest.Item, config: dict, run_id: int | None, meta: dict) -> None:
     """Make ``item``'s next run use a stored ``config`` (and its seed) and ``run_id``."""
     from .keys import REPLAY_KEY, SPEC_KEY

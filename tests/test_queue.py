@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from helpers import stored_runs
+
 try:  # imported before any in-process pytester session, which would drop them from
     import psycopg  # noqa: F401  sys.modules (SQLAlchemy's compiled parts cannot be
     import sqlalchemy.orm  # noqa: F401  imported twice)
@@ -18,6 +20,8 @@ except ImportError:
 EXPERIMENT = """
 import os, time
 import pytest
+
+from helpers import stored_runs
 from pytest_sacred import config
 
 @config
@@ -266,3 +270,20 @@ def test_requeue_refuses_a_store_without_a_queue(pytester, runs_dir):
     result = _cli("requeue", str(runs_dir), "1")
     assert result.returncode == 2, result.stderr
     assert "only runs shown" in result.stderr  # QUEUED already
+
+
+def test_queueing_where_no_worker_can_claim_is_warned_about(pytester, runs_dir):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
+    result = pytester.runpytest("--sacred-queue")
+    result.assert_outcomes(skipped=2, warnings=1)
+    result.stdout.fnmatch_lines(["*--sacred-queue: the runs are recorded QUEUED, but no "
+                                 "--sacred-run-queued worker can claim them*(file)*"])
+    assert {r["status"] for r in stored_runs(runs_dir).values()} == {"QUEUED"}
+
+
+def test_queueing_with_no_store_is_refused(pytester):
+    pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
+    result = pytester.runpytest("--sacred-queue", "--sacred-unobserved")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-queue records runs in a store, but "
+                                 "--sacred-unobserved stores nothing*"])

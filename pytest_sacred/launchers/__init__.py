@@ -39,6 +39,10 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
         from ..queue import queue_store
 
         queue_store(state.observers, "--sacred-run-queued")
+    if config.option.sacred_queue:
+        from ..queue import check_queueing
+
+        check_queueing(state.observers)
     if opts.launcher:
         from .executors import build
 
