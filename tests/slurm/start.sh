@@ -213,7 +213,9 @@ start() {
   host=$(hostname -s)
   if command -v sinfo >/dev/null && [[ -s $SLURM_CONF ]] && sacct -n -X >/dev/null 2>&1; then
     case $(node_state "$host") in
-      idle|mix|alloc) slurmd_registered "$host" && { echo "slurm ready (already running)"; return 0; } ;;
+      idle|mix|alloc) slurmd_registered "$host" && {
+          say "already up; check with: sinfo; sbatch --wrap hostname; sacct -n -X"
+          echo "slurm ready (already running)"; return 0; } ;;
     esac
   fi
   [[ $(id -u) == 0 ]] || fail "run as root (the cluster is not up and starting it needs root)"
