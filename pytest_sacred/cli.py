@@ -456,6 +456,24 @@ def _differing_config(configs: list[dict]) -> list[str]:
 
 
 #: the subcommands, in the order ``--help`` lists them; add one with one entry here
+def _requeue_arguments(parser: argparse.ArgumentParser) -> None:
+    _store_argument(parser)
+    parser.add_argument("ids", nargs="+", metavar="ID", help="runs to queue again")
+
+
+def requeue(args: argparse.Namespace) -> int:
+    """Issue 13: runs a killed worker left (DIED?) or that failed go back in the queue."""
+    from .queue import requeue_runs
+
+    try:
+        lines = requeue_runs(args.store, _ids(args.ids))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for line in lines:
+        print(line)
+    return OK
+
+
 COMMANDS: list[Command] = [
     Command("ls", "list runs as a table", _ls_arguments, ls),
     Command("show", "one run: config, result, metrics, artifacts, host, git, fail_trace",
@@ -465,6 +483,9 @@ COMMANDS: list[Command] = [
     Command("export", "runs as a table file (.csv, .json, .parquet)", _export_arguments,
             export),
     Command("plot", "one metric of several runs in one image", _plot_arguments, plot),
+    Command("requeue", "put runs shown DIED? (or FAILED, INTERRUPTED) back in the queue of a "
+            "MongoDB or SQL store, for --sacred-run-queued workers", _requeue_arguments,
+            requeue),
 ]
 
 

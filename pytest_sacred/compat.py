@@ -68,3 +68,12 @@ def order_plain_hookimpls(caller: Any, key: Any) -> None:
     wanted = sorted(call_order, key=key)
     if wanted != call_order:
         impls[:split] = wanted[::-1]
+
+
+def reset_item(item: pytest.Item) -> None:
+    """Forget an item's fixture values and captured sections so that it can run again in
+    the same session (a queue worker runs one variant once per queued run)."""
+    init = getattr(item, "_initrequest", None)
+    if init is not None:
+        init()
+    item._report_sections = []

@@ -71,6 +71,40 @@ def register(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # cluster sweeps, queue workers, re-runs (checked in pytest_sacred/launchers/options.py)
+    add("--sacred-launcher", choices=("slurm", "local"),
+        help="run the selected variants as one submitit job array instead of in this "
+             "session: 'slurm' (needs sinfo/sbatch) or 'local' (submitit's local executor)")
+    add("--sacred-slurm-partition", metavar="NAME", help="Slurm partition of the array")
+    add("--sacred-slurm-time", metavar="MIN|[D-]HH:MM[:SS]", help="time limit of each task")
+    add("--sacred-slurm-cpus", metavar="N", help="CPUs per task")
+    add("--sacred-slurm-gpus", metavar="N", help="GPUs per task")
+    add("--sacred-slurm-mem", metavar="SIZE", help="memory per task, e.g. 4G or 500M")
+    add("--sacred-slurm-array-parallelism", metavar="N",
+        help="at most N array tasks run at once")
+    add("--sacred-slurm-chunk", metavar="N", help="variants per array task (default 1)")
+    add("--sacred-slurm-workers", metavar="N",
+        help="with --sacred-run-queued: how many worker tasks to start (default 2)")
+    add("--sacred-slurm-config", metavar="FILE.yaml",
+        help="Slurm parameters from a YAML file (keys: partition, time, cpus, gpus, mem, "
+             "array_parallelism, chunk, workers, folder); options given override it")
+    add("--sacred-slurm-folder", metavar="DIR",
+        help="submitit's folder for pickles and task logs, on a path every node sees "
+             "(default: slurm-logs/ at the rootdir)")
+    add("--sacred-slurm-cancel-on-interrupt", action="store_true",
+        help="Ctrl-C cancels the array without asking")
+    add("--sacred-run-queued", action="store_true",
+        help="be a worker: claim QUEUED runs of the collected experiments one at a time and "
+             "run each with its stored config and seed (MongoDB or SQL store)")
+    add("--sacred-worker-idle", type=float, metavar="SECONDS",
+        help="a worker waits this long for more queued runs before it stops (default 0)")
+    add("--sacred-requeue-dead", action="store_true",
+        help="with --sacred-run-queued: first put runs shown DIED? back in the queue")
+    add("--sacred-rerun", type=_run_id, metavar="ID",
+        help="run stored run ID again with its stored config and seed, as a new run "
+             "(meta.rerun_of); warns when sources, dependencies or the commit changed")
+    add("--sacred-rerun-from", metavar="STORE",
+        help="the store to read --sacred-rerun's run from (default: the session's store)")
     add("--sacred-tinydb", metavar="DIR",
         help="store runs in DIR as Sacred's TinyDbObserver does (metadata.json + hashfs/; "
              "Sacred's TinyDbReader reads it)")
@@ -181,6 +215,9 @@ class Options:
     #: every ``--sacred-*`` option as given, for ``meta.options`` (passwords masked)
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    #: a launcher, queue worker or re-run is asked for: ``pytest_sacred.launchers`` takes over
+    launches: bool = False
+
     @property
     def command(self) -> bool:
         """Whether a print/save command replaces running the experiments."""
@@ -224,6 +261,7 @@ class Options:
             lock_timeout=_seconds(config, "sacred_lock_timeout", DEFAULT_LOCK_TIMEOUT),
             **{name: _value(config, "sacred_" + name) for name in _REMOTE},
             main_process=not hasattr(config, "workerinput"),
+            launches=_launches(option),
             compare=option.sacred_compare,
             compare_fail=tuple(option.sacred_compare_fail or ()),
             compare_store=option.sacred_compare_store or None,
@@ -249,6 +287,15 @@ def _path(config: pytest.Config, name: str) -> Path | None:
     if not ini:
         return None
     return Path(config.inipath.parent if config.inipath else config.rootpath) / ini
+
+
+def _launches(option: Any) -> bool:
+    """Whether an option of the launchers, queue workers or re-runs is given."""
+    return bool(option.sacred_launcher or option.sacred_run_queued or option.sacred_queue
+                or option.sacred_rerun is not None or option.sacred_worker_idle is not None
+                or option.sacred_requeue_dead
+                or any(v is not None and v is not False for k, v in vars(option).items()
+                       if k.startswith("sacred_slurm_")))
 
 
 def _seconds(config: pytest.Config, name: str, default: float) -> float:

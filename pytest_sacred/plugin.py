@@ -81,7 +81,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """After selection (-k, -m): resolve the experiments' configs, check the command line."""
     state = config.stash[STATE]
     try:
+        launch = state.options.launches and not state.options.command
+        if launch:
+            from . import launchers
+
+            launchers.prepare(config, items, state, before=True)
         state.prepare(items)
+        if launch:
+            launchers.prepare(config, items, state, before=False)
     except pytest.UsageError as exc:
         if not hasattr(config, "workerinput"):
             raise
@@ -102,6 +109,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """The print/save commands report on the selected experiments instead of running them."""
     state = session.config.stash[STATE]
     if not state.options.command:
+        if state.options.launches:  # a launcher or a queue worker runs the variants
+            from . import launchers
+
+            return launchers.run(session) or None
         return None
     from . import commands
 

@@ -24,7 +24,7 @@ from .heartbeat import Heartbeat
 from .info.experiment import md5_of_file, module_info
 from .info.git import repository_info
 from .info.host import host_info
-from .keys import RECORD_KEY, RUN_KEY, SPEC_KEY, STATE
+from .keys import RECORD_KEY, REPLAY_KEY, RUN_KEY, SPEC_KEY
 from .options import Options
 from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
@@ -117,8 +117,13 @@ class Runner:
             else:
                 self._emit(record, hook, **kwargs)
 
+        replay = item.stash.get(REPLAY_KEY, None)  # a queued or re-run stored run
+        if replay is not None:
+            meta.update(replay.meta)  # type: ignore[typeddict-item]
         record = RunRecord(spec.config, spec.seed, self.experiment_info(item, spec.experiment),
                            self.host_info(), meta, emit, function=getattr(item, "obj", None))
+        if replay is not None:
+            record.run_id = replay.run_id
         return record
 
     def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
@@ -127,7 +132,8 @@ class Runner:
 
     def _open(self, record: RunRecord, hook: str, **time: Any) -> None:
         """Name the run, then send its first event; an observer failing it is dropped."""
-        record.run_id = self.options.run_id
+        if record.run_id is None:  # a replayed queued run keeps its id
+            record.run_id = self.options.run_id
         config = dict(record.config)
         if record.run_id is None:
             record.run_id = self.events.allocate_id(

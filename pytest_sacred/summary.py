@@ -57,6 +57,10 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
         columns = COLUMNS[:5] + (title,) + COLUMNS[5:]
         for r, line in zip(rows, cells):
             line.insert(5, cell_text(r.get("vs"), title))
+    if any(r.get("log") for r in rows):  # runs of launched tasks name their Slurm log
+        columns = (*columns, "log")
+        for line, r in zip(cells, rows):
+            line.append(r.get("log") or "")
     header, *lines = aligned_lines(columns, cells)
     write(header, bold=True)
     for line in lines:

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..clock import utcnow
 from ..hashing import md5_of
 from ..journal import JOURNAL, add_journal, journal_line
 from ..names import artifact_name
@@ -258,6 +259,21 @@ class FileStorageObserver(FinalEvents, Observer):
             run.close()
         if failures:
             raise failures[0]
+
+    def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
+        """End a run its own process could not end (issue 13: a killed Slurm task): a
+        RUNNING ``run.json`` gets ``status``; the reason goes to ``info.json``."""
+        directory = self.basedir / str(run_id)
+        run_file = directory / "run.json"
+        entry = json.loads(run_file.read_text(encoding="utf-8"))
+        if entry.get("status") == "RUNNING":
+            entry.update(status=status, stop_time=utcnow().isoformat())
+            if status == "FAILED":
+                entry["fail_trace"] = [reason + "\n"]
+            write_new(run_file, dumps(entry))
+        info_file = directory / "info.json"
+        info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+        write_new(info_file, dumps({**info, "ended_by": reason}))
 
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
         name = artifact_name(name)  # inside the run directory, not one of its own files

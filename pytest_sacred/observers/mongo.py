@@ -287,6 +287,49 @@ class MongoObserver(Observer):
         self._database()["fs.files"].update_one(
             {"_id": file_id}, {"$set": {"filename": self._config_filename(run_id)}})
 
+    # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -------------
+
+    def claim_queued(self, nodeids: list[str], worker: dict) -> dict | None:
+        """Atomically turn the oldest QUEUED run of one of ``nodeids`` into RUNNING for this
+        worker, and return its document; ``None`` when there is none. This process then
+        owns the id: its started event replaces the document."""
+        from pymongo import ReturnDocument
+
+        doc = self._database()[self.collection].find_one_and_update(
+            {"status": "QUEUED", "meta.pytest.nodeid": {"$in": nodeids}},
+            {"$set": {"status": "RUNNING", "host": mongo_safe(worker)}},
+            sort=[("_id", 1)], return_document=ReturnDocument.AFTER)
+        if doc is not None:
+            self._allocated.add(doc["_id"])
+        return doc
+
+    def requeue(self, run_id: int, statuses: tuple[str, ...]) -> bool:
+        """Put run ``run_id`` back in the queue if its status is one of ``statuses``."""
+        done = self._database()[self.collection].update_one(
+            {"_id": run_id, "status": {"$in": list(statuses)}},
+            {"$set": {"status": "QUEUED"},
+             "$unset": {"start_time": "", "heartbeat": "", "stop_time": "", "fail_trace": ""}})
+        return bool(done.modified_count)
+
+    def running_before(self, beat: Any) -> list[int]:
+        """Ids of RUNNING runs whose last heartbeat (or start) is older than ``beat``."""
+        runs = self._database()[self.collection]
+        return [d["_id"] for d in runs.find(
+            {"status": "RUNNING", "$or": [{"heartbeat": {"$lt": beat}},
+                                          {"heartbeat": None, "start_time": {"$lt": beat}}]},
+            projection={"_id": 1})]
+
+    def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
+        """End a run its own process could not end (killed); a run that ended is left as
+        it is, apart from the reason in ``info.ended_by``."""
+        from ..clock import utcnow
+
+        runs = self._database()[self.collection]
+        runs.update_one({"_id": run_id, "status": "RUNNING"},
+                        {"$set": {"status": status, "stop_time": utcnow(),
+                                  **({"fail_trace": [reason + "\n"]} if status == "FAILED" else {})}})
+        runs.update_one({"_id": run_id}, {"$set": {"info.ended_by": reason}})
+
     # -- files ---------------------------------------------------------------------------------
 
     def _put_once(self, filename: str, md5: str, verified: bool = False) -> Any:

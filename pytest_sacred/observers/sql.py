@@ -140,6 +140,8 @@ class SqlObserver(Observer):
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
+        #: queued runs this worker claimed (issue 13): their started event replaces them
+        self._claimed: set[int] = set()
         self._experiments: dict[int, tuple[Any, int]] = {}
         self._hosts: dict[int, tuple[Any, int]] = {}
 
@@ -380,12 +382,79 @@ class SqlObserver(Observer):
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
+            if run_id in self._claimed:  # a claimed queued run (issue 13): replace its details
+                self._claimed.discard(run_id)
+                conn.execute(t["run_details"].delete().where(
+                    t["run_details"].c.run_id == str(run_id)))
             conn.execute(t["run_details"].insert().values(
                 run_id=str(run_id), meta=_json(meta_info), host=_json(host_info),
                 experiment=_json({**ex_info, "sources": [list(s) for s in
                                                          ex_info.get("sources", [])]})))
             conn.commit()
         self._runs[run_id] = _Run(last_write=time.monotonic())
+
+    # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -----------
+
+    def claim_queued(self, nodeids: list[str], worker: dict) -> dict | None:
+        """Claim the oldest QUEUED run of one of ``nodeids`` with a conditional UPDATE
+        (QUEUED -> RUNNING: one worker wins); returns its id, config and meta."""
+        import sqlalchemy as sa
+
+        self._db()  # opens the store
+        run, details = self._tables["run"], self._tables["run_details"]
+        wanted = set(nodeids)
+        with self._begin() as conn:
+            rows = conn.execute(sa.select(run.c.id, run.c.config, details.c.meta)
+                                .join(details, details.c.run_id == run.c.run_id)
+                                .where(run.c.status == "QUEUED").order_by(run.c.id)).all()
+        for run_id, config, meta in rows:
+            meta = json.loads(meta or "{}")
+            if (meta.get("pytest") or {}).get("nodeid") not in wanted:
+                continue
+            with self._begin() as conn:
+                claimed = conn.execute(run.update().where(run.c.id == run_id,
+                                                          run.c.status == "QUEUED")
+                                       .values(status="RUNNING")).rowcount
+                conn.commit()
+            if claimed == 1:
+                self._allocated.add(run_id)
+                self._claimed.add(run_id)
+                return {"_id": run_id, "config": json.loads(config or "{}"), "meta": meta}
+        return None
+
+    def requeue(self, run_id: int, statuses: tuple[str, ...]) -> bool:
+        """Put run ``run_id`` back in the queue if its status is one of ``statuses``."""
+        self._db()
+        run = self._tables["run"]
+        with self._begin() as conn:
+            done = conn.execute(run.update().where(
+                run.c.id == run_id, run.c.status.in_(statuses)).values(
+                status="QUEUED", start_time=None, heartbeat=None, stop_time=None)).rowcount
+            conn.commit()
+        return done == 1
+
+    def running_before(self, beat: datetime) -> list[int]:
+        """Ids of RUNNING runs whose last heartbeat (or start) is older than ``beat``."""
+        import sqlalchemy as sa
+
+        self._db()
+        run = self._tables["run"]
+        last = sa.func.coalesce(run.c.heartbeat, run.c.start_time)
+        with self._begin() as conn:
+            return [r[0] for r in conn.execute(sa.select(run.c.id).where(
+                run.c.status == "RUNNING", last < beat))]
+
+    def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
+        """End a RUNNING run its own process could not end (a killed task)."""
+        from ..clock import utcnow
+
+        self._db()
+        run = self._tables["run"]
+        with self._begin() as conn:
+            conn.execute(run.update().where(run.c.id == run_id, run.c.status == "RUNNING")
+                         .values(status=status, stop_time=utcnow(),
+                                 **({"fail_trace": reason} if status == "FAILED" else {})))
+            conn.commit()
 
     def pytest_sacred_queued_event(self, run_id: int, ex_info: dict, command: str,
                                    host_info: dict, queue_time: datetime, config: dict,

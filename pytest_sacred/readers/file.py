@@ -11,7 +11,6 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
 from json import JSONDecodeError as _StdDecodeError
 from pathlib import Path
 from typing import Any
@@ -149,25 +148,6 @@ class FileReader(Reader):
         except _DECODE_ERRORS as exc:  # a whole line that is not JSON: not our journal
             raise StoreUnreadable(f"{directory}/{JOURNAL} is not a metrics journal: {exc}") \
                 from None
-        return metrics
-        added: dict[str, dict[str, list]] = {}
-        for line in lines:
-            try:
-                piece = _loads(line)
-            except _DECODE_ERRORS:
-                continue  # the line a live run is writing right now
-            into = added.setdefault(piece["name"], {"steps": [], "values": [], "timestamps": []})
-            for key in into:
-                into[key].extend(piece[key])
-        for name, points in added.items():
-            metric = metrics.setdefault(name, {"steps": [], "values": [], "timestamps": []})
-            # at the end of a run metrics.json is written whole just before the journal is
-            # removed: then it already ends with the journal's points
-            n = len(points["timestamps"])
-            if metric["timestamps"][-n:] != points["timestamps"]:
-                for key in ("steps", "values", "timestamps"):
-                    metric[key] = list(metric.get(key, [])) + points[key]
-        return metrics
 
     def _metrics_of(self, run_id: int) -> dict[str, dict]:
         directory = self._directory(run_id)

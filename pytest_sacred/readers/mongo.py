@@ -81,6 +81,16 @@ class MongoReader(Reader):
             raise StoreUnreadable(f"{self.location}: GridFS file {file_id} named by a run "
                                   "is missing") from None
 
+    def source_md5s(self, run: StoredRun) -> dict[str, str]:
+        """``name -> md5`` of a run's stored sources (the documents keep only GridFS ids;
+        the md5s are in ``fs.files``): what ``--sacred-rerun`` compares with the code."""
+        ids = {str(file_id): name for name, file_id in run.experiment.get("sources") or []}
+        with self._errors():
+            files = self._db["fs.files"].find({"_id": {"$in": [f for _, f in
+                                                                run.experiment.get("sources") or []]}},
+                                              projection={"md5": 1})
+            return {ids[str(f["_id"])]: f["md5"] for f in files if f.get("md5")}
+
     def _record(self, doc: dict) -> StoredRun:
         result = doc.get("result")
         if doc.get("result_file"):  # too large for the document: kept whole in GridFS

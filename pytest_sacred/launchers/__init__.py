@@ -1,0 +1,76 @@
+"""Running the selected experiment variants somewhere else than this pytest session.
+
+A launcher (``--sacred-launcher=slurm`` or ``local``) turns the selected variants into one
+submitit job array; each task runs ``pytest`` on its node ids with this session's
+``--sacred-*`` options, so the runs reach the same stores under ids allocated as usual.
+The submitting session runs nothing itself: it follows the tasks and reports their runs.
+
+``options.py`` reads the options, ``array.py`` submits and follows a job array (shared by
+both executors), ``slurm.py`` and ``local.py`` build the executors, ``task.py`` is what
+runs inside a task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before: bool) -> None:
+    """Called from ``pytest_collection_modifyitems``: ``before`` the experiments are
+    resolved (a re-run selects its variant), and after (everything is checked, the
+    executor built: bad input fails here, before anything is submitted or claimed)."""
+    from ..keys import LAUNCH_KEY
+    from . import options as launch_options
+
+    if before:
+        opts = launch_options.read(config)
+        plan = config.stash[LAUNCH_KEY] = {"options": opts}
+        if opts.rerun is not None:
+            from ..rerun import select
+
+            plan["rerun"] = select(config, items, state.observers)
+        return
+    plan = config.stash[LAUNCH_KEY]
+    opts = plan["options"]
+    if not state.experiments:
+        return
+    if opts.run_queued:
+        from ..queue import queue_store
+
+        queue_store(state.observers, "--sacred-run-queued")
+    if config.option.sacred_queue:
+        from ..queue import check_queueing
+
+        check_queueing(state.observers)
+    if opts.launcher:
+        from .executors import build
+
+        plan["executor"] = build(opts.launcher, opts.slurm, config.rootpath)
+    if "rerun" in plan and not opts.launcher:
+        from ..rerun import apply
+
+        apply(state.experiments[0], plan["rerun"], state.runner)
+
+
+def run(session: pytest.Session) -> bool:
+    """``pytest_runtestloop`` for these sessions: submit and follow tasks, or be a worker.
+    ``False`` leaves the ordinary test loop to pytest (a plain re-run)."""
+    from ..keys import LAUNCH_KEY, STATE
+
+    plan = session.config.stash.get(LAUNCH_KEY, None)
+    state = session.config.stash[STATE]
+    if plan is None or not state.experiments:
+        return False
+    opts = plan["options"]
+    if opts.launcher:
+        from .array import launch
+
+        launch(session, plan["executor"], opts, state.observers)
+        return True
+    if opts.run_queued:
+        from ..queue import work
+
+        work(session, opts.worker_idle, opts.requeue_dead)
+        return True
+    return False

@@ -1,0 +1,302 @@
+"""Sweeps through a real Slurm cluster (tests/slurm/start.sh brings one up) and through
+submitit's local executor; bad launcher input fails before anything is submitted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("submitit", reason="submitit is not installed (extra 'slurm')")
+
+from helpers import read_run, stored_runs  # noqa: E402
+
+
+def _slurm_answers() -> str | None:
+    """Why the Slurm tests cannot run here, or None when sinfo answers."""
+    if shutil.which("sinfo") is None:
+        return "no Slurm on this machine (sinfo not on PATH); start one with tests/slurm/start.sh"
+    done = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        return f"sinfo fails ({done.stderr.strip()[:200]}); start Slurm with tests/slurm/start.sh"
+    return None
+
+
+_NO_SLURM = _slurm_answers()
+slurm = pytest.mark.skipif(_NO_SLURM is not None, reason=_NO_SLURM or "")
+
+SWEEP = """
+import os
+import pytest
+from pytest_sacred import config
+
+@config
+def scale():
+    return 10
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("x", range({n}))
+def test_svm(x, scale):
+    print("variant", x, "array task", os.environ.get("SLURM_ARRAY_TASK_ID"))
+    return x * scale
+"""
+
+
+def _ids_and_statuses(docs: dict) -> tuple[list[int], set[str]]:
+    return sorted(docs), {d["status"] for d in docs.values()}
+
+
+@slurm
+def test_twelve_variants_through_slurm_into_mongo(pytester, mongo_server, mongo_db_name):
+    pytester.makepyfile(test_exp=SWEEP.format(n=12))
+    store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    result = pytester.runpytest("--sacred-launcher=slurm", f"--sacred-mongo={store}",
+                                "-k", "svm", "--sacred-slurm-time=10", "--sacred-slurm-cpus=1")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*submitted 12 task(s) as job *", "*12 done, 0 running, "
+                                 "0 pending, 0 failed*", "*id*status*log*"])
+    with mongo_server.client() as client:
+        docs = {d["_id"]: d for d in client[mongo_db_name].runs.find()}
+    ids, statuses = _ids_and_statuses(docs)
+    assert ids == list(range(1, 13)) and statuses == {"COMPLETED"}
+    assert sorted(d["result"] for d in docs.values()) == [x * 10 for x in range(12)]
+    tasks = {d["captured_out"].split("array task ")[1].split()[0] for d in docs.values()}
+    assert tasks == {str(i) for i in range(12)}  # each variant in its own array task
+    assert all("_log.out" in line for line in result.outlines if "COMPLETED" in line)
+
+
+@slurm
+def test_twelve_variants_through_slurm_into_the_file_store(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=12))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-chunk=3")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*submitted 4 task(s)*"])
+    runs = stored_runs(runs_dir)
+    assert sorted(runs) == list(range(1, 13))
+    assert {r["status"] for r in runs.values()} == {"COMPLETED"}
+    assert sorted(r["result"] for r in runs.values()) == [x * 10 for x in range(12)]
+    captured = (runs_dir / "1" / "cout.txt").read_text()
+    assert captured.startswith("variant ")
+
+
+@slurm
+def test_failing_variant_fails_the_submitting_session(pytester, runs_dir):
+    pytester.makepyfile(test_exp="""
+        import pytest
+
+        @pytest.mark.experiment
+        @pytest.mark.parametrize("x", [1, 2])
+        def test_div(x):
+            assert x == 1, "x is not 1"
+    """)
+    result = pytester.runpytest("--sacred-launcher=slurm")
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*x is not 1*"])
+    assert sorted(r["status"] for r in stored_runs(runs_dir).values()) == ["COMPLETED", "FAILED"]
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@slurm
+def test_scancel_ends_the_run_interrupted(pytester, runs_dir):
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_long():
+            print("started", flush=True)
+            time.sleep(300)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py",
+         "--sacred-launcher=slurm", "--sacred-heartbeat=1"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        run_file = runs_dir / "1" / "run.json"
+        _wait_for(lambda: run_file.is_file() and read_run(runs_dir, 1)["status"] == "RUNNING",
+                  120, "the run to start")
+        job = _wait_for(lambda: next((p.name for p in (pytester.path / "slurm-logs").iterdir()
+                                      if p.is_dir() and p.name[0].isdigit()), None),
+                        30, "the task's folder")
+        subprocess.run(["scancel", job.split("_")[0]], check=True)
+        out = submitter.communicate(timeout=180)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    assert submitter.returncode == pytest.ExitCode.TESTS_FAILED, out
+    run = read_run(runs_dir, 1)
+    assert run["status"] in ("INTERRUPTED", "FAILED"), run
+    assert "CANCELLED" in out
+    info = json.loads((runs_dir / "1" / "info.json").read_text())
+    assert "CANCELLED" in info["ended_by"]
+
+
+@slurm
+def test_slurm_workers_drain_the_queue(pytester, mongo_server, mongo_db_name):
+    pytester.makepyfile(test_exp=SWEEP.format(n=6))
+    store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=6)
+    result = pytester.runpytest("test_exp.py", "--sacred-launcher=slurm", "--sacred-run-queued",
+                                f"--sacred-mongo={store}", "--sacred-slurm-workers=2")
+    result.stdout.fnmatch_lines(["*submitted 2 task(s)*workers*"])
+    result.assert_outcomes(passed=6)
+    with mongo_server.client() as client:
+        docs = {d["_id"]: d for d in client[mongo_db_name].runs.find()}
+    assert _ids_and_statuses(docs) == (list(range(1, 7)), {"COMPLETED"})
+
+
+def test_local_executor_runs_the_same_path(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=3))
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=5")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*submitted 3 task(s)*", "*3 done*"])
+    runs = stored_runs(runs_dir)
+    assert sorted(runs) == [1, 2, 3]
+    assert sorted(r["result"] for r in runs.values()) == [0, 10, 20]
+
+
+# -- bad input: a clear error, nothing submitted -------------------------------------------
+
+
+def _nothing_submitted(pytester: pytest.Pytester, runs_dir: Path) -> None:
+    assert not (pytester.path / "slurm-logs").exists()
+    assert not runs_dir.exists() or not stored_runs(runs_dir)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sacred-slurm-time=soon"], "*--sacred-slurm-time 'soon': expected minutes or "
+                                   "[[]D-[]]HH:MM[[]:SS[]]*"),
+    (["--sacred-slurm-cpus=0"], "*--sacred-slurm-cpus '0': expected an integer >= 1*"),
+    (["--sacred-slurm-mem=lots"], "*--sacred-slurm-mem 'lots': expected a size such as 4G*"),
+    (["--sacred-slurm-partition=debug"], "*need --sacred-launcher=slurm; the local executor "
+                                         "cannot honour them*"),
+])
+def test_invalid_parameters_are_refused(pytester, runs_dir, args, message):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=local", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    _nothing_submitted(pytester, runs_dir)
+
+
+def test_slurm_options_without_a_launcher_are_refused(pytester):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-slurm-cpus=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-slurm-cpus given without --sacred-launcher=slurm*"])
+
+
+def test_unknown_keys_in_the_config_file_are_named(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    pytester.makefile(".yaml", slurm="cpus: 2\nqueue: long\nnodes: 3\n")
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-config=slurm.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*slurm.yaml': unknown key(s) nodes, queue; known keys: "
+                                 "partition, time, cpus*"])
+    _nothing_submitted(pytester, runs_dir)
+
+
+def test_config_file_values_reach_the_tasks(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=4))
+    pytester.makefile(".yaml", slurm="chunk: 2\ntime: '0:30:00'\n")
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-config=slurm.yaml")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*submitted 2 task(s)*"])
+
+
+def test_a_launcher_without_submitit_is_refused(pytester, runs_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-launcher needs submitit: pip install "
+                                 "'pytest-sacred[[]slurm[]]'*"])
+    _nothing_submitted(pytester, runs_dir)
+
+
+def test_unreachable_slurm_is_refused(pytester, runs_dir, monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"  # a Slurm client whose controller does not answer
+    bin_dir.mkdir()
+    for name in ("sinfo", "sbatch"):
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\necho 'slurm_load_partitions: Unable to contact slurm "
+                        "controller (connect failure)' >&2\nexit 1\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-launcher=slurm: sinfo failed (slurm_load_partitions:"
+                                 " Unable to contact slurm controller*is slurmctld running*"])
+    _nothing_submitted(pytester, runs_dir)
+
+
+@slurm
+def test_unknown_partition_is_refused(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-partition=gpu-huge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-slurm-partition 'gpu-huge': no such partition "
+                                 "(sinfo lists: debug)*"])
+    _nothing_submitted(pytester, runs_dir)
+
+
+@slurm
+def test_ctrl_c_cancels_the_array(pytester, runs_dir):
+    import signal
+
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_long():
+            time.sleep(300)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py",
+         "--sacred-launcher=slurm", "--sacred-slurm-cancel-on-interrupt"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: (runs_dir / "1" / "run.json").is_file()
+                  and read_run(runs_dir, 1)["status"] == "RUNNING", 120, "the run to start")
+        submitter.send_signal(signal.SIGINT)
+        out = submitter.communicate(timeout=60)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    assert "pytest-sacred: cancelled job" in out, out
+    job = out.split("cancelled job ")[1].split()[0]
+    _wait_for(lambda: read_run(runs_dir, 1)["status"] != "RUNNING", 60, "the run to end")
+    assert read_run(runs_dir, 1)["status"] == "INTERRUPTED"
+    states = subprocess.run(["sacct", "-n", "-X", "-j", job, "-o", "State"],
+                            capture_output=True, text=True).stdout
+    assert "CANCELLED" in states
+
+
+@slurm
+def test_resources_the_cluster_lacks_are_a_clear_error(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-gpus=1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-launcher=slurm: submitting the array failed: "
+                                 "*Invalid generic resource (gres) specification*"])
+    assert not stored_runs(runs_dir)
