@@ -20,12 +20,23 @@ from .updates import ConfigError, is_config_file, load_config_file, parse_assign
 #: the options that print or save something about the selected runs and run nothing
 COMMANDS = ("print_config", "save_config", "print_named_configs", "print_dependencies")
 DEFAULT_HEARTBEAT = 10.0
+DEFAULT_STORE_RETRY = 120.0
 
 
 def _run_id(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a run id; ids are integers from 1")
     return int(value)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
+    return seconds
 
 
 def register(parser: pytest.Parser) -> None:
@@ -68,6 +79,12 @@ def register(parser: pytest.Parser) -> None:
     add("--sacred-observer", action="append", metavar="MODULE:FACTORY",
         help="also send events to the observer FACTORY() returns: a Sacred observer "
              "(e.g. neptune-sacred's) or a pytest-sacred one; repeatable")
+    # -- store outages (issue 9) --
+    add("--sacred-store-retry", type=_seconds, metavar="SECONDS",
+        help="how long writes to a store that does not answer are retried before they go to "
+             "a spill file (runs/_spill/) for `pytest-sacred replay` (default 120)")
+    parser.addini("sacred_store_retry", "seconds a store that does not answer is retried "
+                                         "(default 120)")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")
@@ -90,6 +107,8 @@ class Options:
     queue: bool = False
     enforce_clean: bool = False
     heartbeat: float = DEFAULT_HEARTBEAT
+    #: seconds a store that does not answer is retried before its events are spilled
+    store_retry: float = DEFAULT_STORE_RETRY
     print_config: bool = False
     save_config: str | None = None
     print_named_configs: bool = False
@@ -131,6 +150,7 @@ class Options:
             queue=option.sacred_queue,
             enforce_clean=option.sacred_enforce_clean,
             heartbeat=_heartbeat(config),
+            store_retry=_store_retry(config),
             print_config=option.sacred_print_config,
             save_config=option.sacred_save_config,
             print_named_configs=option.sacred_print_named_configs,
@@ -176,6 +196,20 @@ def _heartbeat(config: pytest.Config) -> float:
     except ValueError:
         raise pytest.UsageError(f"ini option sacred_heartbeat = {ini!r} is not a number of "
                                 "seconds (e.g. 10, or 0 for the final beat only)") from None
+
+
+def _store_retry(config: pytest.Config) -> float:
+    given = config.getoption("sacred_store_retry")
+    if given is not None:
+        return float(given)
+    ini = config.getini("sacred_store_retry")
+    if not ini:
+        return DEFAULT_STORE_RETRY
+    try:
+        return _seconds(ini)
+    except argparse.ArgumentTypeError:
+        raise pytest.UsageError(f"ini option sacred_store_retry = {ini!r} is not a number of "
+                                "seconds (0 or more, e.g. 120)") from None
 
 
 def _meta(config: pytest.Config) -> dict[str, Any]:

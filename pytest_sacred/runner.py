@@ -288,7 +288,19 @@ class RunHooks:
                                                              or record.status == "QUEUED")):
             # xdist sends the row to the controller with the report
             report.sacred_run = self.session.summary_row(item, record)
+        notices = self.session.take_notices()
+        if notices:  # printed when the report is logged, here or in the xdist controller
+            report.sacred_notices = notices
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        """While the experiments run, SIGTERM (Slurm, ``timeout``, ``docker stop``, CI)
+        stops them as Ctrl-C does: the run ends INTERRUPTED, the summary prints."""
+        from .signals import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..hashing import md5_of
 from ..serialize import dumps
-from .base import Observer, StoreError
+from .base import Observer, StoreError, queued
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
@@ -167,6 +167,7 @@ class FileStorageObserver(Observer):
 
     priority = 20
     name = "file"
+    writes_inline = True
 
     def __init__(self, basedir: str | os.PathLike, priority: int = 20) -> None:
         self.basedir = Path(basedir)
@@ -199,6 +200,12 @@ class FileStorageObserver(Observer):
 
     def location(self, run_id: int | None) -> str:
         return str(self.basedir / str(run_id))
+
+    def has_run(self, run_id: int) -> bool:
+        return (self.basedir / str(run_id)).exists()
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": "file", "directory": str(self.basedir.absolute())}
 
     # -- ids -----------------------------------------------------------------------------
 
@@ -291,16 +298,19 @@ class FileStorageObserver(Observer):
         run.save()
         return run
 
+    @queued
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
                                    config, meta_info) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
         self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED").close()
 
+    @queued
     def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
                                     config, meta_info) -> None:
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
 
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time, result) -> None:
         run = self._runs[run_id]
         run.entry["heartbeat"] = beat_time.isoformat()
@@ -318,6 +328,7 @@ class FileStorageObserver(Observer):
             run.rewrite("cout.txt", captured_out)
         run.cout = captured_out
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
         run = self._runs[run_id]
         for name, metric in metrics_by_name.items():
@@ -365,15 +376,19 @@ class FileStorageObserver(Observer):
         run.save()
         run.close()
 
+    @queued
     def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
 
+    @queued
     def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
         self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
 
+    @queued
     def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
         self._finish(run_id, interrupt_time, status)
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
         if name in RESERVED_NAMES:
             raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
@@ -385,6 +400,7 @@ class FileStorageObserver(Observer):
         run.entry["artifacts"].append(name)
         run.save()
 
+    @queued
     def pytest_sacred_resource_event(self, run_id, filename) -> None:
         run = self._runs[run_id]
         stored = self._store_copy(filename, md5_of(filename), "_resources")

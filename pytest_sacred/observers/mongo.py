@@ -28,7 +28,7 @@ from typing import Any
 
 from ..hashing import md5_of
 from ..redact import redact_url, scrub_password
-from .base import Observer, StoreError
+from .base import Observer, StoreError, queued
 from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
                            parse_target, server_of)
 from .mongo_values import (bson_size, meta_document, mongo_safe, readable, safe_text, shorten,
@@ -77,6 +77,9 @@ class _Run:
     sizes: dict[str, int] = field(default_factory=dict)  # field -> BSON bytes in the doc
     files: dict[str, Any] = field(default_factory=dict)  # field -> GridFS id of its spill
     metrics: dict[str, _MetricDoc] = field(default_factory=dict)
+    #: ``info.metrics`` entries of the run: the heartbeat's info is a copy taken when it
+    #: was queued, so the observer keeps them itself
+    metric_refs: list[dict[str, str]] = field(default_factory=list)
 
 
 class MongoObserver(Observer):
@@ -108,6 +111,7 @@ class MongoObserver(Observer):
         self._next_id: int | None = None  # after the last id this process inserted
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
+        self._artifact_ids: dict[tuple[int, str], Any] = {}  # artifacts being uploaded
 
     @classmethod
     def from_client(cls, client: Any, db_name: str, collection: str = "runs") -> MongoObserver:
@@ -124,6 +128,22 @@ class MongoObserver(Observer):
 
     def location(self, run_id: int | None) -> str:
         return f"{self.server}/{self.db_name}.{self.collection}/{run_id}"
+
+    def has_run(self, run_id: int) -> bool:
+        return self._database()[self.collection].count_documents({"_id": run_id}, limit=1) > 0
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The server is unreachable or went away (pymongo's AutoReconnect and its kin,
+        NetworkTimeout, ServerSelectionTimeoutError); a refusal is not."""
+        try:
+            from pymongo.errors import ConnectionFailure
+        except ImportError:
+            return False
+        return isinstance(exc, ConnectionFailure)
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": "mongo", "url": redact_url(self.url), "db": self.db_name,
+                "collection": self.collection}
 
     # -- session -------------------------------------------------------------------------------
 
@@ -240,12 +260,33 @@ class MongoObserver(Observer):
         raise StoreError(f"no free run id in {self.location(None)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
-    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
-        """Claim the id with a placeholder holding what is known already."""
-        run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
-                                            "config": to_document(config),
-                                            "meta": meta_document(meta_info)})
+    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict
+                                  ) -> int | None:
+        """Claim the id with a placeholder holding what is known already.
+
+        While the server does not answer, the run is named without asking it: the id after
+        this process's last one, which the queued started event then inserts (a clash with
+        another writer there is a refusal: the run is spilled and replayed under a new id).
+        """
+        if self.queue is not None and self.queue.down:
+            return self._provisional_id()
+        try:
+            run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
+                                                "config": to_document(config),
+                                                "meta": meta_document(meta_info)})
+        except Exception as exc:
+            if self.queue is None or not self.is_transient(exc):
+                raise
+            return self._provisional_id()
         self._allocated.add(run_id)
+        return run_id
+
+    def _provisional_id(self) -> int:
+        if self._next_id is None:
+            raise StoreError(f"MongoDB at {self.location(None)} does not answer and this "
+                             "process has stored no run there yet, so no id can be chosen")
+        run_id = self._next_id
+        self._next_id += 1
         return run_id
 
     # -- files ---------------------------------------------------------------------------------
@@ -285,16 +326,24 @@ class MongoObserver(Observer):
         if run_id is None:
             return self._insert_with_next_id(doc)
         if run_id in self._allocated:
-            self._allocated.discard(run_id)
             if runs.replace_one({"_id": run_id}, doc).matched_count:
+                self._allocated.discard(run_id)
                 return run_id
         try:
             runs.insert_one({"_id": run_id, **doc})
         except DuplicateKeyError:
-            raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; choose "
-                             "a free --sacred-id or another database or collection") from None
+            existing = runs.find_one({"_id": run_id}, projection={"start_time": 1, "meta": 1,
+                                                                 "config.seed": 1})
+            if not _same_run(existing, doc):
+                raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; "
+                                 "choose a free --sacred-id or another database or "
+                                 "collection") from None
+            # an earlier try of this write reached the server before the connection broke
+            runs.replace_one({"_id": run_id}, doc)
+        self._allocated.discard(run_id)
         return run_id
 
+    @queued
     def pytest_sacred_queued_event(self, run_id: int | None, ex_info: dict, command: str,
                                    host_info: dict, queue_time: Any, config: dict,
                                    meta_info: dict) -> None:
@@ -304,6 +353,7 @@ class MongoObserver(Observer):
                "status": "QUEUED"}
         self._write_new(run_id, doc)
 
+    @queued
     def pytest_sacred_started_event(self, run_id: int | None, ex_info: dict, command: str,
                                     host_info: dict, start_time: Any, config: dict,
                                     meta_info: dict) -> None:
@@ -316,8 +366,17 @@ class MongoObserver(Observer):
         self._runs[run_id] = _Run(base_bytes=bson_size(doc))
 
     def _run(self, run_id: int) -> _Run:
-        # a run this process did not start (e.g. a queued one resumed elsewhere) still works
-        return self._runs.setdefault(run_id, _Run())
+        """What we know of the run; one this process did not start (a queued one resumed
+        elsewhere, or one continued from a spill file) begins with its stored metric list."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run()
+            doc = self._database()[self.collection].find_one(
+                {"_id": run_id}, projection={"info.metrics": 1}) or {}
+            run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
+            for ref in run.metric_refs:
+                run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
+        return run
 
     def _update(self, run_id: int, update: dict) -> None:
         self._database()[self.collection].update_one({"_id": run_id}, update)
@@ -359,9 +418,12 @@ class MongoObserver(Observer):
 
     # -- events --------------------------------------------------------------------------------
 
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
                                       beat_time: Any, result: Any) -> None:
         run = self._run(run_id)
+        if run.metric_refs:
+            info = {**info, "metrics": run.metric_refs}
         values = {"captured_out": safe_text(captured_out or ""), "info": to_document(info),
                   "result": to_document(result)}
         changed = {key: value for key, value in values.items() if getattr(run, key) != value}
@@ -370,6 +432,7 @@ class MongoObserver(Observer):
         self._update(run_id, {"$set": {"heartbeat": beat_time,
                                        **self._fit(run, run_id, changed)}})
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict, info: dict) -> None:
         """``$push`` the new points, all metrics in one round trip; new documents are listed
         in ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat).
@@ -382,10 +445,13 @@ class MongoObserver(Observer):
 
         run = self._run(run_id)
         requests, targets = [], []
+        # worked on copies, kept only once the server took the points: a write that is
+        # tried again after a lost connection starts from the same state
+        docs = {name: _MetricDoc(**vars(doc)) for name, doc in run.metrics.items()}
         for name, metric in metrics_by_name.items():
             steps, stamps = metric["steps"], metric["timestamps"]  # sliced below, not copied
             values = readable(metric["values"])
-            doc = run.metrics.setdefault(name, _MetricDoc())
+            doc = docs.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):
                 if doc.count >= POINTS_PER_DOCUMENT:
@@ -407,40 +473,77 @@ class MongoObserver(Observer):
         if not requests:
             return
         result = self._database().metrics.bulk_write(requests, ordered=True)
+        run.metrics = docs
         for index, object_id in sorted(result.upserted_ids.items()):
             name, doc, part = targets[index]
             if part == doc.part:  # a batch may have filled this part and begun the next
                 doc.object_id = object_id
             if part == 1:  # what Omniboard and Incense follow
-                info.setdefault("metrics", []).append({"id": str(object_id), "name": name})
+                ref = {"id": str(object_id), "name": name}
+                run.metric_refs.append(ref)
+                info.setdefault("metrics", []).append(ref)
 
     def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
-        run = self._runs.pop(run_id, None) or _Run()
+        run = self._runs.get(run_id) or _Run()
         if "result" in fields:
             fields = self._fit(run, run_id, {"result": to_document(fields["result"])})
         self._update(run_id, {"$set": {"status": status, "stop_time": stop_time, **fields}})
+        self._runs.pop(run_id, None)
 
+    @queued
     def pytest_sacred_completed_event(self, run_id: int, stop_time: Any, result: Any) -> None:
         self._finish(run_id, "COMPLETED", stop_time, result=result)
 
+    @queued
     def pytest_sacred_failed_event(self, run_id: int, fail_time: Any,
                                    fail_trace: list[str]) -> None:
         self._finish(run_id, "FAILED", fail_time, fail_trace=mongo_safe(list(fail_trace)))
 
+    @queued
     def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: Any,
                                         status: str) -> None:
         self._finish(run_id, status, interrupt_time)
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
                                      metadata: dict | None, content_type: str | None) -> None:
-        content_type = content_type or mimetypes.guess_type(name)[0]
-        with open(filename, "rb") as f:
-            file_id = self._gridfs().put(
-                f, filename=f"artifact://{self.collection}/{run_id}/{name}",
-                metadata=mongo_safe(metadata), contentType=content_type)
-        self._update(run_id, {"$push": {"artifacts": {"name": name, "file_id": file_id}}})
+        from bson import ObjectId
+        from gridfs.errors import FileExists
 
+        content_type = content_type or mimetypes.guess_type(name)[0]
+        # one id per artifact, chosen before the first try: a retry finds its own upload
+        file_id = self._artifact_ids.setdefault((run_id, name), ObjectId())
+        try:
+            with open(filename, "rb") as f:
+                self._gridfs().put(f, _id=file_id,
+                                   filename=f"artifact://{self.collection}/{run_id}/{name}",
+                                   metadata=mongo_safe(metadata), contentType=content_type)
+        except FileExists:
+            pass
+        self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
+        del self._artifact_ids[(run_id, name)]
+
+    @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         md5 = md5_of(filename)
         self._put_once(filename, md5, verified=True)
-        self._update(run_id, {"$push": {"resources": [filename, md5]}})
+        self._update(run_id, {"$addToSet": {"resources": [filename, md5]}})
+
+
+def _same_run(existing: dict | None, doc: dict) -> bool:
+    """Whether the stored run ``existing`` is ``doc`` written before (same start, node
+    and seed; BSON keeps milliseconds)."""
+    if not existing:
+        return False
+    start, stored = doc.get("start_time"), existing.get("start_time")
+    if start is None or stored is None or abs((start - stored).total_seconds()) > 0.001:
+        return False
+    node = (doc.get("meta") or {}).get("pytest")
+    return bool(node) and node == (existing.get("meta") or {}).get("pytest") and \
+        (doc.get("config") or {}).get("seed") == (existing.get("config") or {}).get("seed")
+
+
+def _object_id(value: str) -> Any:
+    from bson import ObjectId
+
+    return ObjectId(value)
