@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -209,22 +210,40 @@ def _call(method: Any, kwargs: dict[str, Any]) -> Any:
     return method(**{k: v for k, v in kwargs.items() if k in names})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``pytest-sacred replay SPILL [--store STORE]``: exit 0 when every event was written."""
-    import argparse
+#: exit codes of ``pytest-sacred replay`` (those of the ``pytest-sacred`` command where
+#: they mean the same)
+OK, USAGE, UNREADABLE, NOT_ALL_WRITTEN = 0, 2, 3, 5
 
-    parser = argparse.ArgumentParser(prog="pytest-sacred replay",
-                                     description="write a spill file's events into its store")
+
+def arguments(parser: Any) -> None:
+    """The ``replay`` subcommand's arguments (an ``argparse`` parser)."""
     parser.add_argument("spill", help="a runs/_spill/*.jsonl file")
     parser.add_argument("--store", help="write into this store instead of the one the file "
                                         "names: a directory, a mongodb:// URL or HOST:PORT:DB")
-    args = parser.parse_args(argv)
+
+
+def run(args: Any) -> int:
+    """``pytest-sacred replay SPILL [--store STORE]``: 0 when every event was written, 5
+    when some were not (each is named), 2 for a file that is no spill file, 3 for a store
+    that cannot be opened."""
     from .observers.base import StoreError
 
     try:
         summary = replay(args.spill, args.store)
-    except (OSError, ValueError, StoreError) as exc:
-        print(f"pytest-sacred replay: {exc}", flush=True)
-        return 2
-    print(summary.describe(), flush=True)
-    return 1 if summary.errors else 0
+    except StoreError as exc:
+        print(f"pytest-sacred replay: cannot open the store: {exc}", file=sys.stderr)
+        return UNREADABLE
+    except (OSError, ValueError) as exc:
+        print(f"pytest-sacred replay: error: {exc}", file=sys.stderr)
+        return USAGE
+    print(summary.describe())
+    return NOT_ALL_WRITTEN if summary.errors else OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="pytest-sacred replay",
+                                     description="write a spill file's events into its store")
+    arguments(parser)
+    return run(parser.parse_args(argv))
