@@ -79,8 +79,10 @@ class Delivery:
             if key in self._said:  # once per observer and run; the summary has the rest
                 return
             self._said.add(key)
+        from .session import short_path
+
         run = f"run {error.run_id}" if error.run_id is not None else "the session"
-        kept = f"; kept in {error.spilled_to}" if error.spilled_to else ""
+        kept = f"; kept in {short_path(error.spilled_to)}" if error.spilled_to else ""
         self.notice(f"{error.observer} could not store {_part(error)} of {run} "
                     f"({error.message.splitlines()[0][:200]}){kept}")
 
@@ -106,6 +108,19 @@ class Delivery:
         return cells
 
 
+def error_lines(errors: list[ObserverError]) -> list[str]:
+    """The errors of one run for the summary: each observer's first, and how many more."""
+    first: dict[int, ObserverError] = {}
+    more: dict[int, int] = {}
+    for error in errors:
+        if error.observer_id in first:
+            more[error.observer_id] = more.get(error.observer_id, 0) + 1
+        else:
+            first[error.observer_id] = error
+    return [error.describe() + (f" (and {more[key]} more of its events)" if key in more else "")
+            for key, error in first.items()]
+
+
 def _part(error: ObserverError) -> str:
     if error.hook.endswith("artifact_event"):
         return f"artifact {error.detail}"
@@ -116,8 +131,10 @@ def _part(error: ObserverError) -> str:
 
 def _state(errors: list[ObserverError], dropped: bool) -> str:
     """``""`` when the store holds the run whole, else what it lacks."""
+    from .session import short_path
+
     spilled = next((e.spilled_to for e in errors if e.spilled_to), "")
-    kept = f"; kept in {spilled}" if spilled else ""
+    kept = f"; kept in {short_path(spilled)}" if spilled else ""
     if dropped or any(e.hook in _FIRST for e in errors):
         return "NOT STORED" + kept
     parts = []

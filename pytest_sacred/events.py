@@ -47,10 +47,13 @@ class ObserverError:
     spilled_to: str = ""
 
     def describe(self) -> str:
+        from .session import short_path
+
         what = f" {self.detail!r}" if self.detail else ""
-        spilled = f"; kept in {self.spilled_to}" if self.spilled_to else ""
+        spilled = f"; kept in {short_path(self.spilled_to)}" if self.spilled_to else ""
+        message = self.message if len(self.message) <= 300 else self.message[:299] + "…"
         return (f"observer {self.observer} failed in {self.hook}{what} (run {self.run_id}): "
-                f"{self.message}{spilled}")
+                f"{message}{spilled}")
 
 
 #: the argument of each event that says which part of the run it carries
@@ -100,9 +103,11 @@ class Dispatcher:
         return self._pm.get_name(plugin) or repr(plugin)  # type: ignore[arg-type]
 
     def report(self, plugin: object, hook: str, run_id: int | None, exc: BaseException | str,
-               trace: str = "", detail: str = "", spilled_to: str = "") -> None:
+               trace: str = "", detail: str = "", spilled_to: str = "",
+               notify: bool = True) -> None:
         """Record that ``plugin`` could not handle ``hook`` for ``run_id`` (thread-safe);
-        also used by the shipped observers' write queues for failures after the call."""
+        also used by the shipped observers' write queues for failures after the call.
+        ``notify=False``: a consequence of a failure already said (no notice of its own)."""
         key = (id(plugin), hook, run_id, detail)
         with self._lock:
             if key in self._seen:  # one report per observer, hook, run and artifact
@@ -117,7 +122,7 @@ class Dispatcher:
                               id(plugin), spilled_to)
         with self._lock:
             self.errors.append(error)
-        if self.listener is not None:
+        if self.listener is not None and notify:
             self.listener(error)
 
 

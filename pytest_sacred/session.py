@@ -210,7 +210,9 @@ class SacredSession:
     def _fill(self, result: dict[str, Any], record: RunRecord) -> None:
         assert self.delivery is not None
         result["stored in"] = self.delivery.cells(self.observers, record.run_id, record.dropped)
-        result["errors"] = [e.describe() for e in self.events.failures(record.run_id)] \
+        from .delivery import error_lines
+
+        result["errors"] = error_lines(self.events.failures(record.run_id)) \
             if record.run_id is not None else []
 
     def take_notices(self) -> list[str]:

@@ -162,10 +162,10 @@ class StoreQueue:
 
     def _write(self, item: _Item) -> None:
         if item.run_id in self._broken:
-            self._spill(item, "an earlier event of this run could not be written")
+            self._spill(item, "an earlier event of this run could not be written", quiet=True)
             return
         if self._given_up and not self._probe_due(item):
-            self._spill(item, "the store was given up")
+            self._spill(item, "the store was given up", quiet=True)
             return
         delay = _BACKOFF_START
         while True:
@@ -177,7 +177,7 @@ class StoreQueue:
                     return
                 if self._given_up:  # the probe failed: still down
                     self._broken.add(item.run_id)
-                    self._spill(item, describe(exc))
+                    self._spill(item, describe(exc), quiet=True)
                     return
                 now = time.monotonic()
                 if self._down_since is None:
@@ -219,7 +219,7 @@ class StoreQueue:
         self._down_since, self._given_up = None, True
         self._last_probe = time.monotonic()
         self._broken.add(item.run_id)
-        path = self._spill(item, describe(exc))
+        path = self._spill(item, describe(exc), quiet=True)
         self._notify(f"store {self.observer.name} still does not answer after {self.retry:g} s "
                      f"({describe(exc)}): its unwritten events go to {path}; write them into "
                      f"the store later with: python -m pytest_sacred replay {path}")
@@ -230,7 +230,10 @@ class StoreQueue:
             self._broken.add(item.run_id)
         self._spill(item, describe(exc), exc)
 
-    def _spill(self, item: _Item, reason: str, exc: BaseException | None = None) -> str:
+    def _spill(self, item: _Item, reason: str, exc: BaseException | None = None,
+               quiet: bool = False) -> str:
+        """Keep the event in the spill file and record the failure (``quiet``: no notice
+        of its own, the store's outage was said already)."""
         self.spilled += 1
         try:
             path = self.spill.write(item.hook, item.kwargs, reason)
@@ -241,7 +244,7 @@ class StoreQueue:
                          detail=_detail(item))
             return ""
         self._report(self.observer, item.hook, item.run_id, exc if exc is not None else reason,
-                     detail=_detail(item), spilled_to=path)
+                     detail=_detail(item), spilled_to=path, notify=not quiet)
         return path
 
 
