@@ -11,7 +11,7 @@ whose tests passed but some run, or part of one, could not be stored exits
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +53,14 @@ class Delivery:
                                           self.notice, inline=plugin.writes_inline)
                 self.queues.append(plugin.queue)
 
-    def close(self) -> None:
-        """Write what the queues hold (within the retry time), spill the rest."""
+    def close(self, say: Callable[[list[str]], None] | None = None) -> None:
+        """Write what the queues hold (within the retry time), spill the rest; ``say``
+        prints at once why the session's end waits, when it does."""
         for queue in self.queues:
+            if queue.down and queue.pending and say is not None:
+                say([f"waiting up to {queue.retry:g} s from the start of the outage for "
+                     f"store {queue.observer.name} to take its {queue.pending} queued "
+                     "events; the rest goes to a spill file"])
             queue.close()
             queue.observer.queue = None
 

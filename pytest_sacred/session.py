@@ -257,7 +257,8 @@ class SacredSession:
         if self._runner is not None:
             self._runner.close()
         if self.delivery is not None:
-            self.delivery.close()
+            worker = hasattr(self.config, "workerinput")
+            self.delivery.close(None if worker else lambda n: write_notices(self.config, n))
         for result, record in self.local_rows:  # now that the queues are done
             self._fill(result, record)
         for observer in self.observers:

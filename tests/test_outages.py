@@ -342,3 +342,70 @@ def test_store_retry_option_checked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--sacred-store-retry=soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sacred-store-retry: 'soon' is not a number of seconds*"])
+
+
+def test_replay_continues_a_file_store_run_and_keeps_artifact_content(tmp_path: Path) -> None:
+    """The tail of a run spilled (as the write queue spills it), the artifact's file gone
+    since: the replay continues the stored run in place, in a process that did not start it."""
+    from datetime import datetime, timedelta
+
+    from pytest_sacred.observers.file_storage import FileStorageObserver
+    from pytest_sacred.spill import SpillWriter, replay
+
+    store = tmp_path / "runs"
+    first = FileStorageObserver(store)
+    first.open()
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    run_id = first.pytest_sacred_allocate_id()
+    first.pytest_sacred_started_event(
+        run_id=run_id, ex_info={"name": "e", "base_dir": str(tmp_path), "sources": []},
+        command="test_e", host_info={"hostname": "h"}, start_time=t0, config={"seed": 1},
+        meta_info={"command": "test_e"})
+
+    def metrics(steps):
+        return {"loss": {"name": "loss", "steps": steps, "values": [s / 10 for s in steps],
+                         "timestamps": [t0 + timedelta(seconds=s) for s in steps]}}
+
+    first.pytest_sacred_log_metrics(run_id=run_id, metrics_by_name=metrics([0, 1]))
+    first.pytest_sacred_heartbeat_event(run_id=run_id, info={"a": 1}, captured_out="one\n",
+                                        beat_time=t0, result=None)
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"\x00weights\xff")
+    spill = SpillWriter(store / "_spill", "file", first.store_spec())
+    for hook, kwargs in [
+            ("pytest_sacred_log_metrics", {"run_id": run_id, "metrics_by_name": metrics([2])}),
+            ("pytest_sacred_heartbeat_event", {"run_id": run_id, "info": {"a": 2},
+                                               "captured_out": "one\ntwo\n",
+                                               "beat_time": t0 + timedelta(seconds=2),
+                                               "result": 3}),
+            ("pytest_sacred_artifact_event", {"run_id": run_id, "name": "model.pkl",
+                                              "filename": str(model), "metadata": None,
+                                              "content_type": None}),
+            ("pytest_sacred_completed_event", {"run_id": run_id,
+                                               "stop_time": t0 + timedelta(seconds=3),
+                                               "result": 3})]:
+        path = spill.write(hook, kwargs, "test")
+    spill.close()
+    model.unlink()
+
+    summary = replay(path)
+    assert summary.errors == [] and summary.events == 4 and summary.runs == [run_id]
+    run = read_run(store, run_id)
+    assert run["status"] == "COMPLETED" and run["result"] == 3
+    assert run["stop_time"] == (t0 + timedelta(seconds=3)).isoformat()
+    assert run["artifacts"] == ["model.pkl"]
+    assert (store / str(run_id) / "model.pkl").read_bytes() == b"\x00weights\xff"
+    loss = json.loads((store / str(run_id) / "metrics.json").read_text())["loss"]
+    assert loss["steps"] == [0, 1, 2] and loss["values"] == [0.0, 0.1, 0.2]
+    assert len(loss["timestamps"]) == 3
+    assert (store / str(run_id) / "cout.txt").read_text() == "one\ntwo\n"
+    assert json.loads((store / str(run_id) / "info.json").read_text()) == {"a": 2}
+
+
+def test_replay_refuses_a_file_that_is_no_spill(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.jsonl"
+    bogus.write_text('{"hello": 1}\n')
+    done = subprocess.run([sys.executable, "-m", "pytest_sacred", "replay", str(bogus)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "is not a pytest-sacred spill file" in done.stderr

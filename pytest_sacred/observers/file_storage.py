@@ -162,6 +162,38 @@ class _RunFiles:
             file.close()
 
 
+def _resume(directory: Path) -> _RunFiles:
+    """A stored run's files as :class:`_RunFiles`, to go on writing it."""
+    try:
+        stored = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot continue run {directory.name}: {directory / 'run.json'} is "
+                         f"missing or unreadable ({exc})") from None
+    fixed = {key: _indented(stored.pop(key)) for key in ("experiment", "host", "meta")
+             if key in stored}
+    run = _RunFiles(directory, stored, fixed)
+    cout = directory / "cout.txt"
+    run.cout = cout.read_text(encoding="utf-8") if cout.exists() else ""
+    metrics_file = directory / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) \
+        if metrics_file.exists() else {}
+    journal = directory / JOURNAL
+    if journal.exists():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            into = metrics.setdefault(entry["name"], {"steps": [], "timestamps": [],
+                                                      "values": []})
+            for key in ("steps", "timestamps", "values"):
+                into[key] += entry[key]
+    for name, metric in metrics.items():
+        text = run.metrics[name] = _MetricText()
+        run.metrics_bytes += text.add(metric["steps"],
+                                      list(map(datetime.fromisoformat, metric["timestamps"])),
+                                      metric["values"])
+    run.metrics_stale = journal.exists()
+    return run
+
+
 class FileStorageObserver(Observer):
     """Stores runs the way Sacred's ``FileStorageObserver`` does, readable by its tools."""
 
@@ -310,9 +342,17 @@ class FileStorageObserver(Observer):
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
 
+    def _run(self, run_id: int) -> _RunFiles:
+        """The open run; one this process did not start (its later events replayed from a
+        spill file) is read back from its directory first."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _resume(self.basedir / str(run_id))
+        return run
+
     @queued
     def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time, result) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         run.entry["heartbeat"] = beat_time.isoformat()
         run.entry["result"] = result
         self._save_cout(run, captured_out)
@@ -330,7 +370,7 @@ class FileStorageObserver(Observer):
 
     @queued
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         for name, metric in metrics_by_name.items():
             text = run.metrics.get(name)
             if text is None:
@@ -368,7 +408,8 @@ class FileStorageObserver(Observer):
         run.metrics_stale = True
 
     def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
-        run = self._runs.pop(run_id)
+        run = self._run(run_id)
+        del self._runs[run_id]
         if run.metrics_stale:  # written once, now that no more points come
             self._save_metrics(run)
             (run.directory / JOURNAL).unlink()
@@ -393,7 +434,7 @@ class FileStorageObserver(Observer):
         if name in RESERVED_NAMES:
             raise StoreError(f"artifact name {name!r} would overwrite the run's own file; "
                              "give it another name")
-        run = self._runs[run_id]
+        run = self._run(run_id)
         target = run.directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(filename, target)
@@ -402,7 +443,7 @@ class FileStorageObserver(Observer):
 
     @queued
     def pytest_sacred_resource_event(self, run_id, filename) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])
         run.save()

@@ -23,6 +23,7 @@ import json
 import mimetypes
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,7 @@ class MongoObserver(Observer):
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
         self._artifact_ids: dict[tuple[int, str], Any] = {}  # artifacts being uploaded
+        self._files_lock = threading.Lock()
 
     @classmethod
     def from_client(cls, client: Any, db_name: str, collection: str = "runs") -> MongoObserver:
@@ -298,6 +300,11 @@ class MongoObserver(Observer):
         observer and later runs find the copy.
         """
         key = (filename, md5)
+        with self._files_lock:  # the main thread (ids) and the queue's both upload sources
+            return self._put_locked(key, filename, md5, verified)
+
+    def _put_locked(self, key: tuple[str, str], filename: str, md5: str,
+                    verified: bool) -> Any:
         if key not in self._stored_files:
             found = self._database()["fs.files"].find_one({"filename": filename, "md5": md5},
                                                           projection={"_id": 1})

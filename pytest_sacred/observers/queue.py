@@ -103,16 +103,12 @@ class StoreQueue:
     # -- producer side ------------------------------------------------------------------
 
     def submit(self, hook: str, call: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-        kwargs = {name: _snapshot(value) if name in _LIVE else value
-                  for name, value in kwargs.items()}
         item = _Item(hook, call, kwargs)
         with self._cv:
             direct = (self.inline and not self._items and not self.down
                       and item.run_id not in self._broken)
             if not direct:
-                self._items.append(item)
-                self._start()
-                self._cv.notify_all()
+                self._enqueue(item)
                 return
         with self._write_lock:
             try:
@@ -123,9 +119,22 @@ class StoreQueue:
                     self._refused(item, exc)
                     return
         with self._cv:  # transient: the thread retries it
+            self._enqueue(item, front=True)
+
+    def _enqueue(self, item: _Item, front: bool = False) -> None:
+        """Queue ``item`` (under ``self._cv``), with copies of the run's live objects."""
+        item.kwargs = {name: _snapshot(value) if name in _LIVE else value
+                       for name, value in item.kwargs.items()}
+        if front:
             self._items.appendleft(item)
-            self._start()
-            self._cv.notify_all()
+        else:
+            self._items.append(item)
+        self._start()
+        self._cv.notify_all()
+
+    @property
+    def pending(self) -> int:
+        return len(self._items)
 
     def _start(self) -> None:
         if self._thread is None:
