@@ -25,6 +25,7 @@ KILL_AFTER = 15
 STORE_FAILED = 6
 
 SWEEP = f"""
+import pathlib
 import time
 
 import pytest
@@ -39,6 +40,7 @@ def test_sweep(i, sacred_run, tmp_path):
     sacred_run.info["i"] = i
     (tmp_path / "model.txt").write_text(f"model {{i}}")
     print("variant", i)
+    pathlib.Path("done", str(i)).touch()
     return i
 """
 
@@ -119,6 +121,7 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
         pytester: pytest.Pytester, durable_server, outage: int) -> None:
     server, restart = durable_server
     pytester.makepyfile(test_sweep=SWEEP)
+    (pytester.path / "done").mkdir()
     db_name = "outage"
     session = _session(pytester, f"--sacred-mongo={server.host}:{server.port}:{db_name}",
                        "--sacred-heartbeat=0.05", "--sacred-store-retry=120")
@@ -127,8 +130,12 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
     server.process.wait()
     killed = time.monotonic()
     time.sleep(outage)
+    done_while_down = len(list((pytester.path / "done").iterdir()))
     restart(port=server.port)
-    print(f"server down for {time.monotonic() - killed:.1f} s")
+    print(f"server down for {time.monotonic() - killed:.1f} s; {done_while_down} variants "
+          "done by then")
+    if outage >= 60:  # neither the runs nor their heartbeats waited for the store
+        assert done_while_down == VARIANTS
     out = session.communicate(timeout=300)[0]
     print(out)  # shown when the test fails
     assert session.returncode == 0, out
@@ -143,6 +150,7 @@ def test_server_killed_for_good_spills_and_replay_completes(
         pytester: pytest.Pytester, durable_server) -> None:
     server, restart = durable_server
     pytester.makepyfile(test_sweep=SWEEP)
+    (pytester.path / "done").mkdir()
     db_name = "gone"
     session = _session(pytester, f"--sacred-mongo={server.host}:{server.port}:{db_name}",
                        "--sacred-heartbeat=0.05", "--sacred-store-retry=2")
