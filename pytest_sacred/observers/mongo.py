@@ -81,6 +81,9 @@ class _Run:
     #: ``info.metrics`` entries of the run: the heartbeat's info is a copy taken when it
     #: was queued, so the observer keeps them itself
     metric_refs: list[dict[str, str]] = field(default_factory=list)
+    #: a metrics write failed or the run was begun elsewhere: the store may hold points
+    #: the next write brings again
+    unconfirmed: bool = False
 
 
 class MongoObserver(Observer):
@@ -377,7 +380,7 @@ class MongoObserver(Observer):
         elsewhere, or one continued from a spill file) begins with its stored metric list."""
         run = self._runs.get(run_id)
         if run is None:
-            run = self._runs[run_id] = _Run()
+            run = self._runs[run_id] = _Run(unconfirmed=True)
             doc = self._database()[self.collection].find_one(
                 {"_id": run_id}, projection={"info.metrics": 1}) or {}
             run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
@@ -455,6 +458,8 @@ class MongoObserver(Observer):
         # worked on copies, kept only once the server took the points: a write that is
         # tried again after a lost connection starts from the same state
         docs = {name: _MetricDoc(**vars(doc)) for name, doc in run.metrics.items()}
+        if run.unconfirmed:
+            metrics_by_name = self._not_stored(run, run_id, docs, metrics_by_name, info)
         for name, metric in metrics_by_name.items():
             steps, stamps = metric["steps"], metric["timestamps"]  # sliced below, not copied
             values = readable(metric["values"])
@@ -464,13 +469,7 @@ class MongoObserver(Observer):
                 if doc.count >= POINTS_PER_DOCUMENT:
                     doc.part, doc.count, doc.object_id = doc.part + 1, 0, None
                 end = start + POINTS_PER_DOCUMENT - doc.count
-                if doc.object_id is not None:
-                    query: dict = {"_id": doc.object_id}
-                elif doc.part == 1:
-                    query = {"run_id": run_id, "name": name}  # Sacred's upsert
-                else:
-                    query = {"run_id": run_id, "name": name, "part": doc.part}
-                requests.append(UpdateOne(query, {"$push": {
+                requests.append(UpdateOne(_doc_query(run_id, name, doc), {"$push": {
                     "steps": {"$each": steps[start:end]},
                     "values": {"$each": values[start:end]},
                     "timestamps": {"$each": stamps[start:end]}}}, upsert=True))
@@ -479,8 +478,12 @@ class MongoObserver(Observer):
                 start = end
         if not requests:
             return
-        result = self._database().metrics.bulk_write(requests, ordered=True)
-        run.metrics = docs
+        try:
+            result = self._database().metrics.bulk_write(requests, ordered=True)
+        except Exception:
+            run.unconfirmed = True  # the server may have taken some points before failing
+            raise
+        run.metrics, run.unconfirmed = docs, False
         for index, object_id in sorted(result.upserted_ids.items()):
             name, doc, part = targets[index]
             if part == doc.part:  # a batch may have filled this part and begun the next
@@ -489,6 +492,35 @@ class MongoObserver(Observer):
                 ref = {"id": str(object_id), "name": name}
                 run.metric_refs.append(ref)
                 info.setdefault("metrics", []).append(ref)
+
+    def _not_stored(self, run: _Run, run_id: int, docs: dict[str, _MetricDoc],
+                    metrics_by_name: dict, info: dict) -> dict:
+        """The points not stored yet, when an earlier try of this write (or of the run's
+        writes before a spill) may have reached the server: a stored tail equal (steps and
+        timestamps, BSON's milliseconds) to the head of the new points is not pushed again."""
+        result = {}
+        for name, metric in metrics_by_name.items():
+            doc = docs.setdefault(name, _MetricDoc())
+            n = len(metric["steps"])
+            stored = self._database().metrics.find_one(
+                _doc_query(run_id, name, doc),
+                projection={"steps": {"$slice": -n}, "timestamps": {"$slice": -n}}) if n else None
+            kept = 0
+            if stored is not None:
+                tail = list(zip(stored["steps"], map(_ms, stored["timestamps"])))
+                head = list(zip(metric["steps"], map(_ms, metric["timestamps"])))
+                kept = next((k for k in range(min(len(tail), n), 0, -1)
+                             if tail[-k:] == head[:k]), 0)
+                if doc.object_id is None:
+                    doc.object_id = stored["_id"]
+                    if doc.part == 1 and all(r["name"] != name for r in run.metric_refs):
+                        ref = {"id": str(stored["_id"]), "name": name}
+                        run.metric_refs.append(ref)
+                        info.setdefault("metrics", []).append(ref)
+                doc.count += kept
+            result[name] = {**metric, **{key: metric[key][kept:] for key in
+                                         ("steps", "values", "timestamps")}}
+        return result
 
     def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
         run = self._runs.get(run_id) or _Run()
@@ -548,6 +580,20 @@ def _same_run(existing: dict | None, doc: dict) -> bool:
     node = (doc.get("meta") or {}).get("pytest")
     return bool(node) and node == (existing.get("meta") or {}).get("pytest") and \
         (doc.get("config") or {}).get("seed") == (existing.get("config") or {}).get("seed")
+
+
+def _doc_query(run_id: int, name: str, doc: _MetricDoc) -> dict:
+    """The ``metrics`` document the next points of ``name`` go to."""
+    if doc.object_id is not None:
+        return {"_id": doc.object_id}
+    if doc.part == 1:
+        return {"run_id": run_id, "name": name}  # Sacred's upsert
+    return {"run_id": run_id, "name": name, "part": doc.part}
+
+
+def _ms(stamp: Any) -> Any:
+    """A datetime as BSON keeps it (milliseconds)."""
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
 def _object_id(value: str) -> Any:
