@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .delivery import STORE_FAILED, Delivery
+from .delivery import STORE_FAILED, Delivery, error_lines
 from .events import Dispatcher, ObserverError
 from .keys import SPEC_KEY
 from .observers.base import Observer, StoreError
@@ -114,7 +114,7 @@ class SacredSession:
             if observer.has_run(run_id):
                 raise pytest.UsageError(
                     f"--sacred-id {run_id}: {observer.name} store already holds run {run_id} "
-                    f"({_short(observer.location(run_id))}); choose a free id, or leave "
+                    f"({short_path(observer.location(run_id))}); choose a free id, or leave "
                     "--sacred-id out to get the next one")
 
     def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict[str, Any]]]:
@@ -210,8 +210,6 @@ class SacredSession:
     def _fill(self, result: dict[str, Any], record: RunRecord) -> None:
         assert self.delivery is not None
         result["stored in"] = self.delivery.cells(self.observers, record.run_id, record.dropped)
-        from .delivery import error_lines
-
         result["errors"] = error_lines(self.events.failures(record.run_id)) \
             if record.run_id is not None else []
 
@@ -283,7 +281,7 @@ def write_notices(config: pytest.Config, notices: list[str]) -> None:
         reporter.write_line(f"pytest-sacred: {text}", yellow=True, bold=True)
 
 
-def _short(location: str) -> str:
+def short_path(location: str) -> str:
     """Paths under the current directory are shown relative to it."""
     if os.path.isabs(location):
         relative = os.path.relpath(location)
@@ -291,5 +289,3 @@ def _short(location: str) -> str:
             return relative
     return location
 
-
-short_path = _short

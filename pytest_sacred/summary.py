@@ -84,7 +84,9 @@ def write_summary(terminalreporter: Any, state: SacredSession) -> None:
         terminalreporter.section("pytest-sacred observer errors", red=True)
         for line in dict.fromkeys(errors):
             terminalreporter.write_line(line, red=True)
-    for path in spills:
+    from .session import short_path
+
+    for path in map(short_path, spills):
         terminalreporter.write_line(f"unwritten events kept in {path}; write them into the "
                                     f"store with: python -m pytest_sacred replay {path}",
                                     red=True)
