@@ -39,6 +39,10 @@ def run(baseline: Path, repeats: int) -> str:
         overhead = {tag: Stats.of(harness.paired(
             res[f"file store, {tag}"], plain,
             lambda x, y: (x.wall - y.wall) / VARIANTS * 1000)) for tag in trees}
+        # CPU time (user + sys of the child alone): less moved by other load on the machine
+        cpu = {tag: Stats.of(harness.paired(
+            res[f"file store, {tag}"], plain,
+            lambda x, y: (x.user + x.sys - y.user - y.sys) / VARIANTS * 1000)) for tag in trees}
         ratios = Stats.of(harness.paired(res["file store, this"], res["file store, base"],
                                          lambda x, y: x.wall / y.wall))
         ratio = overhead["this"].median / overhead["base"].median
@@ -50,6 +54,9 @@ def run(baseline: Path, repeats: int) -> str:
             f"(min {overhead['this'].min:.3f}, max {overhead['this'].max:.3f})",
             f"  ratio this / baseline (per-run overhead, medians): {ratio:.2f}x",
             f"  ratio of whole-session wall times, median of rounds: {ratios.median:.2f}x",
+            f"  CPU time per run over plain pytest: baseline {cpu['base'].median:.3f} ms, "
+            f"this tree {cpu['this'].median:.3f} ms, ratio "
+            f"{cpu['this'].median / cpu['base'].median:.2f}x",
         ])
     finally:
         harness.remove(root)
