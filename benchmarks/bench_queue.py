@@ -62,13 +62,68 @@ def run(baseline: Path, repeats: int) -> str:
         harness.remove(root)
 
 
+def layer_cost(runs: int = 2000, repeats: int = 5) -> str:
+    """In one process: a run's file-store events (started, 2 beats, artifact, completed)
+    with and without the write queue in front of the observer, interleaved; the queue's
+    cost per run is the difference of the medians."""
+    import statistics
+    import tempfile
+    import time
+    from datetime import datetime
+
+    sys.path.insert(0, str(harness.REPO))
+    from pytest_sacred.observers.file_storage import FileStorageObserver
+    from pytest_sacred.observers.queue import StoreQueue
+    from pytest_sacred.spill import SpillWriter
+
+    def one_round(queued: bool) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = FileStorageObserver(Path(tmp) / "runs")
+            store.open()
+            if queued:
+                store.queue = StoreQueue(store, 120, SpillWriter(Path(tmp) / "spill", "file",
+                                                                 None), print, print, True)
+            artifact = Path(tmp) / "a.txt"
+            artifact.write_text("x")
+            ex = {"name": "e", "base_dir": tmp, "sources": []}
+            now = datetime(2026, 1, 1)
+            start = time.perf_counter()
+            for _ in range(runs):
+                run_id = store.pytest_sacred_allocate_id()
+                store.pytest_sacred_started_event(run_id, ex, "t", {}, now, {"a": 1}, {})
+                for step in range(2):
+                    store.pytest_sacred_log_metrics(run_id, {"m": {
+                        "name": "m", "steps": [step], "values": [1.0], "timestamps": [now]}})
+                    store.pytest_sacred_heartbeat_event(run_id, {"i": step}, "out", now, None)
+                store.pytest_sacred_artifact_event(run_id, "a.txt", str(artifact))
+                store.pytest_sacred_completed_event(run_id, now, 1)
+            elapsed = time.perf_counter() - start
+            if store.queue is not None:
+                store.queue.close()
+            return elapsed / runs * 1000
+
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats):
+        for queued in (False, True):
+            times[queued].append(one_round(queued))
+    plain, queued = (statistics.median(times[k]) for k in (False, True))
+    return (f"in-process, {runs} runs x {repeats} rounds: file store alone {plain:.3f} ms/run, "
+            f"through the write queue {queued:.3f} ms/run: the queue costs "
+            f"{(queued - plain) * 1000:.0f} µs/run ({queued / plain:.2f}x of the store's events)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True,
+    parser.add_argument("--baseline", type=Path,
                         help="a tree holding the pytest_sacred package to compare against")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--layer-only", action="store_true",
+                        help="only the in-process cost of the queue layer (no --baseline)")
     args = parser.parse_args()
-    if not (args.baseline / "pytest_sacred").is_dir():
+    print(layer_cost())
+    if args.layer_only:
+        return
+    if args.baseline is None or not (args.baseline / "pytest_sacred").is_dir():
         sys.exit(f"--baseline {args.baseline}: no pytest_sacred package there")
     print(run(args.baseline, args.repeats))
 
