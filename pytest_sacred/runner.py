@@ -293,14 +293,15 @@ class RunHooks:
             report.sacred_notices = notices
         return report
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
-        """While the experiments run, SIGTERM (Slurm, ``timeout``, ``docker stop``, CI)
-        stops them as Ctrl-C does: the run ends INTERRUPTED, the summary prints."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """From here to the end of the session (the stores' queues included), SIGTERM
+        (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C does:
+        the run ends INTERRUPTED, the summary prints. Put back in ``SacredSession.close``."""
         from .signals import sigterm_as_interrupt
 
-        with sigterm_as_interrupt():
-            return (yield)
+        if self.session.restore_sigterm is None:
+            self.session.restore_sigterm = sigterm_as_interrupt()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,8 @@ class SacredSession:
     local_rows: list[tuple[dict[str, Any], RunRecord]] = field(default_factory=list)
     #: under xdist, in the controller: what the workers said at their end
     worker_results: list[dict[str, Any]] = field(default_factory=list)
+    #: puts back the SIGTERM handler the session found (see :mod:`.signals`)
+    restore_sigterm: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SacredSession:
@@ -223,6 +226,16 @@ class SacredSession:
         if notices and not hasattr(self.config, "workerinput"):
             write_notices(self.config, notices)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """The xdist controller treats SIGTERM as Ctrl-C too (its workers do in RunHooks),
+        so that it prints the summary of what they stored."""
+        if getattr(self.config.option, "dist", "no") != "no" and \
+                not hasattr(self.config, "workerinput") and self.restore_sigterm is None:
+            from .signals import sigterm_as_interrupt
+
+            self.restore_sigterm = sigterm_as_interrupt()
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist: a worker's final word on its runs (after its queues were done)."""
@@ -265,6 +278,9 @@ class SacredSession:
             except Exception as exc:  # closing must not hide the session's outcome
                 self.events.errors.append(ObserverError(
                     observer.name, "close", None, f"{type(exc).__name__}: {exc}", ""))
+        if self.restore_sigterm is not None:
+            self.restore_sigterm()
+            self.restore_sigterm = None
 
 
 def write_notices(config: pytest.Config, notices: list[str]) -> None:

@@ -86,6 +86,7 @@ class StoreQueue:
         self._write_lock = threading.Lock()  # an inline write never overlaps the thread's
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._abandon = False  # interrupted while closing: stop retrying, spill the rest
         self._down_since: float | None = None
         self._given_up = False
         self._last_probe = 0.0
@@ -150,9 +151,18 @@ class StoreQueue:
             self._closing = True
             self._cv.notify_all()
             thread = self._thread
-        if thread is not None:
+        try:
+            if thread is not None:
+                thread.join()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM while waiting: spill, then stop
+            with self._cv:
+                self._abandon = True
+                self._cv.notify_all()
+            assert thread is not None
             thread.join()
-        self.spill.close()
+            raise
+        finally:
+            self.spill.close()
 
     # -- the thread -----------------------------------------------------------------------
 
@@ -194,7 +204,7 @@ class StoreQueue:
                     self._notify(f"store {self.observer.name} does not answer ({describe(exc)}); "
                                  f"its writes wait and are retried for up to {self.retry:g} s, "
                                  "the runs go on")
-                if now - self._down_since >= self.retry:
+                if now - self._down_since >= self.retry or self._abandon:
                     self._give_up(item, exc)
                     return
                 with self._cv:
