@@ -76,8 +76,7 @@ def queued(method: F) -> F:
     def hook(self: Observer, *args: Any, **kwargs: Any) -> Any:
         if self.queue is None:
             return method(self, *args, **kwargs)
-        self.queue.submit(method.__name__, functools.partial(method, self),
-                          {**dict(zip(names, args)), **kwargs})
+        self.queue.submit(method.__name__, method, self, {**dict(zip(names, args)), **kwargs})
         return None
 
     return hook  # type: ignore[return-value]

@@ -19,6 +19,7 @@ queue and returns. Id allocation is not queued (a run needs its id before it sta
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 from collections import deque
@@ -103,24 +104,26 @@ class StoreQueue:
 
     # -- producer side ------------------------------------------------------------------
 
-    def submit(self, hook: str, call: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-        item = _Item(hook, call, kwargs)
-        with self._cv:
-            direct = (self.inline and not self._items and not self.down
-                      and item.run_id not in self._broken)
-            if not direct:
-                self._enqueue(item)
-                return
-        with self._write_lock:
-            try:
-                item.call(**item.kwargs)
-                return
-            except Exception as exc:
-                if not self.observer.is_transient(exc):
-                    self._refused(item, exc)
+    def submit(self, hook: str, method: Callable[..., Any], observer: Any,
+               kwargs: dict[str, Any]) -> None:
+        """Write ``method(observer, **kwargs)`` now (inline, healthy, nothing waiting) or
+        queue it."""
+        if (self.inline and not self._items and not self.down
+                and kwargs.get("run_id") not in self._broken):
+            with self._write_lock:
+                try:
+                    method(observer, **kwargs)
                     return
-        with self._cv:  # transient: the thread retries it
-            self._enqueue(item, front=True)
+                except Exception as exc:
+                    item = _Item(hook, functools.partial(method, observer), kwargs)
+                    if not self.observer.is_transient(exc):
+                        self._refused(item, exc)
+                        return
+            with self._cv:  # transient: the thread retries it
+                self._enqueue(item, front=True)
+            return
+        with self._cv:
+            self._enqueue(_Item(hook, functools.partial(method, observer), kwargs))
 
     def _enqueue(self, item: _Item, front: bool = False) -> None:
         """Queue ``item`` (under ``self._cv``), with copies of the run's live objects."""
