@@ -270,8 +270,9 @@ class SacredSession:
         if self.delivery is not None:
             worker = hasattr(self.config, "workerinput")
             self.delivery.close(None if worker else lambda n: write_notices(self.config, n))
-        for result, record in self.local_rows:  # now that the queues are done
-            self._fill(result, record)
+        if self.events.errors:  # now that the queues are done: what the stores hold
+            for result, record in self.local_rows:
+                self._fill(result, record)
         for observer in self.observers:
             try:
                 observer.close()
