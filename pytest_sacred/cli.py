@@ -474,6 +474,18 @@ def requeue(args: argparse.Namespace) -> int:
     return OK
 
 
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import spill
+
+    spill.arguments(parser)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from . import spill
+
+    return spill.run(args)
+
+
 COMMANDS: list[Command] = [
     Command("ls", "list runs as a table", _ls_arguments, ls),
     Command("show", "one run: config, result, metrics, artifacts, host, git, fail_trace",
@@ -486,14 +498,18 @@ COMMANDS: list[Command] = [
     Command("requeue", "put runs shown DIED? (or FAILED, INTERRUPTED) back in the queue of a "
             "MongoDB or SQL store, for --sacred-run-queued workers", _requeue_arguments,
             requeue),
+    Command("replay", "write a spill file's events (runs/_spill/*.jsonl) into its store",
+            _replay_arguments, _replay),
 ]
+
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="pytest-sacred", description="Look at runs stored by pytest-sacred or Sacred.",
         epilog="exit codes: 0 ok, 1 an optional package is missing, 2 bad usage, 3 the "
-               "store cannot be read, 4 no such run or metric")
+               "store cannot be read, 4 no such run or metric, 5 (replay) some events could "
+               "not be written")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)

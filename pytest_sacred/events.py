@@ -39,9 +39,25 @@ class ObserverError:
     run_id: int | None
     message: str
     trace: str
+    #: what of the run the failed event carried: an artifact's name, a resource's path
+    detail: str = ""
+    #: ``id()`` of the observer object, to tell apart observers sharing a name
+    observer_id: int = 0
+    #: the spill file holding the event that could not be written, if it was spilled
+    spilled_to: str = ""
 
     def describe(self) -> str:
-        return f"observer {self.observer} failed in {self.hook} (run {self.run_id}): {self.message}"
+        from .session import short_path
+
+        what = f" {self.detail!r}" if self.detail else ""
+        spilled = f"; kept in {short_path(self.spilled_to)}" if self.spilled_to else ""
+        message = self.message if len(self.message) <= 1000 else self.message[:999] + "…"
+        return (f"observer {self.observer} failed in {self.hook}{what} (run {self.run_id}): "
+                f"{message}{spilled}")
+
+
+#: the argument of each event that says which part of the run it carries
+_DETAIL = {"pytest_sacred_artifact_event": "name", "pytest_sacred_resource_event": "filename"}
 
 
 @dataclass
@@ -76,6 +92,9 @@ class Dispatcher:
         #: guarded implementations, kept alive so that their ids stay theirs
         self._guarded: dict[int, pluggy.HookImpl] = {}
         self._local = threading.local()
+        self._lock = threading.Lock()
+        #: called with each new error (from any thread), to say it when it happens
+        self.listener: Callable[[ObserverError], None] | None = None
 
     def name(self, plugin: object) -> str:
         if isinstance(plugin, str):  # pytest-sacred's own parts (e.g. the heartbeat)
@@ -85,22 +104,34 @@ class Dispatcher:
             return name
         return self._pm.get_name(plugin) or repr(plugin)  # type: ignore[arg-type]
 
-    def _report(self, plugin: object, hook: str, run_id: int | None, exc: BaseException | str,
-                trace: str = "") -> None:
-        key = (id(plugin), hook, run_id)
-        if key in self._seen:  # one report per observer, hook and run is enough
-            return
-        self._seen.add(key)
+    def report(self, plugin: object, hook: str, run_id: int | None, exc: BaseException | str,
+               trace: str = "", detail: str = "", spilled_to: str = "",
+               notify: bool = True) -> None:
+        """Record that ``plugin`` could not handle ``hook`` for ``run_id`` (thread-safe);
+        also used by the shipped observers' write queues for failures after the call.
+        ``notify=False``: a consequence of a failure already said (no notice of its own)."""
+        key = (id(plugin), hook, run_id, detail)
+        with self._lock:
+            if key in self._seen:  # one report per observer, hook, run and artifact
+                return
+            self._seen.add(key)
         if isinstance(exc, BaseException):
             message = f"{type(exc).__name__}: {exc}"
             trace = "".join(traceback.format_exception(exc))
         else:
             message = exc
-        self.errors.append(ObserverError(self.name(plugin), hook, run_id, message, trace))
+        error = ObserverError(self.name(plugin), hook, run_id, message, trace, detail,
+                              id(plugin), spilled_to)
+        with self._lock:
+            self.errors.append(error)
+        if self.listener is not None and notify:
+            self.listener(error)
 
-    def report(self, part: str, what: str, run_id: int | None, exc: BaseException) -> None:
-        """Record a failure of one of pytest-sacred's own parts, once per part and run."""
-        self._report(part, what, run_id, exc)
+
+    def failures(self, run_id: int | None) -> list[ObserverError]:
+        """The errors of one run, oldest first."""
+        with self._lock:
+            return [e for e in self.errors if e.run_id == run_id]
 
     def _guard(self, impl: pluggy.HookImpl, hook: str) -> Callable[..., Any]:
         function, plugin = impl.function, impl.plugin
@@ -114,13 +145,15 @@ class Dispatcher:
             try:
                 result = function(*args)
             except Exception as exc:
-                self._report(plugin, hook, call.run_id, exc)
+                name = _DETAIL.get(hook)
+                detail = str(args[impl.argnames.index(name)]) if name in impl.argnames else ""
+                self.report(plugin, hook, call.run_id, exc, detail=detail)
                 if call.first:
                     call.dropped.add(id(plugin))
                 return None
             if hook == ALLOCATE and result is not None and (
                     isinstance(result, bool) or not isinstance(result, int)):
-                self._report(plugin, hook, None, f"returned {result!r}; run ids must be integers")
+                self.report(plugin, hook, None, f"returned {result!r}; run ids must be integers")
                 call.dropped.add(id(plugin))
                 return None
             return result
@@ -161,7 +194,7 @@ class Dispatcher:
         try:
             return caller(**kwargs)
         except Exception as exc:  # a wrapper raised: pluggy stopped the event there
-            self._report(self._wrapper_plugin(hook, exc), hook, run_id, exc)
+            self.report(self._wrapper_plugin(hook, exc), hook, run_id, exc)
             return None
         finally:
             self._local.call = None

@@ -23,12 +23,29 @@ COMMANDS = ("print_config", "save_config", "print_named_configs", "print_depende
 DEFAULT_HEARTBEAT = 10.0
 #: options of the object stores and notifiers, each with an ini key of its name
 _REMOTE = ("s3", "s3_endpoint", "s3_region", "gcs", "slack", "telegram", "notify")
+DEFAULT_STORE_RETRY = 120.0
 
 
 def _run_id(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a run id; ids are integers from 1")
     return int(value)
+
+
+def _duration(value: str) -> float:
+    """A command-line number of seconds, 0 or more (an argparse type)."""
+    seconds = _nonnegative(value)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
+    return seconds
+
+
+def _nonnegative(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def register(parser: pytest.Parser) -> None:
@@ -161,6 +178,12 @@ def register(parser: pytest.Parser) -> None:
              "DIR, replacing earlier copies of the same variant; meant to be committed")
     add("--sacred-baseline-artifacts", action="store_true",
         help="with --sacred-save-baseline: copy the runs' artifacts too")
+    # -- store outages (issue 9) --
+    add("--sacred-store-retry", type=_duration, metavar="SECONDS",
+        help="how long writes to a store that does not answer are retried before they go to "
+             "a spill file (runs/_spill/) for `pytest-sacred replay` (default 120)")
+    parser.addini("sacred_store_retry", "seconds a store that does not answer is retried "
+                                         "(default 120)")
     parser.addini("sacred_file_storage", "directory of the file store, relative to the ini file")
     parser.addini("sacred_mongo", "MongoDB store: DB, HOST:PORT:DB or a mongodb:// URL")
     parser.addini("sacred_mongo_collection", "MongoDB runs collection")
@@ -183,6 +206,8 @@ class Options:
     queue: bool = False
     enforce_clean: bool = False
     heartbeat: float = DEFAULT_HEARTBEAT
+    #: seconds a store that does not answer is retried before its events are spilled
+    store_retry: float = DEFAULT_STORE_RETRY
     print_config: bool = False
     save_config: str | None = None
     print_named_configs: bool = False
@@ -245,6 +270,7 @@ class Options:
             queue=option.sacred_queue,
             enforce_clean=option.sacred_enforce_clean,
             heartbeat=_heartbeat(config),
+            store_retry=_seconds(config, "sacred_store_retry", DEFAULT_STORE_RETRY),
             print_config=option.sacred_print_config,
             save_config=option.sacred_save_config,
             print_named_configs=option.sacred_print_named_configs,
@@ -299,15 +325,13 @@ def _launches(option: Any) -> bool:
 
 
 def _seconds(config: pytest.Config, name: str, default: float) -> float:
-    """A number of seconds >= 0 from the command line or the ini file."""
+    """A number of seconds >= 0 from the command line (checked by :func:`_duration` or
+    argparse already) or the ini file."""
     value = _value(config, name)
     if value is None:
         return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
+    seconds = _nonnegative(value)
+    if seconds is None:
         raise pytest.UsageError(f"{name} = {value!r} is not a number of seconds >= 0 "
                                 f"(e.g. {default:g})")
     return seconds

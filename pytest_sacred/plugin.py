@@ -125,8 +125,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.close()
+    if hasattr(session.config, "workeroutput"):  # xdist: the controller decides the code
+        session.config.workeroutput["sacred"] = state.final_rows()
     if state.usage_error:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    else:
+        session.exitstatus = state.exit_status(session.exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

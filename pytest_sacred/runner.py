@@ -311,7 +311,20 @@ class RunHooks:
                                                              or record.status == "QUEUED")):
             # xdist sends the row to the controller with the report
             report.sacred_run = self.session.summary_row(item, record)
+        notices = self.session.take_notices()
+        if notices:  # printed when the report is logged, here or in the xdist controller
+            report.sacred_notices = notices
         return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """From here to the end of the session (the stores' queues included), SIGTERM
+        (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C does:
+        the run ends INTERRUPTED, the summary prints. Put back in ``SacredSession.close``."""
+        from .signals import sigterm_as_interrupt
+
+        if self.session.restore_sigterm is None:
+            self.session.restore_sigterm = sigterm_as_interrupt()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -93,3 +93,21 @@ def normalize_config_value(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Sacred's file format: flattened, keys sorted, two-space indent, no trailing newline."""
     return json.dumps(flatten(value), sort_keys=True, indent=2)
+
+
+def restore(value: Any) -> Any:
+    """Undo :func:`flatten`: jsonpickle tags back to objects (a spill file's events)."""
+    if is_plain(value) and not _has_tags(value):
+        return value
+    import jsonpickle
+
+    _register_handlers()
+    return jsonpickle.decode(json.dumps(value), keys=True)
+
+
+def _has_tags(value: Any) -> bool:
+    if type(value) is dict:
+        return any(k.startswith(("py/", "json://")) or _has_tags(v) for k, v in value.items())
+    if type(value) is list:
+        return any(_has_tags(v) for v in value)
+    return False

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .delivery import STORE_FAILED, Delivery, error_lines
 from .events import Dispatcher, ObserverError
 from .keys import SPEC_KEY
 from .observers.base import Observer, StoreError
@@ -43,6 +45,13 @@ class SacredSession:
     usage_error: str | None = None
     #: regression checks and baseline copy (pytest_sacred.regression)
     regression: Any = None
+    delivery: Delivery | None = None
+    #: this process's rows with their runs, brought up to date when the queues are done
+    local_rows: list[tuple[dict[str, Any], RunRecord]] = field(default_factory=list)
+    #: under xdist, in the controller: what the workers said at their end
+    worker_results: list[dict[str, Any]] = field(default_factory=list)
+    #: puts back the SIGTERM handler the session found (see :mod:`.signals`)
+    restore_sigterm: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SacredSession:
@@ -59,11 +68,14 @@ class SacredSession:
         default = config.rootpath / "runs"
         if (default / "_sources").is_dir():  # also when this session stores elsewhere
             stores.add(default)
+        events = Dispatcher(config.pluginmanager)
+        spill_dir = (options.file_storage or default) / "_spill"
         from .regression import RegressionChecks
 
         regression = RegressionChecks.from_config(config, options)  # bad rules fail here
-        return cls(config, options, observers, Dispatcher(config.pluginmanager),
-                   frozenset(stores), regression=regression)
+        return cls(config, options, observers, events, frozenset(stores),
+                   regression=regression,
+                   delivery=Delivery(events, options.store_retry, spill_dir))
 
     @property
     def runner(self) -> Runner:
@@ -101,7 +113,20 @@ class SacredSession:
                     observer.open()
                 except StoreError as exc:
                     raise pytest.UsageError(str(exc)) from None
-            self.regression.start(self.config, self.experiments, self.observers)  # (a)
+            if options.run_id is not None:
+                self._check_free_id(options.run_id)
+            self.regression.start(self.config, self.experiments, self.observers)
+            assert self.delivery is not None
+            self.delivery.attach(self.config.pluginmanager.get_plugins())
+
+    def _check_free_id(self, run_id: int) -> None:
+        """``--sacred-id N`` naming a stored run: refused before anything runs."""
+        for observer in self.observers:
+            if observer.has_run(run_id):
+                raise pytest.UsageError(
+                    f"--sacred-id {run_id}: {observer.name} store already holds run {run_id} "
+                    f"({short_path(observer.location(run_id))}); choose a free id, or leave "
+                    "--sacred-id out to get the next one")
 
     def _cli_named_for(self, item: pytest.Item) -> list[tuple[str, dict[str, Any]]]:
         named = []
@@ -191,32 +216,111 @@ class SacredSession:
         from .summary import row
 
         callspec = getattr(item, "callspec", None)
-        errors = [e.describe() for e in self.events.errors if e.run_id == record.run_id]
-        entry = row(record, callspec.id if callspec else "", self.stored_in(record), errors)
-        entry["vs"] = self.regression.cell(item.nodeid)
-        return entry
+        result = row(record, callspec.id if callspec else "", [], [], item.nodeid)
+        self._fill(result, record)
+        result["vs"] = self.regression.cell(item.nodeid)
+        self.local_rows.append((result, record))
+        return result
 
     def stored_in(self, record: RunRecord) -> list[str]:
         """Where the run is stored, by the observers that took it."""
-        return [_short(o.location(record.run_id)) for o in self.observers
+        return [short_path(o.location(record.run_id)) for o in self.observers
                 if id(o) not in record.dropped]
+
+    def _fill(self, result: dict[str, Any], record: RunRecord) -> None:
+        assert self.delivery is not None
+        result["stored in"] = self.delivery.cells(self.observers, record.run_id, record.dropped)
+        result["errors"] = error_lines(self.events.failures(record.run_id)) \
+            if record.run_id is not None else []
+
+    def take_notices(self) -> list[str]:
+        return self.delivery.take_notices() if self.delivery is not None else []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Store failures are said when they happen: with the report of the test they
+        happened in (an xdist worker's travel to the controller on it)."""
+        notices = getattr(report, "sacred_notices", None)
+        if notices and not hasattr(self.config, "workerinput"):
+            write_notices(self.config, notices)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """The xdist controller treats SIGTERM as Ctrl-C too (its workers do in RunHooks),
+        so that it prints the summary of what they stored."""
+        if getattr(self.config.option, "dist", "no") != "no" and \
+                not hasattr(self.config, "workerinput") and self.restore_sigterm is None:
+            from .signals import sigterm_as_interrupt
+
+            self.restore_sigterm = sigterm_as_interrupt()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: a worker's final word on its runs (after its queues were done)."""
+        result = getattr(node, "workeroutput", {}).get("sacred")
+        if result:
+            self.worker_results.append(result)
+
+    @property
+    def store_failed(self) -> bool:
+        """Some run, or part of one, could not be stored (here or in a worker)."""
+        return bool(self.events.errors) or any(r.get("failed") for r in self.worker_results)
+
+    def exit_status(self, status: int) -> int:
+        """The session's exit code: ``STORE_FAILED`` instead of success when a store
+        failed; a worse outcome (failed tests, interruption, usage error) keeps its own."""
+        if self.store_failed and status == pytest.ExitCode.OK:
+            return STORE_FAILED
+        return status
+
+    def final_rows(self) -> dict[str, Any]:
+        """What a worker sends its controller at the end (``workeroutput``)."""
+        return {"failed": self.store_failed,
+                "rows": {r["node"]: {"stored in": r["stored in"], "errors": r["errors"]}
+                         for r, _ in self.local_rows},
+                "interrupted_rows": self.interrupted_rows,
+                "notices": self.take_notices(),
+                "spill_files": self.delivery.spill_files if self.delivery else []}
 
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
         self.regression.finish()  # regression checks (d)
+        if self.delivery is not None:
+            worker = hasattr(self.config, "workerinput")
+            self.delivery.close(None if worker else lambda n: write_notices(self.config, n))
+        if self.events.errors:  # now that the queues are done: what the stores hold
+            for result, record in self.local_rows:
+                self._fill(result, record)
         for observer in self.observers:
             try:
                 observer.close()
             except Exception as exc:  # closing must not hide the session's outcome
                 self.events.errors.append(ObserverError(
                     observer.name, "close", None, f"{type(exc).__name__}: {exc}", ""))
+        if self.restore_sigterm is not None:
+            self.restore_sigterm()
+            self.restore_sigterm = None
 
 
-def _short(location: str) -> str:
+def write_notices(config: pytest.Config, notices: list[str]) -> None:
+    """Print notices on their own lines, between the test progress."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        import sys
+
+        for text in notices:
+            print(f"pytest-sacred: {text}", file=sys.stderr)
+        return
+    reporter.ensure_newline()
+    for text in notices:
+        reporter.write_line(f"pytest-sacred: {text}", yellow=True, bold=True)
+
+
+def short_path(location: str) -> str:
     """Paths under the current directory are shown relative to it."""
     if os.path.isabs(location):
         relative = os.path.relpath(location)
         if not relative.startswith(".."):
             return relative
     return location
+

@@ -17,7 +17,8 @@ from .textable import aligned_lines
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
 
 
-def row(record: RunRecord, variant: str, stores: list[str], errors: list[str]) -> dict[str, Any]:
+def row(record: RunRecord, variant: str, stores: list[str], errors: list[str],
+        node: str = "") -> dict[str, Any]:
     start, stop = record.start_time, record.stop_time
     duration = (stop - start).total_seconds() if stop and start else None
     return {
@@ -29,6 +30,7 @@ def row(record: RunRecord, variant: str, stores: list[str], errors: list[str]) -
         "duration": duration,
         "stored in": stores,
         "errors": errors,
+        "node": node,
     }
 
 
@@ -69,15 +71,42 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
 
 def write_summary(terminalreporter: Any, state: SacredSession) -> None:
     """The runs table and the observer errors, at the end of the session."""
-    # reports from xdist workers carry their rows too
+    # reports from xdist workers carry their rows too; the workers' final word updates them
     rows = [r.sacred_run for reports in terminalreporter.stats.values() for r in reports
             if getattr(r, "sacred_run", None)] + state.interrupted_rows
+    final: dict[str, Any] = {}
+    notices = state.take_notices()
+    spills = state.delivery.spill_files if state.delivery is not None else []
+    for result in state.worker_results:
+        final.update(result["rows"])
+        rows += result["interrupted_rows"]
+        notices += result["notices"]
+        spills += result["spill_files"]
+    for r in rows:
+        r.update(final.get(r.get("node"), {}))
+    if notices:
+        from .session import write_notices
+
+        write_notices(state.config, notices)
     if rows:
         rows.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
         terminalreporter.section("pytest-sacred runs")
         write_table(rows, terminalreporter.write_line)
-    errors = [e for r in rows for e in r["errors"]] or [e.describe() for e in state.events.errors]
+    errors = [e for r in rows for e in r["errors"]] + [
+        e.describe() for e in state.events.errors if e.run_id is None]
     if errors:
         terminalreporter.section("pytest-sacred observer errors", red=True)
         for line in dict.fromkeys(errors):
             terminalreporter.write_line(line, red=True)
+    from .session import short_path
+
+    for path in map(short_path, spills):
+        terminalreporter.write_line(f"unwritten events kept in {path}; write them into the "
+                                    f"store with: python -m pytest_sacred replay {path}",
+                                    red=True)
+    if state.store_failed:
+        from .delivery import STORE_FAILED
+
+        terminalreporter.write_line(
+            "pytest-sacred: some runs, or parts of runs, were not stored (see above); "
+            f"exit code {STORE_FAILED} if the tests passed", red=True, bold=True)

@@ -111,13 +111,15 @@ def _wait_until_up(server: MongoServer, timeout: float) -> None:
 
 
 def start_server(storage_path: str | os.PathLike = ":memory:", *extra: str,
-                 timeout: float = START_TIMEOUT) -> MongoServer:
-    """Start ``secantusd-py`` on a free port and return once it answers ``ping``.
+                 timeout: float = START_TIMEOUT, port: int | None = None) -> MongoServer:
+    """Start ``secantusd-py`` on a free port (or ``port``: a restart where clients wait)
+    and return once it answers ``ping``.
 
     ``storage_path`` ``":memory:"`` is an ephemeral store; a directory survives a restart
-    (needed to create users and then restart with ``--auth``).
+    (needed to create users and then restart with ``--auth``; with ``--sync-on-commit``
+    every acknowledged write survives a SIGKILL).
     """
-    port = free_port()
+    port = port or free_port()
     args = [*_executable(), "--host", HOST, "--port", str(port), "--storage-path",
             str(storage_path), "--log-level", "WARNING", *extra]
     log = Path(tempfile.mkstemp(prefix="secantusd-", suffix=".log")[1])

@@ -272,8 +272,9 @@ def test_failing_observer_is_reported_and_others_get_every_event(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
-    assert result.ret == 0
+    assert result.ret == 6  # tests passed, but parts of the run were not stored
     result.stdout.fnmatch_lines([
+        "pytest-sacred: broken could not store started event of run 1 (*",
         "*pytest-sacred observer errors*",
     ])
     out = result.stdout.str()

@@ -257,6 +257,31 @@ def test_metrics_are_pushed_and_listed_in_info(observer, db, ex_info):
     assert all(type(e["id"]) is str for e in stored["metrics"])
 
 
+def test_metrics_write_repeated_after_a_lost_reply_stores_no_point_twice(
+        observer, db, ex_info, mongo_server, mongo_db_name):
+    """A write the server took whose reply was lost is tried again (the queue's retry), or
+    replayed from a spill file by another process: the points it holds are not pushed
+    twice, the points after them are, and info.metrics names the document once."""
+    run_id = start(observer, ex_info)
+    first = points("loss", [0, 1, 2], [1.0, 0.5, 0.25])
+    beat(observer, run_id, metrics={"loss": first})
+    observer._runs[run_id].unconfirmed = True  # as after a write that raised AutoReconnect
+    beat(observer, run_id, metrics={"loss": first})
+    again = MongoObserver.from_option(f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}")
+    again.open()  # a replay: this observer did not start the run
+    try:
+        beat(again, run_id, metrics={
+            "loss": points("loss", [2, 3], [0.25, 0.125]), "acc": points("acc", [3], [0.9])})
+    finally:
+        again.close()
+    loss = db.metrics.find_one({"run_id": run_id, "name": "loss"})
+    assert loss["steps"] == [0, 1, 2, 3] and loss["values"] == [1.0, 0.5, 0.25, 0.125]
+    assert len(loss["timestamps"]) == 4
+    stored = db.runs.find_one({"_id": run_id})["info"]["metrics"]
+    assert [m["name"] for m in stored] == ["loss", "acc"]
+    assert stored[0]["id"] == str(loss["_id"])
+
+
 def test_long_metric_continues_in_further_documents(observer, db, ex_info, monkeypatch):
     """A metric past a document's share goes on in parts: no 16 MB error, no point lost."""
     from pytest_sacred.observers import mongo

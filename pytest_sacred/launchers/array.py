@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ..keys import SPEC_KEY
-from ..session import _short
+from ..session import short_path as _short
 from .options import LaunchOptions
 from .task import RUNS_FILE, Outcome, TaskResult, run_pytest
 

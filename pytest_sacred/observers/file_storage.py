@@ -28,9 +28,9 @@ from ..journal import JOURNAL, add_journal, journal_line
 from ..names import artifact_name
 from ..serialize import dumps
 from .atomic_file import ReplacedFile, copy_new, write_error, write_new
-from .base import Observer, StoreError
-from .file_layout import (EncodedOnce, FinalEvents, IdClaims, MetricText, add_metrics,
-                          indented, initial_entry, metrics_json, run_json, stored_copy_name)
+from .base import Observer, StoreError, queued
+from .file_layout import (EncodedOnce, IdClaims, MetricText, add_metrics, indented,
+                          initial_entry, metrics_json, run_json, stored_copy_name)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
@@ -70,11 +70,35 @@ class _RunFiles:
             file.close()
 
 
-class FileStorageObserver(FinalEvents, Observer):
+def _resume(directory: Path) -> _RunFiles:
+    """A stored run's files as :class:`_RunFiles`, to go on writing it (its later events
+    replayed from a spill file)."""
+    try:
+        stored = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot continue run {directory.name}: {directory / 'run.json'} is "
+                         f"missing or unreadable ({exc})") from None
+    fixed = {key: indented(stored.pop(key)) for key in ("experiment", "host", "meta")
+             if key in stored}
+    run = _RunFiles(directory, stored, fixed)
+    cout = directory / "cout.txt"
+    run.cout = cout.read_text(encoding="utf-8") if cout.exists() else ""
+    metrics = read_metrics(directory) if (directory / "metrics.json").exists() else {}
+    for name, metric in metrics.items():
+        text = run.metrics[name] = MetricText()
+        run.metrics_bytes += text.add(metric["steps"],
+                                      list(map(datetime.fromisoformat, metric["timestamps"])),
+                                      metric["values"])
+    run.metrics_stale = (directory / JOURNAL).exists()
+    return run
+
+
+class FileStorageObserver(Observer):
     """Stores runs the way Sacred's ``FileStorageObserver`` does, readable by its tools."""
 
     priority = 20
     name = "file"
+    writes_inline = True
 
     def __init__(self, basedir: str | os.PathLike, priority: int = 20) -> None:
         self.basedir = Path(basedir)
@@ -105,6 +129,12 @@ class FileStorageObserver(FinalEvents, Observer):
 
     def location(self, run_id: int | None) -> str:
         return str(self.basedir / str(run_id))
+
+    def has_run(self, run_id: int) -> bool:
+        return (self.basedir / str(run_id)).exists()
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": "file", "directory": str(self.basedir.absolute())}
 
     # -- ids -----------------------------------------------------------------------------
 
@@ -181,18 +211,29 @@ class FileStorageObserver(FinalEvents, Observer):
             raise
         return run
 
+    @queued
     def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
                                    config, meta_info) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
         self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED").close()
 
+    @queued
     def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
                                     config, meta_info) -> None:
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
 
+    def _run(self, run_id: int) -> _RunFiles:
+        """The open run; one this process did not start (its later events replayed from a
+        spill file) is read back from its directory first."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _resume(self.basedir / str(run_id))
+        return run
+
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time, result) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         run.entry["heartbeat"] = beat_time.isoformat()
         run.entry["result"] = result
         self._save_cout(run, captured_out)
@@ -212,8 +253,9 @@ class FileStorageObserver(FinalEvents, Observer):
             cout.write(captured_out)
         run.cout = captured_out
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
         if "metrics.json" not in run.files or (
                 metrics_by_name and run.metrics_bytes <= LIVE_METRICS_BYTES):
@@ -241,7 +283,8 @@ class FileStorageObserver(FinalEvents, Observer):
 
     def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
         """The last writes of a run: each is tried even when an earlier one failed."""
-        run = self._runs.pop(run_id)
+        run = self._run(run_id)
+        del self._runs[run_id]
         failures: list[StoreError] = []
         try:
             if run.metrics_stale:  # written once, now that no more points come
@@ -260,6 +303,18 @@ class FileStorageObserver(FinalEvents, Observer):
         if failures:
             raise failures[0]
 
+    @queued
+    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+        self._finish(run_id, stop_time, "COMPLETED", result=result)
+
+    @queued
+    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+        self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
+
+    @queued
+    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+        self._finish(run_id, interrupt_time, status)
+
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
         """End a run its own process could not end (issue 13: a killed Slurm task): a
         RUNNING ``run.json`` gets ``status``; the reason goes to ``info.json``."""
@@ -275,9 +330,10 @@ class FileStorageObserver(FinalEvents, Observer):
         info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
         write_new(info_file, dumps({**info, "ended_by": reason}))
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
         name = artifact_name(name)  # inside the run directory, not one of its own files
-        run = self._runs[run_id]
+        run = self._run(run_id)
         target = run.directory / name
         _make_folder(target.parent)
         copy_new(filename, target)
@@ -285,8 +341,9 @@ class FileStorageObserver(FinalEvents, Observer):
             run.entry["artifacts"].append(name)
         run.save()
 
+    @queued
     def pytest_sacred_resource_event(self, run_id, filename) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])
         run.save()

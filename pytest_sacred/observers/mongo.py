@@ -24,13 +24,14 @@ import json
 import mimetypes
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..hashing import md5_of
 from ..redact import redact_url, scrub_password
 from ..urls import split_url
-from .base import Observer, StoreError
+from .base import Observer, StoreError, queued
 from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
                            parse_target, server_of)
 from ..names import artifact_name
@@ -83,6 +84,12 @@ class _Run:
     sizes: dict[str, int] = field(default_factory=dict)  # field -> BSON bytes in the doc
     files: dict[str, Any] = field(default_factory=dict)  # field -> GridFS id of its spill
     metrics: dict[str, _MetricDoc] = field(default_factory=dict)
+    #: ``info.metrics`` entries of the run: the heartbeat's info is a copy taken when it
+    #: was queued, so the observer keeps them itself
+    metric_refs: list[dict[str, str]] = field(default_factory=list)
+    #: a metrics write failed or the run was begun elsewhere: the store may hold points
+    #: the next write brings again
+    unconfirmed: bool = False
 
 
 class MongoObserver(Observer):
@@ -116,6 +123,8 @@ class MongoObserver(Observer):
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
         #: run id -> (config dict, its document fields) of a config spilled at allocate_id
         self._spilled_configs: dict[int, tuple[dict, dict]] = {}
+        self._artifact_ids: dict[tuple[int, str], Any] = {}  # artifacts being uploaded
+        self._files_lock = threading.Lock()
 
     @classmethod
     def from_client(cls, client: Any, db_name: str, collection: str = "runs") -> MongoObserver:
@@ -132,6 +141,22 @@ class MongoObserver(Observer):
 
     def location(self, run_id: int | None) -> str:
         return f"{self.server}/{self.db_name}.{self.collection}/{run_id}"
+
+    def has_run(self, run_id: int) -> bool:
+        return self._database()[self.collection].count_documents({"_id": run_id}, limit=1) > 0
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The server is unreachable or went away (pymongo's AutoReconnect and its kin,
+        NetworkTimeout, ServerSelectionTimeoutError); a refusal is not."""
+        try:
+            from pymongo.errors import ConnectionFailure
+        except ImportError:
+            return False
+        return isinstance(exc, ConnectionFailure)
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": "mongo", "url": redact_url(self.url), "db": self.db_name,
+                "collection": self.collection}
 
     # -- session -------------------------------------------------------------------------------
 
@@ -248,15 +273,36 @@ class MongoObserver(Observer):
         raise StoreError(f"no free run id in {self.location(None)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
-    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
-        """Claim the id with a placeholder holding what is known already."""
-        fields = self._config_fields(config)
-        run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info), **fields,
-                                            "meta": meta_document(meta_info)})
+    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict
+                                  ) -> int | None:
+        """Claim the id with a placeholder holding what is known already.
+
+        While the server does not answer, the run is named without asking it: the id after
+        this process's last one, which the queued started event then inserts (a clash with
+        another writer there is a refusal: the run is spilled and replayed under a new id).
+        """
+        if self.queue is not None and self.queue.down:
+            return self._provisional_id()
+        try:
+            fields = self._config_fields(config)
+            run_id = self._insert_with_next_id({"experiment": self._experiment(ex_info),
+                                                **fields, "meta": meta_document(meta_info)})
+        except Exception as exc:
+            if self.queue is None or not self.is_transient(exc):
+                raise
+            return self._provisional_id()
         self._allocated.add(run_id)
         if "config_file" in fields:
             self._name_config_file(fields["config_file"], run_id)
             self._spilled_configs[run_id] = (config, fields)
+        return run_id
+
+    def _provisional_id(self) -> int:
+        if self._next_id is None:
+            raise StoreError(f"MongoDB at {self.location(None)} does not answer and this "
+                             "process has stored no run there yet, so no id can be chosen")
+        run_id = self._next_id
+        self._next_id += 1
         return run_id
 
     # -- a config too large for the document -----------------------------------------------
@@ -339,6 +385,11 @@ class MongoObserver(Observer):
         observer and later runs find the copy.
         """
         key = (filename, md5)
+        with self._files_lock:  # the main thread (ids) and the queue's both upload sources
+            return self._put_locked(key, filename, md5, verified)
+
+    def _put_locked(self, key: tuple[str, str], filename: str, md5: str,
+                    verified: bool) -> Any:
         if key not in self._stored_files:
             found = self._database()["fs.files"].find_one({"filename": filename, "md5": md5},
                                                           projection={"_id": 1})
@@ -367,16 +418,24 @@ class MongoObserver(Observer):
         if run_id is None:
             return self._insert_with_next_id(doc)
         if run_id in self._allocated:
-            self._allocated.discard(run_id)
             if runs.replace_one({"_id": run_id}, doc).matched_count:
+                self._allocated.discard(run_id)
                 return run_id
         try:
             runs.insert_one({"_id": run_id, **doc})
         except DuplicateKeyError:
-            raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; choose "
-                             "a free --sacred-id or another database or collection") from None
+            existing = runs.find_one({"_id": run_id}, projection={"start_time": 1, "meta": 1,
+                                                                 "config.seed": 1})
+            if not _same_run(existing, doc):
+                raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; "
+                                 "choose a free --sacred-id or another database or "
+                                 "collection") from None
+            # an earlier try of this write reached the server before the connection broke
+            runs.replace_one({"_id": run_id}, doc)
+        self._allocated.discard(run_id)
         return run_id
 
+    @queued
     def pytest_sacred_queued_event(self, run_id: int | None, ex_info: dict, command: str,
                                    host_info: dict, queue_time: Any, config: dict,
                                    meta_info: dict) -> None:
@@ -386,6 +445,7 @@ class MongoObserver(Observer):
                "status": "QUEUED"}
         self._renamed_config(doc, run_id, self._write_new(run_id, doc))
 
+    @queued
     def pytest_sacred_started_event(self, run_id: int | None, ex_info: dict, command: str,
                                     host_info: dict, start_time: Any, config: dict,
                                     meta_info: dict) -> None:
@@ -403,8 +463,17 @@ class MongoObserver(Observer):
             self._name_config_file(doc["config_file"], stored_id)
 
     def _run(self, run_id: int) -> _Run:
-        # a run this process did not start (e.g. a queued one resumed elsewhere) still works
-        return self._runs.setdefault(run_id, _Run())
+        """What we know of the run; one this process did not start (a queued one resumed
+        elsewhere, or one continued from a spill file) begins with its stored metric list."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(unconfirmed=True)
+            doc = self._database()[self.collection].find_one(
+                {"_id": run_id}, projection={"info.metrics": 1}) or {}
+            run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
+            for ref in run.metric_refs:
+                run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
+        return run
 
     def _update(self, run_id: int, update: dict) -> None:
         self._database()[self.collection].update_one({"_id": run_id}, update)
@@ -446,9 +515,12 @@ class MongoObserver(Observer):
 
     # -- events --------------------------------------------------------------------------------
 
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
                                       beat_time: Any, result: Any) -> None:
         run = self._run(run_id)
+        if run.metric_refs:
+            info = {**info, "metrics": run.metric_refs}
         values = {"captured_out": safe_text(captured_out or ""), "info": to_document(info),
                   "result": to_document(result)}
         changed = {key: value for key, value in values.items() if getattr(run, key) != value}
@@ -457,6 +529,7 @@ class MongoObserver(Observer):
         self._update(run_id, {"$set": {"heartbeat": beat_time,
                                        **self._fit(run, run_id, changed)}})
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict, info: dict) -> None:
         """``$push`` the new points, all metrics in one round trip; new documents are listed
         in ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat).
@@ -469,22 +542,21 @@ class MongoObserver(Observer):
 
         run = self._run(run_id)
         requests, targets = [], []
+        # worked on copies, kept only once the server took the points: a write that is
+        # tried again after a lost connection starts from the same state
+        docs = {name: _MetricDoc(**vars(doc)) for name, doc in run.metrics.items()}
+        if run.unconfirmed:
+            metrics_by_name = self._not_stored(run, run_id, docs, metrics_by_name, info)
         for name, metric in metrics_by_name.items():
             steps, stamps = bson_numbers(metric["steps"]), metric["timestamps"]  # not copied
             values = bson_numbers(readable(metric["values"]))
-            doc = run.metrics.setdefault(name, _MetricDoc())
+            doc = docs.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):
                 if doc.count >= POINTS_PER_DOCUMENT:
                     doc.part, doc.count, doc.object_id = doc.part + 1, 0, None
                 end = start + POINTS_PER_DOCUMENT - doc.count
-                if doc.object_id is not None:
-                    query: dict = {"_id": doc.object_id}
-                elif doc.part == 1:
-                    query = {"run_id": run_id, "name": name}  # Sacred's upsert
-                else:
-                    query = {"run_id": run_id, "name": name, "part": doc.part}
-                requests.append(UpdateOne(query, {"$push": {
+                requests.append(UpdateOne(_doc_query(run_id, name, doc), {"$push": {
                     "steps": {"$each": steps[start:end]},
                     "values": {"$each": values[start:end]},
                     "timestamps": {"$each": stamps[start:end]}}}, upsert=True))
@@ -493,42 +565,127 @@ class MongoObserver(Observer):
                 start = end
         if not requests:
             return
-        result = self._database().metrics.bulk_write(requests, ordered=True)
+        try:
+            result = self._database().metrics.bulk_write(requests, ordered=True)
+        except Exception:
+            run.unconfirmed = True  # the server may have taken some points before failing
+            raise
+        run.metrics, run.unconfirmed = docs, False
         for index, object_id in sorted(result.upserted_ids.items()):
             name, doc, part = targets[index]
             if part == doc.part:  # a batch may have filled this part and begun the next
                 doc.object_id = object_id
             if part == 1:  # what Omniboard and Incense follow
-                info.setdefault("metrics", []).append({"id": str(object_id), "name": name})
+                ref = {"id": str(object_id), "name": name}
+                run.metric_refs.append(ref)
+                info.setdefault("metrics", []).append(ref)
+
+    def _not_stored(self, run: _Run, run_id: int, docs: dict[str, _MetricDoc],
+                    metrics_by_name: dict, info: dict) -> dict:
+        """The points not stored yet, when an earlier try of this write (or of the run's
+        writes before a spill) may have reached the server: a stored tail equal (steps and
+        timestamps, BSON's milliseconds) to the head of the new points is not pushed again."""
+        result = {}
+        for name, metric in metrics_by_name.items():
+            doc = docs.setdefault(name, _MetricDoc())
+            n = len(metric["steps"])
+            stored = self._database().metrics.find_one(
+                _doc_query(run_id, name, doc),
+                projection={"steps": {"$slice": -n}, "timestamps": {"$slice": -n}}) if n else None
+            kept = 0
+            if stored is not None:
+                tail = list(zip(stored["steps"], map(_ms, stored["timestamps"])))
+                head = list(zip(metric["steps"], map(_ms, metric["timestamps"])))
+                kept = next((k for k in range(min(len(tail), n), 0, -1)
+                             if tail[-k:] == head[:k]), 0)
+                if doc.object_id is None:
+                    doc.object_id = stored["_id"]
+                    if doc.part == 1 and all(r["name"] != name for r in run.metric_refs):
+                        ref = {"id": str(stored["_id"]), "name": name}
+                        run.metric_refs.append(ref)
+                        info.setdefault("metrics", []).append(ref)
+                doc.count += kept
+            result[name] = {**metric, **{key: metric[key][kept:] for key in
+                                         ("steps", "values", "timestamps")}}
+        return result
 
     def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
-        run = self._runs.pop(run_id, None) or _Run()
+        run = self._runs.get(run_id) or _Run()
         if "result" in fields:
             fields = self._fit(run, run_id, {"result": to_document(fields["result"])})
         self._update(run_id, {"$set": {"status": status, "stop_time": stop_time, **fields}})
+        self._runs.pop(run_id, None)
 
+    @queued
     def pytest_sacred_completed_event(self, run_id: int, stop_time: Any, result: Any) -> None:
         self._finish(run_id, "COMPLETED", stop_time, result=result)
 
+    @queued
     def pytest_sacred_failed_event(self, run_id: int, fail_time: Any,
                                    fail_trace: list[str]) -> None:
         self._finish(run_id, "FAILED", fail_time, fail_trace=mongo_safe(list(fail_trace)))
 
+    @queued
     def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: Any,
                                         status: str) -> None:
         self._finish(run_id, status, interrupt_time)
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
                                      metadata: dict | None, content_type: str | None) -> None:
-        name = artifact_name(name)  # the same names as every store, refused for the same reasons
-        content_type = content_type or mimetypes.guess_type(name)[0]
-        with open(filename, "rb") as f:
-            file_id = self._gridfs().put(
-                f, filename=f"artifact://{self.collection}/{run_id}/{name}",
-                metadata=mongo_safe(metadata), contentType=content_type)
-        self._update(run_id, {"$push": {"artifacts": {"name": name, "file_id": file_id}}})
+        from bson import ObjectId
+        from gridfs.errors import FileExists
 
+        name = artifact_name(name)  # the same names as every store, refused for the same reasons
+
+        content_type = content_type or mimetypes.guess_type(name)[0]
+        # one id per artifact, chosen before the first try: a retry finds its own upload
+        file_id = self._artifact_ids.setdefault((run_id, name), ObjectId())
+        try:
+            with open(filename, "rb") as f:
+                self._gridfs().put(f, _id=file_id,
+                                   filename=f"artifact://{self.collection}/{run_id}/{name}",
+                                   metadata=mongo_safe(metadata), contentType=content_type)
+        except FileExists:
+            pass
+        self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
+        del self._artifact_ids[(run_id, name)]
+
+    @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         md5 = md5_of(filename)
         self._put_once(filename, md5, verified=True)
-        self._update(run_id, {"$push": {"resources": [filename, md5]}})
+        self._update(run_id, {"$addToSet": {"resources": [filename, md5]}})
+
+
+def _same_run(existing: dict | None, doc: dict) -> bool:
+    """Whether the stored run ``existing`` is ``doc`` written before (same start, node
+    and seed; BSON keeps milliseconds)."""
+    if not existing:
+        return False
+    start, stored = doc.get("start_time"), existing.get("start_time")
+    if start is None or stored is None or abs((start - stored).total_seconds()) > 0.001:
+        return False
+    node = (doc.get("meta") or {}).get("pytest")
+    return bool(node) and node == (existing.get("meta") or {}).get("pytest") and \
+        (doc.get("config") or {}).get("seed") == (existing.get("config") or {}).get("seed")
+
+
+def _doc_query(run_id: int, name: str, doc: _MetricDoc) -> dict:
+    """The ``metrics`` document the next points of ``name`` go to."""
+    if doc.object_id is not None:
+        return {"_id": doc.object_id}
+    if doc.part == 1:
+        return {"run_id": run_id, "name": name}  # Sacred's upsert
+    return {"run_id": run_id, "name": name, "part": doc.part}
+
+
+def _ms(stamp: Any) -> Any:
+    """A datetime as BSON keeps it (milliseconds)."""
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+def _object_id(value: str) -> Any:
+    from bson import ObjectId
+
+    return ObjectId(value)
