@@ -13,6 +13,7 @@ Each regular file becomes an artifact named by its path relative to ``tmp_path``
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _name(relative: str) -> str:
         return RESERVED_PREFIX + relative
 
 
-def tmp_path_artifacts(tmp_path: Path, already: set[str] = frozenset()) -> TmpPathFiles:
+def tmp_path_artifacts(tmp_path: Path, already: AbstractSet[str] = frozenset()) -> TmpPathFiles:
     """The artifacts and notes for the files under ``tmp_path``.
 
     ``already`` holds absolute paths the test added itself with ``add_artifact``; they

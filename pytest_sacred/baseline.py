@@ -14,9 +14,10 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .compare import config_key, timestamp
+from .payloads import ExperimentInfo, MetaInfo, MetricSeries
 
 
 class RunRecorder:
@@ -30,12 +31,13 @@ class RunRecorder:
     def __init__(self, keep_points: bool, keep_artifacts: bool) -> None:
         self.keep_points = keep_points
         self.keep_artifacts = keep_artifacts
-        self._runs: dict[int | None, dict] = {}
+        self._runs: dict[int | None, dict[str, Any]] = {}
 
     def pytest_sacred_started_event(self, run_id: int | None) -> None:
         self._runs[run_id] = {"finals": {}, "points": {}, "artifacts": []}
 
-    def pytest_sacred_log_metrics(self, run_id: int | None, metrics_by_name: dict) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int | None,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
         record = self._runs.get(run_id)
         if record is None:
             return
@@ -54,7 +56,7 @@ class RunRecorder:
         if record is not None and self.keep_artifacts:
             record["artifacts"].append((name, filename, metadata, content_type))
 
-    def pop(self, run_id: int | None) -> dict:
+    def pop(self, run_id: int | None) -> dict[str, Any]:
         """What was recorded of a run that has ended (forgotten here)."""
         return self._runs.pop(run_id, None) or {"finals": {}, "points": {}, "artifacts": []}
 
@@ -68,13 +70,13 @@ class BaselineSaver:
         self.directory = Path(directory)
         self._session_start = session_start
         self._writer = FileStorageObserver(self.directory)
-        self._earlier: dict[tuple[str, str], list[int]] | None = None
+        self._earlier: dict[tuple[str | None, str], list[int]] | None = None
 
     def open(self) -> None:
         """Check ``DIR`` can be written; raises ``StoreError`` naming it."""
         self._writer.open()
 
-    def _earlier_runs(self) -> dict[tuple[str, str], list[int]]:
+    def _earlier_runs(self) -> dict[tuple[str | None, str], list[int]]:
         """The runs earlier sessions saved, by experiment and config; read once."""
         if self._earlier is None:
             from .readers import open_reader
@@ -87,7 +89,7 @@ class BaselineSaver:
                         self._earlier.setdefault(key, []).append(run.id)
         return self._earlier
 
-    def save(self, run: Any, record: dict, stored_in: list[str]) -> int:
+    def save(self, run: Any, record: dict[str, Any], stored_in: list[str]) -> int:
         """Copy a completed run (the ``Run`` object, what the recorder kept of it, and where
         the session stored it); returns its id in ``DIR``."""
         name = run.experiment_info["name"]
@@ -99,9 +101,11 @@ class BaselineSaver:
                 pass
         writer = self._writer
         run_id = writer.pytest_sacred_allocate_id()
-        meta = {**run.meta_info, "baseline_of": {"id": run._id, "stored_in": stored_in}}
+        meta = cast("MetaInfo",
+                    {**run.meta_info, "baseline_of": {"id": run._id, "stored_in": stored_in}})
         writer.pytest_sacred_started_event(
-            run_id, {**run.experiment_info, "sources": []}, run.meta_info["command"],
+            run_id, cast("ExperimentInfo", {**run.experiment_info, "sources": []}),
+            run.meta_info["command"],
             run.host_info, run.start_time, config, meta)
         writer.pytest_sacred_log_metrics(run_id, record["points"])
         for artifact, filename, _, _ in record["artifacts"]:

@@ -130,7 +130,7 @@ def _ids(values: list[str]) -> list[int]:
         raise UsageError(f"run ids are integers, got {' '.join(values)!r}") from None
 
 
-def _rows(args: argparse.Namespace, ids: list[int] | None = None) -> list[dict]:
+def _rows(args: argparse.Namespace, ids: list[int] | None = None) -> list[dict[str, Any]]:
     from .readers.table import run_rows
 
     return run_rows(args.store, experiment=getattr(args, "experiment", None),
@@ -138,7 +138,7 @@ def _rows(args: argparse.Namespace, ids: list[int] | None = None) -> list[dict]:
                     ids=ids)
 
 
-def _rows_of(args: argparse.Namespace, ids: list[int]) -> list[dict]:
+def _rows_of(args: argparse.Namespace, ids: list[int]) -> list[dict[str, Any]]:
     """Rows of exactly these runs, in the order given; NoSuchRun names the missing ones."""
     from .readers import NoSuchRun
 
@@ -157,7 +157,8 @@ def _ls_arguments(parser: argparse.ArgumentParser) -> None:
     _store_argument(parser)
     _filter_arguments(parser)
     parser.add_argument("--sort", metavar="COLUMN",
-                        help="sort by this column; --sort=-COLUMN sorts descending, e.g. --sort=-result")
+                        help="sort by this column; --sort=-COLUMN sorts descending, "
+                             "e.g. --sort=-result")
     parser.add_argument("--last", type=int, metavar="N", help="only the N highest ids")
     parser.add_argument("--columns", metavar="A,B,…",
                         help="show these columns (default: id, experiment, status, start, "
@@ -165,7 +166,7 @@ def _ls_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="every column, as JSON")
 
 
-def _sorted(rows: list[dict], key: str) -> list[dict]:
+def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     descending = key.startswith("-")
     column = key.lstrip("-")
     if rows and not any(column in row for row in rows):
@@ -182,7 +183,7 @@ def _sorted(rows: list[dict], key: str) -> list[dict]:
     return present + absent  # runs without the value last either way
 
 
-def default_columns(rows: list[dict]) -> list[str]:
+def default_columns(rows: list[dict[str, Any]]) -> list[str]:
     """What ``ls`` shows: the fixed columns, config entries that differ, last metrics."""
     from .readers.table import columns_of
 
@@ -448,7 +449,7 @@ def plot(args: argparse.Namespace) -> int:
     return OK
 
 
-def _differing_config(configs: list[dict]) -> list[str]:
+def _differing_config(configs: list[dict[str, Any]]) -> list[str]:
     """Top-level config keys (seed aside) whose values differ among ``configs``."""
     keys = sorted({k for c in configs for k in c} - {"seed"})
     return [k for k in keys
@@ -526,7 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except (UsageError, WhereError) as exc:
         print(f"pytest-sacred {args.command}: error: {exc}", file=sys.stderr)
         return USAGE

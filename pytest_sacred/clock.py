@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Iterable
 
 
 def utcnow() -> datetime:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,8 @@ def save_config(items: list[pytest.Item], path: str) -> str:
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise pytest.UsageError(f"--sacred-save-config {path}: cannot write it ({exc.strerror})")
+        raise pytest.UsageError(
+            f"--sacred-save-config {path}: cannot write it ({exc.strerror})") from exc
     return f"saved the config of {items[0].nodeid} to {path}"
 
 
@@ -79,7 +81,7 @@ def print_named_configs(items: list[pytest.Item], write: Callable[..., None]) ->
         write("  (none)")
 
 
-def print_dependencies(infos: list[dict], write: Callable[..., None]) -> None:
+def print_dependencies(infos: list[dict[str, Any]], write: Callable[..., None]) -> None:
     """Per experiment: the packages, the sources with md5, the repositories (M = dirty)."""
     for info in infos:
         write(f"experiment {info['name']} ({info['mainfile']})", bold=True)

@@ -18,9 +18,10 @@ import json
 import math
 import re
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -125,7 +126,8 @@ class Rule:
         """Whether ``change`` breaks the rule; ``None`` when it cannot be judged."""
         if not change.numeric:
             if self.tolerance == 0 and self.direction == 0:
-                return change.new != change.old
+                differs: bool = change.new != change.old
+                return differs
             return None
         old, new = float(change.old), float(change.new)
         if math.isnan(old):
@@ -193,23 +195,27 @@ class Change:
 
     @property
     def delta(self) -> float | None:
-        return self.new - self.old if self.numeric else None
+        delta: float | None = self.new - self.old if self.numeric else None
+        return delta
 
     @property
     def percent(self) -> float | None:
         if not self.numeric or self.old == 0:
             return None
-        return (self.new - self.old) / abs(self.old) * 100
+        percent: float = (self.new - self.old) / abs(self.old) * 100
+        return percent
 
     def text(self) -> str:
         """``-0.012 (-1.3 %)``; ``same``/``changed`` for values that are not numbers."""
         if not self.numeric:
             return "same" if self.new == self.old else "changed"
         delta = self.delta
+        assert delta is not None  # numeric
         if math.isnan(delta):
             return "nan"
         percent = self.percent
-        return _number(delta) if percent is None or not delta else f"{_number(delta)} ({percent:+.1f} %)"
+        return (_number(delta) if percent is None or not delta
+                else f"{_number(delta)} ({percent:+.1f} %)")
 
 
 def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
@@ -226,7 +232,7 @@ def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
 # -- the baseline of a variant ----------------------------------------------------------------
 
 
-def config_key(config: dict) -> str:
+def config_key(config: dict[str, Any]) -> str:
     """A config as canonical text, ``seed`` aside: equal for equal stored configs."""
     from .serialize import flatten
 
@@ -274,14 +280,16 @@ def reader_store(observer: Any) -> str | None:
     A store observer can say so itself with a ``reader_store()`` method."""
     own = getattr(observer, "reader_store", None)
     if callable(own):
-        return own()
+        named: str | None = own()
+        return named
     basedir = getattr(observer, "basedir", None)
     if basedir is not None:
         return str(basedir)
     if getattr(observer, "name", None) == "mongo" and hasattr(observer, "db_name"):
         head, query_mark, query = observer.url.partition("?")
         scheme, _, rest = head.partition("://")
-        path = observer.db_name + ("" if observer.collection == "runs" else f".{observer.collection}")
+        path = observer.db_name + ("" if observer.collection == "runs"
+                                   else f".{observer.collection}")
         return f"{scheme}://{rest.partition('/')[0]}/{path}{query_mark}{query}"
     return None
 
@@ -294,7 +302,7 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     failed: list[Rule] = field(default_factory=list)
 
-    def cell(self) -> dict:
+    def cell(self) -> dict[str, Any]:
         """The row's ``vs`` entry: travels on the report (plain data for xdist)."""
         if self.baseline_id is None:
             return {"baseline": None, "text": "no baseline"}
@@ -353,7 +361,7 @@ class Comparison:
             "baseline" + (f" ({'; '.join(tried)})" if tried else " (none is stored)")
             + "; name one with --sacred-compare-store"), stacklevel=1)
 
-    def lookup(self, variants: list[tuple[str, str, dict]]) -> None:
+    def lookup(self, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Find the baseline of each ``(nodeid, experiment, config)``, one ``list_runs`` per
         experiment name."""
         if self.reader is None:
@@ -367,7 +375,7 @@ class Comparison:
         except StoreUnreadable as exc:
             raise pytest.UsageError(f"--sacred-compare: reading baselines failed: {exc}") from None
 
-    def _lookup(self, variants: list[tuple[str, str, dict]]) -> None:
+    def _lookup(self, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
         from .readers import RunFilter
 
         assert self.reader is not None
@@ -389,7 +397,7 @@ class Comparison:
             else:
                 self._baselines[nodeid] = found
 
-    def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict]]) -> None:
+    def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
         from .readers import RunFilter
 
         assert self.reader is not None
@@ -494,7 +502,7 @@ class Comparison:
 
     # -- (c) the summary cell -----------------------------------------------------------------
 
-    def cell(self, nodeid: str) -> dict | None:
+    def cell(self, nodeid: str) -> dict[str, Any] | None:
         outcome = self._outcomes.get(nodeid)
         return outcome.cell() if outcome is not None else None
 
@@ -504,7 +512,7 @@ class Comparison:
             self.reader = None
 
 
-def _differing_keys(stored: dict, config: dict) -> list[str]:
+def _differing_keys(stored: dict[str, Any], config: dict[str, Any]) -> list[str]:
     from .serialize import flatten
 
     flat = flatten({k: v for k, v in config.items() if k != "seed"})
@@ -512,18 +520,19 @@ def _differing_keys(stored: dict, config: dict) -> list[str]:
     return sorted(k for k in keys if stored.get(k, ...) != flat.get(k, ...))
 
 
-def column_title(cells: list[dict]) -> str:
+def column_title(cells: list[dict[str, Any]]) -> str:
     """``vs #ID`` when every compared run has the same baseline, else ``vs baseline``."""
     ids = {c["baseline"] for c in cells if c and c["baseline"] is not None}
     return f"vs #{ids.pop()}" if len(ids) == 1 else "vs baseline"
 
 
-def cell_text(cell: dict | None, title: str) -> str:
+def cell_text(cell: dict[str, Any] | None, title: str) -> str:
     """A row's cell under ``title``: the baseline id leads when the title does not name it."""
     if not cell:
         return ""
     if cell["baseline"] is None or title != "vs baseline":
-        return cell["text"]
+        text: str = cell["text"]
+        return text
     return f"#{cell['baseline']}: {cell['text']}"
 
 

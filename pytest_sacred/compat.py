@@ -2,8 +2,9 @@
 
 pytest gives plugins no public way to read the output captured so far in a phase, the
 conftest modules that apply to a path, the report sections collected for an item, or an
-item's fixture definitions by name (in its closure or merely visible to it). When a pytest release changes one of these, the test
-of that function fails and this module is the only one to adapt.
+item's fixture definitions by name (in its closure or merely visible to it). When a pytest
+release changes one of these, the test of that function fails and this module is the only
+one to adapt.
 """
 
 from __future__ import annotations

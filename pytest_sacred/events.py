@@ -2,9 +2,10 @@
 
 Order: pluggy's tryfirst/trylast classes, and within each the observers' ``priority``
 attribute (Sacred's, default 0, higher first), then pluggy's own order (the plugin
-registered last first). pluggy stops a hook call at the first exception. Before each call, every plain (non-wrapper)
-implementation of the hook gets a guard that reports its exception and returns ``None``, so
-pluggy goes on to the next one; ``firstresult`` then moves on to the next observer too. The
+registered last first). pluggy stops a hook call at the first exception. Before each call,
+every plain (non-wrapper) implementation of the hook gets a guard that reports its exception
+and returns ``None``, so pluggy goes on to the next one; ``firstresult`` then moves on to the
+next observer too. The
 guard also skips observers that failed a run's first event, for the rest of that run.
 Wrappers are left as pluggy runs them: an exception a wrapper raises ends that event and is
 reported here, naming the wrapper's plugin.
@@ -88,7 +89,7 @@ class Dispatcher:
     def __init__(self, pluginmanager: pluggy.PluginManager) -> None:
         self._pm = pluginmanager
         self.errors: list[ObserverError] = []
-        self._seen: set[tuple[int, str, int | None]] = set()
+        self._seen: set[tuple[int, str, int | None, str]] = set()
         #: guarded implementations, kept alive so that their ids stay theirs
         self._guarded: dict[int, pluggy.HookImpl] = {}
         self._local = threading.local()
@@ -102,7 +103,7 @@ class Dispatcher:
         name = getattr(plugin, "name", None)
         if isinstance(name, str):
             return name
-        return self._pm.get_name(plugin) or repr(plugin)  # type: ignore[arg-type]
+        return self._pm.get_name(plugin) or repr(plugin)
 
     def report(self, plugin: object, hook: str, run_id: int | None, exc: BaseException | str,
                trace: str = "", detail: str = "", spilled_to: str = "",

@@ -6,7 +6,7 @@ import hashlib
 import os
 
 
-def md5_of(path: str | os.PathLike) -> str:
+def md5_of(path: str | os.PathLike[str]) -> str:
     """Hex md5 of a file's bytes, read in blocks."""
     digest = hashlib.md5()
     with open(path, "rb") as f:

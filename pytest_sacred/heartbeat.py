@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: called with the run whose beat failed and the exception
 ErrorCallback = Callable[[Any, BaseException], None]

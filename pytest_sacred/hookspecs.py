@@ -9,9 +9,9 @@ documents it: ``tryfirst``/``trylast``, ``wrapper=True`` and ``hookwrapper=True`
 wrappers, ``specname``; pluggy's tracing and ``add_hookcall_monitoring`` see every call.
 Implementations are called tryfirst ones first and trylast ones last, as pluggy does; within
 each of those classes, by the plugin's ``priority`` attribute (Sacred's; default 0, higher
-first), then in pluggy's order (the plugin registered last first). An implementation that raises is reported and
-the others still receive the event (see :mod:`pytest_sacred.events`). Times are naive
-``datetime`` values in UTC, as in Sacred.
+first), then in pluggy's order (the plugin registered last first). An implementation that
+raises is reported and the others still receive the event (see
+:mod:`pytest_sacred.events`). Times are naive ``datetime`` values in UTC, as in Sacred.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def pytest_sacred_allocate_id(
     Called once per run that has no id yet (``--sacred-id`` gives one), ``firstresult``:
     implementations are asked in pluggy's order and the first that returns an int names
     the run; every observer then receives that id in ``run_id``. One that raises or
-    returns something else than an int is reported and the next one is asked. An observer that claims an id here (e.g. by creating a
-    directory) must also accept ``started_event``/``queued_event`` for ids it did not claim.
+    returns something else than an int is reported and the next one is asked. An observer
+    that claims an id here (e.g. by creating a directory) must also accept
+    ``started_event``/``queued_event`` for ids it did not claim.
 
     :param ex_info: experiment info (``name``, ``base_dir``, ``sources``, ``dependencies``,
         ``repositories``, ``mainfile``).

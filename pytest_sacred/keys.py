@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .queue import Replay
     from .record import RunRecord
     from .resolve import RunSpec
-    from .queue import Replay
     from .run import Run
     from .session import SacredSession
 
@@ -27,4 +27,4 @@ NAMED_PARAM = "sacred_named_config"
 #: the run keeps it, and meta entries to add
 REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()
 #: what a launcher, queue worker or re-run session planned at collection (issue 13)
-LAUNCH_KEY: pytest.StashKey[dict] = pytest.StashKey()
+LAUNCH_KEY: pytest.StashKey[dict[str, Any]] = pytest.StashKey()

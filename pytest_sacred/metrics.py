@@ -1,7 +1,8 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
 ``log_scalar`` is on the hot path (millions of calls): for a plain ``int`` or ``float`` it
-makes two identity tests of the type and appends to three lists, nothing else, not even the default step
+makes two identity tests of the type and appends to three lists, nothing else, not even the
+default step
 (``None`` until drained). Any other value is checked at the call, so a value no store can
 keep fails where it was logged, naming the metric, instead of failing a later heartbeat and
 costing the run's other points. A drain converts what it takes to Sacred's payload (steps,
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections.abc import Callable
 from time import time
-from typing import Any
+from typing import Any, cast
 
 from .clock import from_timestamps
 
@@ -27,16 +29,16 @@ from .clock import from_timestamps
 _PLAIN_NUMBERS = frozenset((int, float))
 #: how to convert the other number types met so far (numpy's scalar types, bool...): one
 #: dict lookup instead of the checks of :func:`metric_value` on every call
-_CONVERTERS: dict[type, Any] = {}
+_CONVERTERS: dict[type, Callable[[Any], int | float]] = {}
 
 
 class _Series:
     __slots__ = ("steps", "values", "times")
 
     def __init__(self) -> None:
-        self.steps: list = []
-        self.values: list = []
-        self.times: list = []
+        self.steps: list[int | None] = []
+        self.values: list[int | float] = []
+        self.times: list[float] = []
 
 
 def _short(value: Any) -> str:
@@ -54,7 +56,8 @@ def metric_value(name: str, value: Any) -> int | float:
     """
     kind = type(value)
     if kind in _PLAIN_NUMBERS:
-        return value
+        plain_number: int | float = value
+        return plain_number
     convert = _CONVERTERS.get(kind)
     if convert is not None:
         return convert(value)
@@ -94,8 +97,9 @@ class MetricsBuffer:
         self._series: dict[str, _Series] = {}
         self._next_step: dict[str, int] = {}
 
-    def log(self, name: str, value: Any, step: int | None = None, _time=time,
-            _float=float, _int=int) -> None:
+    def log(self, name: str, value: Any, step: int | None = None,
+            _time: Callable[[], float] = time, _float: type[float] = float,
+            _int: type[int] = int) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1.
 
         Raises ``TypeError`` for a value that is not a real number (see
@@ -114,7 +118,7 @@ class MetricsBuffer:
         series.values.append(value)
         series.times.append(_time())
 
-    def _steps(self, name: str, steps: list) -> list[int]:
+    def _steps(self, name: str, steps: list[int | None]) -> list[int]:
         """Fill in default steps: the previous step + 1, starting at 0."""
         step = self._next_step.get(name, 0)
         defaults = steps.count(None)
@@ -124,17 +128,18 @@ class MetricsBuffer:
             for i, given in enumerate(steps):
                 step = steps[i] = step if given is None else given
                 step += 1
-        self._next_step[name] = steps[-1] + 1
-        return steps
+        filled = cast("list[int]", steps)  # every None was replaced above
+        self._next_step[name] = filled[-1] + 1
+        return filled
 
-    def drain(self) -> dict[str, dict]:
+    def drain(self) -> dict[str, dict[str, Any]]:
         """Everything logged since the last drain, as Sacred's ``metrics_by_name``."""
-        drained = {}
+        drained: dict[str, dict[str, Any]] = {}
         for name, series in list(self._series.items()):
             count = len(series.times)  # complete points only: the time is appended last
             if not count:
                 continue
-            taken = []
+            taken: list[list[Any]] = []
             for points in (series.steps, series.values, series.times):
                 taken.append(points[:count])
                 del points[:count]

@@ -312,7 +312,8 @@ def _path(config: pytest.Config, name: str) -> Path | None:
     ini = config.getini(name)
     if not ini:
         return None
-    return Path(config.inipath.parent if config.inipath else config.rootpath) / ini
+    path: Path = Path(config.inipath.parent if config.inipath else config.rootpath) / ini
+    return path
 
 
 def _launches(option: Any) -> bool:

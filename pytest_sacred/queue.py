@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
+
 @dataclass(frozen=True)
 class Replay:
     """What a variant takes from a stored run instead of resolving its own."""
 
     run_id: int | None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def queue_store(observers: list[Any], what: str) -> Any:
@@ -54,10 +55,11 @@ def check_queueing(observers: list[Any]) -> None:
             "--sacred-queue: the runs are recorded QUEUED, but no --sacred-run-queued worker "
             "can claim them from this session's stores "
             f"({', '.join(getattr(o, 'name', type(o).__name__) for o in observers)}); "
-            "queue in MongoDB (--sacred-mongo) or SQL (--sacred-sql) for workers"))
+            "queue in MongoDB (--sacred-mongo) or SQL (--sacred-sql) for workers"), stacklevel=1)
 
 
-def replay(item: pytest.Item, config: dict, run_id: int | None, meta: dict) -> None:
+def replay(item: pytest.Item, config: dict[str, Any], run_id: int | None,
+           meta: dict[str, Any]) -> None:
     """Make ``item``'s next run use a stored ``config`` (and its seed) and ``run_id``."""
     from .keys import REPLAY_KEY, SPEC_KEY
 
@@ -101,7 +103,8 @@ def work(session: pytest.Session, idle: float, requeue: bool) -> None:
             time.sleep(min(1.0, idle - waited))
             continue
         item = items[doc["meta"]["pytest"]["nodeid"]]
-        meta = {k: doc["meta"][k] for k in ("queue_time", "comment", "priority") if k in doc["meta"]}
+        meta = {k: doc["meta"][k] for k in ("queue_time", "comment", "priority")
+                if k in doc["meta"]}
         replay(item, doc["config"], doc["_id"], meta)
         compat.reset_item(item)
         item.ihook.pytest_runtest_protocol(item=item, nextitem=None)

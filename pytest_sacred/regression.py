@@ -11,7 +11,8 @@ up unless a regression option is given or an experiment asks for ``sacred_baseli
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -107,7 +108,7 @@ class RegressionChecks:
 
     # -- (c) -----------------------------------------------------------------------------------
 
-    def cell(self, nodeid: str) -> dict | None:
+    def cell(self, nodeid: str) -> dict[str, Any] | None:
         """The run's ``vs`` entry in the summary row (``None``: not compared)."""
         if self.comparison is None or self.options.mode is None:
             return None

@@ -43,7 +43,8 @@ def load(run_id: int, store: str) -> Any:
             if md5s is not None:
                 found = md5s(stored)
                 stored.experiment = {**stored.experiment, "sources": [
-                    [name, found.get(name, "")] for name, _ in stored.experiment.get("sources", [])]}
+                    [name, found.get(name, "")]
+                    for name, _ in stored.experiment.get("sources", [])]}
             return stored
     except NoSuchRun:
         raise pytest.UsageError(f"--sacred-rerun {run_id}: the store {store!r} has no run "
@@ -75,8 +76,8 @@ def select(config: pytest.Config, items: list[pytest.Item], observers: list[Any]
     return stored
 
 
-def _source_md5s(sources: list) -> dict[str, str | None]:
-    found = {}
+def _source_md5s(sources: list[Any] | None) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
     for entry in sources or []:
         name, value = entry[0], str(entry[1]) if len(entry) > 1 else ""
         match = _MD5.search(value)
@@ -84,7 +85,7 @@ def _source_md5s(sources: list) -> dict[str, str | None]:
     return found
 
 
-def differences(stored: dict, current: dict) -> list[str]:
+def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What changed in the code since the stored run, one line per difference."""
     lines = []
     old, new = _source_md5s(stored.get("sources")), _source_md5s(current.get("sources"))
@@ -95,13 +96,17 @@ def differences(stored: dict, current: dict) -> list[str]:
             lines.append(f"source {name}: new")
         elif old[name] is not None and old[name] != new[name]:
             lines.append(f"source {name}: md5 {old[name]} -> {new[name]}")
-    versions = lambda deps: dict(d.partition("==")[::2] for d in deps or [])  # noqa: E731
+    def versions(deps: list[str] | None) -> dict[str, str]:
+        return dict(d.partition("==")[::2] for d in deps or [])
+
     old_deps, new_deps = versions(stored.get("dependencies")), versions(current.get("dependencies"))
     for name in sorted(set(old_deps) | set(new_deps)):
         if old_deps.get(name) != new_deps.get(name):
             lines.append(f"dependency {name}: {old_deps.get(name, '(none)')} -> "
                          f"{new_deps.get(name, '(none)')}")
-    commits = lambda repos: {r.get("url"): (r.get("commit"), r.get("dirty")) for r in repos or []}  # noqa: E731
+    def commits(repos: list[dict[str, Any]] | None) -> dict[Any, tuple[Any, Any]]:
+        return {r.get("url"): (r.get("commit"), r.get("dirty")) for r in repos or []}
+
     old_repos, new_repos = commits(stored.get("repositories")), commits(current.get("repositories"))
     for url in sorted(set(old_repos) | set(new_repos), key=str):
         if old_repos.get(url) != new_repos.get(url):

@@ -290,7 +290,8 @@ def explain_text_values(spec: RunSpec, exc: BaseException) -> None:
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # Python 3.10: pytest shows __notes__ too
-        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+        exc.__notes__ = [  # type: ignore[union-attr]  # no __notes__ in 3.10's stubs
+            *getattr(exc, "__notes__", []), note]
 
 
 def warn_unused_entries(experiments: Iterable[pytest.Item]) -> None:

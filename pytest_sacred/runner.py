@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -87,14 +87,14 @@ class Runner:
         key = (module.__name__, self.options.name or name)
         info = self._experiment_info.get(key)
         if info is None:
-            same_module = next((v for (m, _), v in self._experiment_info.items()
-                                if m == module.__name__), None)
+            same_module: Mapping[str, Any] | None = next(
+                (v for (m, _), v in self._experiment_info.items() if m == module.__name__), None)
             if same_module is None:
                 conftests = compat.conftest_modules(self.config, item.path)
                 same_module = module_info(module, conftests, self.config.rootpath)
-            info = self._experiment_info[key] = {  # type: ignore[assignment]
-                "name": key[1], **{k: v for k, v in same_module.items() if k != "name"}}
-        return info  # type: ignore[return-value]
+            info = self._experiment_info[key] = cast("ExperimentInfo", {
+                "name": key[1], **{k: v for k, v in same_module.items() if k != "name"}})
+        return info
 
     # -- one run ----------------------------------------------------------------------------
 

@@ -60,7 +60,8 @@ def flatten(value: Any) -> Any:
         try:
             text = jsonpickle.encode(value, keys=True, warn=True)
         except Exception as exc:  # jsonpickle raises whatever the object raises
-            raise NotSerializableError(f"{type(value).__name__} value {value!r:.80}: {exc}") from exc
+            raise NotSerializableError(
+                f"{type(value).__name__} value {value!r:.80}: {exc}") from exc
     return json.loads(text)
 
 

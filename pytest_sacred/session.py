@@ -7,8 +7,8 @@ waits until experiments are actually selected.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,15 @@ from .events import Dispatcher, ObserverError
 from .keys import SPEC_KEY
 from .observers.base import Observer, StoreError
 from .options import Options
-from .resolve import (RunSpec, build_spec, experiment_name, find_named_config, named_config_names,
-                      named_updates, warn_unused_entries)
+from .resolve import (
+    RunSpec,
+    build_spec,
+    experiment_name,
+    find_named_config,
+    named_config_names,
+    named_updates,
+    warn_unused_entries,
+)
 from .stores import build_observers
 from .updates import ConfigError, did_you_mean
 

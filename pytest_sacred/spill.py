@@ -76,7 +76,7 @@ def encode_event(hook: str, kwargs: dict[str, Any], reason: str) -> dict[str, An
     return {"hook": hook, "kwargs": flatten(kwargs), "reason": reason, "files": files}
 
 
-def read_spill(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_spill(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The header and the events of a spill file; raises ``ValueError`` naming the line."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     if not lines:
@@ -148,7 +148,7 @@ class ReplaySummary:
         return "\n".join(lines)
 
 
-def replay(path: str | os.PathLike, store: str | None = None) -> ReplaySummary:
+def replay(path: str | os.PathLike[str], store: str | None = None) -> ReplaySummary:
     """Write the events of spill file ``path`` into ``store`` (default: the one it names).
 
     Events are delivered in order to the store's observer. A failing event is reported in

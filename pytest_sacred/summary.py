@@ -6,7 +6,8 @@ its workers to the controller, which prints the table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .record import RunRecord
@@ -38,8 +39,8 @@ def _short(text: str, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def write_table(rows: list[dict], write: Callable[..., None]) -> None:
-    columns = COLUMNS
+def write_table(rows: list[dict[str, Any]], write: Callable[..., None]) -> None:
+    columns: tuple[str, ...] = COLUMNS
     cells = [
         [
             "-" if r["id"] is None else str(r["id"]),
@@ -55,18 +56,18 @@ def write_table(rows: list[dict], write: Callable[..., None]) -> None:
     if any(r.get("vs") for r in rows):  # regression checks: the change vs each baseline
         from .compare import cell_text, column_title
 
-        title = column_title([r.get("vs") for r in rows])
+        title = column_title([r["vs"] for r in rows if r.get("vs")])  # it skips the others
         columns = COLUMNS[:5] + (title,) + COLUMNS[5:]
-        for r, line in zip(rows, cells):
+        for r, line in zip(rows, cells, strict=False):
             line.insert(5, cell_text(r.get("vs"), title))
     if any(r.get("log") for r in rows):  # runs of launched tasks name their Slurm log
         columns = (*columns, "log")
-        for line, r in zip(cells, rows):
+        for line, r in zip(cells, rows, strict=False):
             line.append(r.get("log") or "")
     header, *lines = aligned_lines(columns, cells)
     write(header, bold=True)
-    for line in lines:
-        write(line)
+    for text in lines:
+        write(text)
 
 
 def write_summary(terminalreporter: Any, state: SacredSession) -> None:

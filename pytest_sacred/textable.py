@@ -9,5 +9,5 @@ def aligned_lines(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> lis
     """The header line then one line per row, trailing spaces removed."""
     widths = [max(len(h), *(len(line[i]) for line in cells)) if cells else len(h)
               for i, h in enumerate(headers)]
-    return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+    return ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
             for line in [list(headers), *cells]]

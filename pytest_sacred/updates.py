@@ -151,7 +151,7 @@ def read_mapping_file(name: str, what: str, show_error: bool = True) -> dict[str
             data = json.loads(text)
         else:
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ImportError:
                 raise ConfigError(f"{what} {name!r} is YAML; install PyYAML to read it"
                                   ) from None

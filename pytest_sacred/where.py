@@ -14,7 +14,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 ALLOWED = ("comparisons (== != < <= > >= in, not in), 'and', 'or', 'not', parentheses, "
            "numbers, quoted strings, True/False/None, lists of constants, and column names "
@@ -61,7 +61,7 @@ def compile_where(text: str) -> Where:
     """Parse ``text``; raises :class:`WhereError` naming the part that is not allowed."""
     quoted: dict[str, str] = {}
 
-    def placeholder(match: re.Match) -> str:
+    def placeholder(match: re.Match[str]) -> str:
         name = f"__col{len(quoted)}__"
         quoted[name] = match.group(1)
         return name
@@ -125,7 +125,7 @@ class _Compiler:
             return []
         terms = []
         operands = [node.left, *node.comparators]
-        for op, left, right in zip(node.ops, operands, operands[1:]):
+        for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
             symbol = _SYMBOLS.get(type(op))
             if symbol is None:
                 continue
@@ -146,7 +146,7 @@ class _Compiler:
 
         def test(row: Mapping[str, Any]) -> bool:
             values = [operand(row) for operand in operands]
-            for (op, equality), a, b in zip(ops, values, values[1:]):
+            for (op, equality), a, b in zip(ops, values, values[1:], strict=False):
                 # a run without the column (None) or with NaN is never larger or smaller
                 if not equality and (a is None or b is None or a != a or b != b):
                     return False
@@ -188,5 +188,5 @@ def _plain_constant(node: ast.AST) -> int | float | str | None:
         inner = _plain_constant(node.operand)
         return -inner if isinstance(inner, (int, float)) else None
     if isinstance(node, ast.Constant) and type(node.value) in (int, float, str):
-        return node.value
+        return cast("int | float | str", node.value)
     return None

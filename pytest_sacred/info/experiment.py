@@ -11,16 +11,18 @@ import importlib.metadata
 import os
 import sys
 import sysconfig
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache, lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
+from typing import Any
 
 from ..hashing import md5_of
 from .git import repository_info
 
 _LIBRARY_DIRS = tuple(
-    {os.path.realpath(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+    {os.path.realpath(p) for p in (sysconfig.get_paths()["purelib"],
+                                   sysconfig.get_paths()["platlib"],
                                    sysconfig.get_paths()["stdlib"])}
 )
 
@@ -30,10 +32,10 @@ md5_of_file = lru_cache(maxsize=None)(md5_of)  # cleared at each session start
 
 @lru_cache(maxsize=1)
 def _all_distributions() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
+    return dict(importlib.metadata.packages_distributions())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _distributions_of(top: str) -> tuple[str, ...]:
     """Installed distributions providing the top-level module ``top``.
 
@@ -110,9 +112,9 @@ def dependencies(modules: list[ModuleType], base_dir: str) -> list[str]:
     return sorted(found, key=str.lower)
 
 
-def repositories(source_list: list[list[str]], base_dir: str) -> list[dict]:
+def repositories(source_list: list[list[str]], base_dir: str) -> list[dict[str, Any]]:
     """One entry per repository (Sacred repeats it once per source file)."""
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
     for name, _ in source_list:
         info = repository_info(Path(base_dir, name).parent)
         if info is not None and info not in seen:
@@ -120,10 +122,11 @@ def repositories(source_list: list[list[str]], base_dir: str) -> list[dict]:
     return seen
 
 
-def module_info(module: ModuleType, conftests: list[ModuleType], base_dir: Path) -> dict:
+def module_info(module: ModuleType, conftests: list[ModuleType], base_dir: Path) -> dict[str, Any]:
     """``ex_info`` without the name, for experiments defined in ``module``."""
     base = os.path.realpath(base_dir)
     found = sources([module, *conftests], base)
+    assert module.__file__ is not None
     return {
         "base_dir": base,
         "sources": found,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ..redact import redact_url
 
 
-@lru_cache(maxsize=None)
-def repository_info(directory: Path) -> dict | None:
+@cache
+def repository_info(directory: Path) -> dict[str, Any] | None:
     """``{"url", "commit", "dirty"}`` of the repository holding ``directory``, or ``None``.
 
     The url is the first remote's (credentials masked), else ``git://<working dir>``.

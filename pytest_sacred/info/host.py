@@ -7,7 +7,8 @@ import platform
 import shutil
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 from xml.etree import ElementTree
 
 
@@ -28,12 +29,13 @@ def cpu_name() -> str | None:
     try:
         import cpuinfo
 
-        return cpuinfo.get_cpu_info().get("brand_raw")
+        brand: str | None = cpuinfo.get_cpu_info().get("brand_raw")
+        return brand
     except Exception:
         return None
 
 
-def gpu_info() -> dict | None:
+def gpu_info() -> dict[str, Any] | None:
     """GPUs as ``nvidia-smi -q -x`` reports them; ``None`` when there is no nvidia-smi."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
@@ -54,9 +56,9 @@ def gpu_info() -> dict | None:
     return {"gpus": gpus, "driver_version": root.findtext("driver_version")}
 
 
-def host_info(capture_env: Sequence[str] = ()) -> dict:
+def host_info(capture_env: Sequence[str] = ()) -> dict[str, Any]:
     """Sacred's ``host_info`` keys, plus ``python_compiler``."""
-    info = {
+    info: dict[str, Any] = {
         "hostname": platform.node(),
         "os": [platform.system(), platform.platform()],
         "python_version": platform.python_version(),

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+
 def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before: bool) -> None:
     """Called from ``pytest_collection_modifyitems``: ``before`` the experiments are
     resolved (a re-run selects its variant), and after (everything is checked, the

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pytest
 
@@ -22,6 +22,8 @@ from ..keys import SPEC_KEY
 from ..session import short_path as _short
 from .options import LaunchOptions
 from .task import RUNS_FILE, Outcome, TaskResult, run_pytest
+
+_OutcomeName = Literal["passed", "failed", "skipped"]
 
 #: options that configure the launch itself and are not passed on to the tasks
 _LAUNCH_DESTS = ("sacred_launcher", "sacred_run_queued", "sacred_worker_idle",
@@ -122,17 +124,19 @@ class Follower:
         self.failed_tasks = 0
         self.done_tasks = 0
 
-    def _report(self, nodeid: str, outcome: str, longrepr: str, rows: list[dict],
+    def _report(self, nodeid: str, outcome: str, longrepr: str, rows: list[dict[str, Any]],
                 duration: float, sections: list[tuple[str, str]], log: str) -> None:
         item = self.items.get(nodeid)
         location = item.location if item is not None else (nodeid, None, nodeid)
         hook = self.session.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-        for row in rows or [None]:
+        each: list[dict[str, Any] | None] = [*rows] if rows else [None]
+        for row in each:
             report = pytest.TestReport(
-                nodeid, location, {}, outcome, longrepr or None, "call", sections, duration)
-            if row is not None:
-                report.sacred_run = {**row, "log": log}
+                nodeid, location, {}, cast("_OutcomeName", outcome), longrepr or None, "call",
+                sections, duration)
+            if row is not None:  # an extra attribute, as pytest's reports allow
+                vars(report)["sacred_run"] = {**row, "log": log}
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
@@ -155,7 +159,7 @@ class Follower:
             self.failed_tasks += 1
         seen = {o.nodeid: o for o in result.outcomes}
         for nodeid in task.nodeids:
-            out = seen.pop(nodeid, None) or Outcome(
+            out = seen.pop(nodeid) if nodeid in seen else Outcome(
                 nodeid, "failed", f"the task (exit code {result.exit_code}) did not run "
                 f"{nodeid}; see {task.log}")
             self._report(nodeid, out.outcome, out.longrepr, out.rows, out.duration,
@@ -188,7 +192,8 @@ class Follower:
             ids = runs.get(nodeid, [])
             item = self.items.get(nodeid)
             spec = item.stash.get(SPEC_KEY, None) if item is not None else None
-            rows = [{"id": run_id, "experiment": spec.experiment if spec else nodeid,
+            rows: list[dict[str, Any]] = [
+                {"id": run_id, "experiment": spec.experiment if spec else nodeid,
                      "variant": nodeid.partition("[")[2][:-1], "status": ended,
                      "result": "", "duration": None, "stored in": [], "errors": []}
                     for run_id in ids]
@@ -238,7 +243,8 @@ def launch(session: pytest.Session, executor: Any, options: LaunchOptions,
     tasks = [Task(group, job, folder) for group, job in zip(groups, jobs, strict=True)]
     array = jobs[0].job_id.split("_")[0] if jobs else "-"
     write(f"pytest-sacred: submitted {len(tasks)} task(s) as job {array} "
-          f"({'workers' if workers else f'{len(items)} variant(s)'}); logs in {_short(str(folder))}")
+          f"({'workers' if workers else f'{len(items)} variant(s)'}); "
+          f"logs in {_short(str(folder))}")
     follower = Follower(session, items)
     last = None
     try:

@@ -29,7 +29,8 @@ def check_slurm(params: SlurmParameters) -> None:
     """``sinfo`` answers and knows the partition; else a usage error saying what to do."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         raise pytest.UsageError("--sacred-launcher=slurm: no Slurm here (sinfo/sbatch are not "
-                                "on PATH); run on a Slurm login node, or use --sacred-launcher=local")
+                                "on PATH); run on a Slurm login node, or use "
+                                "--sacred-launcher=local")
     try:
         done = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True,
                               timeout=30)

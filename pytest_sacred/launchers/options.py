@@ -42,7 +42,8 @@ class LaunchOptions:
 
 
 def _bad(name: str, value: Any, expected: str) -> pytest.UsageError:
-    return pytest.UsageError(f"--sacred-slurm-{name.replace('_', '-')} {value!r}: expected {expected}")
+    return pytest.UsageError(
+        f"--sacred-slurm-{name.replace('_', '-')} {value!r}: expected {expected}")
 
 
 def _count(name: str, value: Any, minimum: int) -> int | None:
@@ -88,7 +89,7 @@ def memory(value: Any) -> str | None:
     return text
 
 
-def load_slurm_file(path: str) -> dict:
+def load_slurm_file(path: str) -> dict[str, Any]:
     """The parameters of a YAML file; unknown keys are an error naming them."""
     try:
         import yaml
@@ -101,7 +102,8 @@ def load_slurm_file(path: str) -> dict:
     except OSError as exc:
         raise pytest.UsageError(f"--sacred-slurm-config {path!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise pytest.UsageError(f"--sacred-slurm-config {path!r} is not valid YAML: {exc}") from None
+        raise pytest.UsageError(
+            f"--sacred-slurm-config {path!r} is not valid YAML: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

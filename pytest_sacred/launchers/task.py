@@ -13,6 +13,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..payloads import MetaInfo
+
 #: the file, in the task's folder, where each run's id is written when it starts: the
 #: submitting session finds the runs of a task that was killed before it could report
 RUNS_FILE = "{job_id}.runs.jsonl"
@@ -26,7 +28,7 @@ class Outcome:
     outcome: str  # passed, failed, skipped
     longrepr: str = ""
     duration: float = 0.0
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -76,7 +78,7 @@ class _Collect:
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self._current = nodeid
 
-    def pytest_sacred_started_event(self, run_id: int | None, meta_info: dict) -> None:
+    def pytest_sacred_started_event(self, run_id: int | None, meta_info: MetaInfo) -> None:
         if self._runs_file and run_id is not None:
             with open(self._runs_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"id": run_id, "nodeid": meta_info["pytest"]["nodeid"]}) + "\n")

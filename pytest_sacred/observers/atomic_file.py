@@ -20,8 +20,9 @@ import errno
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..names import WORKING_PREFIX
 from .base import StoreWriteError
@@ -146,7 +147,7 @@ class ReplacedFile:
         """Replace the content; pieces are written one by one, never joined in memory."""
         try:
             spare, fresh = self._spare, self._spare is None
-            if fresh:
+            if spare is None:
                 spare = os.open(self._work, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             self._spare = spare
             size = _write_pieces(spare, pieces, fresh)

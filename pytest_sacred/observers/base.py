@@ -96,7 +96,8 @@ def queued(method: F) -> F:
     def hook(self: Observer, *args: Any, **kwargs: Any) -> Any:
         if self.queue is None:
             return method(self, *args, **kwargs)
-        self.queue.submit(method.__name__, method, self, {**dict(zip(names, args)), **kwargs})
+        self.queue.submit(method.__name__, method, self,
+                          {**dict(zip(names, args, strict=False)), **kwargs})
         return None
 
     return hook  # type: ignore[return-value]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..payloads import MetricSeries
 from ..serialize import PLAIN_SCALAR_TYPES, dumps
 from .base import StoreError
-
 
 
 def indented(value: Any) -> str:
@@ -45,13 +45,16 @@ class FinalEvents:
     def _finish(self, run_id: Any, stop_time: datetime, status: str, **fields: Any) -> None:
         raise NotImplementedError
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+    def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
+                                      result: Any) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
 
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+    def pytest_sacred_failed_event(self, run_id: int | None, fail_time: datetime,
+                                   fail_trace: list[str]) -> None:
         self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
 
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+    def pytest_sacred_interrupted_event(self, run_id: int | None, interrupt_time: datetime,
+                                        status: str) -> None:
         self._finish(run_id, interrupt_time, status)
 
 
@@ -97,7 +100,8 @@ class EncodedOnce:
     def __init__(self) -> None:
         self._cache: dict[int, tuple[Any, str]] = {}
 
-    def __call__(self, value: dict, make: Callable[[dict], Any] = lambda v: v) -> str:
+    def __call__(self, value: Mapping[str, Any],
+                 make: Callable[[Any], Any] = lambda v: v) -> str:
         cached = self._cache.get(id(value))
         if cached is None or cached[0] is not value:
             cached = self._cache[id(value)] = (value, indented(make(value)))
@@ -144,7 +148,7 @@ class MetricText:
     #: points encoded so far (a journal entry's ``start`` is counted from it)
     count: int = 0
 
-    def add(self, steps: list, timestamps: list[datetime], values: list) -> int:
+    def add(self, steps: list[int], timestamps: list[datetime], values: list[float]) -> int:
         """Encode one beat's points; returns the number of characters added.
 
         In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
@@ -158,7 +162,8 @@ class MetricText:
                       '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
                                                      timestamps[start:end])) + '"',
                       json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
-            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces):
+            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces,
+                                     strict=False):
                 chunks.append(piece)
                 added += len(piece)
         return added
@@ -181,7 +186,8 @@ class MetricText:
         yield "\n  }"
 
 
-def add_metrics(metrics: dict[str, MetricText], metrics_by_name: dict) -> int:
+def add_metrics(metrics: dict[str, MetricText],
+                metrics_by_name: Mapping[str, MetricSeries]) -> int:
     """Encode one beat's points into ``metrics``; returns the number of characters added."""
     added = 0
     for name, metric in metrics_by_name.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,11 +27,21 @@ from ..clock import utcnow
 from ..hashing import md5_of
 from ..journal import JOURNAL, add_journal, journal_line
 from ..names import artifact_name
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import dumps
 from .atomic_file import ReplacedFile, copy_new, write_error, write_new
 from .base import Observer, StoreError, queued
-from .file_layout import (EncodedOnce, IdClaims, MetricText, add_metrics, indented,
-                          initial_entry, metrics_json, run_json, stored_copy_name)
+from .file_layout import (
+    EncodedOnce,
+    IdClaims,
+    MetricText,
+    add_metrics,
+    indented,
+    initial_entry,
+    metrics_json,
+    run_json,
+    stored_copy_name,
+)
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
 #: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
@@ -100,7 +111,7 @@ class FileStorageObserver(Observer):
     name = "file"
     writes_inline = True
 
-    def __init__(self, basedir: str | os.PathLike, priority: int = 20) -> None:
+    def __init__(self, basedir: str | os.PathLike[str], priority: int = 20) -> None:
         self.basedir = Path(basedir)
         self.priority = priority
         self._runs: dict[int, _RunFiles] = {}
@@ -183,7 +194,7 @@ class FileStorageObserver(Observer):
             self._stored.add(target)
         return target
 
-    def _experiment_entry(self, ex_info: dict) -> dict:
+    def _experiment_entry(self, ex_info: ExperimentInfo) -> dict[str, Any]:
         sources = [
             [name, str(self._store_copy(os.path.join(ex_info["base_dir"], name), md5,
                                         "_sources").relative_to(self.basedir))]
@@ -193,7 +204,9 @@ class FileStorageObserver(Observer):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _begin(self, run_id, ex_info, command, host_info, config, meta_info, status, **times):
+    def _begin(self, run_id: int | None, ex_info: ExperimentInfo, command: str,
+               host_info: HostInfo, config: dict[str, Any], meta_info: Mapping[str, Any],
+               status: str, **times: datetime) -> _RunFiles:
         directory = self._run_directory(run_id)
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
@@ -212,14 +225,16 @@ class FileStorageObserver(Observer):
         return run
 
     @queued
-    def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
-                                   config, meta_info) -> None:
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                   command: str, host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
         self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED").close()
 
     @queued
-    def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
-                                    config, meta_info) -> None:
+    def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
 
@@ -232,7 +247,9 @@ class FileStorageObserver(Observer):
         return run
 
     @queued
-    def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time, result) -> None:
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any],
+                                      captured_out: str, beat_time: datetime,
+                                      result: Any) -> None:
         run = self._run(run_id)
         run.entry["heartbeat"] = beat_time.isoformat()
         run.entry["result"] = result
@@ -254,7 +271,8 @@ class FileStorageObserver(Observer):
         run.cout = captured_out
 
     @queued
-    def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
         run = self._run(run_id)
         run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
         if "metrics.json" not in run.files or (
@@ -267,7 +285,8 @@ class FileStorageObserver(Observer):
         run.rewrite("metrics.json", *metrics_json(run.metrics))
         run.metrics_stale = False
 
-    def _append_journal(self, run: _RunFiles, metrics_by_name: dict) -> None:
+    def _append_journal(self, run: _RunFiles,
+                        metrics_by_name: dict[str, MetricSeries]) -> None:
         """New points only, one JSON line per beat: what a crash would otherwise lose.
 
         Each entry says where its points start (``start``: the metric's point count before
@@ -281,7 +300,7 @@ class FileStorageObserver(Observer):
         journal.append(journal_line(entries))
         run.metrics_stale = True
 
-    def _finish(self, run_id, stop_time: datetime, status: str, **fields) -> None:
+    def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:
         """The last writes of a run: each is tried even when an earlier one failed."""
         run = self._run(run_id)
         del self._runs[run_id]
@@ -304,15 +323,18 @@ class FileStorageObserver(Observer):
             raise failures[0]
 
     @queued
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+    def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
+                                      result: Any) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
 
     @queued
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+    def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
+                                   fail_trace: list[str]) -> None:
         self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
 
     @queued
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+    def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: datetime,
+                                        status: str) -> None:
         self._finish(run_id, interrupt_time, status)
 
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
@@ -331,7 +353,7 @@ class FileStorageObserver(Observer):
         write_new(info_file, dumps({**info, "ended_by": reason}))
 
     @queued
-    def pytest_sacred_artifact_event(self, run_id, name, filename) -> None:
+    def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
         name = artifact_name(name)  # inside the run directory, not one of its own files
         run = self._run(run_id)
         target = run.directory / name
@@ -342,7 +364,7 @@ class FileStorageObserver(Observer):
         run.save()
 
     @queued
-    def pytest_sacred_resource_event(self, run_id, filename) -> None:
+    def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         run = self._run(run_id)
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])

@@ -93,7 +93,8 @@ class GCSBucket:
         from google.api_core.exceptions import NotFound
 
         try:
-            return self.bucket().blob(key).download_as_bytes()
+            data: bytes = self.bucket().blob(key).download_as_bytes()
+            return data
         except NotFound:
             return None
 

@@ -26,17 +26,34 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..hashing import md5_of
+from ..names import artifact_name
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..urls import split_url
 from .base import Observer, StoreError, queued
-from .mongo_target import (DEFAULT_DB, DEFAULT_HOST, FORMS, check_collection, check_db_name,
-                           parse_target, server_of)
-from ..names import artifact_name
-from .mongo_values import (bson_numbers, bson_size, meta_document, mongo_safe, readable,
-                           safe_text, shorten, to_document)
+from .mongo_target import (
+    DEFAULT_DB,
+    DEFAULT_HOST,
+    FORMS,
+    check_collection,
+    check_db_name,
+    parse_target,
+    server_of,
+)
+from .mongo_values import (
+    bson_numbers,
+    bson_size,
+    meta_document,
+    mongo_safe,
+    readable,
+    safe_text,
+    shorten,
+    to_document,
+)
 
 FORMAT = "MongoObserver-0.7.0"
 #: a run document is kept below this many bytes of BSON (MongoDB refuses 16 MiB)
@@ -122,7 +139,7 @@ class MongoObserver(Observer):
         self._allocated: set[int] = set()
         self._stored_files: dict[tuple[str, str], Any] = {}  # (filename, md5) -> GridFS id
         #: run id -> (config dict, its document fields) of a config spilled at allocate_id
-        self._spilled_configs: dict[int, tuple[dict, dict]] = {}
+        self._spilled_configs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._artifact_ids: dict[tuple[int, str], Any] = {}  # artifacts being uploaded
         self._files_lock = threading.Lock()
 
@@ -143,7 +160,8 @@ class MongoObserver(Observer):
         return f"{self.server}/{self.db_name}.{self.collection}/{run_id}"
 
     def has_run(self, run_id: int) -> bool:
-        return self._database()[self.collection].count_documents({"_id": run_id}, limit=1) > 0
+        count: int = self._database()[self.collection].count_documents({"_id": run_id}, limit=1)
+        return count > 0
 
     def is_transient(self, exc: BaseException) -> bool:
         """The server is unreachable or went away (pymongo's AutoReconnect and its kin,
@@ -176,7 +194,8 @@ class MongoObserver(Observer):
             return pymongo.MongoClient(self.url, **kwargs)
         except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
             raise StoreError(f"--sacred-mongo {redact_url(self.url)!r} is not a valid MongoDB "
-                             f"URL ({scrub_password(str(exc), self.url)}); expected {FORMS}") from None
+                             f"URL ({scrub_password(str(exc), self.url)}); expected {FORMS}"
+                             ) from None
 
     def open(self, read_only: bool = False) -> None:
         """Connect, and read the runs collection once: that needs a valid URL, a reachable
@@ -225,7 +244,8 @@ class MongoObserver(Observer):
             return (f"MongoDB at {where!r} requires authentication for database "
                     f"{self.db_name!r}: give a user in the URL, "
                     "mongodb://USER:PASSWORD@host:port/db?authSource=admin")
-        return f"MongoDB at {where!r} refused the request: {scrub_password(str(exc), self.url)[:300]}"
+        return (f"MongoDB at {where!r} refused the request: "
+                f"{scrub_password(str(exc), self.url)[:300]}")
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:
@@ -247,7 +267,7 @@ class MongoObserver(Observer):
 
     # -- ids -----------------------------------------------------------------------------------
 
-    def _insert_with_next_id(self, doc: dict) -> int:
+    def _insert_with_next_id(self, doc: dict[str, Any]) -> int:
         """Insert ``doc`` under the next integer id; unique with concurrent writers.
 
         The id after this process's last one is tried first, which saves a query per run;
@@ -273,8 +293,8 @@ class MongoObserver(Observer):
         raise StoreError(f"no free run id in {self.location(None)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
-    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict
-                                  ) -> int | None:
+    def pytest_sacred_allocate_id(self, ex_info: ExperimentInfo, config: dict[str, Any],
+                                  meta_info: MetaInfo) -> int | None:
         """Claim the id with a placeholder holding what is known already.
 
         While the server does not answer, the run is named without asking it: the id after
@@ -307,7 +327,8 @@ class MongoObserver(Observer):
 
     # -- a config too large for the document -----------------------------------------------
 
-    def _config_fields(self, config: dict, run_id: int | None = None) -> dict:
+    def _config_fields(self, config: dict[str, Any], run_id: int | None = None
+                       ) -> dict[str, Any]:
         """``{"config": ...}`` for the run document, plus ``config_file`` when the config
         is too large for it: then the whole config is in GridFS, and the document keeps its
         small entries and a note in place of each large one."""
@@ -335,13 +356,14 @@ class MongoObserver(Observer):
 
     # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -------------
 
-    def claim_queued(self, nodeids: list[str], worker: dict) -> dict | None:
+    def claim_queued(self, nodeids: list[str], worker: dict[str, Any]
+                     ) -> dict[str, Any] | None:
         """Atomically turn the oldest QUEUED run of one of ``nodeids`` into RUNNING for this
         worker, and return its document; ``None`` when there is none. This process then
         owns the id: its started event replaces the document."""
         from pymongo import ReturnDocument
 
-        doc = self._database()[self.collection].find_one_and_update(
+        doc: dict[str, Any] | None = self._database()[self.collection].find_one_and_update(
             {"status": "QUEUED", "meta.pytest.nodeid": {"$in": nodeids}},
             {"$set": {"status": "RUNNING", "host": mongo_safe(worker)}},
             sort=[("_id", 1)], return_document=ReturnDocument.AFTER)
@@ -357,7 +379,7 @@ class MongoObserver(Observer):
              "$unset": {"start_time": "", "heartbeat": "", "stop_time": "", "fail_trace": ""}})
         return bool(done.modified_count)
 
-    def running_before(self, beat: Any) -> list[int]:
+    def running_before(self, beat: datetime) -> list[int]:
         """Ids of RUNNING runs whose last heartbeat (or start) is older than ``beat``."""
         runs = self._database()[self.collection]
         return [d["_id"] for d in runs.find(
@@ -371,9 +393,9 @@ class MongoObserver(Observer):
         from ..clock import utcnow
 
         runs = self._database()[self.collection]
+        trace = {"fail_trace": [reason + "\n"]} if status == "FAILED" else {}
         runs.update_one({"_id": run_id, "status": "RUNNING"},
-                        {"$set": {"status": status, "stop_time": utcnow(),
-                                  **({"fail_trace": [reason + "\n"]} if status == "FAILED" else {})}})
+                        {"$set": {"status": status, "stop_time": utcnow(), **trace}})
         runs.update_one({"_id": run_id}, {"$set": {"info.ended_by": reason}})
 
     # -- files ---------------------------------------------------------------------------------
@@ -402,15 +424,16 @@ class MongoObserver(Observer):
             self._stored_files[key] = file_id
         return self._stored_files[key]
 
-    def _experiment(self, ex_info: dict) -> dict:
+    def _experiment(self, ex_info: ExperimentInfo) -> dict[str, Any]:
         base_dir = ex_info.get("base_dir") or ""
         sources = [[name, self._put_once(os.path.join(base_dir, name), md5)]
                    for name, md5 in ex_info.get("sources", [])]
-        return mongo_safe({**ex_info, "sources": []}) | {"sources": sources}
+        document: dict[str, Any] = mongo_safe({**ex_info, "sources": []}) | {"sources": sources}
+        return document
 
     # -- run documents -------------------------------------------------------------------------
 
-    def _write_new(self, run_id: int | None, doc: dict) -> int:
+    def _write_new(self, run_id: int | None, doc: dict[str, Any]) -> int:
         """Store ``doc`` as run ``run_id``: fill our placeholder, or insert it."""
         from pymongo.errors import DuplicateKeyError
 
@@ -436,9 +459,9 @@ class MongoObserver(Observer):
         return run_id
 
     @queued
-    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: dict, command: str,
-                                   host_info: dict, queue_time: Any, config: dict,
-                                   meta_info: dict) -> None:
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                   command: str, host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         doc = {"experiment": self._experiment(ex_info), "command": command,
                "host": mongo_safe(host_info), **self._config_fields(config, run_id),
                "meta": meta_document({**meta_info, "queue_time": queue_time}),
@@ -446,9 +469,9 @@ class MongoObserver(Observer):
         self._renamed_config(doc, run_id, self._write_new(run_id, doc))
 
     @queued
-    def pytest_sacred_started_event(self, run_id: int | None, ex_info: dict, command: str,
-                                    host_info: dict, start_time: Any, config: dict,
-                                    meta_info: dict) -> None:
+    def pytest_sacred_started_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         doc = {"experiment": self._experiment(ex_info), "format": FORMAT, "command": command,
                "host": mongo_safe(host_info), "start_time": start_time,
                **self._config_fields(config, run_id), "meta": meta_document(meta_info),
@@ -458,7 +481,7 @@ class MongoObserver(Observer):
         self._renamed_config(doc, run_id, stored_id)
         self._runs[stored_id] = _Run(base_bytes=bson_size(doc))
 
-    def _renamed_config(self, doc: dict, run_id: int | None, stored_id: int) -> None:
+    def _renamed_config(self, doc: dict[str, Any], run_id: int | None, stored_id: int) -> None:
         if "config_file" in doc and run_id is None:  # the id came with the insert
             self._name_config_file(doc["config_file"], stored_id)
 
@@ -475,7 +498,7 @@ class MongoObserver(Observer):
                 run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
         return run
 
-    def _update(self, run_id: int, update: dict) -> None:
+    def _update(self, run_id: int, update: dict[str, Any]) -> None:
         self._database()[self.collection].update_one({"_id": run_id}, update)
 
     # -- large values go to GridFS -------------------------------------------------------------
@@ -494,7 +517,7 @@ class MongoObserver(Observer):
         note = f"…[{len(data)} bytes in GridFS file {file_id}]…"
         return file_id, shorten(key, value, text, note)
 
-    def _fit(self, run: _Run, run_id: int, values: dict) -> dict:
+    def _fit(self, run: _Run, run_id: int, values: dict[str, Any]) -> dict[str, Any]:
         """``$set`` changes for ``values`` that keep the document below the safe size.
 
         The largest values move to GridFS first; a field that fits again drops its copy.
@@ -516,8 +539,8 @@ class MongoObserver(Observer):
     # -- events --------------------------------------------------------------------------------
 
     @queued
-    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
-                                      beat_time: Any, result: Any) -> None:
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
+                                      beat_time: datetime, result: Any) -> None:
         run = self._run(run_id)
         if run.metric_refs:
             info = {**info, "metrics": run.metric_refs}
@@ -530,7 +553,8 @@ class MongoObserver(Observer):
                                        **self._fit(run, run_id, changed)}})
 
     @queued
-    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict, info: dict) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict[str, MetricSeries],
+                                  info: dict[str, Any]) -> None:
         """``$push`` the new points, all metrics in one round trip; new documents are listed
         in ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat).
 
@@ -581,11 +605,12 @@ class MongoObserver(Observer):
                 info.setdefault("metrics", []).append(ref)
 
     def _not_stored(self, run: _Run, run_id: int, docs: dict[str, _MetricDoc],
-                    metrics_by_name: dict, info: dict) -> dict:
+                    metrics_by_name: dict[str, MetricSeries], info: dict[str, Any]
+                    ) -> dict[str, MetricSeries]:
         """The points not stored yet, when an earlier try of this write (or of the run's
         writes before a spill) may have reached the server: a stored tail equal (steps and
         timestamps, BSON's milliseconds) to the head of the new points is not pushed again."""
-        result = {}
+        result: dict[str, MetricSeries] = {}
         for name, metric in metrics_by_name.items():
             doc = docs.setdefault(name, _MetricDoc())
             n = len(metric["steps"])
@@ -594,8 +619,8 @@ class MongoObserver(Observer):
                 projection={"steps": {"$slice": -n}, "timestamps": {"$slice": -n}}) if n else None
             kept = 0
             if stored is not None:
-                tail = list(zip(stored["steps"], map(_ms, stored["timestamps"])))
-                head = list(zip(metric["steps"], map(_ms, metric["timestamps"])))
+                tail = list(zip(stored["steps"], map(_ms, stored["timestamps"]), strict=False))
+                head = list(zip(metric["steps"], map(_ms, metric["timestamps"]), strict=False))
                 kept = next((k for k in range(min(len(tail), n), 0, -1)
                              if tail[-k:] == head[:k]), 0)
                 if doc.object_id is None:
@@ -605,11 +630,12 @@ class MongoObserver(Observer):
                         run.metric_refs.append(ref)
                         info.setdefault("metrics", []).append(ref)
                 doc.count += kept
-            result[name] = {**metric, **{key: metric[key][kept:] for key in
-                                         ("steps", "values", "timestamps")}}
+            result[name] = {**metric, "steps": metric["steps"][kept:],
+                            "values": metric["values"][kept:],
+                            "timestamps": metric["timestamps"][kept:]}
         return result
 
-    def _finish(self, run_id: int, status: str, stop_time: Any, **fields: Any) -> None:
+    def _finish(self, run_id: int, status: str, stop_time: datetime, **fields: Any) -> None:
         run = self._runs.get(run_id) or _Run()
         if "result" in fields:
             fields = self._fit(run, run_id, {"result": to_document(fields["result"])})
@@ -617,22 +643,24 @@ class MongoObserver(Observer):
         self._runs.pop(run_id, None)
 
     @queued
-    def pytest_sacred_completed_event(self, run_id: int, stop_time: Any, result: Any) -> None:
+    def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
+                                      result: Any) -> None:
         self._finish(run_id, "COMPLETED", stop_time, result=result)
 
     @queued
-    def pytest_sacred_failed_event(self, run_id: int, fail_time: Any,
+    def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
         self._finish(run_id, "FAILED", fail_time, fail_trace=mongo_safe(list(fail_trace)))
 
     @queued
-    def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: Any,
+    def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: datetime,
                                         status: str) -> None:
         self._finish(run_id, status, interrupt_time)
 
     @queued
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
-                                     metadata: dict | None, content_type: str | None) -> None:
+                                     metadata: dict[str, Any] | None,
+                                     content_type: str | None) -> None:
         from bson import ObjectId
         from gridfs.errors import FileExists
 
@@ -658,7 +686,7 @@ class MongoObserver(Observer):
         self._update(run_id, {"$addToSet": {"resources": [filename, md5]}})
 
 
-def _same_run(existing: dict | None, doc: dict) -> bool:
+def _same_run(existing: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
     """Whether the stored run ``existing`` is ``doc`` written before (same start, node
     and seed; BSON keeps milliseconds)."""
     if not existing:
@@ -671,7 +699,7 @@ def _same_run(existing: dict | None, doc: dict) -> bool:
         (doc.get("config") or {}).get("seed") == (existing.get("config") or {}).get("seed")
 
 
-def _doc_query(run_id: int, name: str, doc: _MetricDoc) -> dict:
+def _doc_query(run_id: int, name: str, doc: _MetricDoc) -> dict[str, Any]:
     """The ``metrics`` document the next points of ``name`` go to."""
     if doc.object_id is not None:
         return {"_id": doc.object_id}

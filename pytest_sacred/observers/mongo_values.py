@@ -3,6 +3,7 @@ value BSON refuses, and the short form of what moved to GridFS."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact_strings
@@ -63,7 +64,7 @@ def readable(value: Any) -> Any:
         return items if type(value) is list else tuple(items)
     return value
 
-def bson_numbers(values: list) -> list:
+def bson_numbers(values: list[Any]) -> list[Any]:
     """A beat's metric values as BSON stores them: an integer beyond 64 bits becomes a
     float (BSON has no larger integer; ``10**30`` → ``1e+30``), one too large even for a
     float becomes ±inf. Every other value is kept as it is, so one value never costs the
@@ -88,7 +89,7 @@ def to_document(value: Any) -> Any:
     """What the run document stores for config, info and result."""
     return mongo_safe(flatten(readable(value)))
 
-def meta_document(meta_info: dict[str, Any]) -> dict[str, Any]:
+def meta_document(meta_info: Mapping[str, Any]) -> dict[str, Any]:
     """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'
     passwords."""
     document: dict[str, Any] = mongo_safe(redact_strings(meta_info))

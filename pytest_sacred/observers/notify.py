@@ -25,13 +25,15 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
+from email.message import Message
 from typing import Any
 
 import pytest
 
 from ..keys import RUN_KEY, STATE
+from ..payloads import ExperimentInfo, HostInfo
 from ..updates import ConfigError, read_mapping_file
 from .base import Observer, StoreError
 
@@ -135,10 +137,10 @@ class Notifier(Observer):
         self.mode = mode
         self.main_process = main_process
         self.errors: list[str] = []
-        self._runs: dict[Any, dict[str, Any]] = {}
-        self._ready: dict[Any, dict[str, Any]] = {}
+        self._runs: dict[int | None, dict[str, Any]] = {}
+        self._ready: dict[int | None, dict[str, Any]] = {}
         self._summary: list[dict[str, Any]] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue()
         self._sender: threading.Thread | None = None
         self._last_sent = 0.0
 
@@ -156,13 +158,15 @@ class Notifier(Observer):
 
     # -- the run, in the process that runs it ----------------------------------------------------
 
-    def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
-                                    config) -> None:
+    def pytest_sacred_started_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any]) -> None:
         self._runs[run_id] = {"_id": run_id, "config": config, "experiment": ex_info,
                               "ex_info": ex_info, "command": command, "host_info": host_info,
                               "start_time": start_time}
 
-    def _end(self, run_id, status: str, key: str, when: datetime, **fields: Any) -> None:
+    def _end(self, run_id: int | None, status: str, key: str, when: datetime,
+             **fields: Any) -> None:
         values = self._runs.pop(run_id, None)
         if values is None:
             return
@@ -180,20 +184,24 @@ class Notifier(Observer):
             "text": text, "error": fields.get("error"), "elapsed": elapsed,
             "silent": key == "completed" and bool(self.settings.get("silent_completion"))}
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+    def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
+                                      result: Any) -> None:
         self._end(run_id, "COMPLETED", "completed", stop_time, result=result,
                   stop_time=stop_time)
 
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+    def pytest_sacred_interrupted_event(self, run_id: int | None, interrupt_time: datetime,
+                                        status: str) -> None:
         self._end(run_id, status, "interrupted", interrupt_time, interrupt_time=interrupt_time)
 
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+    def pytest_sacred_failed_event(self, run_id: int | None, fail_time: datetime,
+                                   fail_trace: list[str]) -> None:
         error = next((line.strip() for line in reversed(fail_trace) if line.strip()), "")
         self._end(run_id, "FAILED", "failed", fail_time, fail_trace="".join(fail_trace),
                   error=error.splitlines()[-1] if error else "", fail_time=fail_time)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """The run's message travels on its report (outermost: a setup failure's final
         event has been sent by then)."""
         report = yield
@@ -304,8 +312,8 @@ class Notifier(Observer):
                 "(the runs are stored as usual; only the messages were not delivered)")
 
 
-def post_json(url: str, body: dict, opener: Callable[..., Any] | None = None,
-              ) -> tuple[int, bytes, Mapping[str, str]]:
+def post_json(url: str, body: dict[str, Any], opener: Callable[..., Any] | None = None,
+              ) -> tuple[int, bytes, Mapping[str, str] | Message[str, str]]:
     """POST ``body`` as JSON; returns status, body and headers, HTTP errors included.
 
     Raises :class:`DeliveryError` when the server cannot be reached; its text never

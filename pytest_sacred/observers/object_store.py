@@ -26,16 +26,28 @@ from __future__ import annotations
 import mimetypes
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from ..hashing import md5_of
 from ..names import artifact_name
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import dumps
 from .base import Observer, StoreError
-from .file_layout import (EncodedOnce, FinalEvents, IdClaims, MetricText, add_metrics,
-                          indented, initial_entry, metrics_json, run_json,
-                          stored_copy_name)
+from .file_layout import (
+    EncodedOnce,
+    FinalEvents,
+    IdClaims,
+    MetricText,
+    add_metrics,
+    indented,
+    initial_entry,
+    metrics_json,
+    run_json,
+    stored_copy_name,
+)
 from .file_storage import LIVE_METRICS_BYTES
 
 #: seconds: a heartbeat sooner than this after the last upload of run.json skips it
@@ -167,12 +179,12 @@ class ObjectStoreObserver(FinalEvents, Observer):
         names = self.bucket.list_dirs(self.url.key(""))  # "prefix/", or "" at the root
         return max((int(n) for n in names if n.isdigit()), default=0)
 
-    def _claim(self, run_id: int, config: dict) -> bool:
+    def _claim(self, run_id: int, config: dict[str, Any]) -> bool:
         """Create ``<id>/config.json`` if no run has it: the atomic claim of the id."""
         return self.bucket.put(self.url.key(str(run_id), "config.json"),
                                dumps(config).encode("utf-8"), _JSON, create_only=True)
 
-    def pytest_sacred_allocate_id(self, config: dict) -> int:
+    def pytest_sacred_allocate_id(self, config: dict[str, Any]) -> int:
         return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
 
     # -- content-addressed copies ----------------------------------------------------------
@@ -188,7 +200,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
             self._stored.add(relative)
         return relative
 
-    def _experiment_entry(self, ex_info: dict) -> dict:
+    def _experiment_entry(self, ex_info: ExperimentInfo) -> dict[str, Any]:
         base = ex_info["base_dir"]
         sources = [[name, self._store_copy(f"{base}/{name}", md5, "_sources")]
                    for name, md5 in ex_info.get("sources", [])]
@@ -196,8 +208,9 @@ class ObjectStoreObserver(FinalEvents, Observer):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _begin(self, run_id, ex_info, command, host_info, config, meta_info, status,
-               **times) -> _RunObjects:
+    def _begin(self, run_id: int | None, ex_info: ExperimentInfo, command: str,
+               host_info: HostInfo, config: dict[str, Any], meta_info: Mapping[str, Any],
+               status: str, **times: datetime) -> _RunObjects:
         if run_id is None:
             raise StoreError("the run has no id")
         # an id claimed here has its config.json already; one handed in is claimed now
@@ -218,18 +231,21 @@ class ObjectStoreObserver(FinalEvents, Observer):
         self._put(run, "run.json", run_json(run.fixed, run.entry))
         run.saved_at = time.monotonic()
 
-    def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
-                                   config, meta_info) -> None:
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                   command: str, host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
         self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED")
 
-    def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
-                                    config, meta_info) -> None:
+    def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
 
-    def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time,
-                                      result) -> None:
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any],
+                                      captured_out: str, beat_time: datetime,
+                                      result: Any) -> None:
         run = self._runs[run_id]
         run.entry["heartbeat"] = beat_time.isoformat()
         run.entry["result"] = result
@@ -244,7 +260,8 @@ class ObjectStoreObserver(FinalEvents, Observer):
         if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL:
             self._save(run)
 
-    def pytest_sacred_log_metrics(self, run_id, metrics_by_name) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
         run = self._runs[run_id]
         run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
         if not run.metrics_uploaded or (metrics_by_name and
@@ -257,7 +274,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
         self._put(run, "metrics.json", "".join(metrics_json(run.metrics)))
         run.metrics_uploaded, run.metrics_stale = True, False
 
-    def _finish(self, run_id, stop_time, status: str, **fields) -> None:
+    def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:
         run = self._runs.pop(run_id)
         if run.metrics_stale:
             self._save_metrics(run)
@@ -266,14 +283,15 @@ class ObjectStoreObserver(FinalEvents, Observer):
         run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
         self._save(run)
 
-    def pytest_sacred_artifact_event(self, run_id, name, filename, content_type) -> None:
+    def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
+                                     content_type: str | None) -> None:
         name = artifact_name(name)  # inside the run's prefix, not one of its own files
         run = self._runs[run_id]
         self.bucket.put_file(f"{run.key}/{name}", filename,
                              content_type or _content_type(filename))
         run.entry["artifacts"].append(name)  # run.json goes up with the next beat
 
-    def pytest_sacred_resource_event(self, run_id, filename) -> None:
+    def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         run = self._runs[run_id]
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, f"{self.url}/{stored}"])

@@ -66,8 +66,13 @@ class S3Bucket:
     def open(self, create: bool = True) -> None:
         """Check the bucket answers and our credentials are accepted; with ``create``,
         create it when missing."""
-        from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                         NoCredentialsError, PartialCredentialsError)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         client = self.client()
         try:
@@ -128,7 +133,8 @@ class S3Bucket:
         from botocore.exceptions import ClientError
 
         try:
-            return self.client().get_object(Bucket=self.name, Key=key)["Body"].read()
+            data: bytes = self.client().get_object(Bucket=self.name, Key=key)["Body"].read()
+            return data
         except ClientError as exc:
             if _status(exc) == 404:
                 return None

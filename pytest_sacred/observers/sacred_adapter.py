@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy
 import importlib
+from datetime import datetime
 from typing import Any
 
 from ..names import artifact_name
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from .base import Observer, StoreError
 
 #: what a Sacred observer must have to be fed: its started and final events
@@ -46,40 +48,49 @@ class SacredObserver(Observer):
         handler = getattr(self.observer, method, None)
         return handler(*args, **kwargs) if handler is not None else None
 
-    def pytest_sacred_queued_event(self, run_id, ex_info, command, host_info, queue_time,
-                                   config, meta_info) -> None:
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                   command: str, host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._call("queued_event", **copy.deepcopy(dict(
             ex_info=ex_info, command=command, host_info=host_info, queue_time=queue_time,
             config=config, meta_info=meta_info)), _id=run_id)
 
-    def pytest_sacred_started_event(self, run_id, ex_info, command, host_info, start_time,
-                                    config, meta_info) -> None:
+    def pytest_sacred_started_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._call("started_event", **copy.deepcopy(dict(
             ex_info=ex_info, command=command, host_info=host_info, start_time=start_time,
             config=config, meta_info=meta_info)), _id=run_id)
 
-    def pytest_sacred_heartbeat_event(self, run_id, info, captured_out, beat_time,
-                                      result) -> None:
+    def pytest_sacred_heartbeat_event(self, run_id: int | None, info: dict[str, Any],
+                                      captured_out: str, beat_time: datetime,
+                                      result: Any) -> None:
         self._call("heartbeat_event", info=info, captured_out=captured_out,
                    beat_time=beat_time, result=result)
 
-    def pytest_sacred_log_metrics(self, run_id, metrics_by_name, info) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int | None,
+                                  metrics_by_name: dict[str, MetricSeries],
+                                  info: dict[str, Any]) -> None:
         self._call("log_metrics", metrics_by_name=metrics_by_name, info=info)
 
-    def pytest_sacred_completed_event(self, run_id, stop_time, result) -> None:
+    def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
+                                      result: Any) -> None:
         self._call("completed_event", stop_time=stop_time, result=result)
 
-    def pytest_sacred_interrupted_event(self, run_id, interrupt_time, status) -> None:
+    def pytest_sacred_interrupted_event(self, run_id: int | None, interrupt_time: datetime,
+                                        status: str) -> None:
         self._call("interrupted_event", interrupt_time=interrupt_time, status=status)
 
-    def pytest_sacred_failed_event(self, run_id, fail_time, fail_trace) -> None:
+    def pytest_sacred_failed_event(self, run_id: int | None, fail_time: datetime,
+                                   fail_trace: list[str]) -> None:
         self._call("failed_event", fail_time=fail_time, fail_trace=fail_trace)
 
-    def pytest_sacred_resource_event(self, run_id, filename) -> None:
+    def pytest_sacred_resource_event(self, run_id: int | None, filename: str) -> None:
         self._call("resource_event", filename=filename)
 
-    def pytest_sacred_artifact_event(self, run_id, name, filename, metadata,
-                                     content_type) -> None:
+    def pytest_sacred_artifact_event(self, run_id: int | None, name: str, filename: str,
+                                     metadata: dict[str, Any] | None,
+                                     content_type: str | None) -> None:
         # the names every store accepts: Sacred's own observers would write "../x" there
         self._call("artifact_event", name=artifact_name(name), filename=filename,
                    metadata=metadata, content_type=content_type)

@@ -25,11 +25,13 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..hashing import md5_of
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..serialize import flatten
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
@@ -114,10 +116,10 @@ class _Run:
 
     row: dict[str, Any] = field(default_factory=dict)  # run columns
     details: dict[str, Any] = field(default_factory=dict)  # run_details columns
-    metric_rows: list[dict] = field(default_factory=list)
+    metric_rows: list[dict[str, Any]] = field(default_factory=list)
     last_write: float = 0.0
 
-    def take(self) -> tuple[dict, dict, list[dict]]:
+    def take(self) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         taken = self.row, self.details, self.metric_rows
         self.row, self.details, self.metric_rows = {}, {}, []
         return taken
@@ -245,7 +247,7 @@ class SqlObserver(Observer):
 
     # -- experiment, host, files ------------------------------------------------------------
 
-    def _get_or_create(self, conn: Any, table: str, key: str, values: dict) -> int:
+    def _get_or_create(self, conn: Any, table: str, key: str, values: dict[str, Any]) -> int:
         import sqlalchemy as sa
 
         t = self._tables[table]
@@ -253,12 +255,13 @@ class SqlObserver(Observer):
         query = sa.select(t.c[key]).where(*[
             t.c[k].is_(None) if v is None else t.c[k] == v for k, v in values.items()
             if k != "content"]).limit(1)
-        found = conn.execute(query).scalar()
+        found: int | None = conn.execute(query).scalar()
         if found is not None:
             return found
-        return conn.execute(t.insert().values(**values)).inserted_primary_key[0]
+        inserted: int = conn.execute(t.insert().values(**values)).inserted_primary_key[0]
+        return inserted
 
-    def _experiment_id(self, conn: Any, ex_info: dict) -> int:
+    def _experiment_id(self, conn: Any, ex_info: ExperimentInfo) -> int:
         cached = self._experiments.get(id(ex_info))
         if cached is not None and cached[0] is ex_info:
             return cached[1]
@@ -267,6 +270,7 @@ class SqlObserver(Observer):
         found = conn.execute(t["experiment"].select().where(
             t["experiment"].c.name == ex_info["name"][:self._limit("experiment", "name")],
             t["experiment"].c.md5sum == md5)).first()
+        experiment_id: int
         if found is not None:
             experiment_id = found.experiment_id
         else:
@@ -300,7 +304,7 @@ class SqlObserver(Observer):
     def _limit(self, table: str, column: str) -> int | None:
         return self._limits.get((table, column))
 
-    def _host_id(self, conn: Any, host_info: dict) -> int:
+    def _host_id(self, conn: Any, host_info: HostInfo) -> int:
         cached = self._hosts.get(id(host_info))
         if cached is not None and cached[0] is host_info:
             return cached[1]
@@ -314,7 +318,7 @@ class SqlObserver(Observer):
 
     # -- ids --------------------------------------------------------------------------------
 
-    def _insert_run(self, run_id: int | None, row: dict) -> int:
+    def _insert_run(self, run_id: int | None, row: dict[str, Any]) -> int:
         """Insert the run row under ``run_id``, or the next free id; unique across writers."""
         import sqlalchemy as sa
         from sqlalchemy.exc import IntegrityError, OperationalError
@@ -350,7 +354,8 @@ class SqlObserver(Observer):
         raise StoreError(f"no free run id in {redact_url(self.url)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
 
-    def _first_row(self, ex_info: dict, config: dict, meta_info: dict) -> dict:
+    def _first_row(self, ex_info: ExperimentInfo, config: dict[str, Any], meta_info: MetaInfo
+                   ) -> dict[str, Any]:
         cached = self._experiments.get(id(ex_info))
         if cached is not None and cached[0] is ex_info:
             experiment_id = cached[1]
@@ -363,7 +368,8 @@ class SqlObserver(Observer):
             "priority": meta_info.get("priority", 0), "comment": meta_info.get("comment", ""),
             "experiment_id": experiment_id})
 
-    def pytest_sacred_allocate_id(self, ex_info: dict, config: dict, meta_info: dict) -> int:
+    def pytest_sacred_allocate_id(self, ex_info: ExperimentInfo, config: dict[str, Any],
+                                  meta_info: MetaInfo) -> int:
         """Claim the id with a row holding what is known already."""
         run_id = self._insert_run(None, self._first_row(ex_info, config, meta_info))
         self._allocated.add(run_id)
@@ -371,8 +377,8 @@ class SqlObserver(Observer):
 
     # -- events -----------------------------------------------------------------------------
 
-    def _open_run(self, run_id: int, ex_info: dict, command: str, host_info: dict,
-                  config: dict, meta_info: dict, **columns: Any) -> None:
+    def _open_run(self, run_id: int, ex_info: ExperimentInfo, command: str, host_info: HostInfo,
+                  config: dict[str, Any], meta_info: MetaInfo, **columns: Any) -> None:
         t = self._tables
         if run_id not in self._allocated:
             self._insert_run(run_id, self._first_row(ex_info, config, meta_info))
@@ -395,7 +401,8 @@ class SqlObserver(Observer):
 
     # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -----------
 
-    def claim_queued(self, nodeids: list[str], worker: dict) -> dict | None:
+    def claim_queued(self, nodeids: list[str], worker: dict[str, Any]
+                     ) -> dict[str, Any] | None:
         """Claim the oldest QUEUED run of one of ``nodeids`` with a conditional UPDATE
         (QUEUED -> RUNNING: one worker wins); returns its id, config and meta."""
         import sqlalchemy as sa
@@ -427,7 +434,7 @@ class SqlObserver(Observer):
         self._db()
         run = self._tables["run"]
         with self._begin() as conn:
-            done = conn.execute(run.update().where(
+            done: int = conn.execute(run.update().where(
                 run.c.id == run_id, run.c.status.in_(statuses)).values(
                 status="QUEUED", start_time=None, heartbeat=None, stop_time=None)).rowcount
             conn.commit()
@@ -456,16 +463,16 @@ class SqlObserver(Observer):
                                  **({"fail_trace": reason} if status == "FAILED" else {})))
             conn.commit()
 
-    def pytest_sacred_queued_event(self, run_id: int, ex_info: dict, command: str,
-                                   host_info: dict, queue_time: datetime, config: dict,
-                                   meta_info: dict) -> None:
+    def pytest_sacred_queued_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
+                                   host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._open_run(run_id, ex_info, command, host_info, config, meta_info,
                        status="QUEUED", queue_time=queue_time)
         self._runs.pop(run_id, None)
 
-    def pytest_sacred_started_event(self, run_id: int, ex_info: dict, command: str,
-                                    host_info: dict, start_time: datetime, config: dict,
-                                    meta_info: dict) -> None:
+    def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
+                                    host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._open_run(run_id, ex_info, command, host_info, config, meta_info,
                        status="RUNNING", start_time=start_time)
 
@@ -484,7 +491,7 @@ class SqlObserver(Observer):
             conn.commit()
         run.last_write = time.monotonic()
 
-    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
                                       beat_time: datetime, result: Any) -> None:
         run = self._runs[run_id]
         run.row.update(info=_json(info), captured_out=captured_out or "", heartbeat=beat_time,
@@ -493,23 +500,24 @@ class SqlObserver(Observer):
         if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._flush(run_id, run)
 
-    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
         """Kept until the run's next write: one multi-row insert per write."""
         run = self._runs[run_id]
         finite_only = self._db().dialect.name in ("mysql", "mariadb")  # no NaN/inf there
         key = str(run_id)
         for name, metric in metrics_by_name.items():
-            values = metric["values"]
+            values: Sequence[float | None] = metric["values"]
             if finite_only:
                 values = [v if isinstance(v, (int, float)) and math.isfinite(v) else None
                           for v in values]
             run.metric_rows += [{"run_id": key, "name": name, "step": s, "value": v,
                                  "timestamp": ts}
                                 for s, v, ts in zip(metric["steps"], values,
-                                                    metric["timestamps"])]
+                                                    metric["timestamps"], strict=False)]
 
-    def _finish(self, run_id: int, status: str, stop_time: datetime, details: dict | None = None,
-                **columns: Any) -> None:
+    def _finish(self, run_id: int, status: str, stop_time: datetime,
+                details: dict[str, Any] | None = None, **columns: Any) -> None:
         run = self._runs.pop(run_id, None) or _Run()
         run.row.update(stop_time=stop_time, status=status, **columns)
         run.details.update(details or {})

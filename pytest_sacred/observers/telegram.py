@@ -81,7 +81,7 @@ class TelegramNotifier(Notifier):
     def describe(self) -> str:
         return f"Telegram chat {self.settings['chat_id']} via {urlsplit(self.api_url).netloc}"
 
-    def _call(self, method: str, body: dict) -> tuple[int, dict]:
+    def _call(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         url = f"{self.api_url}/bot{self.settings['token']}/{method}"
         status, raw, _ = post_json(url, body, self._open_url)
         try:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 TABLE = "runs"
 INDEX_SUFFIX = ".index"
@@ -41,7 +42,7 @@ class MetadataError(Exception):
     """The file is not a TinyDB database (or the lock could not be had in time)."""
 
 
-def parse_database(data: bytes, path: Path) -> dict:
+def parse_database(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
     """The tables of a TinyDB file; raises :class:`MetadataError` if it is something else."""
     if not data.strip():
         return {}
@@ -101,7 +102,7 @@ class MetadataFile:
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    def _read_index(self) -> dict | None:
+    def _read_index(self) -> dict[str, Any] | None:
         try:
             index = json.loads(self.index_path.read_bytes())
         except (OSError, ValueError):
@@ -181,7 +182,7 @@ class MetadataFile:
         """The next free id, claimed for this process (a gap if it is never written)."""
         with self.locked():
             self._sync()
-            doc_id = self._index["next_id"]
+            doc_id: int = self._index["next_id"]
             self._index["next_id"] = doc_id + 1
             self._save_index()
             return doc_id
@@ -231,7 +232,7 @@ class MetadataFile:
         index["count"] += 1
         index["live"][key] = [start, len(text) + len(pad), first]
 
-    def _replace(self, fd: int, key: str, text: bytes, place: list, final: bool) -> None:
+    def _replace(self, fd: int, key: str, text: bytes, place: list[Any], final: bool) -> None:
         index = self._index
         start, span, first = place
         if start + span == index["end"]:  # the last document: rewrite from its start

@@ -8,8 +8,9 @@ Differences from Sacred 0.8.7, invisible to its reader:
 
 * run ids are integers, unique across processes (TinyDB document id = ``_id``);
 * a run's events are kept in memory and its document written at start, at each periodic
-  heartbeat and at the end (a final beat right before the end is written with it), in place (:mod:`.tinydb_file`): the cost of a run does not grow with the
-  database, and a file lock makes concurrent writers safe;
+  heartbeat and at the end (a final beat right before the end is written with it), in
+  place (:mod:`.tinydb_file`): the cost of a run does not grow with the database, and a
+  file lock makes concurrent writers safe;
 * config, info and result are stored as JSON data (datetimes as ``{TinyDate}``, numpy
   arrays as ``{TinyArray}``, pandas as ``{TinyDataFrame}``/``{TinySeries}``, anything
   else jsonpickle-tagged as Sacred's other observers do) instead of failing on them;
@@ -24,12 +25,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..hashing import md5_of
+from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import flatten, is_plain
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
@@ -83,7 +86,7 @@ class _Run:
     entry: dict[str, Any]
     #: experiment and host, encoded once per session
     fixed: dict[str, str]
-    metrics: dict[str, dict[str, list]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     last_write: float = 0.0
 
     def text(self) -> str:
@@ -98,7 +101,7 @@ class TinyDbObserver(Observer):
     priority = 0
     name = "tinydb"
 
-    def __init__(self, basedir: str | os.PathLike, priority: int = 0,
+    def __init__(self, basedir: str | os.PathLike[str], priority: int = 0,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.basedir = Path(basedir).absolute()
         self.priority = priority
@@ -165,7 +168,7 @@ class TinyDbObserver(Observer):
     # -- ids --------------------------------------------------------------------------------
 
     def pytest_sacred_allocate_id(self) -> int:
-        run_id = self._metadata().reserve_id()
+        run_id: int = self._metadata().reserve_id()
         self._reserved.add(run_id)
         return run_id
 
@@ -190,7 +193,7 @@ class TinyDbObserver(Observer):
             self._stored.add(md5)
         return md5
 
-    def _experiment(self, ex_info: dict) -> str:
+    def _experiment(self, ex_info: ExperimentInfo) -> str:
         cached = self._encoded.get(id(ex_info))
         if cached is None or cached[0] is not ex_info:
             base_dir = ex_info.get("base_dir") or ""
@@ -202,7 +205,7 @@ class TinyDbObserver(Observer):
             cached = self._encoded[id(ex_info)] = (ex_info, text)
         return cached[1]
 
-    def _host(self, host_info: dict) -> str:
+    def _host(self, host_info: HostInfo) -> str:
         cached = self._encoded.get(id(host_info))
         if cached is None or cached[0] is not host_info:
             cached = self._encoded[id(host_info)] = (host_info, json.dumps(tiny_value(host_info)))
@@ -210,8 +213,9 @@ class TinyDbObserver(Observer):
 
     # -- events -----------------------------------------------------------------------------
 
-    def _begin(self, run_id: int, ex_info: dict, command: str, host_info: dict, config: dict,
-               meta_info: dict, status: str, **times: datetime) -> _Run:
+    def _begin(self, run_id: int, ex_info: ExperimentInfo, command: str, host_info: HostInfo,
+               config: dict[str, Any], meta_info: Mapping[str, Any], status: str,
+               **times: datetime) -> _Run:
         self._check_free(run_id)
         entry: dict[str, Any] = {"experiment": None, "format": FORMAT, "command": command,
                                  "host": None}
@@ -221,21 +225,21 @@ class TinyDbObserver(Observer):
                      _id=run_id)
         return _Run(entry, {"experiment": self._experiment(ex_info), "host": self._host(host_info)})
 
-    def pytest_sacred_queued_event(self, run_id: int, ex_info: dict, command: str,
-                                   host_info: dict, queue_time: datetime, config: dict,
-                                   meta_info: dict) -> None:
+    def pytest_sacred_queued_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
+                                   host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
         run = self._begin(run_id, ex_info, command, host_info, config,
                           {**meta_info, "queue_time": queue_time}, "QUEUED")
         self._write(run_id, run, final=True)
 
-    def pytest_sacred_started_event(self, run_id: int, ex_info: dict, command: str,
-                                    host_info: dict, start_time: datetime, config: dict,
-                                    meta_info: dict) -> None:
+    def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
+                                    host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         run = self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                                meta_info, "RUNNING", start_time=start_time)
         self._write(run_id, run)
 
-    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict, captured_out: str,
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
                                       beat_time: datetime, result: Any) -> None:
         run = self._runs[run_id]
         run.entry.update(info=tiny_value(info), captured_out=captured_out or "",
@@ -243,7 +247,8 @@ class TinyDbObserver(Observer):
         if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._write(run_id, run)
 
-    def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict) -> None:
+    def pytest_sacred_log_metrics(self, run_id: int,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
         metrics = self._runs[run_id].metrics
         for name, metric in metrics_by_name.items():
             kept = metrics.setdefault(name, {"steps": [], "timestamps": [], "values": []})

@@ -50,6 +50,7 @@ def open_reader(store: str | os.PathLike[str]) -> Reader:
         if exc.name != f"{__name__}.{kind}":
             raise
         raise StoreUnreadable(f"{store!r} looks like a {kind} store, which this version cannot "
-                              "read yet; readable: file-store directories, MongoDB, s3:// and gs://") from None
+                              "read yet; readable: file-store directories, MongoDB, s3:// and "
+                              "gs://") from None
     reader: Reader = module.open_store(store)
     return reader

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +58,8 @@ class Artifact:
     stores a temporary copy, removed when this object is garbage-collected.
     """
 
-    def __init__(self, name: str, open_reader: Any, run_id: int) -> None:
+    def __init__(self, name: str, open_reader: Callable[[], AbstractContextManager[Reader]],
+                 run_id: int) -> None:
         self.name = name
         self._open = open_reader
         self._run_id = run_id
@@ -92,20 +95,20 @@ class Run:
     experiment: str | None
     #: as shown: ``DIED?`` for a RUNNING run whose heartbeat stopped over 2 minutes ago
     status: str
-    config: dict
+    config: dict[str, Any]
     result: Any
     start_time: datetime | None
     stop_time: datetime | None
     heartbeat: datetime | None
     duration: float | None
-    host: dict
-    meta: dict
-    info: dict
+    host: dict[str, Any]
+    meta: dict[str, Any]
+    info: dict[str, Any]
     captured_out: str
     fail_trace: list[str] | None
     command: str | None
     #: the git repositories the experiment's sources were in (url, commit, dirty)
-    git: list[dict]
+    git: list[dict[str, Any]]
     #: metric name -> values as a Series indexed by step (named ``step``)
     metrics: dict[str, pandas.Series]
     #: metric name -> every point with its timestamp, as stored
@@ -130,7 +133,7 @@ def get_run(store: str | os.PathLike[str] | Reader, run_id: int) -> Run:
     _pandas("get_run")
     reader, owned = reader_for(store)
 
-    def open_again() -> Any:
+    def open_again() -> AbstractContextManager[Reader]:
         return _Borrowed(reader) if not owned else reader_for(store)[0]
 
     try:

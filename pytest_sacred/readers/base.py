@@ -34,6 +34,10 @@ class RunFilter:
     where: Any = None
 
 
+#: the filter keeping every run (the default of ``list_runs``)
+ALL_RUNS = RunFilter()
+
+
 @dataclass
 class Metric:
     """One metric of one run, all its points in step order as stored."""
@@ -41,7 +45,7 @@ class Metric:
     name: str
     steps: list[int]
     values: list[float]
-    timestamps: list[datetime]
+    timestamps: list[datetime | None]  # None where a stored time does not parse
 
 
 class MetricSummary(NamedTuple):
@@ -53,10 +57,10 @@ class MetricSummary(NamedTuple):
     last: Any
     min: Any
     max: Any
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as intended
 
 
-def summarize(values: list) -> MetricSummary | None:
+def summarize(values: list[Any]) -> MetricSummary | None:
     """The summary of a metric's values in stored order; ``None`` when it has no points.
 
     Values that are not numbers (``None`` from a NaN stored as null, NaN itself) are left
@@ -85,24 +89,24 @@ class StoredRun:
     """
 
     id: int
-    experiment: dict
+    experiment: dict[str, Any]
     status: str
-    config: dict
+    config: dict[str, Any]
     command: str | None = None
     result: Any = None
     start_time: datetime | None = None
     stop_time: datetime | None = None
     heartbeat: datetime | None = None
     queue_time: datetime | None = None
-    host: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     captured_out: str | None = None
     fail_trace: list[str] | None = None
     #: artifact names, as given to ``add_artifact`` or relative to ``tmp_path``
     artifacts: list[str] = field(default_factory=list)
     #: ``[filename, md5]`` pairs
-    resources: list = field(default_factory=list)
+    resources: list[Any] = field(default_factory=list)
     #: names of the metrics the run logged
     metric_names: list[str] = field(default_factory=list)
     #: where the run is, for messages (a directory, ``mongodb://host/db#id``, …)
@@ -115,7 +119,7 @@ class Reader(ABC):
     location: str
 
     @abstractmethod
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         """Runs matching ``where``, by ascending id, without their captured output."""
 
     @abstractmethod
@@ -157,7 +161,7 @@ class Reader(ABC):
             names = self.get_run(run_id).metric_names
         return {name: self.metric(run_id, name) for name in names}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless a reader holds connections
         """Release connections; reading again afterwards is not supported."""
 
     def __enter__(self) -> Reader:

@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from ..journal import JOURNAL, add_journal
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable)
+from .base import (
+    ALL_RUNS,
+    Metric,
+    MetricSummary,
+    NoSuchRun,
+    Reader,
+    RunFilter,
+    StoredRun,
+    StoreUnreadable,
+)
 from .file_layout import matches, metric_from, stored_run, summaries_of
 
 #: a run's files are rewritten in place; a read that meets a half-written one tries again
@@ -26,12 +34,12 @@ _READ_ATTEMPTS = 3
 try:  # several times faster on the large metrics.json files; the standard library otherwise
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - depends on the environment
-    from json import loads as _loads
+    from json import loads as _loads  # type: ignore[assignment]
 
 try:
     from orjson import JSONDecodeError as _OrDecodeError
 except ImportError:  # pragma: no cover
-    _OrDecodeError = _StdDecodeError
+    _OrDecodeError = _StdDecodeError  # type: ignore[misc, assignment]
 _DECODE_ERRORS = (_StdDecodeError, _OrDecodeError, UnicodeDecodeError)
 
 
@@ -93,10 +101,10 @@ class FileReader(Reader):
 
     # -- runs ------------------------------------------------------------------------------
 
-    def _record(self, run_id: int, entry: dict, config: dict) -> StoredRun:
+    def _record(self, run_id: int, entry: dict[str, Any], config: dict[str, Any]) -> StoredRun:
         return stored_run(run_id, entry, config, f"{self.location}{os.sep}{run_id}")
 
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         root = self.location
         for run_id in self._ids(where.ids):
             directory = f"{root}{os.sep}{run_id}"
@@ -126,7 +134,7 @@ class FileReader(Reader):
 
     # -- metrics ---------------------------------------------------------------------------
 
-    def _raw_metrics(self, directory: str | Path, status: str) -> dict[str, dict]:
+    def _raw_metrics(self, directory: str | Path, status: str | None) -> dict[str, dict[str, Any]]:
         """metrics.json with the journal's points appended (those it lacks).
 
         Only a run that has not ended (or a process that was killed) can have a journal:
@@ -149,7 +157,7 @@ class FileReader(Reader):
             raise StoreUnreadable(f"{directory}/{JOURNAL} is not a metrics journal: {exc}") \
                 from None
 
-    def _metrics_of(self, run_id: int) -> dict[str, dict]:
+    def _metrics_of(self, run_id: int) -> dict[str, dict[str, Any]]:
         directory = self._directory(run_id)
         status = (self._json(directory / "run.json") or {}).get("status")
         return self._raw_metrics(directory, status)

@@ -8,8 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .base import (Metric, MetricSummary, NoSuchRun, RunFilter, StoredRun, StoreUnreadable,
-                   summarize)
+from .base import Metric, MetricSummary, NoSuchRun, RunFilter, StoredRun, StoreUnreadable, summarize
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -32,15 +31,16 @@ def load_json(data: bytes | None, what: str) -> Any:
         raise StoreUnreadable(f"{what} is not JSON ({exc})") from None
 
 
-def matches(run: dict, where: RunFilter) -> bool:
+def matches(run: dict[str, Any], where: RunFilter) -> bool:
     """Whether a parsed ``run.json`` passes the experiment and status parts of ``where``."""
-    if where.experiment is not None and (run.get("experiment") or {}).get("name") != where.experiment:
+    if (where.experiment is not None
+            and (run.get("experiment") or {}).get("name") != where.experiment):
         return False
     return where.status is None or run.get("status") == where.status
 
 
-def stored_run(run_id: int, run: dict, config: dict | None, location: str,
-               info: dict | None = None, metrics: dict | None = None,
+def stored_run(run_id: int, run: dict[str, Any], config: dict[str, Any] | None, location: str,
+               info: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                captured_out: str | None = None) -> StoredRun:
     """One run's record from its parsed files (``info``, ``metrics`` and output optional)."""
     meta = run.get("meta") or {}
@@ -67,7 +67,7 @@ def stored_run(run_id: int, run: dict, config: dict | None, location: str,
     )
 
 
-def metric_from(metrics: dict | None, run_id: int, name: str, location: str) -> Metric:
+def metric_from(metrics: dict[str, Any] | None, run_id: int, name: str, location: str) -> Metric:
     """One metric out of a parsed ``metrics.json``; :class:`NoSuchRun` when absent."""
     entry = (metrics or {}).get(name)
     if entry is None:
@@ -77,7 +77,7 @@ def metric_from(metrics: dict | None, run_id: int, name: str, location: str) -> 
                   [parse_time(t) for t in entry.get("timestamps", [])])
 
 
-def summaries_of(metrics: dict) -> dict[str, MetricSummary]:
+def summaries_of(metrics: dict[str, Any]) -> dict[str, MetricSummary]:
     """Last/min/max of each metric of a parsed ``metrics.json`` that has points."""
     out = {}
     for name, points in metrics.items():

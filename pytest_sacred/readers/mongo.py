@@ -18,8 +18,17 @@ from typing import Any
 from ..observers.base import StoreError
 from ..observers.mongo import MongoObserver
 from ..redact import redact_url, scrub_password
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable,
-                   summarize)
+from .base import (
+    ALL_RUNS,
+    Metric,
+    MetricSummary,
+    NoSuchRun,
+    Reader,
+    RunFilter,
+    StoredRun,
+    StoreUnreadable,
+    summarize,
+)
 
 #: what a list leaves out of each run document (read by get_run)
 _LIST_PROJECTION = {"captured_out": 0}
@@ -86,12 +95,12 @@ class MongoReader(Reader):
         the md5s are in ``fs.files``): what ``--sacred-rerun`` compares with the code."""
         ids = {str(file_id): name for name, file_id in run.experiment.get("sources") or []}
         with self._errors():
-            files = self._db["fs.files"].find({"_id": {"$in": [f for _, f in
-                                                                run.experiment.get("sources") or []]}},
+            sources = run.experiment.get("sources") or []
+            files = self._db["fs.files"].find({"_id": {"$in": [f for _, f in sources]}},
                                               projection={"md5": 1})
             return {ids[str(f["_id"])]: f["md5"] for f in files if f.get("md5")}
 
-    def _record(self, doc: dict) -> StoredRun:
+    def _record(self, doc: dict[str, Any]) -> StoredRun:
         result = doc.get("result")
         if doc.get("result_file"):  # too large for the document: kept whole in GridFS
             result = json.loads(self._gridfs_text(doc["result_file"]))
@@ -111,7 +120,7 @@ class MongoReader(Reader):
             location=f"{self.location}/{doc['_id']}")
 
     @staticmethod
-    def _query(where: RunFilter) -> dict:
+    def _query(where: RunFilter) -> dict[str, Any]:
         query: dict[str, Any] = {"status": {"$exists": True}}  # not a claimed-only id
         if where.ids is not None:
             query["_id"] = {"$in": sorted(where.ids)}
@@ -125,7 +134,7 @@ class MongoReader(Reader):
                 query["$and"] = [c for c in clauses if c]
         return query
 
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         with self._errors():
             docs = list(self._runs.find(self._query(where), projection=_LIST_PROJECTION,
                                         sort=[("_id", 1)]))
@@ -136,14 +145,14 @@ class MongoReader(Reader):
                     continue
                 yield self._record(doc)
 
-    def _doc(self, run_id: int, projection: dict | None = None) -> dict:
+    def _doc(self, run_id: int, projection: dict[str, Any] | None = None) -> dict[str, Any]:
         doc = self._runs.find_one({"_id": run_id}, projection=projection)
         if doc is None or "status" not in doc:
             ids = self._runs.find({"_id": {"$type": "number"}}, projection={"_id": 1})
             known = sorted(d["_id"] for d in ids)
             have = "none" if not known else f"{known[0]}…{known[-1]}, {len(known)} runs"
             raise NoSuchRun(f"no run {run_id} in {self.location} (ids there: {have})")
-        return doc
+        return doc  # type: ignore[no-any-return]  # pymongo has no types
 
     def get_run(self, run_id: int) -> StoredRun:
         with self._errors():
@@ -191,7 +200,7 @@ class MongoReader(Reader):
         ids = sorted(out)
         query = {"run_id": {"$in": ids}} if len(ids) <= _MAX_IN else \
             {"run_id": {"$gte": ids[0], "$lte": ids[-1]}}
-        values: dict[tuple[int, str], list[tuple[int, list]]] = {}
+        values: dict[tuple[int, str], list[tuple[int, list[Any]]]] = {}
         with self._errors():
             for doc in self._db.metrics.find(query, projection={"_id": 0, "run_id": 1,
                                                                 "name": 1, "part": 1,
@@ -230,7 +239,7 @@ class MongoReader(Reader):
 _OPERATORS = {"==": "$eq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
 
-def _clause(column: str, op: str, value: Any) -> dict | None:
+def _clause(column: str, op: str, value: Any) -> dict[str, Any] | None:
     """The query clause of ``column OP value`` for columns that are document fields as
     they are (``config.*``, ``id``, ``experiment``); None for others.
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ..observers.base import StoreError
 from ..observers.object_store import Bucket, BucketURL, parse_bucket_url
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable)
+from .base import (
+    ALL_RUNS,
+    Metric,
+    MetricSummary,
+    NoSuchRun,
+    Reader,
+    RunFilter,
+    StoredRun,
+    StoreUnreadable,
+)
 from .file_layout import load_json, matches, metric_from, stored_run, summaries_of
 
 #: objects fetched at once when listing runs (each run is two or three small GETs)
@@ -31,7 +40,7 @@ class ObjectStoreReader(Reader):
     def _get(self, run_id: int, name: str) -> bytes | None:
         return self.bucket.get(self.url.key(str(run_id), name))
 
-    def _json(self, run_id: int, name: str):
+    def _json(self, run_id: int, name: str) -> Any:
         return load_json(self._get(run_id, name), f"{self.url}/{run_id}/{name}")
 
     def _ids(self) -> list[int]:
@@ -51,7 +60,7 @@ class ObjectStoreReader(Reader):
         return stored_run(run_id, run, config, f"{self.url}/{run_id}",
                           self._json(run_id, "info.json"), self._metrics(run_id), cout)
 
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         ids = [i for i in self._ids() if where.ids is None or i in where.ids]
         with ThreadPoolExecutor(_PARALLEL) as pool:
             for record in pool.map(lambda i: self._record(i, where, False), ids):
@@ -64,7 +73,7 @@ class ObjectStoreReader(Reader):
             raise NoSuchRun(f"{self.url} holds no run {run_id}")
         return record
 
-    def _metrics(self, run_id: int) -> dict:
+    def _metrics(self, run_id: int) -> dict[str, Any]:
         metrics = self._json(run_id, "metrics.json")
         if metrics is None and self._get(run_id, "run.json") is None:
             raise NoSuchRun(f"{self.url} holds no run {run_id}")
@@ -81,7 +90,8 @@ class ObjectStoreReader(Reader):
     def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
         with ThreadPoolExecutor(_PARALLEL) as pool:
             return dict(zip((r.id for r in runs),
-                            pool.map(lambda r: summaries_of(self._metrics(r.id)), runs)))
+                            pool.map(lambda r: summaries_of(self._metrics(r.id)), runs),
+                            strict=False))
 
     def artifact(self, run_id: int, name: str) -> bytes:
         run = self._json(run_id, "run.json")

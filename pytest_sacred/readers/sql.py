@@ -14,8 +14,16 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable)
+from .base import (
+    ALL_RUNS,
+    Metric,
+    MetricSummary,
+    NoSuchRun,
+    Reader,
+    RunFilter,
+    StoredRun,
+    StoreUnreadable,
+)
 
 
 def _number(value: Any) -> Any:
@@ -76,7 +84,7 @@ class SqlReader(Reader):
         import sqlalchemy as sa
 
         run, ex, host = self._t["run"], self._t["experiment"], self._t["host"]
-        columns = [run, ex.c.name.label("ex_name"), ex.c.base_dir.label("ex_base_dir"),
+        columns: list[Any] = [run, ex.c.name.label("ex_name"), ex.c.base_dir.label("ex_base_dir"),
                    host.c.hostname.label("h_hostname"), host.c.cpu.label("h_cpu"),
                    host.c.os.label("h_os"), host.c.os_info.label("h_os_info"),
                    host.c.python_version.label("h_python")]
@@ -100,12 +108,12 @@ class SqlReader(Reader):
             return list(conn.execute(query.order_by(run.c.id)))
 
     def _by_run(self, table: str, columns: list[str], run_keys: list[str] | None,
-                extra: Any = None) -> dict[str, list[tuple]]:
+                extra: Any = None) -> dict[str, list[tuple[Any, ...]]]:
         """``run_id -> [row]`` of a table keyed by ``run_id`` text."""
         import sqlalchemy as sa
 
         t = self._t.get(table)
-        out: dict[str, list[tuple]] = defaultdict(list)
+        out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         if t is None:
             return out
         query = sa.select(t.c.run_id, *[t.c[c] for c in columns])
@@ -118,11 +126,11 @@ class SqlReader(Reader):
                 out[row[0]].append(tuple(row[1:]))
         return out
 
-    def _resources(self, run_keys: list[str] | None) -> dict[str, list[list]]:
+    def _resources(self, run_keys: list[str] | None) -> dict[str, list[list[Any]]]:
         import sqlalchemy as sa
 
         link, res = self._t.get("runs_resources"), self._t.get("resource")
-        out: dict[str, list[list]] = defaultdict(list)
+        out: dict[str, list[list[Any]]] = defaultdict(list)
         if link is None or res is None:
             return out
         query = sa.select(link.c.run_id, res.c.filename, res.c.md5sum).select_from(
@@ -134,12 +142,12 @@ class SqlReader(Reader):
                 out[run_key].append([filename, md5])
         return out
 
-    def _experiment_tables(self, experiment_id: int) -> dict:
+    def _experiment_tables(self, experiment_id: int) -> dict[str, Any]:
         """Sources, dependencies and repositories of a run Sacred wrote (no run_details)."""
         import sqlalchemy as sa
 
         t = self._t
-        out: dict[str, list] = {"sources": [], "dependencies": [], "repositories": []}
+        out: dict[str, list[Any]] = {"sources": [], "dependencies": [], "repositories": []}
         with self._engine.connect() as conn:
             for link, table, key, cols in (
                     ("experiments_sources", "source", "source_id", ("filename", "md5sum")),
@@ -162,8 +170,8 @@ class SqlReader(Reader):
                                                     "dirty": bool(row[2])})
         return out
 
-    def _record(self, row: Any, artifacts: list, resources: list, metric_names: list,
-                whole: bool, experiments: dict[int, dict]) -> StoredRun:
+    def _record(self, row: Any, artifacts: list[Any], resources: list[Any], metric_names: list[Any],
+                whole: bool, experiments: dict[int, dict[str, Any]]) -> StoredRun:
         mapping = row._mapping
         d_experiment = _loads(mapping.get("d_experiment"), None)
         if d_experiment is None:  # a run Sacred wrote: its experiment's rows
@@ -201,13 +209,13 @@ class SqlReader(Reader):
                                  lambda q, t: q.order_by(t.c.artifact_id))
         metrics = self._by_run("metric", ["name"], keys, lambda q, t: q.distinct())
         resources = self._resources(keys)
-        experiments: dict[int, dict] = {}
+        experiments: dict[int, dict[str, Any]] = {}
         return [self._record(r, artifacts.get(r.run_id, []), resources.get(r.run_id, []),
                              metrics.get(r.run_id, []), whole, experiments) for r in rows]
 
     # -- the interface ----------------------------------------------------------------------
 
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         yield from self._records(where, whole=False)
 
     def get_run(self, run_id: int) -> StoredRun:
@@ -224,7 +232,8 @@ class SqlReader(Reader):
             key = conn.execute(sa.select(run.c.run_id).where(run.c.id == run_id)).scalar()
         if key is None:
             raise NoSuchRun(f"no run {run_id} in {self.location}")
-        return key
+        run_key: str = key  # run.run_id is a string column
+        return run_key
 
     def metric(self, run_id: int, name: str) -> Metric:
         import sqlalchemy as sa

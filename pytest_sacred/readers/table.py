@@ -75,7 +75,7 @@ def _pushed_status(status: str | None) -> str | None:
 
 def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = None,
              status: str | None = None, where: str | Where | None = None,
-             ids: Iterable[int] | None = None, now: datetime | None = None) -> list[dict]:
+             ids: Iterable[int] | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
     """One row per matching run, by ascending id.
 
     ``experiment``, ``status`` and ``ids`` go to the store; ``where`` is checked on the
@@ -98,6 +98,7 @@ def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = No
         if status is not None:  # RUNNING asked for: not the DIED? ones, and vice versa
             pairs = [(run, row) for run, row in pairs if row["status"] == status]
         if early:
+            assert condition is not None  # early only with a condition
             columns = set().union(*(row.keys() for _, row in pairs))
             if not condition.names <= columns:
                 # the store may have left out, by the where, the runs that have the column
@@ -123,7 +124,7 @@ def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = No
             reader.close()
 
 
-def columns_of(rows: list[dict]) -> list[str]:
+def columns_of(rows: list[dict[str, Any]]) -> list[str]:
     """All columns of ``rows`` in table order: fixed, config, result, metrics."""
     seen: dict[str, None] = dict.fromkeys(FIXED_COLUMNS)
     for row in rows:

@@ -16,8 +16,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .base import (Metric, MetricSummary, NoSuchRun, Reader, RunFilter, StoredRun,
-                   StoreUnreadable, summarize)
+from .base import (
+    ALL_RUNS,
+    Metric,
+    MetricSummary,
+    NoSuchRun,
+    Reader,
+    RunFilter,
+    StoredRun,
+    StoreUnreadable,
+    summarize,
+)
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 _READ_ATTEMPTS = 3
@@ -39,7 +48,7 @@ def _database(data: Any) -> Any:
         def write(self, data: Any) -> None:
             raise StoreUnreadable("the TinyDB reader does not write")
 
-    class Dates(Serializer):
+    class Dates(Serializer):  # type: ignore[misc]  # tinydb_serialization has no types
         OBJ_CLASS = datetime
 
         def encode(self, obj: datetime) -> str:
@@ -48,7 +57,7 @@ def _database(data: Any) -> Any:
         def decode(self, s: str) -> datetime:
             return datetime.strptime(s, DATE_FORMAT)
 
-    class FileIds(Serializer):
+    class FileIds(Serializer):  # type: ignore[misc]
         """A ``{TinyFile}`` reference, kept as the hashfs id (an md5) it names."""
 
         OBJ_CLASS = type("_HashfsId", (), {})
@@ -57,7 +66,8 @@ def _database(data: Any) -> Any:
             return json.dumps(str(obj))
 
         def decode(self, s: str) -> str:
-            return json.loads(s)
+            md5: str = json.loads(s)
+            return md5
 
     storage = SerializationMiddleware(Snapshot)
     storage.register_serializer(Dates(), "TinyDate")
@@ -88,10 +98,10 @@ class TinyDbReader(Reader):
         if not self.path.is_file():
             raise StoreUnreadable(f"{self.root} has no metadata.json: not a TinyDB store")
         self._fs = HashFS(str(self.root / "hashfs"), depth=3, width=2, algorithm="md5")
-        self._cache: tuple[Any, dict[int, dict]] | None = None
+        self._cache: tuple[Any, dict[int, dict[str, Any]]] | None = None
         self._docs()  # unreadable stores fail here, not at the first question
 
-    def _docs(self) -> dict[int, dict]:
+    def _docs(self) -> dict[int, dict[str, Any]]:
         """Every run document, by run id; parsed again only when the file has changed."""
         st = os.stat(self.path)
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -99,7 +109,7 @@ class TinyDbReader(Reader):
             self._cache = (stamp, self._parse())
         return self._cache[1]
 
-    def _parse(self) -> dict[int, dict]:
+    def _parse(self) -> dict[int, dict[str, Any]]:
         for attempt in range(_READ_ATTEMPTS):
             data = self.path.read_bytes()
             try:
@@ -112,7 +122,7 @@ class TinyDbReader(Reader):
                 time.sleep(0.05)  # a writer may be in the middle of a write
         if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
             raise StoreUnreadable(f"{self.path} is JSON but not a TinyDB database")
-        docs: dict[int, dict] = {}
+        docs: dict[int, dict[str, Any]] = {}
         for doc in _database(tables).table("runs").all():
             run_id = doc.get("_id")
             if isinstance(run_id, bool) or not isinstance(run_id, int):
@@ -120,7 +130,7 @@ class TinyDbReader(Reader):
             docs[run_id] = dict(doc)
         return docs
 
-    def _record(self, run_id: int, doc: dict) -> StoredRun:
+    def _record(self, run_id: int, doc: dict[str, Any]) -> StoredRun:
         experiment = dict(doc.get("experiment") or {})
         experiment["sources"] = [list(s[:2]) for s in experiment.get("sources", [])]
         meta = doc.get("meta") or {}
@@ -138,7 +148,7 @@ class TinyDbReader(Reader):
             metric_names=list(metrics.get("names", [])),
             location=f"{self.location}#{run_id}")
 
-    def list_runs(self, where: RunFilter = RunFilter()) -> Iterator[StoredRun]:
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
         docs = self._docs()
         for run_id in sorted(docs):
             doc = docs[run_id]
@@ -153,7 +163,7 @@ class TinyDbReader(Reader):
             run.captured_out = None
             yield run
 
-    def _doc(self, run_id: int) -> dict:
+    def _doc(self, run_id: int) -> dict[str, Any]:
         docs = self._docs()
         if run_id not in docs:
             raise NoSuchRun(f"no run {run_id} in {self.location}")
@@ -170,12 +180,14 @@ class TinyDbReader(Reader):
             raise StoreUnreadable(f"{what} (hashfs {md5}) is missing from "
                                   f"{self.root / 'hashfs'}") from None
 
-    def _points(self, run_id: int) -> dict[str, dict]:
+    def _points(self, run_id: int) -> dict[str, dict[str, Any]]:
         """``{name: {steps, timestamps, values}}`` of a run (``{}`` without metrics)."""
         metrics = self._doc(run_id).get("metrics") or {}
         if not metrics.get("names"):
             return {}
-        return json.loads(self._file(metrics["file"], f"the metrics of run {run_id}"))
+        points: dict[str, dict[str, Any]] = json.loads(
+            self._file(metrics["file"], f"the metrics of run {run_id}"))
+        return points
 
     def metric(self, run_id: int, name: str) -> Metric:
         points = self._points(run_id).get(name)
