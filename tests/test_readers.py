@@ -537,3 +537,11 @@ def test_where_on_an_empty_store(tmp_path: Path) -> None:
     from pytest_sacred.readers.table import run_rows
 
     assert run_rows(tmp_path, where="config.C > 1") == []
+
+
+def test_a_run_directory_claimed_but_not_yet_written_is_still_a_store(tmp_path: Path) -> None:
+    # another process has just claimed id 1 (mkdir) and not yet written run.json: a reader
+    # opened at that moment sees a store with no run in it yet, not "not a file store"
+    (tmp_path / "1").mkdir()
+    with open_reader(tmp_path) as reader:
+        assert list(reader.list_runs()) == []

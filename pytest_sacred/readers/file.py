@@ -216,8 +216,10 @@ def open_store(store: str) -> FileReader:
             names = [e.name for e in entries]
     except OSError as exc:
         raise StoreUnreadable(f"cannot read {store!r}: {exc.strerror or exc}") from None
+    # a numbered directory is a run's, also before its run.json is written (another
+    # process has just claimed that id)
     if names and not ({"_sources", "_resources"} & set(names)) and not any(
-            n.isdigit() and (root / n / "run.json").is_file() for n in names):
+            n.isdigit() and (root / n).is_dir() for n in names):
         raise StoreUnreadable(f"{store!r} is not a file store: it holds no run directories "
                               "(<id>/run.json); give the directory passed to "
                               "--sacred-file-storage (runs/ by default)")
