@@ -475,17 +475,6 @@ def test_importing_the_plugin_imports_no_reader() -> None:
     assert proc.stdout.strip() == "[]", proc.stderr
 
 
-def test_store_kind_without_a_reader(tmp_path: Path) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("pytest_sacred.readers.tinydb") is not None:
-        pytest.skip("the TinyDB reader exists: its own tests cover it")
-    (tmp_path / "metadata.json").write_text("{}")
-    with pytest.raises(StoreUnreadable, match="looks like a tinydb store, which this version "
-                                              "cannot read yet"):
-        open_reader(tmp_path)
-
-
 def test_api_takes_an_open_reader(any_store: str) -> None:
     """load_runs/get_run on a reader the caller opened leave it open for more reads."""
     from pytest_sacred import get_run, load_runs

@@ -43,14 +43,6 @@ def _kind(store: str) -> str:
 def open_reader(store: str | os.PathLike[str]) -> Reader:
     """The reader for ``store``; raises :class:`StoreUnreadable` naming what is wrong."""
     store = os.fspath(store)
-    kind = _kind(store)
-    try:
-        module = importlib.import_module(f".{kind}", __name__)
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{kind}":
-            raise
-        raise StoreUnreadable(f"{store!r} looks like a {kind} store, which this version cannot "
-                              "read yet; readable: file-store directories, MongoDB, s3:// and "
-                              "gs://") from None
+    module = importlib.import_module(f".{_kind(store)}", __name__)
     reader: Reader = module.open_store(store)
     return reader
