@@ -11,12 +11,15 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .observers.base import DEFAULT_LOCK_TIMEOUT
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
+
+if TYPE_CHECKING:
+    from .launchers.options import LaunchOptions
 
 #: the options that print or save something about the selected runs and run nothing
 COMMANDS = ("print_config", "save_config", "print_named_configs", "print_dependencies")
@@ -240,8 +243,14 @@ class Options:
     #: every ``--sacred-*`` option as given, for ``meta.options`` (passwords masked)
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    #: a launcher, queue worker or re-run is asked for: ``pytest_sacred.launchers`` takes over
-    launches: bool = False
+    #: launcher, queue-worker and re-run options, checked (``None``: none given, and
+    #: ``pytest_sacred.launchers`` is never imported)
+    launch: LaunchOptions | None = None
+
+    @property
+    def launches(self) -> bool:
+        """A launcher, queue worker or re-run takes over (``pytest_sacred.launchers``)."""
+        return self.launch is not None
 
     @property
     def command(self) -> bool:
@@ -287,7 +296,7 @@ class Options:
             lock_timeout=_seconds(config, "sacred_lock_timeout", DEFAULT_LOCK_TIMEOUT),
             **{name: _value(config, "sacred_" + name) for name in _REMOTE},
             main_process=not hasattr(config, "workerinput"),
-            launches=_launches(option),
+            launch=_launch(config),
             compare=option.sacred_compare,
             compare_fail=tuple(option.sacred_compare_fail or ()),
             compare_store=option.sacred_compare_store or None,
@@ -314,6 +323,16 @@ def _path(config: pytest.Config, name: str) -> Path | None:
         return None
     path: Path = Path(config.inipath.parent if config.inipath else config.rootpath) / ini
     return path
+
+
+def _launch(config: pytest.Config) -> LaunchOptions | None:
+    """The launcher, queue-worker and re-run options, when one of them is given."""
+    option = config.option
+    if not _launches(option):
+        return None
+    from .launchers.options import read
+
+    return read(config)
 
 
 def _launches(option: Any) -> bool:

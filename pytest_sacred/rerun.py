@@ -55,10 +55,10 @@ def load(run_id: int, store: str) -> Any:
         raise pytest.UsageError(f"--sacred-rerun {run_id}: cannot read {store!r} ({exc})") from None
 
 
-def select(config: pytest.Config, items: list[pytest.Item], observers: list[Any]) -> Any:
+def select(config: pytest.Config, items: list[pytest.Item], observers: list[Any], run_id: int,
+           rerun_from: str | None) -> Any:
     """Keep only the stored run's variant in ``items``; returns the stored run."""
-    run_id = config.option.sacred_rerun
-    store = config.option.sacred_rerun_from or store_of(observers)
+    store = rerun_from or store_of(observers)
     stored = load(run_id, store)
     nodeid = (stored.meta.get("pytest") or {}).get("nodeid")
     if not nodeid:

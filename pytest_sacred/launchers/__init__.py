@@ -22,15 +22,15 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
     resolved (a re-run selects its variant), and after (everything is checked, the
     executor built: bad input fails here, before anything is submitted or claimed)."""
     from ..keys import LAUNCH_KEY
-    from . import options as launch_options
 
     if before:
-        opts = launch_options.read(config)
+        opts = state.options.launch  # parsed with the session's options
         plan = config.stash[LAUNCH_KEY] = {"options": opts}
         if opts.rerun is not None:
             from ..rerun import select
 
-            plan["rerun"] = select(config, items, state.observers)
+            plan["rerun"] = select(config, items, state.observers, opts.rerun,
+                                   opts.rerun_from)
         return
     plan = config.stash[LAUNCH_KEY]
     opts = plan["options"]
@@ -40,7 +40,7 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
         from ..queue import queue_store
 
         queue_store(state.observers, "--sacred-run-queued")
-    if config.option.sacred_queue:
+    if state.options.queue:
         from ..queue import check_queueing
 
         check_queueing(state.observers)
