@@ -168,13 +168,24 @@ class Runner:
         """A periodic beat raised (the next one still runs): reported with the run."""
         self.events.report("heartbeat", "periodic beat", record.run_id, exc)
 
+    def _captured(self, record: RunRecord, sections: list[tuple[str, str, str]],
+                  live: tuple[str, str] | None = None) -> str:
+        """The run's output through the conftests' captured-output filter; a filter that
+        raises (or returns no text) is reported and the output kept folded, so that the
+        beat, and the run's end, still happen."""
+        try:
+            return output.combine(sections, live, output.hook_filter(self.config))
+        except Exception as exc:
+            self.events.report("captured-output filter", "pytest_sacred_captured_out_filter",
+                               record.run_id, exc)
+            return output.combine(sections, live)
+
     def _periodic_beat(self, record: RunRecord) -> None:
         with record.lock:
             if record.finished:
                 return
             live = output.peek(self.config)
-            self._beat(record, output.combine(record.sections, live,
-                                              output.hook_filter(self.config))
+            self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
 
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
@@ -186,8 +197,7 @@ class Runner:
         with record.lock:
             record.finished = True
             record.stop_time = utcnow()
-            self._beat(record, output.combine(sections,
-                                              out_filter=output.hook_filter(self.config)))
+            self._beat(record, self._captured(record, sections))
             record.status = status
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,

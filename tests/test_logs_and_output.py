@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import read_run
 
 LOGGING = '''
@@ -112,3 +114,7 @@ def test_a_filter_returning_something_else_is_an_error(pytester, runs_dir):
     result = pytester.runpytest()
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*captured-output filter returned int*must return the text*"])
+    # the run still ends, its output stored unfiltered
+    run = json.loads((runs_dir / "1" / "run.json").read_text())
+    assert run["status"] == "COMPLETED"
+    assert (runs_dir / "1" / "cout.txt").read_text().endswith("accuracy 0.9\n")
