@@ -28,6 +28,8 @@ class RunRecorder:
     name = "regression-checks"
     priority = -1000  # after the stores
 
+    takes_timestamps = True  # iterates them: see Observer.takes_timestamps
+
     def __init__(self, keep_points: bool, keep_artifacts: bool) -> None:
         self.keep_points = keep_points
         self.keep_artifacts = keep_artifacts

@@ -200,6 +200,13 @@ class Dispatcher:
         finally:
             self._local.call = None
 
+    def takes_timestamps(self) -> bool:
+        """True when every implementation of ``log_metrics`` (wrappers too) declares
+        ``takes_timestamps``: pytest-sacred's own observers do; anyone else's get the
+        plain list of datetimes the hook has always given."""
+        return all(getattr(impl.plugin, "takes_timestamps", False) is True
+                   for impl in self._pm.hook.pytest_sacred_log_metrics.get_hookimpls())
+
     def allocate_id(self, dropped: set[int], **kwargs: Any) -> int | None:
         """The id returned by the first observer, in pluggy's order, that names the run."""
         result = self.call(ALLOCATE, dropped, first=True, **kwargs)

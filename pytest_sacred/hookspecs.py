@@ -104,7 +104,11 @@ def pytest_sacred_log_metrics(
     """Metrics logged since the previous heartbeat; fires just before each heartbeat.
 
     :param metrics_by_name: ``{name: {"name", "steps": [int], "values": [number],
-        "timestamps": [datetime]}}``, only the entries not yet delivered.
+        "timestamps": [datetime]}}``, only the entries not yet delivered. An observer
+        with the attribute ``takes_timestamps = True`` (all of pytest-sacred's) may get a
+        :class:`~pytest_sacred.timestamps.Timestamps` instead of the list: a read-only
+        sequence of the same datetimes, made on first use; when any implementation lacks
+        the attribute, every one gets the list.
     :param info: the run's ``info`` dict; an observer may record metric ids in
         ``info["metrics"]`` as Sacred's MongoObserver does.
     """

@@ -1,12 +1,13 @@
 """Scalars logged by a run, held until the next heartbeat delivers them.
 
 ``log_scalar`` is on the hot path (millions of calls): for a plain ``int`` or ``float`` it
-makes two identity tests of the type and appends to three lists, nothing else, not even the
-default step
-(``None`` until drained). Any other value is checked at the call, so a value no store can
-keep fails where it was logged, naming the metric, instead of failing a later heartbeat and
-costing the run's other points. A drain converts what it takes to Sacred's payload (steps,
-datetimes) with C-level bulk operations, never point by point in Python.
+makes two identity tests of the type and appends to three lists (the time is
+``time.time_ns()``: the drain makes no float arithmetic of it), nothing else, not even
+the default step (``None`` until drained). Any other value is checked at the call, so a
+value no store can keep fails where it was logged, naming the metric, instead of failing
+a later heartbeat and costing the run's other points. A drain converts what it takes to
+Sacred's payload (steps, and :class:`~.timestamps.Timestamps` that make datetimes only for
+a store that asks) with C-level bulk operations, never point by point in Python.
 
 No lock: the logging thread appends the timestamp last, so a series holds as many complete
 points as it has timestamps. A drain copies that many from the front of each list and then
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import numbers
 import operator
-from collections.abc import Callable
-from time import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from time import time_ns
 from typing import Any, cast
 
-from .clock import from_timestamps
+from .timestamps import Timestamps
 
 #: values stored as they are; anything else goes through :func:`metric_value`
 _PLAIN_NUMBERS = frozenset((int, float))
@@ -38,7 +40,7 @@ class _Series:
     def __init__(self) -> None:
         self.steps: list[int | None] = []
         self.values: list[int | float] = []
-        self.times: list[float] = []
+        self.times: list[int] = []  # time.time_ns(): as cheap to append as time.time()
 
 
 def _short(value: Any) -> str:
@@ -98,7 +100,7 @@ class MetricsBuffer:
         self._next_step: dict[str, int] = {}
 
     def log(self, name: str, value: Any, step: int | None = None,
-            _time: Callable[[], float] = time, _float: type[float] = float,
+            _time: Callable[[], int] = time_ns, _float: type[float] = float,
             _int: type[int] = int) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1.
 
@@ -132,8 +134,9 @@ class MetricsBuffer:
         self._next_step[name] = filled[-1] + 1
         return filled
 
-    def drain(self) -> dict[str, dict[str, Any]]:
-        """Everything logged since the last drain, as Sacred's ``metrics_by_name``."""
+    def drain(self, lazy: bool = False) -> dict[str, dict[str, Any]]:
+        """Everything logged since the last drain, as Sacred's ``metrics_by_name``; the
+        timestamps as :class:`~.timestamps.Timestamps` when ``lazy``, else datetimes."""
         drained: dict[str, dict[str, Any]] = {}
         for name, series in list(self._series.items()):
             count = len(series.times)  # complete points only: the time is appended last
@@ -143,7 +146,10 @@ class MetricsBuffer:
             for points in (series.steps, series.values, series.times):
                 taken.append(points[:count])
                 del points[:count]
-            steps, values, times = taken  # values are plain: log() checked them
+            steps, values, times = taken
+            stamps: Sequence[datetime] = Timestamps(times)
+            if not lazy:
+                stamps = Timestamps(times).datetimes()
             drained[name] = {"name": name, "steps": self._steps(name, steps),
-                             "values": values, "timestamps": from_timestamps(times)}
+                             "values": values, "timestamps": stamps}  # values: log() checked
         return drained

@@ -13,7 +13,7 @@ import posixpath
 #: the run's own files in the file store, in any spelling or case (on a case-insensitive
 #: disk ``Run.json`` is ``run.json``); refused as artifact names in every store
 RESERVED_NAMES = frozenset({"run.json", "config.json", "cout.txt", "metrics.json",
-                            "info.json", "metrics.journal.jsonl"})
+                            "info.json", "metrics.journal"})
 #: prefix of the file store's working files (swap files, half-copied artifacts)
 WORKING_PREFIX = ".pytest-sacred-"
 

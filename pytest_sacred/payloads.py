@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -58,4 +59,5 @@ class MetricSeries(TypedDict):
     name: str
     steps: list[int]
     values: list[float]
-    timestamps: list[datetime]
+    #: a list, or :class:`~pytest_sacred.timestamps.Timestamps` (see the hook's docs)
+    timestamps: Sequence[datetime]

@@ -159,7 +159,8 @@ class Runner:
 
     def _beat(self, record: RunRecord, captured_out: str) -> None:
         record.captured_out = captured_out
-        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=record.metrics.drain(),
+        metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
+        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
                    info=record.info)
         self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                    captured_out=captured_out, beat_time=utcnow(), result=record.result)

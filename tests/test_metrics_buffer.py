@@ -49,7 +49,7 @@ def test_a_point_being_logged_during_a_drain_stays_whole_for_the_next():
     series.values.append(2.0)
     drained = buffer.drain()["loss"]
     assert drained["values"] == [1.0] and drained["steps"] == [0]
-    series.times.append(series.times[0] if series.times else 0.0)  # ... then its time
+    series.times.append(series.times[0] if series.times else 0)  # ... then its time
     buffer.log("loss", 3.0)
     drained = buffer.drain()["loss"]
     assert drained["values"] == [2.0, 3.0] and drained["steps"] == [1, 2]

@@ -129,7 +129,7 @@ def test_file_reads_sacreds_own_runs(file_stores) -> None:
 
 
 def test_file_reads_the_live_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A live run with large metrics keeps later points in metrics.journal.jsonl: the
+    """A live run with large metrics keeps later points in metrics.journal: the
     reader shows metrics.json's points followed by the journal's, and once the run ends
     (metrics.json written whole) no point twice."""
     from pytest_sacred.observers import file_storage

@@ -277,6 +277,7 @@ def test_large_metrics_are_journaled_during_the_run_and_stored_whole_at_the_end(
         import json, time
         from pathlib import Path
         import pytest
+        from pytest_sacred.journal import JOURNAL, add_journal
 
         def two_more_beats(request):
             # the second of them began after the points logged so far: they are stored
@@ -294,16 +295,19 @@ def test_large_metrics_are_journaled_during_the_run_and_stored_whole_at_the_end(
                 sacred_run.log_scalar("loss", float(i))
                 if i % 100 == 99:
                     two_more_beats(request)  # a few heartbeats
-            journal = [json.loads(line) for line in (run_dir / "metrics.journal.jsonl").open()]
-            # one line per beat, each entry saying where its points start
-            assert journal and all(entry["name"] == "loss" for beat in journal for entry in beat)
-            starts = [beat[0]["start"] for beat in journal]
-            assert starts == sorted(starts) and starts[0] > 0
+            text = (run_dir / JOURNAL).read_text()
+            # a record per beat (and chunk), each header saying where its points start
+            headers = [json.loads(line) for line in text.splitlines()
+                       if line.startswith('{"name"')]
+            assert headers and all(header["name"] == "loss" for header in headers)
+            starts = [header["start"] for header in headers]
+            assert starts == sorted(starts) and len(starts) >= 2
             on_disk = json.loads((run_dir / "metrics.json").read_text())
             assert len(on_disk["loss"]["steps"]) < 400  # no longer rewritten at each beat
+            assert add_journal(on_disk, text)["loss"]["steps"] == list(range(400))
     ''')
     pytester.runpytest("--sacred-heartbeat", "0.1").assert_outcomes(passed=1)
     metrics = json.loads((runs_dir / "1" / "metrics.json").read_text())
     assert metrics["loss"]["steps"] == list(range(400))
     assert metrics["loss"]["values"] == [float(i) for i in range(400)]
-    assert not (runs_dir / "1" / "metrics.journal.jsonl").exists()
+    assert not (runs_dir / "1" / "metrics.journal").exists()

@@ -22,7 +22,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..names import WORKING_PREFIX
 from .base import StoreWriteError
@@ -81,10 +81,41 @@ def write_error(path: Path | str, exc: OSError, what: str = "write") -> StoreWri
         "the files written before are unchanged", path=str(path), errno=exc.errno)
 
 
-def _write_pieces(fd: int, pieces: tuple[str, ...], fresh: bool = True) -> int:
+class FileRange(NamedTuple):
+    """Bytes of an open file, copied by the kernel into a file being written (the
+    metrics journal's text into ``metrics.json``) instead of read into memory."""
+
+    fd: int
+    offset: int
+    length: int
+
+
+def _copy_range(part: FileRange, fd: int, at: int) -> int:
+    """Copy ``part`` to offset ``at`` of ``fd``; returns the bytes copied."""
+    done = 0
+    while done < part.length:
+        try:
+            copied = os.copy_file_range(part.fd, fd, part.length - done,
+                                        part.offset + done, at + done)
+        except (AttributeError, OSError) as exc:  # not Linux, or a filesystem without it
+            if isinstance(exc, OSError) and exc.errno not in (
+                    errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(part.fd, min(part.length - done, 1 << 22), part.offset + done)
+            copied = os.pwrite(fd, data, at + done) if data else 0
+        if not copied:
+            raise OSError(errno.EIO, f"copying {part.length} bytes stopped short at {done}")
+        done += copied
+    return done
+
+
+def _write_pieces(fd: int, pieces: tuple[str | FileRange, ...], fresh: bool = True) -> int:
     """Write from offset 0; a reused (not ``fresh``) file is cut to the new size."""
     size = 0
     for piece in pieces:
+        if isinstance(piece, FileRange):
+            size += _copy_range(piece, fd, size)
+            continue
         data = piece.encode("utf-8")
         while data:  # a short write (a signal, a nearly full disk) writes the rest
             written = os.pwrite(fd, data, size)
@@ -143,7 +174,7 @@ class ReplacedFile:
         self._spare: int | None = None  # open on the working file: the previous content
         self._size = 0
 
-    def write(self, *pieces: str) -> None:
+    def write(self, *pieces: str | FileRange) -> None:
         """Replace the content; pieces are written one by one, never joined in memory."""
         try:
             spare, fresh = self._spare, self._spare is None
@@ -189,6 +220,16 @@ class ReplacedFile:
             except OSError:
                 pass
             raise write_error(self.path, exc) from None
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def fileno(self) -> int:
+        """The descriptor open on the file's current content (to copy ranges from)."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is not open")
+        return self._fd
 
     def close(self) -> None:
         """Close the file and remove its working file."""

@@ -54,6 +54,9 @@ class Observer:
     queue: StoreQueue | None = None
     #: the queue writes on the caller's thread while the store answers (a local disk)
     writes_inline: bool = False
+    #: ``log_metrics`` may get :class:`~pytest_sacred.timestamps.Timestamps` (datetimes
+    #: made on first use) instead of a list; only when every listener says so
+    takes_timestamps: bool = True
 
     def open(self) -> None:
         """Check the store can be written; raise :class:`StoreError` if not."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..payloads import MetricSeries
 from ..serialize import PLAIN_SCALAR_TYPES, dumps
+from ..timestamps import Timestamps
+from .atomic_file import FileRange
 from .base import StoreError
 
 
@@ -135,53 +137,89 @@ def run_json(fixed: dict[str, str], entry: dict[str, Any]) -> str:
 
 _ELEMENT = ",\n      "  # between list elements three levels deep in indent=2 JSON
 _QUOTED_ELEMENT = f'"{_ELEMENT}"'
-_CHUNK = 8192
+#: points encoded at a time: the temporary strings of one slice are freed before the next
+_CHUNK = 16384
+#: a chunk of one metric: the text of its steps, timestamps and values (ASCII only)
+Chunk = tuple[str, str, str]
+
+
+def _values_text(values: Sequence[Any]) -> str:
+    text = _ELEMENT.join(map(repr, values))  # what json writes for an int or a float...
+    if "n" in text:  # ...except nan and inf ("NaN", "Infinity" there), and numpy scalars
+        text = json.dumps(list(values))[1:-1].replace(", ", _ELEMENT)
+    return text
+
+
+def _timestamps_text(timestamps: Sequence[datetime]) -> Callable[[int, int], str]:
+    """The text of the times from ``start`` to ``end``: from the microseconds when there
+    are (no datetimes made), else from the datetimes."""
+    if isinstance(timestamps, Timestamps):
+        return lambda start, end: timestamps.iso_text(start, end, _ELEMENT)
+    return lambda start, end: '"' + _QUOTED_ELEMENT.join(
+        map(datetime.isoformat, timestamps[start:end])) + '"'
+
+
+def encode_points(steps: Sequence[int], timestamps: Sequence[datetime],
+                  values: Sequence[Any]) -> Iterator[tuple[int, Chunk]]:
+    """One beat's points of a metric as chunks of text, ``_CHUNK`` points each (with their
+    number): the elements of its three lists in Sacred's ``indent=2`` layout, without the
+    brackets."""
+    stamps = _timestamps_text(timestamps)
+    total = len(steps)
+    for start in range(0, total, _CHUNK):
+        end = min(start + _CHUNK, total)
+        yield end - start, (_ELEMENT.join(map(str, steps[start:end])), stamps(start, end),
+                            _values_text(values[start:end]))
 
 
 @dataclass
 class MetricText:
-    """The JSON text of one metric's points, one piece per heartbeat."""
+    """The JSON text of one metric's points: chunks held in memory, then (once a run's
+    metrics outgrow memory) ranges of the file store's journal."""
 
-    steps: list[str] = field(default_factory=list)
-    timestamps: list[str] = field(default_factory=list)
-    values: list[str] = field(default_factory=list)
-    #: points encoded so far (a journal entry's ``start`` is counted from it)
+    chunks: list[Chunk] = field(default_factory=list)
+    #: (offset of the steps text, its length, the timestamps', the values') in the journal
+    ranges: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: points encoded so far (a journal record's ``start`` is counted from it)
     count: int = 0
 
-    def add(self, steps: list[int], timestamps: list[datetime], values: list[float]) -> int:
-        """Encode one beat's points; returns the number of characters added.
-
-        In slices of ``_CHUNK`` points: each slice's temporary strings are freed before the
-        next is made, so a million points reuse a little memory instead of touching a lot.
-        """
-        added = 0
+    def add(self, steps: list[int], timestamps: Sequence[datetime],
+            values: list[float]) -> int:
+        """Encode and keep one beat's points; returns the number of characters added."""
         self.count += len(steps)
-        for start in range(0, len(steps), _CHUNK):
-            end = start + _CHUNK
-            pieces = (_ELEMENT.join(map(str, steps[start:end])),
-                      '"' + _QUOTED_ELEMENT.join(map(datetime.isoformat,
-                                                     timestamps[start:end])) + '"',
-                      json.dumps(values[start:end])[1:-1].replace(", ", _ELEMENT))
-            for chunks, piece in zip((self.steps, self.timestamps, self.values), pieces,
-                                     strict=False):
-                chunks.append(piece)
-                added += len(piece)
+        added = 0
+        for _, chunk in encode_points(steps, timestamps, values):
+            self.chunks.append(chunk)
+            added += sum(map(len, chunk))
         return added
 
-    def pieces(self, name: str) -> Iterator[str]:
+    def parts(self, key: int, journal: int | None = None) -> list[str | FileRange]:
+        """The text of list ``key`` (0 steps, 1 timestamps, 2 values), in order; journal
+        ranges as :class:`FileRange` of the open ``journal`` file."""
+        parts: list[str | FileRange] = [chunk[key] for chunk in self.chunks if chunk[key]]
+        if self.ranges:
+            if journal is None:
+                raise StoreError("the metrics journal is not open")
+            for offset, *lengths in self.ranges:
+                if lengths[key]:
+                    parts.append(FileRange(journal, offset + sum(lengths[:key]),
+                                           lengths[key]))
+        return parts
+
+    def pieces(self, name: str, journal: int | None = None) -> Iterator[str | FileRange]:
         """This metric in Sacred's ``indent=2`` layout, assembled from the stored pieces."""
         yield f"  {json.dumps(name)}: {{\n"
-        for i, (key, chunks) in enumerate(
-                (("steps", self.steps), ("timestamps", self.timestamps), ("values", self.values))):
-            yield (",\n" if i else "") + f'    "{key}": ['
-            if not chunks:
+        for key, label in enumerate(("steps", "timestamps", "values")):
+            yield (",\n" if key else "") + f'    "{label}": ['
+            parts = self.parts(key, journal)
+            if not parts:
                 yield "]"
                 continue
             yield "\n      "
-            for j, chunk in enumerate(chunks):  # no joined copy of a million points
+            for j, part in enumerate(parts):  # no joined copy of a million points
                 if j:
                     yield _ELEMENT
-                yield chunk
+                yield part
             yield "\n    ]"
         yield "\n  }"
 
@@ -198,7 +236,16 @@ def add_metrics(metrics: dict[str, MetricText],
     return added
 
 
-def metrics_json(metrics: dict[str, MetricText]) -> Iterator[str]:
+def metrics_text(metrics: dict[str, MetricText]) -> str:
+    """``metrics.json`` of points all held in memory (the object stores keep no journal)."""
+    pieces = list(metrics_json(metrics))
+    if not all(type(piece) is str for piece in pieces):
+        raise StoreError("metrics.json refers to a journal this store does not keep")
+    return "".join(cast("list[str]", pieces))
+
+
+def metrics_json(metrics: dict[str, MetricText],
+                 journal: int | None = None) -> Iterator[str | FileRange]:
     """``metrics.json`` in pieces (``{}`` when no metric was logged)."""
     if not metrics:
         yield "{}"
@@ -207,5 +254,5 @@ def metrics_json(metrics: dict[str, MetricText]) -> Iterator[str]:
     for i, name in enumerate(sorted(metrics)):
         if i:
             yield ",\n"
-        yield from metrics[name].pieces(name)
+        yield from metrics[name].pieces(name, journal)
     yield "\n}"

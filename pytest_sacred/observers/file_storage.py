@@ -5,7 +5,9 @@ content-addressed copies in ``DIR/_sources`` and ``DIR/_resources``. Ids are cla
 an atomic ``mkdir``, so several processes can share one directory.
 
 Unlike Sacred, metrics are never re-read or re-encoded: each heartbeat encodes only the new
-points and keeps them as JSON text, and ``metrics.json`` is written from those pieces.
+points and keeps them as JSON text, and ``metrics.json`` is written from those pieces. Past
+``LIVE_METRICS_BYTES`` the pieces go to the journal (:mod:`pytest_sacred.journal`) instead
+of memory, and the end of the run copies them from there into ``metrics.json``.
 
 Unlike Sacred, a killed process never leaves a file half-written: ``run.json``,
 ``config.json``, ``metrics.json``, ``info.json`` and artifacts are replaced whole
@@ -25,17 +27,17 @@ from typing import Any
 
 from ..clock import utcnow
 from ..hashing import md5_of
-from ..journal import JOURNAL, add_journal, journal_line
+from ..journal import JOURNAL, add_journal, journal_record
 from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import dumps
-from .atomic_file import ReplacedFile, copy_new, write_error, write_new
+from .atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
 from .base import Observer, StoreError, queued
 from .file_layout import (
     EncodedOnce,
     IdClaims,
     MetricText,
-    add_metrics,
+    encode_points,
     indented,
     initial_entry,
     metrics_json,
@@ -44,8 +46,8 @@ from .file_layout import (
 )
 
 #: metrics.json is rewritten at every heartbeat up to this size; past it, heartbeats append
-#: the new points to metrics.journal.jsonl and metrics.json is written once at the end,
-#: so a beat costs what it delivers, not what the run logged before
+#: the new points' text to the journal and metrics.json is written once at the end, so a
+#: beat costs what it delivers, not what the run logged before, and memory holds no text
 LIVE_METRICS_BYTES = 4 * 1024 * 1024
 
 
@@ -58,13 +60,13 @@ class _RunFiles:
     fixed: dict[str, str]
     cout: str = ""
     metrics: dict[str, MetricText] = field(default_factory=dict)
-    #: encoded size of all points so far; past LIVE_METRICS_BYTES beats only append
+    #: encoded size of the points held in memory; past LIVE_METRICS_BYTES the journal
     metrics_bytes: int = 0
-    #: metrics.json lacks points that are in the journal
-    metrics_stale: bool = False
+    #: the journal, once the points outgrew memory (metrics.json then lacks its points)
+    journal: ReplacedFile | None = None
     files: dict[str, ReplacedFile] = field(default_factory=dict)
 
-    def rewrite(self, name: str, *pieces: str) -> ReplacedFile:
+    def rewrite(self, name: str, *pieces: str | FileRange) -> ReplacedFile:
         file = self.files.get(name)
         if file is None:
             file = self.files[name] = ReplacedFile(self.directory / name)
@@ -100,7 +102,9 @@ def _resume(directory: Path) -> _RunFiles:
         run.metrics_bytes += text.add(metric["steps"],
                                       list(map(datetime.fromisoformat, metric["timestamps"])),
                                       metric["values"])
-    run.metrics_stale = (directory / JOURNAL).exists()
+    if (directory / JOURNAL).exists():  # all its points are in memory now: one metrics.json
+        run.rewrite("metrics.json", *metrics_json(run.metrics))
+        os.unlink(directory / JOURNAL)
     return run
 
 
@@ -274,31 +278,39 @@ class FileStorageObserver(Observer):
     def pytest_sacred_log_metrics(self, run_id: int,
                                   metrics_by_name: dict[str, MetricSeries]) -> None:
         run = self._run(run_id)
-        run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
-        if "metrics.json" not in run.files or (
-                metrics_by_name and run.metrics_bytes <= LIVE_METRICS_BYTES):
+        for name, metric in metrics_by_name.items():
+            text = run.metrics.get(name)
+            if text is None:
+                text = run.metrics[name] = MetricText()
+            for count, chunk in encode_points(metric["steps"], metric["timestamps"],
+                                              metric["values"]):
+                size = sum(map(len, chunk))
+                if run.journal is None and run.metrics_bytes + size > LIVE_METRICS_BYTES:
+                    self._save_metrics(run)  # all before the journal's first record
+                    run.journal = run.files[JOURNAL] = ReplacedFile(run.directory / JOURNAL)
+                    run.journal.create("")
+                if run.journal is None:
+                    text.chunks.append(chunk)
+                    run.metrics_bytes += size
+                else:
+                    self._append_journal(run.journal, text, name, count, chunk)
+                text.count += count
+        if run.journal is None or "metrics.json" not in run.files:
             self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
-        elif metrics_by_name:
-            self._append_journal(run, metrics_by_name)
 
     def _save_metrics(self, run: _RunFiles) -> None:
-        run.rewrite("metrics.json", *metrics_json(run.metrics))
-        run.metrics_stale = False
+        journal = run.journal.fileno() if run.journal is not None else None
+        run.rewrite("metrics.json", *metrics_json(run.metrics, journal))
 
-    def _append_journal(self, run: _RunFiles,
-                        metrics_by_name: dict[str, MetricSeries]) -> None:
-        """New points only, one JSON line per beat: what a crash would otherwise lose.
-
-        Each entry says where its points start (``start``: the metric's point count before
-        them), so :func:`read_metrics` never counts a point twice.
-        """
-        journal = run.files.get(JOURNAL) or run.rewrite(JOURNAL, "")
-        entries = [{"name": name, "start": run.metrics[name].count - len(metric["steps"]),
-                    "steps": metric["steps"], "values": metric["values"],
-                    "timestamps": list(map(datetime.isoformat, metric["timestamps"]))}
-                   for name, metric in metrics_by_name.items()]
-        journal.append(journal_line(entries))
-        run.metrics_stale = True
+    @staticmethod
+    def _append_journal(journal: ReplacedFile, text: MetricText, name: str, count: int,
+                        chunk: tuple[str, str, str]) -> None:
+        """One chunk's text, written once; ``text`` keeps where it is."""
+        record, offset = journal_record(name, text.count, count, chunk)
+        at = journal.size + offset
+        journal.append(record)
+        steps, stamps, values = map(len, chunk)
+        text.ranges.append((at, steps, stamps, values))
 
     def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:
         """The last writes of a run: each is tried even when an earlier one failed."""
@@ -306,7 +318,7 @@ class FileStorageObserver(Observer):
         del self._runs[run_id]
         failures: list[StoreError] = []
         try:
-            if run.metrics_stale:  # written once, now that no more points come
+            if run.journal is not None:  # written once, now that no more points come
                 try:
                     self._save_metrics(run)
                     os.unlink(run.directory / JOURNAL)  # only once metrics.json holds it all
@@ -321,6 +333,7 @@ class FileStorageObserver(Observer):
             run.close()
         if failures:
             raise failures[0]
+
 
     @queued
     def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,

@@ -44,7 +44,7 @@ from .file_layout import (
     add_metrics,
     indented,
     initial_entry,
-    metrics_json,
+    metrics_text,
     run_json,
     stored_copy_name,
 )
@@ -271,7 +271,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
             run.metrics_stale = True  # past the live size: uploaded once, at the end
 
     def _save_metrics(self, run: _RunObjects) -> None:
-        self._put(run, "metrics.json", "".join(metrics_json(run.metrics)))
+        self._put(run, "metrics.json", metrics_text(run.metrics))
         run.metrics_uploaded, run.metrics_stale = True, False
 
     def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:

@@ -71,7 +71,10 @@ class SacredObserver(Observer):
     def pytest_sacred_log_metrics(self, run_id: int | None,
                                   metrics_by_name: dict[str, MetricSeries],
                                   info: dict[str, Any]) -> None:
-        self._call("log_metrics", metrics_by_name=metrics_by_name, info=info)
+        # Sacred's observers get the lists they expect (pymongo cannot encode a sequence)
+        self._call("log_metrics", metrics_by_name={
+            name: {**metric, "timestamps": list(metric["timestamps"])}
+            for name, metric in metrics_by_name.items()}, info=info)
 
     def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
                                       result: Any) -> None:

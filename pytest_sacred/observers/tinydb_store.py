@@ -34,6 +34,7 @@ from typing import Any
 from ..hashing import md5_of
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import flatten, is_plain
+from ..timestamps import isoformats
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
 FORMAT = "TinyDbObserver-0.8.7"
@@ -253,7 +254,7 @@ class TinyDbObserver(Observer):
         for name, metric in metrics_by_name.items():
             kept = metrics.setdefault(name, {"steps": [], "timestamps": [], "values": []})
             kept["steps"] += metric["steps"]
-            kept["timestamps"] += map(datetime.isoformat, metric["timestamps"])
+            kept["timestamps"] += isoformats(metric["timestamps"])
             kept["values"] += metric["values"]
 
     def _finish(self, run_id: int, status: str, stop_time: datetime, **fields: Any) -> None:

@@ -1,7 +1,7 @@
 """Reader of Sacred's FileStorage layout (ours and Sacred 0.8.7's own).
 
 ``DIR/<id>/run.json`` and ``config.json`` make a run's record; ``metrics.json`` (plus
-``metrics.journal.jsonl`` while a run with large metrics is live), ``info.json``,
+``metrics.journal`` while a run with large metrics is live), ``info.json``,
 ``cout.txt`` and the artifacts are read only when asked for. Files are opened read-only.
 """
 
