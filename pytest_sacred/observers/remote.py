@@ -32,6 +32,8 @@ def object_stores(options: Options) -> list[Observer]:
 
 
 def notifiers(options: Options) -> list[Observer]:
+    if not (options.slack or options.telegram or options.notify):
+        return []  # the notifiers' module (http.client, urllib) is not imported for nothing
     from .notify import mode_option
 
     mode = mode_option(options.notify)
