@@ -42,7 +42,7 @@ FULL = {
     "import": dict(repeats=20, suite_repeats=11),
     "xdist": dict(repeats=3),
     "load_runs": dict(runs=10_000, repeats=3),
-    "db_stores": dict(repeats=3, server_repeats=0),
+    "db_stores": dict(repeats=2, server_repeats=0),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=0, cloud_repeats=0),
