@@ -98,6 +98,12 @@ elif kind == "tinydb":
 elif kind == "sql":
     from sacred.observers import SqlObserver
     ex.observers.append(SqlObserver(sys.argv[3]))
+elif kind == "s3":  # endpoint and credentials from the environment (AWS_ENDPOINT_URL_S3)
+    from sacred.observers import S3Observer
+    ex.observers.append(S3Observer(bucket=sys.argv[3], basedir=sys.argv[4]))
+elif kind == "gcs":  # the emulator from STORAGE_EMULATOR_HOST
+    from sacred.observers import GoogleCloudStorageObserver
+    ex.observers.append(GoogleCloudStorageObserver(bucket=sys.argv[3], basedir=sys.argv[4]))
 
 each = []
 start = time.perf_counter()
