@@ -9,7 +9,8 @@ original files may be gone by the time the spill is replayed.
 
 :func:`replay` writes a spill file into its store (or another one) through the store's
 own observer, in the order of the file: a run whose first event is in the spill keeps its
-id when the store has no run with that id, and gets a new one otherwise.
+id unless the store holds that id for another run (its own placeholder, or the same run
+written before, is filled instead), and gets a new one then.
 """
 
 from __future__ import annotations
@@ -184,23 +185,47 @@ def _replay_one(observer: Any, event: dict[str, Any], number: int, tmp: Path,
         kwargs[name] = str(target)
     try:
         if hook in _FIRST and old not in ids:
-            new = old
-            if old is None or observer.has_run(old):
-                new = _call(observer.pytest_sacred_allocate_id, kwargs)
-                if old is not None:
-                    summary.renamed[old] = new
-            ids[old] = new
-            summary.runs.append(new)
-        elif old not in ids:
-            ids[old] = old
-            summary.runs.append(old)
-        kwargs["run_id"] = ids[old]
-        _call(getattr(observer, hook), kwargs)
+            _replay_first(observer, hook, kwargs, ids, summary)
+        else:
+            if old not in ids:
+                ids[old] = old
+                summary.runs.append(old)
+            kwargs["run_id"] = ids[old]
+            _call(getattr(observer, hook), kwargs)
         summary.events += 1
     except Exception as exc:
         summary.errors.append(f"event {number} ({hook}, run {old}): {type(exc).__name__}: {exc}")
         if hook in _FIRST:
             failed.add(old)
+
+
+def _replay_first(observer: Any, hook: str, kwargs: dict[str, Any], ids: dict[Any, Any],
+                  summary: ReplaySummary) -> None:
+    """Write a run's first event under its own id; a new id only when the store holds
+    that id for another run.
+
+    The store may hold the id for this very run: the placeholder its session claimed
+    before the store went away, or this event written before its answer was lost (or by
+    an earlier replay). The observer's write recognises these as the same run and fills
+    it; only a :class:`RunExists` refusal means another run has the id. Asking
+    ``has_run`` first instead renamed such runs, which then were stored twice.
+    """
+    from .observers.base import RunExists
+
+    old = kwargs.get("run_id")
+    method = getattr(observer, hook)
+    new: Any = old
+    try:
+        if old is None:
+            raise RunExists("the run has no id")
+        _call(method, kwargs)
+    except RunExists:
+        new = kwargs["run_id"] = _call(observer.pytest_sacred_allocate_id, kwargs)
+        _call(method, kwargs)
+        if old is not None:
+            summary.renamed[old] = new
+    ids[old] = new
+    summary.runs.append(new)
 
 
 def _call(method: Any, kwargs: dict[str, Any]) -> Any:

@@ -427,3 +427,54 @@ def test_replay_refuses_a_file_that_is_no_spill(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "is not a pytest-sacred spill file" in done.stderr
+
+
+def test_replay_fills_the_placeholder_of_its_own_run_and_renames_only_for_another(
+        mongo_server: MongoServer, mongo_db_name: str, tmp_path: Path) -> None:
+    """The store went away after the session claimed ids (placeholders) and after one
+    started event reached the server unanswered: their events are spilled. The replay
+    stores each run once under its own id; only an id held by another run is renamed
+    (it used to rename all three, so runs 1 and 2 were stored twice)."""
+    from datetime import datetime, timedelta
+
+    from pytest_sacred.observers.mongo import MongoObserver
+    from pytest_sacred.spill import SpillWriter, replay
+
+    ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    live = MongoObserver(mongo_server.url, db_name=mongo_db_name)
+    live.open()
+    spill = SpillWriter(tmp_path / "_spill", "mongo", live.store_spec())
+    firsts = []
+    for n in range(3):
+        config, meta = {"seed": 100 + n, "n": n}, {"command": "test_e",
+                                                    "pytest": {"nodeid": f"t.py::test_e[{n}]"}}
+        run_id = live.pytest_sacred_allocate_id(ex_info=ex_info, config=config, meta_info=meta)
+        firsts.append({"run_id": run_id, "ex_info": ex_info, "command": "test_e",
+                       "host_info": {"hostname": "h"}, "start_time": t0 + timedelta(seconds=n),
+                       "config": config, "meta_info": meta})
+    assert [f["run_id"] for f in firsts] == [1, 2, 3]
+    live.pytest_sacred_started_event(**firsts[1])  # written; its answer lost: spilled too
+    with mongo_server.client() as client:  # another session's run took id 3 meanwhile
+        client[mongo_db_name].runs.replace_one({"_id": 3}, {"status": "COMPLETED",
+                                                            "meta": {"pytest": {"nodeid": "x"}}})
+    live.close()
+    for first in firsts:
+        spill.write("pytest_sacred_started_event", first, "down")
+        spill.write("pytest_sacred_completed_event", {
+            "run_id": first["run_id"], "stop_time": first["start_time"] + timedelta(seconds=9),
+            "result": first["config"]["n"]}, "down")
+    spill.close()
+    assert spill.path is not None
+
+    summary = replay(spill.path)
+    assert summary.errors == [] and summary.events == 6
+    assert summary.renamed == {3: 4} and summary.runs == [1, 2, 4]
+    with mongo_server.client() as client:
+        docs = {d["_id"]: d for d in client[mongo_db_name].runs.find({})}
+    assert sorted(docs) == [1, 2, 3, 4]
+    assert docs[3] == {"_id": 3, "status": "COMPLETED", "meta": {"pytest": {"nodeid": "x"}}}
+    for run_id, n in [(1, 0), (2, 1), (4, 2)]:
+        assert docs[run_id]["status"] == "COMPLETED" and docs[run_id]["result"] == n
+        assert docs[run_id]["config"] == {"seed": 100 + n, "n": n}
+        assert docs[run_id]["start_time"] == t0 + timedelta(seconds=n)

@@ -26,6 +26,11 @@ class StoreError(Exception):
     """
 
 
+class RunExists(StoreError):
+    """A run's first event names an id the store holds for another run (a replay then
+    stores the run under a new id)."""
+
+
 class StoreWriteError(StoreError):
     """A write to a store that failed during a run (a full disk, a lost mount...).
 

@@ -32,7 +32,7 @@ from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import dumps
 from .atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
-from .base import Observer, StoreError, queued
+from .base import Observer, RunExists, StoreError, queued
 from .file_layout import (
     EncodedOnce,
     IdClaims,
@@ -178,7 +178,7 @@ class FileStorageObserver(Observer):
         try:
             directory.mkdir(parents=True)
         except FileExistsError:
-            raise StoreError(
+            raise RunExists(
                 f"{directory} already holds run {run_id}; choose a free id (--sacred-id) "
                 "or another --sacred-file-storage"
             ) from None

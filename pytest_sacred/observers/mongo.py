@@ -34,7 +34,7 @@ from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..urls import split_url
-from .base import Observer, StoreError, queued
+from .base import Observer, RunExists, StoreError, queued
 from .mongo_target import (
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -447,13 +447,14 @@ class MongoObserver(Observer):
         try:
             runs.insert_one({"_id": run_id, **doc})
         except DuplicateKeyError:
-            existing = runs.find_one({"_id": run_id}, projection={"start_time": 1, "meta": 1,
-                                                                 "config.seed": 1})
+            existing = runs.find_one({"_id": run_id}, projection={
+                "start_time": 1, "meta.pytest": 1, "config.seed": 1, "status": 1})
             if not _same_run(existing, doc):
-                raise StoreError(f"run {run_id} already exists at {self.location(run_id)}; "
+                raise RunExists(f"run {run_id} already exists at {self.location(run_id)}; "
                                  "choose a free --sacred-id or another database or "
                                  "collection") from None
-            # an earlier try of this write reached the server before the connection broke
+            # an earlier try of this write reached the server before the connection broke,
+            # or the id's placeholder is this run's own (claimed before the store went away)
             runs.replace_one({"_id": run_id}, doc)
         self._allocated.discard(run_id)
         return run_id
@@ -688,11 +689,15 @@ class MongoObserver(Observer):
 
 def _same_run(existing: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
     """Whether the stored run ``existing`` is ``doc`` written before (same start, node
-    and seed; BSON keeps milliseconds)."""
+    and seed; BSON keeps milliseconds), or the placeholder ``allocate_id`` claimed for it
+    (no status yet; same node and seed): its first event then failed, was spilled, and is
+    replayed now."""
     if not existing:
         return False
     start, stored = doc.get("start_time"), existing.get("start_time")
-    if start is None or stored is None or abs((start - stored).total_seconds()) > 0.001:
+    placeholder = "status" not in existing and stored is None
+    if not placeholder and (start is None or stored is None
+                            or abs((start - stored).total_seconds()) > 0.001):
         return False
     node = (doc.get("meta") or {}).get("pytest")
     return bool(node) and node == (existing.get("meta") or {}).get("pytest") and \
