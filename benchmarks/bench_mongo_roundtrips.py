@@ -172,7 +172,12 @@ def run(repeats: int = 3) -> Section:
     ]
     by_ours = res["ours mongo"].samples[-1].inner["by_command"]
     by_sacred = res["Sacred mongo"].samples[-1].inner["by_command"]
-    section.notes.append(f"Commands of the last round, ours: {by_ours}; Sacred's: {by_sacred}.")
+    lines = ["| command | pytest-sacred per run | Sacred per run | ratio |", "|---|---|---|---|"]
+    for kind in sorted(set(by_ours) | set(by_sacred)):
+        o, s = by_ours.get(kind, 0) / RUNS, by_sacred.get(kind, 0) / RUNS
+        lines.append(f"| {kind} | {o:.2f} | {s:.2f} | {o / s:.2f} |" if s else
+                     f"| {kind} | {o:.2f} | {s:.2f} | n/a |")
+    section.details.append("Round trips per run by command (last round):\n\n" + "\n".join(lines))
     return section
 
 

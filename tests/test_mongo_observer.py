@@ -84,6 +84,13 @@ def observer(mongo_server, mongo_db_name):
     obs.close()
 
 
+@pytest.fixture(autouse=True)
+def beats_at_once(monkeypatch):
+    """Every beat written at once: these tests read each one (the round-trip test below
+    puts the deferral back)."""
+    monkeypatch.setattr(MongoObserver, "defer_beat_seconds", 0)
+
+
 @pytest.fixture
 def db(mongo_server, mongo_db_name):
     with mongo_server.client() as client:
@@ -698,3 +705,46 @@ def test_plugin_stops_before_running_when_mongo_is_unreachable(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot reach MongoDB at 'mongodb://alice:***@127.0.0.1:*"])
     assert "hunter2" not in result.stdout.str() + result.stderr.str()
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_db_name,
+                                                           ex_info):
+    """allocate, started, one beat with 3 metrics, artifact, completed: the metrics go in one
+    bulk write and the beat rides along with the run's next update, so batching that
+    regresses shows up as more commands."""
+    from pymongo import MongoClient, monitoring
+
+    class Counter(monitoring.CommandListener):
+        def __init__(self):
+            self.names: list[str] = []
+
+        def started(self, event):
+            self.names.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    counter = Counter()
+    client = MongoClient(mongo_server.host, mongo_server.port, event_listeners=[counter])
+    obs = MongoObserver.from_client(client, mongo_db_name)
+    obs.defer_beat_seconds = 60.0  # the default's behaviour, on a slow machine too
+    obs.open()
+    start(obs, ex_info)  # sources uploaded once for the session
+    counter.names.clear()
+    run_id = start(obs, ex_info)
+    info = beat(obs, run_id, info={}, metrics={
+        name: points(name, [0, 1, 2], [0.1, 0.2, 0.3]) for name in ("loss", "acc", "lr")})
+    obs.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=1)
+    # insert (allocate), update (started fills the placeholder), update (metrics bulk),
+    # update (completed, with the beat)
+    assert counter.names == ["insert", "update", "update", "update"], counter.names
+    doc = client[mongo_db_name].runs.find_one({"_id": run_id})
+    assert doc["status"] == "COMPLETED" and doc["heartbeat"] is not None
+    assert doc["info"]["metrics"] == info["metrics"] and len(info["metrics"]) == 3
+    assert client[mongo_db_name].metrics.count_documents({"run_id": run_id}) == 3
+    client.close()

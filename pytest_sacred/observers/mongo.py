@@ -25,6 +25,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,7 @@ from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..urls import split_url
-from .base import Observer, RunExists, StoreError, queued
+from .base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued
 from .mongo_target import (
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -107,6 +108,10 @@ class _Run:
     #: a metrics write failed or the run was begun elsewhere: the store may hold points
     #: the next write brings again
     unconfirmed: bool = False
+    #: ``$set`` of a heartbeat that came soon after the previous write: sent with the
+    #: run's next update (its end, usually), at the latest ``DEFER_BEAT_SECONDS`` later
+    pending: dict[str, Any] = field(default_factory=dict)
+    last_write: float = field(default_factory=time.monotonic)
 
 
 class MongoObserver(Observer):
@@ -114,6 +119,8 @@ class MongoObserver(Observer):
 
     priority = 30
     name = "mongo"
+    #: a heartbeat this soon after the run's previous update waits for its next one
+    defer_beat_seconds: float = DEFER_BEAT_SECONDS
 
     def __init__(self, url_or_db: str = DEFAULT_DB, db_name: str | None = None,
                  collection: str | None = None, client: Any = None,
@@ -500,7 +507,15 @@ class MongoObserver(Observer):
         return run
 
     def _update(self, run_id: int, update: dict[str, Any]) -> None:
+        """One ``update_one`` of run ``run_id``, carrying its deferred heartbeat along
+        (the update's own ``$set`` fields win)."""
+        run = self._runs.get(run_id)
+        if run is not None and run.pending:
+            update = {**update, "$set": {**run.pending, **update.get("$set", {})}}
         self._database()[self.collection].update_one({"_id": run_id}, update)
+        if run is not None:
+            run.pending = {}
+            run.last_write = time.monotonic()
 
     # -- large values go to GridFS -------------------------------------------------------------
 
@@ -550,8 +565,9 @@ class MongoObserver(Observer):
         changed = {key: value for key, value in values.items() if getattr(run, key) != value}
         for key, value in changed.items():
             setattr(run, key, value)
-        self._update(run_id, {"$set": {"heartbeat": beat_time,
-                                       **self._fit(run, run_id, changed)}})
+        run.pending.update({"heartbeat": beat_time, **self._fit(run, run_id, changed)})
+        if time.monotonic() - run.last_write >= self.defer_beat_seconds:
+            self._update(run_id, {})
 
     @queued
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict[str, MetricSeries],
@@ -640,6 +656,7 @@ class MongoObserver(Observer):
         run = self._runs.get(run_id) or _Run()
         if "result" in fields:
             fields = self._fit(run, run_id, {"result": to_document(fields["result"])})
+        self._runs.setdefault(run_id, run)
         self._update(run_id, {"$set": {"status": status, "stop_time": stop_time, **fields}})
         self._runs.pop(run_id, None)
 
