@@ -748,3 +748,63 @@ def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_d
     assert doc["info"]["metrics"] == info["metrics"] and len(info["metrics"]) == 3
     assert client[mongo_db_name].metrics.count_documents({"run_id": run_id}) == 3
     client.close()
+
+
+def test_an_artifact_is_two_inserts_and_reads_back_through_gridfs(mongo_server, mongo_db_name,
+                                                                  ex_info, tmp_path):
+    """Chunks then the fs.files document, GridFS's layout without its per-upload index
+    lookups; a retried upload replaces a partial one and keeps a complete one."""
+    import gridfs
+    from pymongo import MongoClient, monitoring
+
+    class Counter(monitoring.CommandListener):
+        names: list[str] = []
+
+        def started(self, event):
+            self.names.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    counter = Counter()
+    client = MongoClient(mongo_server.host, mongo_server.port, event_listeners=[counter])
+    obs = MongoObserver.from_client(client, mongo_db_name)
+    obs.open()
+    run_id = start(obs, ex_info)
+    data = bytes(range(256)) * 2100  # three chunks
+    (tmp_path / "model.bin").write_bytes(data)
+    obs.pytest_sacred_artifact_event(run_id=run_id, name="warm.bin",
+                                     filename=str(tmp_path / "model.bin"), metadata=None,
+                                     content_type=None)  # indexes ensured once
+    counter.names.clear()
+    obs.pytest_sacred_artifact_event(run_id=run_id, name="model.bin",
+                                     filename=str(tmp_path / "model.bin"),
+                                     metadata={"epoch": 3}, content_type=None)
+    assert counter.names == ["insert", "insert", "update"], counter.names
+    db = client[mongo_db_name]
+    doc = db.runs.find_one({"_id": run_id})
+    [ref] = [a for a in doc["artifacts"] if a["name"] == "model.bin"]
+    stored = gridfs.GridFS(db).get(ref["file_id"])
+    assert stored.read() == data and stored.metadata == {"epoch": 3}
+    assert stored.filename == f"artifact://runs/{run_id}/model.bin"
+    assert db["fs.files"].find_one({"_id": ref["file_id"]})["contentType"] == \
+        "application/octet-stream"
+    # a retry after a partial upload (chunks written, fs.files not): replaced, stored once
+    from bson import ObjectId
+
+    from pytest_sacred.observers.mongo_files import GridFiles
+
+    partial = ObjectId()
+    db["fs.chunks"].insert_one({"files_id": partial, "n": 0, "data": b"half"})
+    files = GridFiles(db)
+    with open(tmp_path / "model.bin", "rb") as f:
+        files.put(f, partial, "retried", retry=True)
+    with open(tmp_path / "model.bin", "rb") as f:
+        files.put(f, partial, "retried", retry=True)  # complete: kept as it is
+    assert gridfs.GridFS(db).get(partial).read() == data
+    assert db["fs.chunks"].count_documents({"files_id": partial}) == 3
+    assert db["fs.files"].count_documents({"_id": partial}) == 1
+    client.close()

@@ -36,6 +36,7 @@ from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..urls import split_url
 from .base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued
+from .mongo_files import GridFiles
 from .mongo_target import (
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -148,6 +149,7 @@ class MongoObserver(Observer):
         #: run id -> (config dict, its document fields) of a config spilled at allocate_id
         self._spilled_configs: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._artifact_ids: dict[tuple[int, str], Any] = {}  # artifacts being uploaded
+        self._files: GridFiles | None = None  # artifact uploads
         self._files_lock = threading.Lock()
 
     @classmethod
@@ -680,20 +682,19 @@ class MongoObserver(Observer):
                                      metadata: dict[str, Any] | None,
                                      content_type: str | None) -> None:
         from bson import ObjectId
-        from gridfs.errors import FileExists
 
         name = artifact_name(name)  # the same names as every store, refused for the same reasons
 
         content_type = content_type or mimetypes.guess_type(name)[0]
         # one id per artifact, chosen before the first try: a retry finds its own upload
+        retry = (run_id, name) in self._artifact_ids
         file_id = self._artifact_ids.setdefault((run_id, name), ObjectId())
-        try:
-            with open(filename, "rb") as f:
-                self._gridfs().put(f, _id=file_id,
-                                   filename=f"artifact://{self.collection}/{run_id}/{name}",
-                                   metadata=mongo_safe(metadata), contentType=content_type)
-        except FileExists:
-            pass
+        if self._files is None:
+            self._files = GridFiles(self._database())
+        with open(filename, "rb") as f:
+            self._files.put(f, file_id, f"artifact://{self.collection}/{run_id}/{name}",
+                            retry=retry, metadata=mongo_safe(metadata),
+                            contentType=content_type)
         self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
         del self._artifact_ids[(run_id, name)]
 
