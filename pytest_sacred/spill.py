@@ -64,7 +64,10 @@ class SpillWriter:
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError:  # the unflushed text is of writes that raised, each of them
+                    pass         # reported as a lost event: closing must not end the session
                 self._file = None
 
 

@@ -478,3 +478,16 @@ def test_replay_fills_the_placeholder_of_its_own_run_and_renames_only_for_anothe
         assert docs[run_id]["status"] == "COMPLETED" and docs[run_id]["result"] == n
         assert docs[run_id]["config"] == {"seed": 100 + n, "n": n}
         assert docs[run_id]["start_time"] == t0 + timedelta(seconds=n)
+
+
+def test_a_spill_file_on_a_full_disk_closes_without_ending_the_session(tmp_path: Path) -> None:
+    """Text a failed write left unflushed does not make close() raise at session end
+    (each such write raised and its event was reported lost)."""
+    from pytest_sacred.spill import SpillWriter
+
+    writer = SpillWriter(tmp_path, "mongo", None)
+    writer._file = open("/dev/full", "a", encoding="utf-8")  # ENOSPC on every flush
+    with pytest.raises(OSError):
+        writer.write("pytest_sacred_heartbeat_event", {"run_id": 1}, "down")
+    writer.close()
+    assert writer._file is None
