@@ -20,6 +20,7 @@ import errno
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -133,9 +134,15 @@ def _discard(path: Path) -> None:
         pass
 
 
+def _own_working_path(path: Path) -> Path:
+    """A working file no other process or thread uses: two xdist workers storing the same
+    content-addressed source at once must not rename each other's copy away."""
+    return path.with_name(f"{WORKING_PREFIX}{path.name}.{os.getpid()}-{threading.get_ident()}")
+
+
 def write_new(path: Path, *pieces: str) -> None:
     """Create ``path`` with this text: whole or not at all."""
-    work = working_path(path)
+    work = _own_working_path(path)
     try:
         fd = os.open(work, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -150,7 +157,7 @@ def write_new(path: Path, *pieces: str) -> None:
 
 def copy_new(source: str, path: Path, copy: Callable[[str, Path], Any] = shutil.copyfile) -> None:
     """Copy ``source`` to ``path``: whole or not at all."""
-    work = working_path(path)
+    work = _own_working_path(path)
     try:
         copy(source, work)
         os.replace(work, path)
