@@ -709,12 +709,9 @@ def test_plugin_stops_before_running_when_mongo_is_unreachable(pytester):
 
 # -- round trips -----------------------------------------------------------------------------
 
-def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_db_name,
-                                                           ex_info):
-    """allocate, started, one beat with 3 metrics, artifact, completed: the metrics go in one
-    bulk write and the beat rides along with the run's next update, so batching that
-    regresses shows up as more commands."""
-    from pymongo import MongoClient, monitoring
+def _command_counter():
+    """A pymongo listener keeping the names of the commands a client sends, in order."""
+    from pymongo import monitoring
 
     class Counter(monitoring.CommandListener):
         def __init__(self):
@@ -729,7 +726,17 @@ def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_d
         def failed(self, event):
             pass
 
-    counter = Counter()
+    return Counter()
+
+
+def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_db_name,
+                                                           ex_info):
+    """allocate, started, one beat with 3 metrics, artifact, completed: the metrics go in one
+    bulk write and the beat rides along with the run's next update, so batching that
+    regresses shows up as more commands."""
+    from pymongo import MongoClient
+
+    counter = _command_counter()
     client = MongoClient(mongo_server.host, mongo_server.port, event_listeners=[counter])
     obs = MongoObserver.from_client(client, mongo_db_name)
     obs.defer_beat_seconds = 60.0  # the default's behaviour, on a slow machine too
@@ -755,21 +762,9 @@ def test_an_artifact_is_two_inserts_and_reads_back_through_gridfs(mongo_server, 
     """Chunks then the fs.files document, GridFS's layout without its per-upload index
     lookups; a retried upload replaces a partial one and keeps a complete one."""
     import gridfs
-    from pymongo import MongoClient, monitoring
+    from pymongo import MongoClient
 
-    class Counter(monitoring.CommandListener):
-        names: list[str] = []
-
-        def started(self, event):
-            self.names.append(event.command_name)
-
-        def succeeded(self, event):
-            pass
-
-        def failed(self, event):
-            pass
-
-    counter = Counter()
+    counter = _command_counter()
     client = MongoClient(mongo_server.host, mongo_server.port, event_listeners=[counter])
     obs = MongoObserver.from_client(client, mongo_db_name)
     obs.open()

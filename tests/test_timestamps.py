@@ -94,17 +94,23 @@ def _beats(observer: FileStorageObserver, lazy: bool) -> dict[str, dict[str, lis
     return want
 
 
-@pytest.mark.parametrize("live_bytes", [10**9, 50_000, 0], ids=["memory", "both", "journal"])
-@pytest.mark.parametrize("lazy", [True, False], ids=["timestamps", "datetimes"])
-def test_metrics_json_is_sacreds_text_through_memory_and_journal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_bytes: int, lazy: bool) -> None:
-    monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", live_bytes)
+def _started(tmp_path: Path) -> tuple[FileStorageObserver, datetime]:
+    """A file store under ``tmp_path`` with run 1 started; and its start time."""
     observer = FileStorageObserver(tmp_path)
     observer.open()
     start = EPOCH + timedelta(microseconds=NOW_US)
     observer.pytest_sacred_started_event(
         run_id=1, ex_info={"name": "m", "sources": [], "base_dir": str(tmp_path)},
         command="test_m", host_info={}, start_time=start, config={}, meta_info={})
+    return observer, start
+
+
+@pytest.mark.parametrize("live_bytes", [10**9, 50_000, 0], ids=["memory", "both", "journal"])
+@pytest.mark.parametrize("lazy", [True, False], ids=["timestamps", "datetimes"])
+def test_metrics_json_is_sacreds_text_through_memory_and_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_bytes: int, lazy: bool) -> None:
+    monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", live_bytes)
+    observer, start = _started(tmp_path)
     want = _beats(observer, lazy)
     directory = tmp_path / "1"
     assert (directory / JOURNAL).exists() == (live_bytes < 10**9)
@@ -119,12 +125,7 @@ def test_metrics_json_is_sacreds_text_through_memory_and_journal(
 def test_a_journal_record_cut_short_is_left_out(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", 0)
-    observer = FileStorageObserver(tmp_path)
-    observer.open()
-    start = EPOCH + timedelta(microseconds=NOW_US)
-    observer.pytest_sacred_started_event(
-        run_id=1, ex_info={"name": "m", "sources": [], "base_dir": str(tmp_path)},
-        command="test_m", host_info={}, start_time=start, config={}, meta_info={})
+    observer, start = _started(tmp_path)
     for first in (0, 4):
         observer.pytest_sacred_log_metrics(run_id=1, metrics_by_name={"loss": {
             "name": "loss", "steps": list(range(first, first + 4)), "values": [1.0] * 4,
