@@ -430,6 +430,7 @@ def test_replay_continues_a_file_store_run_and_keeps_artifact_content(tmp_path: 
     assert json.loads((store / str(run_id) / "info.json").read_text()) == {"a": 2}
 
 
+@pytest.mark.system  # the replay command in a subprocess
 def test_replay_refuses_a_file_that_is_no_spill(tmp_path: Path) -> None:
     bogus = tmp_path / "x.jsonl"
     bogus.write_text('{"hello": 1}\n')
