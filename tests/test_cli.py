@@ -201,6 +201,7 @@ def test_not_a_store(tmp_path: Path, file_stores) -> None:
                                            code=3).stderr
 
 
+@pytest.mark.system  # the command in a subprocess
 def test_unreachable_server() -> None:
     import socket
 

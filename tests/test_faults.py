@@ -134,6 +134,7 @@ def _busy_project(root: Path) -> None:
     (root / "test_busy.py").write_text(BUSY_TEST)
 
 
+@pytest.mark.system  # sessions killed in subprocesses
 def test_sigkill_at_any_moment_leaves_valid_files_and_loses_no_delivered_point(tmp_path):
     kills = int(os.environ.get("PYTEST_SACRED_KILLS", "20"))
     seed = int(os.environ.get("PYTEST_SACRED_KILL_SEED", str(time.time_ns() % 10**6)))
@@ -456,6 +457,7 @@ def _small_filesystem(path: Path) -> tuple[str, callable]:
     return "rlimit", limit
 
 
+@pytest.mark.system  # mounts a small filesystem
 def test_a_full_disk_is_reported_and_never_corrupts_earlier_files(tmp_path):
     store = tmp_path / "small"
     kind, preexec = _small_filesystem(store)

@@ -11,6 +11,8 @@ import pytest
 
 from pytest_sacred.info.git import repository_info
 
+pytestmark = pytest.mark.system  # every test runs git
+
 git_lib = pytest.importorskip("git")  # the oracle (test extra)
 
 

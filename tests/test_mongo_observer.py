@@ -594,6 +594,7 @@ def test_bad_login(mongo_auth_server):
         obs.close()
 
 
+@pytest.mark.system  # a fresh interpreter
 def test_building_the_observer_does_not_import_pymongo():
     code = ("import sys, pytest_sacred.observers.mongo as m; m.MongoObserver.from_option("
             "'mongodb://h:1/db'); print(any(name.split('.')[0] in "

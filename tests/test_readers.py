@@ -463,6 +463,7 @@ def test_api_without_pandas(file_stores) -> None:
            "'pytest-sacred[analysis]'" in proc.stdout, proc.stderr
 
 
+@pytest.mark.system  # a fresh interpreter
 def test_importing_the_plugin_imports_no_reader() -> None:
     import subprocess
     import sys
