@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
+from .names import artifact_name
 from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
 
@@ -81,19 +82,30 @@ class Run:
         metadata: dict[str, Any] | None = None,
         content_type: str | None = None,
     ) -> None:
-        """Keep a file with the run, under ``name`` (default: its basename)."""
+        """Keep a file with the run, under ``name`` (default: its basename).
+
+        The name is checked here, by the rule every store applies
+        (:func:`~.names.artifact_name`), so that a name no store can keep fails this call
+        (and the run) with a ``ValueError`` naming it, instead of the store refusing it
+        after the run; it is stored normalised (``"a/./b"`` as ``"a/b"``).
+        """
+        __tracebackhide__ = True
         path = _existing_file(filename, "artifact")
+        stored = artifact_name(os.path.basename(path) if name is None else name)
         self._record.artifact_paths.add(path)
-        self._record.emit("pytest_sacred_artifact_event", name=name or os.path.basename(path),
+        self._record.artifact_names.add(stored)
+        self._record.emit("pytest_sacred_artifact_event", name=stored,
                           filename=path, metadata=metadata, content_type=content_type)
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content)."""
+        __tracebackhide__ = True
         self._record.emit("pytest_sacred_resource_event",
                           filename=_existing_file(filename, "resource"))
 
     def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
         """Open a file for reading and record it as a resource of the run."""
+        __tracebackhide__ = True
         self.add_resource(filename)
         return open(filename, mode)
 
@@ -102,6 +114,7 @@ class Run:
 
 
 def _existing_file(filename: str | os.PathLike[str], kind: str) -> str:
+    __tracebackhide__ = True
     path = Path(filename).absolute()
     if not path.is_file():
         what = "a directory" if path.is_dir() else "no such file"

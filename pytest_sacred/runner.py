@@ -217,12 +217,15 @@ class Runner:
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if not isinstance(tmp, Path):
             return
-        found = tmp_path_artifacts(tmp, record.artifact_paths)
+        found = tmp_path_artifacts(tmp, record.artifact_paths, record.artifact_names)
         for name, path in found.artifacts:
             self._emit(record, "pytest_sacred_artifact_event", name=name, filename=path,
                        metadata=None, content_type=None)
-        if found.notes:  # reaches the stores with the final beat
+        # both reach the stores with the final beat
+        if found.notes:
             record.info["tmp_path_not_stored"] = found.notes
+        if found.renamed:  # pairs, not a dict: MongoDB would escape the dots of the paths
+            record.info["tmp_path_renamed"] = [list(pair) for pair in found.renamed.items()]
 
     def close(self) -> None:
         self.heartbeat.stop()

@@ -1,0 +1,186 @@
+"""A user's bad call fails where it was made: artifact names, metric names, values and steps
+are refused by the call itself, the run FAILS with that message, nothing is spilled, and
+pytest's report shows the user's line, not the plugin's frames. ``tmp_path`` files whose
+paths are no artifact names are stored under other names, never refused or merged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_sacred.readers import open_reader
+
+pytest.importorskip("tinydb")
+pytest.importorskip("sqlalchemy")
+
+#: names no store can keep, and the rule each message must give
+REFUSED = {
+    "../../escaped.txt": "leads outside the run directory",
+    "ABSOLUTE": "is an absolute path",
+    "C:\\x.txt": "is an absolute path",
+    "./run.json": "is the run's own file 'run.json'",
+    "Metrics.JSON": "is the run's own file 'metrics.json'",
+    "a/../info.json": "is the run's own file 'info.json'",
+    "./": "is empty once normalised",
+    "": "is empty once normalised",
+    "sub/../..//x": "leads outside the run directory",
+    "d/.pytest-sacred-y": "keeps for its working files",
+    "nul\0.txt": "contains a NUL character",
+}
+
+REFUSED_NAMES = f'''
+import pytest
+
+REFUSED = {list(REFUSED)!r}
+
+
+def source(tmp_path):
+    path = tmp_path.parent / "payload.txt"
+    path.write_text("payload")
+    return str(path)
+
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("name", REFUSED)
+def test_refused(sacred_run, tmp_path, name):
+    if name == "ABSOLUTE":
+        name = str(tmp_path.parent / "absolute.txt")
+    sacred_run.add_artifact(source(tmp_path), name=name)
+    sacred_run.info["after"] = "never reached"
+'''
+
+
+def store_options(runs_dir: Path, mongo_server, mongo_db_name: str) -> dict[str, list[str]]:
+    """Every local store, by the URL its reader takes: the options that select it."""
+    mongo = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    tiny = runs_dir.parent / "tiny"
+    sqlite = f"sqlite:///{runs_dir.parent / 'runs.db'}"
+    return {str(runs_dir): ["--sacred-file-storage", str(runs_dir)],
+            f"mongodb://{mongo_server.host}:{mongo_server.port}/{mongo_db_name}":
+                ["--sacred-mongo", mongo],
+            str(tiny): ["--sacred-tinydb", str(tiny)],
+            sqlite: ["--sacred-sql", sqlite]}
+
+
+def test_artifact_names_no_store_keeps_fail_the_call_in_every_store(
+        pytester: pytest.Pytester, runs_dir: Path, mongo_server, mongo_db_name: str) -> None:
+    pytester.makepyfile(test_names=REFUSED_NAMES)
+    stores = store_options(runs_dir, mongo_server, mongo_db_name)
+    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    result.assert_outcomes(failed=len(REFUSED))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # not 6: every store stored every run
+    out = result.stdout.str()
+    assert "observer" not in out and "_spill" not in out
+    assert not (runs_dir / "_spill").exists()
+    for name, rule in REFUSED.items():
+        assert f"ArtifactNameError: artifact name {name!r}"[:60] in out or name == "ABSOLUTE"
+        assert rule in out, rule
+    assert not list(pytester.path.parent.rglob("escaped.txt"))
+    assert not list(pytester.path.parent.rglob("absolute.txt"))
+    for url in stores:
+        with open_reader(url) as reader:
+            runs = {run.id: run for run in reader.list_runs()}
+            assert sorted(runs) == list(range(1, len(REFUSED) + 1)), url
+            for run_id, (name, rule) in enumerate(REFUSED.items(), start=1):
+                run = reader.get_run(run_id)
+                assert run.status == "FAILED" and run.artifacts == [], (url, name)
+                trace = "".join(run.fail_trace or [])
+                assert "ArtifactNameError: artifact name" in trace and rule in trace, (url, name)
+                assert "after" not in run.info
+
+
+HOSTILE_EVENTS = '''
+import pytest
+
+
+@pytest.mark.experiment
+def test_event(sacred_run, tmp_path):
+    payload = tmp_path.parent / "payload.txt"
+    payload.write_text("payload")
+    # an artifact event that did not come through add_artifact (a spill file being
+    # replayed, another plugin): each store still applies the one name check
+    for name in ("../x", "run.json", "d/.pytest-sacred-y", "/abs"):
+        sacred_run._record.emit("pytest_sacred_artifact_event", name=name,
+                                filename=str(payload), metadata=None, content_type=None)
+    sacred_run._record.emit("pytest_sacred_artifact_event", name="ok/./kept.txt",
+                            filename=str(payload), metadata=None, content_type=None)
+'''
+
+
+def test_every_store_applies_the_one_name_check(pytester: pytest.Pytester, runs_dir: Path,
+                                                mongo_server, mongo_db_name: str) -> None:
+    pytester.makepyfile(test_events=HOSTILE_EVENTS)
+    stores = store_options(runs_dir, mongo_server, mongo_db_name)
+    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    for observer in ("file", "mongo", "tinydb", "sql"):
+        assert (f"observer {observer} failed in pytest_sacred_artifact_event '../x' (run 1): "
+                "ArtifactNameError: artifact name '../x' leads outside the run directory") in out
+        refused = [line for line in out.splitlines()
+                   if line.startswith(f"observer {observer} failed") and
+                   line.endswith("(and 3 more of its events)")]
+        assert len(refused) == 1, (observer, out)
+    # the row names each refused artifact, for every store
+    assert out.count("stored without artifact ../x, run.json, d/.pytest-sacred-y, /abs") == 4
+    for url in stores:
+        with open_reader(url) as reader:
+            run = reader.get_run(1)
+            assert run.artifacts == ["ok/kept.txt"], url  # stored normalised, alone
+            assert reader.artifact(1, "ok/kept.txt") == b"payload"
+    assert not (runs_dir.parent / "x").exists() and not Path("/abs").exists()
+
+
+TMP_PATH_FILES = r'''
+import pytest
+
+
+@pytest.mark.experiment
+def test_files(sacred_run, tmp_path):
+    explicit = tmp_path.parent / "explicit.txt"
+    explicit.write_text("explicit")
+    sacred_run.add_artifact(explicit, name="model.pkl")
+    for relative, text in FILES.items():
+        path = tmp_path.joinpath(*relative.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+'''
+
+#: file under tmp_path (``/`` separates folders) -> the name it is stored under
+TMP_PATH_NAMES = {
+    "a/b": "a/b",
+    "a\\b": "tmp_path/a%5Cb",                  # a legal POSIX name, not the folder a
+    "a%5Cb": "a%5Cb",                            # kept as it is: no clash with the above
+    "..\\..\\x": "tmp_path/..%5C..%5Cx",        # not a way out of the run
+    ".pytest-sacred-x": "tmp_path/%2Epytest-sacred-x",
+    "d/.pytest-sacred-y": "tmp_path/d/%2Epytest-sacred-y",
+    "run.json": "tmp_path/tmp_path/run.json",   # a file kept as it is holds tmp_path/run.json
+    "INFO.json": "tmp_path/INFO.json",
+    "tmp_path/run.json": "tmp_path/run.json",  # kept: the renamed run.json goes deeper
+    "model.pkl": "tmp_path/model.pkl",          # add_artifact took the name
+    "plain.txt": "plain.txt",
+}
+
+
+def test_tmp_path_files_are_stored_under_distinct_names_in_every_store(
+        pytester: pytest.Pytester, runs_dir: Path, mongo_server, mongo_db_name: str) -> None:
+    names = TMP_PATH_NAMES
+    pytester.makepyfile(test_files=f"FILES = {{r: r for r in {list(names)!r}}}\n"
+                        + TMP_PATH_FILES)
+    stores = store_options(runs_dir, mongo_server, mongo_db_name)
+    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    renamed = [[relative, name] for relative, name in names.items() if relative != name]
+    for url in stores:
+        with open_reader(url) as reader:
+            run = reader.get_run(1)
+            assert sorted(run.artifacts) == sorted([*names.values(), "model.pkl"]), url
+            for relative, name in names.items():  # each file's own text: none replaced
+                assert reader.artifact(1, name) == relative.encode(), (url, relative)
+            assert reader.artifact(1, "model.pkl") == b"explicit"
+            assert sorted(run.info["tmp_path_renamed"]) == sorted(renamed), url
+    info = json.loads((runs_dir / "1" / "info.json").read_text())
+    assert "tmp_path_not_stored" not in info
