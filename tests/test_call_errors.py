@@ -184,3 +184,60 @@ def test_tmp_path_files_are_stored_under_distinct_names_in_every_store(
             assert sorted(run.info["tmp_path_renamed"]) == sorted(renamed), url
     info = json.loads((runs_dir / "1" / "info.json").read_text())
     assert "tmp_path_not_stored" not in info
+
+
+BAD_METRIC_CALLS = r'''
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+
+
+@pytest.mark.experiment
+def test_refused(sacred_run):
+    sacred_run.log_scalar("loss", 1.0)
+    for name in (("a",), 3, None, b"loss", ["a"]):
+        with pytest.raises(TypeError) as refused:
+            sacred_run.log_scalar(name, 1.0)
+        assert str(refused.value) == (
+            f"log_scalar({name!r}, ...): a metric name must be a str, got "
+            f"{type(name).__name__}; name the metric with text, e.g. 'train.loss'")
+    for value, why in ((Decimal("sNaN"), "cannot convert signaling NaN to float"),
+                       (Fraction(10**400, 3), "too large")):
+        with pytest.raises(TypeError, match=r"^log_scalar\('loss', (Decimal|Fraction).*a "
+                           r"metric value must be a real number a store can keep as float.*"
+                           + why):
+            sacred_run.log_scalar("loss", value)
+    for step in (1.5, "3", True, None.__class__, [1]):
+        with pytest.raises(TypeError, match=r"^log_scalar\('loss', \.\.\., step=.*\): a step "
+                           r"must be an integer, got \w+; pass an int"):
+            sacred_run.log_scalar("loss", 2.0, step=step)
+    sacred_run.log_scalar("loss", Decimal("0.5"), step=7)
+    with pytest.raises(TypeError, match=r"^log_scalar\('loss', Decimal\('sNaN'\)\)"):
+        sacred_run.log_scalar("loss", Decimal("sNaN"))  # the converter kept for Decimal
+
+
+@pytest.mark.experiment
+def test_uncaught(sacred_run):
+    sacred_run.log_scalar(("a",), 1.0)
+'''
+
+
+def test_bad_metric_names_values_and_steps_fail_at_the_call_in_every_store(
+        pytester: pytest.Pytester, runs_dir: Path, mongo_server, mongo_db_name: str) -> None:
+    pytester.makepyfile(test_metrics=BAD_METRIC_CALLS)
+    stores = store_options(runs_dir, mongo_server, mongo_db_name)
+    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["E *TypeError: log_scalar(('a',), ...): a metric name must be "
+                                 "a str, got tuple; name the metric with text, e.g. 'train.loss'"])
+    for url in stores:
+        with open_reader(url) as reader:
+            assert reader.get_run(1).status == "COMPLETED", url
+            assert reader.get_run(2).status == "FAILED", url
+            loss = reader.metric(1, "loss")
+            assert loss.steps == [0, 7] and loss.values == [1.0, 0.5], url
+            assert reader.get_run(1).metric_names == ["loss"], url
+            assert reader.get_run(2).metric_names == [], url
