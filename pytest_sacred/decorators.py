@@ -89,6 +89,7 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None) -
     entry = ConfigEntry(name or func.__name__, func, tuple(inspect.signature(func).parameters))
 
     def fixture_function(request: pytest.FixtureRequest, **dependencies: Any) -> Any:
+        __tracebackhide__ = True  # an entry that raises: pytest shows the user's function
         from .keys import SPEC_KEY
 
         spec = request.node.stash.get(SPEC_KEY, None)
@@ -168,10 +169,14 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        __tracebackhide__ = True  # a failing call shows the caller's line and the helper's
         values = _capture_values
         if values is None:
             return func(*args, **kwargs)
-        given = signature.bind_partial(*args, **kwargs).arguments
+        try:
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError as exc:  # the caller's arguments do not fit: said as Python would
+            raise TypeError(f"{func.__qualname__}{signature}: {exc}") from None
         for name, param in signature.parameters.items():
             if name in given or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
@@ -193,6 +198,7 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
 
 def run_log(function: str) -> logging.Logger:
     """``_log`` of ``function`` in the current run (the ``_log`` fixture's)."""
+    __tracebackhide__ = True
     if _capture_values is None:
         raise RuntimeError("_log exists only while an experiment runs")
     logger: logging.Logger = _capture_values["_logging"].logger(function)

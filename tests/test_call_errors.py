@@ -6,6 +6,7 @@ paths are no artifact names are stored under other names, never refused or merge
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,111 @@ def test_bad_metric_names_values_and_steps_fail_at_the_call_in_every_store(
             assert loss.steps == [0, 7] and loss.values == [1.0, 0.5], url
             assert reader.get_run(1).metric_names == ["loss"], url
             assert reader.get_run(2).metric_names == [], url
+
+
+BAD_CALLS = r'''
+import pytest
+from pytest_sacred import capture, config
+
+
+@capture
+def scaled(x, lr):
+    return x * lr
+
+
+@capture
+def broken(lr):
+    raise RuntimeError(f"helper failed with lr={lr}")
+
+
+@config
+def lr():
+    return 0.1
+
+
+@pytest.mark.experiment
+def test_text_value(sacred_run):
+    sacred_run.log_scalar("loss", "0.4")  # USER LINE text_value
+
+
+@pytest.mark.experiment
+def test_tuple_name(sacred_run):
+    sacred_run.log_scalar(("a",), 1.0)  # USER LINE tuple_name
+
+
+@pytest.mark.experiment
+def test_float_step(sacred_run):
+    sacred_run.log_scalar("loss", 1.0, step=1.5)  # USER LINE float_step
+
+
+@pytest.mark.experiment
+def test_escaping_name(sacred_run, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    sacred_run.add_artifact(tmp_path / "f.txt", name="../x")  # USER LINE escaping_name
+
+
+@pytest.mark.experiment
+def test_missing_artifact(sacred_run):
+    sacred_run.add_artifact("missing.bin")  # USER LINE missing_artifact
+
+
+@pytest.mark.experiment
+def test_missing_resource(sacred_run):
+    sacred_run.open_resource("missing.csv")  # USER LINE missing_resource
+
+
+@pytest.mark.experiment
+def test_directory_resource(sacred_run, tmp_path):
+    sacred_run.add_resource(tmp_path)  # USER LINE directory_resource
+
+
+@pytest.mark.experiment
+def test_capture_bad_arguments(sacred_run, lr):
+    scaled(1, 2, 3)  # USER LINE capture_bad_arguments
+
+
+@pytest.mark.experiment
+def test_capture_raises(sacred_run, lr):
+    broken()  # USER LINE capture_raises
+'''
+
+#: test -> the message its failure must show
+CALL_MESSAGES = {
+    "text_value": "TypeError: log_scalar('loss', '0.4'): a metric value must be a real number",
+    "tuple_name": "TypeError: log_scalar(('a',), ...): a metric name must be a str",
+    "float_step": "TypeError: log_scalar('loss', ..., step=1.5): a step must be an integer",
+    "escaping_name": "ArtifactNameError: artifact name '../x' leads outside the run directory",
+    "missing_artifact": "FileNotFoundError: artifact 'missing.bin' is no such file",
+    "missing_resource": "FileNotFoundError: resource 'missing.csv' is no such file",
+    "directory_resource": "FileNotFoundError: resource '",
+    "capture_bad_arguments": "TypeError: scaled(x, lr): too many positional arguments",
+    "capture_raises": "RuntimeError: helper failed with lr=0.1",
+}
+
+
+def test_a_bad_call_shows_the_users_line_not_the_plugins_frames(
+        pytester: pytest.Pytester, runs_dir: Path) -> None:
+    pytester.makepyfile(test_calls=BAD_CALLS)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=len(CALL_MESSAGES))
+    text = result.stdout.str()
+    failures = text[text.index("= FAILURES ="):text.index("= pytest-sacred runs =")]
+    parts = re.split(r"\n_{3,} test_(\w+) _{3,}\n", failures)
+    sections = dict(zip(parts[1::2], parts[2::2]))
+    assert sorted(sections) == sorted(CALL_MESSAGES)
+    for test, message in CALL_MESSAGES.items():
+        body = sections[test]
+        assert "pytest_sacred/" not in body, (test, body)  # no frame, no source of the plugin
+        assert "__tracebackhide__" not in body and "raise TypeError" not in body
+        assert f"# USER LINE {test}" in body, (test, body)
+        assert message in body, (test, body)
+        code = [line for line in body.splitlines() if line.startswith(">")]
+        assert len(code) == (2 if test == "capture_raises" else 1), (test, body)
+        assert f"# USER LINE {test}" in code[0]
+    assert "raise RuntimeError" in sections["capture_raises"]  # the helper's own line too
+    for run_id, (test, message) in enumerate(CALL_MESSAGES.items(), start=1):
+        run = json.loads((runs_dir / str(run_id) / "run.json").read_text())
+        assert run["status"] == "FAILED", test
+        trace = "".join(run["fail_trace"])  # stored the same way: up to the user's line
+        assert "pytest_sacred/" not in trace, (test, trace)
+        assert f"# USER LINE {test}" in trace and message.split(": ")[1] in trace, test
