@@ -162,7 +162,8 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
 
     Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call),
     ``_rnd`` (a generator seeded with it) and ``_log`` (the logger ``<experiment>.<helper>``,
-    whose records go to the run's captured output) can be asked for. Outside a run, the
+    whose records go to the run's captured output, or ``logger.getChild(<helper>)`` for an
+    experiment marked with ``logger=``) can be asked for. Outside a run, the
     function is called unchanged.
     """
     signature = inspect.signature(func)
@@ -205,9 +206,11 @@ def run_log(function: str) -> logging.Logger:
     return logger
 
 
-def set_capture_values(run: Any | None, seed: int = 0) -> None:
+def set_capture_values(run: Any | None, seed: int = 0,
+                       logger: logging.Logger | None = None) -> None:
     """Make ``run`` (seeded with ``seed``) the run whose config ``@capture`` functions see,
-    and whose output its experiment's logger writes to (``None`` to clear)."""
+    and whose output its experiment's logger writes to (``None`` to clear); ``logger``: the
+    experiment marker's, whose children are then the run's ``_log``."""
     global _capture_values
     if _capture_values is not None:
         _capture_values["_logging"].stop()
@@ -218,7 +221,7 @@ def set_capture_values(run: Any | None, seed: int = 0) -> None:
 
     from .logs import RunLogging
 
-    logs = RunLogging(run.experiment_info["name"])
+    logs = RunLogging(run.experiment_info["name"], logger)
     logs.start()
     _capture_values = {
         "config": run.config,

@@ -297,7 +297,7 @@ class RunHooks:
             runner.queue(record)
             pytest.skip(f"queued as run {record.run_id}")
         seed_globals(spec.seed)
-        set_capture_values(run, spec.seed)
+        set_capture_values(run, spec.seed, spec.logger)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
