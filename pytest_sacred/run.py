@@ -41,6 +41,16 @@ class Run:
         """Free-form data stored with every heartbeat."""
         return self._record.info
 
+    @info.setter
+    def info(self, value: dict[str, Any]) -> None:
+        # Sacred's run.info is a plain attribute: replacing it works there too
+        __tracebackhide__ = True
+        if not isinstance(value, dict):
+            raise TypeError(f"sacred_run.info must be a dict (stored as the run's info.json / "
+                            f"info field), got {type(value).__name__}; assign a dict, or set "
+                            f"a key: sacred_run.info['key'] = value")
+        self._record.info = value
+
     @property
     def result(self) -> Any:
         """The run's result: the test's return value unless set here."""
@@ -78,7 +88,7 @@ class Run:
     def add_artifact(
         self,
         filename: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         metadata: dict[str, Any] | None = None,
         content_type: str | None = None,
     ) -> None:
@@ -91,6 +101,8 @@ class Run:
         """
         __tracebackhide__ = True
         path = _existing_file(filename, "artifact")
+        if isinstance(name, os.PathLike):
+            name = os.fspath(name)  # Path("plots") / "loss.png" names as "plots/loss.png" does
         stored = artifact_name(os.path.basename(path) if name is None else name)
         self._record.artifact_paths.add(path)
         self._record.artifact_names.add(stored)

@@ -301,6 +301,11 @@ def test_directory_resource(sacred_run, tmp_path):
 
 
 @pytest.mark.experiment
+def test_info_not_a_dict(sacred_run):
+    sacred_run.info = [("loss", 1.0)]  # USER LINE info_not_a_dict
+
+
+@pytest.mark.experiment
 def test_capture_bad_arguments(sacred_run, lr):
     scaled(1, 2, 3)  # USER LINE capture_bad_arguments
 
@@ -319,6 +324,8 @@ CALL_MESSAGES = {
     "missing_artifact": "FileNotFoundError: artifact 'missing.bin' is no such file",
     "missing_resource": "FileNotFoundError: resource 'missing.csv' is no such file",
     "directory_resource": "FileNotFoundError: resource '",
+    "info_not_a_dict": "TypeError: sacred_run.info must be a dict (stored as the run's "
+                       "info.json / info field), got list",
     "capture_bad_arguments": "TypeError: scaled(x, lr): too many positional arguments",
     "capture_raises": "RuntimeError: helper failed with lr=0.1",
 }
@@ -350,3 +357,24 @@ def test_a_bad_call_shows_the_users_line_not_the_plugins_frames(
         trace = "".join(run["fail_trace"])  # stored the same way: up to the user's line
         assert "pytest_sacred/" not in trace, (test, trace)
         assert f"# USER LINE {test}" in trace and message.split(": ")[1] in trace, test
+
+
+def test_a_path_names_an_artifact_and_info_may_be_replaced(pytester: pytest.Pytester,
+                                                           runs_dir: Path) -> None:
+    pytester.makepyfile(test_ok='''
+        from pathlib import Path
+        import pytest
+
+        @pytest.mark.experiment
+        def test_ok(sacred_run, tmp_path):
+            source = tmp_path.parent / "loss.png"
+            source.write_text("png")
+            sacred_run.add_artifact(source, name=Path("plots") / "loss.png")
+            sacred_run.info["dropped"] = True
+            sacred_run.info = {"replaced": 1}  # as Sacred's run.info allows
+    ''')
+    pytester.runpytest().assert_outcomes(passed=1)
+    run = json.loads((runs_dir / "1" / "run.json").read_text())
+    assert run["artifacts"] == ["plots/loss.png"]
+    assert (runs_dir / "1" / "plots" / "loss.png").read_text() == "png"
+    assert json.loads((runs_dir / "1" / "info.json").read_text()) == {"replaced": 1}
