@@ -13,8 +13,10 @@ import pytest
 
 from pytest_sacred.readers import open_reader
 
-pytest.importorskip("tinydb")
-pytest.importorskip("sqlalchemy")
+try:  # imported once, here: in-process pytester runs drop the modules imported inside them,
+    import sqlalchemy  # noqa: F401  and SQLAlchemy fails when imported a second time
+except ImportError:
+    pass
 
 #: names no store can keep, and the rule each message must give
 REFUSED = {
@@ -55,6 +57,8 @@ def test_refused(sacred_run, tmp_path, name):
 
 def store_options(runs_dir: Path, mongo_server, mongo_db_name: str) -> dict[str, list[str]]:
     """Every local store, by the URL its reader takes: the options that select it."""
+    for extra in ("tinydb", "hashfs", "sqlalchemy"):
+        pytest.importorskip(extra)
     mongo = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
     tiny = runs_dir.parent / "tiny"
     sqlite = f"sqlite:///{runs_dir.parent / 'runs.db'}"
@@ -112,12 +116,20 @@ def test_event(sacred_run, tmp_path):
 
 def test_every_store_applies_the_one_name_check(pytester: pytest.Pytester, runs_dir: Path,
                                                 mongo_server, mongo_db_name: str) -> None:
-    pytester.makepyfile(test_events=HOSTILE_EVENTS)
     stores = store_options(runs_dir, mongo_server, mongo_db_name)
-    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    check_the_one_name_check(pytester, stores, ["file", "mongo", "tinydb", "sql"])
+    assert not (runs_dir.parent / "x").exists() and not Path("/abs").exists()
+
+
+def check_the_one_name_check(pytester: pytest.Pytester, stores: dict[str, list[str]],
+                             observers: list[str]) -> None:
+    """A session of HOSTILE_EVENTS into ``stores`` (reader URL -> options): each of the
+    ``observers`` refuses the four names and stores the fifth normalised."""
+    path = pytester.makepyfile(test_events=HOSTILE_EVENTS)
+    result = pytester.runpytest(path, *(o for options in stores.values() for o in options))
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
-    for observer in ("file", "mongo", "tinydb", "sql"):
+    for observer in observers:
         assert (f"observer {observer} failed in pytest_sacred_artifact_event '../x' (run 1): "
                 "ArtifactNameError: artifact name '../x' leads outside the run directory") in out
         refused = [line for line in out.splitlines()
@@ -125,13 +137,13 @@ def test_every_store_applies_the_one_name_check(pytester: pytest.Pytester, runs_
                    line.endswith("(and 3 more of its events)")]
         assert len(refused) == 1, (observer, out)
     # the row names each refused artifact, for every store
-    assert out.count("stored without artifact ../x, run.json, d/.pytest-sacred-y, /abs") == 4
+    assert out.count("stored without artifact ../x, run.json, d/.pytest-sacred-y, "
+                     "/abs") == len(observers)
     for url in stores:
         with open_reader(url) as reader:
             run = reader.get_run(1)
             assert run.artifacts == ["ok/kept.txt"], url  # stored normalised, alone
             assert reader.artifact(1, "ok/kept.txt") == b"payload"
-    assert not (runs_dir.parent / "x").exists() and not Path("/abs").exists()
 
 
 TMP_PATH_FILES = r'''
@@ -167,11 +179,17 @@ TMP_PATH_NAMES = {
 
 def test_tmp_path_files_are_stored_under_distinct_names_in_every_store(
         pytester: pytest.Pytester, runs_dir: Path, mongo_server, mongo_db_name: str) -> None:
+    check_tmp_path_names(pytester, store_options(runs_dir, mongo_server, mongo_db_name))
+    info = json.loads((runs_dir / "1" / "info.json").read_text())
+    assert "tmp_path_not_stored" not in info
+
+
+def check_tmp_path_names(pytester: pytest.Pytester, stores: dict[str, list[str]]) -> None:
+    """A session of TMP_PATH_FILES into ``stores``: every file under its own name."""
     names = TMP_PATH_NAMES
-    pytester.makepyfile(test_files=f"FILES = {{r: r for r in {list(names)!r}}}\n"
-                        + TMP_PATH_FILES)
-    stores = store_options(runs_dir, mongo_server, mongo_db_name)
-    result = pytester.runpytest(*(o for options in stores.values() for o in options))
+    path = pytester.makepyfile(test_files=f"FILES = {{r: r for r in {list(names)!r}}}\n"
+                               + TMP_PATH_FILES)
+    result = pytester.runpytest(path, *(o for options in stores.values() for o in options))
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     renamed = [[relative, name] for relative, name in names.items() if relative != name]
@@ -183,8 +201,6 @@ def test_tmp_path_files_are_stored_under_distinct_names_in_every_store(
                 assert reader.artifact(1, name) == relative.encode(), (url, relative)
             assert reader.artifact(1, "model.pkl") == b"explicit"
             assert sorted(run.info["tmp_path_renamed"]) == sorted(renamed), url
-    info = json.loads((runs_dir / "1" / "info.json").read_text())
-    assert "tmp_path_not_stored" not in info
 
 
 BAD_METRIC_CALLS = r'''
