@@ -394,3 +394,53 @@ def test_a_path_names_an_artifact_and_info_may_be_replaced(pytester: pytest.Pyte
     assert run["artifacts"] == ["plots/loss.png"]
     assert (runs_dir / "1" / "plots" / "loss.png").read_text() == "png"
     assert json.loads((runs_dir / "1" / "info.json").read_text()) == {"replaced": 1}
+
+
+# -- tmp_path names, generated ----------------------------------------------------------------
+
+#: pieces of file names that the artifact rules treat specially
+PIECES = ["a", "b", "\\", "%", "%5C", "%25", "%2E", ".", "..", ".pytest-sacred-", "run.json",
+          "INFO.JSON", "tmp_path", "C:", " ", "é"]
+
+
+def test_generated_tmp_path_trees_keep_every_file_under_its_own_valid_name(
+        tmp_path: Path) -> None:
+    """Random trees of awkward names (fixed seed): every regular file is listed once, under
+    a name every store accepts unchanged, no two files share a name, and the files whose
+    own path is a valid name keep it."""
+    import random
+
+    from pytest_sacred.artifacts import tmp_path_artifacts
+    from pytest_sacred.names import ArtifactNameError, artifact_name
+
+    rnd = random.Random(20261206)
+    for tree in range(150):
+        root = tmp_path / str(tree)
+        root.mkdir()
+        files: set[str] = set()
+        for _ in range(rnd.randint(1, 12)):
+            parts = ["".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 3)))
+                     for _ in range(rnd.randint(1, 3))]
+            if any(part in (".", "..") for part in parts):
+                continue  # no file can have these names
+            path = root.joinpath(*parts)
+            if any(p.is_file() for p in [path, *path.parents]) or path.is_dir():
+                continue  # a folder where a file is, or the other way round
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("/".join(parts))
+            files.add("/".join(parts))
+        taken = {rnd.choice(sorted(files))} if rnd.random() < 0.3 else set()
+        found = tmp_path_artifacts(root, names=taken)
+        names = [name for name, _ in found.artifacts]
+        assert len(names) == len(files) and len(set(names)) == len(names), (files, names)
+        assert not set(names) & taken
+        for name, path in found.artifacts:
+            assert artifact_name(name) == name
+            relative = Path(path).relative_to(root).as_posix()
+            assert Path(path).read_text() == relative
+            try:
+                own_name = artifact_name(relative) == relative and relative not in taken
+            except ArtifactNameError:
+                own_name = False
+            assert (name == relative) == own_name, (relative, name)
+            assert found.renamed.get(relative, relative) == name
