@@ -116,8 +116,16 @@ class Run:
                           filename=_existing_file(filename, "resource"))
 
     def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
-        """Open a file for reading and record it as a resource of the run."""
+        """Open a file for reading and record it as a resource of the run.
+
+        A mode that writes (``w``, ``a``, ``x``, ``+``) is refused: the resource is stored
+        as the run read it, and writing would change the file after it was recorded.
+        """
         __tracebackhide__ = True
+        if set(mode) & set("wax+"):
+            raise ValueError(f"open_resource({str(filename)!r}, mode={mode!r}): a resource is "
+                             "a file the run reads; open it with 'r' or 'rb', and keep files "
+                             "the run writes with add_artifact")
         self.add_resource(filename)
         return open(filename, mode)
 

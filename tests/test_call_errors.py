@@ -312,6 +312,12 @@ def test_missing_resource(sacred_run):
 
 
 @pytest.mark.experiment
+def test_resource_written(sacred_run, tmp_path):
+    (tmp_path / "data.csv").write_text("1,2")
+    sacred_run.open_resource(tmp_path / "data.csv", "w")  # USER LINE resource_written
+
+
+@pytest.mark.experiment
 def test_directory_resource(sacred_run, tmp_path):
     sacred_run.add_resource(tmp_path)  # USER LINE directory_resource
 
@@ -339,6 +345,7 @@ CALL_MESSAGES = {
     "escaping_name": "ArtifactNameError: artifact name '../x' leads outside the run directory",
     "missing_artifact": "FileNotFoundError: artifact 'missing.bin' is no such file",
     "missing_resource": "FileNotFoundError: resource 'missing.csv' is no such file",
+    "resource_written": "ValueError: open_resource('",
     "directory_resource": "FileNotFoundError: resource '",
     "info_not_a_dict": "TypeError: sacred_run.info must be a dict (stored as the run's "
                        "info.json / info field), got list",
