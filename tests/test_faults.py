@@ -294,7 +294,7 @@ def _artifact_files(directory: Path) -> set[str]:
             if p.is_file() and p.relative_to(directory).as_posix() not in own}
 
 
-def test_artifact_names_are_normalised_and_tmp_path_links_kept_inside_in_every_store(
+def test_artifact_names_are_normalised_and_tmp_path_links_kept_inside(
         pytester, runs_dir, mongo_server, mongo_db_name):
     # names no store keeps are refused by add_artifact itself: see test_call_errors.py
     pytester.makepyfile(test_names=HOSTILE)
