@@ -362,7 +362,7 @@ def test_a_bad_call_shows_the_users_line_not_the_plugins_frames(
     text = result.stdout.str()
     failures = text[text.index("= FAILURES ="):text.index("= pytest-sacred runs =")]
     parts = re.split(r"\n_{3,} test_(\w+) _{3,}\n", failures)
-    sections = dict(zip(parts[1::2], parts[2::2]))
+    sections = dict(zip(parts[1::2], parts[2::2], strict=True))
     assert sorted(sections) == sorted(CALL_MESSAGES)
     for test, message in CALL_MESSAGES.items():
         body = sections[test]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import random
 import signal
 import subprocess
@@ -83,7 +82,6 @@ def check_store(store: Path, delivered: dict[int, int] | None = None) -> dict:
 #: (priority 20) has been delivered before it, so the test can tell delivered from lost
 DELIVERY_CONFTEST = '''
 import os
-import re
 import pytest_sacred.observers.file_storage as file_storage
 
 if os.environ.get("LIVE_METRICS_BYTES"):  # reach the journal quickly
