@@ -100,11 +100,12 @@ def _converted(name: str, value: Any, convert: Callable[[Any], int | float],
 
 
 def metric_name(name: Any) -> str:
-    """``name`` if it is a ``str``, else a ``TypeError``: the stores key metrics by name
-    (a file name part, a MongoDB field, an SQL column), and readers expect text."""
+    """``name`` as a plain ``str`` (``numpy.str_`` and other subclasses too), else a
+    ``TypeError``: the stores key metrics by name (a JSON key, a MongoDB field, an SQL
+    column), and readers expect text."""
     __tracebackhide__ = True
     if isinstance(name, str):
-        return name
+        return str.__str__(name)  # the exact str of a subclass: what every encoder takes
     raise TypeError(f"log_scalar({_short(name)}, ...): a metric name must be a str, got "
                     f"{type(name).__name__}; name the metric with text, e.g. 'train.loss'"
                     ) from None  # raised while the buffer's KeyError is handled: not a cause

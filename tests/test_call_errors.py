@@ -233,6 +233,13 @@ def test_refused(sacred_run):
     sacred_run.log_scalar("loss", Decimal("0.5"), step=7)
     with pytest.raises(TypeError, match=r"^log_scalar\('loss', Decimal\('sNaN'\)\)"):
         sacred_run.log_scalar("loss", Decimal("sNaN"))  # the converter kept for Decimal
+    sacred_run.log_scalar(Name("other"), 3.0)  # a str subclass: stored as its plain str
+    sacred_run.log_scalar("other", 4.0)
+
+
+class Name(str):
+    def __repr__(self):
+        return f"Name({str(self)!r})"
 
 
 @pytest.mark.experiment
@@ -256,7 +263,9 @@ def test_bad_metric_names_values_and_steps_fail_at_the_call_in_every_store(
             assert reader.get_run(2).status == "FAILED", url
             loss = reader.metric(1, "loss")
             assert loss.steps == [0, 7] and loss.values == [1.0, 0.5], url
-            assert reader.get_run(1).metric_names == ["loss"], url
+            other = reader.metric(1, "other")
+            assert other.steps == [0, 1] and other.values == [3.0, 4.0], url
+            assert sorted(reader.get_run(1).metric_names) == ["loss", "other"], url
             assert reader.get_run(2).metric_names == [], url
 
 
