@@ -89,6 +89,7 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None) -
     entry = ConfigEntry(name or func.__name__, func, tuple(inspect.signature(func).parameters))
 
     def fixture_function(request: pytest.FixtureRequest, **dependencies: Any) -> Any:
+        __tracebackhide__ = True  # an entry that raises: pytest shows the user's function
         from .keys import SPEC_KEY
 
         spec = request.node.stash.get(SPEC_KEY, None)
@@ -161,17 +162,22 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
 
     Besides config entries, ``_run``, ``_config``, ``_seed`` (a fresh seed per call),
     ``_rnd`` (a generator seeded with it) and ``_log`` (the logger ``<experiment>.<helper>``,
-    whose records go to the run's captured output) can be asked for. Outside a run, the
+    whose records go to the run's captured output, or ``logger.getChild(<helper>)`` for an
+    experiment marked with ``logger=``) can be asked for. Outside a run, the
     function is called unchanged.
     """
     signature = inspect.signature(func)
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        __tracebackhide__ = True  # a failing call shows the caller's line and the helper's
         values = _capture_values
         if values is None:
             return func(*args, **kwargs)
-        given = signature.bind_partial(*args, **kwargs).arguments
+        try:
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError as exc:  # the caller's arguments do not fit: said as Python would
+            raise TypeError(f"{func.__qualname__}{signature}: {exc}") from None
         for name, param in signature.parameters.items():
             if name in given or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
@@ -193,15 +199,18 @@ def capture(func: Callable[P, R]) -> Callable[P, R]:
 
 def run_log(function: str) -> logging.Logger:
     """``_log`` of ``function`` in the current run (the ``_log`` fixture's)."""
+    __tracebackhide__ = True
     if _capture_values is None:
         raise RuntimeError("_log exists only while an experiment runs")
     logger: logging.Logger = _capture_values["_logging"].logger(function)
     return logger
 
 
-def set_capture_values(run: Any | None, seed: int = 0) -> None:
+def set_capture_values(run: Any | None, seed: int = 0,
+                       logger: logging.Logger | None = None) -> None:
     """Make ``run`` (seeded with ``seed``) the run whose config ``@capture`` functions see,
-    and whose output its experiment's logger writes to (``None`` to clear)."""
+    and whose output its experiment's logger writes to (``None`` to clear); ``logger``: the
+    experiment marker's, whose children are then the run's ``_log``."""
     global _capture_values
     if _capture_values is not None:
         _capture_values["_logging"].stop()
@@ -212,7 +221,7 @@ def set_capture_values(run: Any | None, seed: int = 0) -> None:
 
     from .logs import RunLogging
 
-    logs = RunLogging(run.experiment_info["name"])
+    logs = RunLogging(run.experiment_info["name"], logger)
     logs.start()
     _capture_values = {
         "config": run.config,

@@ -55,7 +55,9 @@ def rnd(seed: int) -> Any:
 @pytest.fixture
 def _log(sacred_run: Run) -> logging.Logger:
     """Sacred's ``_log``: the logger ``<experiment>.<test function>``; its records (INFO and
-    up unless a level is configured) are part of the run's captured output."""
+    up unless a level is configured) are part of the run's captured output. With
+    ``@pytest.mark.experiment(..., logger=logger)`` it is ``logger.getChild(<test
+    function>)``, as with Sacred's ``ex.logger``."""
     from .decorators import run_log
 
     return run_log(sacred_run.meta_info["command"])

@@ -3,6 +3,11 @@
 Named ``<experiment>.<function>``. While a run is on, its experiment's logger writes each
 record to ``sys.stderr`` as Sacred's console logger formats it; pytest captures that, so
 the records are part of the run's captured output (``captured_out``, ``cout.txt``).
+
+An experiment marked with ``logger=`` (Sacred's ``ex.logger = logger``) gets
+``logger.getChild(<function>)`` instead, configured as its owner configured it: no handler
+is added and no level changed, as Sacred leaves a logger it is given; what its handlers
+write to the standard streams pytest captures into the run's output.
 """
 
 from __future__ import annotations
@@ -42,20 +47,25 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 class RunLogging:
     """The experiment's logger writes to the run's output from :meth:`start` to
-    :meth:`stop`, and the loggers handed out by :meth:`logger` show INFO records."""
+    :meth:`stop`, and the loggers handed out by :meth:`logger` show INFO records; or, with
+    the user's ``base`` logger, the loggers are its children and it is left as it is."""
 
-    def __init__(self, experiment: str) -> None:
+    def __init__(self, experiment: str, base: logging.Logger | None = None) -> None:
         self.experiment = experiment
+        self.base = base
         self.handler = _handler()
         self._raised: list[logging.Logger] = []
 
     def start(self) -> None:
-        logging.getLogger(self.experiment).addHandler(self.handler)
+        if self.base is None:
+            logging.getLogger(self.experiment).addHandler(self.handler)
 
     def logger(self, function: str) -> logging.Logger:
         """``_log`` for ``function``. When no logger above it but the root has a level and
         the root's is above INFO (Python's default is WARNING), it gets INFO for the run:
         only runs that use ``_log`` pay for the level change (logging clears its caches)."""
+        if self.base is not None:
+            return self.base.getChild(function)
         logger = run_logger(self.experiment, function)
         if logger.level == logging.NOTSET and _level_source(logger) is logging.root \
                 and logging.root.level > logging.INFO:
@@ -64,7 +74,8 @@ class RunLogging:
         return logger
 
     def stop(self) -> None:
-        logging.getLogger(self.experiment).removeHandler(self.handler)
+        if self.base is None:
+            logging.getLogger(self.experiment).removeHandler(self.handler)
         for logger in self._raised:
             logger.setLevel(logging.NOTSET)
         self._raised.clear()

@@ -54,15 +54,18 @@ def metric_value(name: str, value: Any) -> int | float:
     Accepted: real numbers (``int``, ``float`` with NaN and ±inf as in Sacred,
     ``fractions.Fraction``, ``decimal.Decimal``), ``bool`` (stored as 0/1), and numpy
     scalars or 0-d arrays of those. Refused: ``None``, every ``str`` (even ``"1.5"``: a
-    metric is a number; convert with ``float()``), complex numbers, lists and arrays.
+    metric is a number; convert with ``float()``), complex numbers, lists and arrays, and
+    a number with no float (a signalling ``Decimal("sNaN")``, a ``Fraction`` beyond the
+    float range): every refusal is the same ``TypeError``, naming the metric.
     """
+    __tracebackhide__ = True
     kind = type(value)
     if kind in _PLAIN_NUMBERS:
         plain_number: int | float = value
         return plain_number
     convert = _CONVERTERS.get(kind)
     if convert is not None:
-        return convert(value)
+        return _converted(name, value, convert, value)
     plain = value
     if getattr(value, "shape", None) == () and hasattr(value, "item"):
         plain = value.item()  # a numpy (or torch...) scalar or 0-d array: its Python value
@@ -74,15 +77,43 @@ def metric_value(name: str, value: Any) -> int | float:
     if convert is not None:
         if not hasattr(value, "__len__"):  # a scalar type (np.float32, bool, Fraction...):
             _CONVERTERS[kind] = convert    # not arrays, whose next one may have another shape
-        return convert(plain)
+        return _converted(name, value, convert, plain)
     raise TypeError(
         f"log_scalar({name!r}, {_short(value)}): a metric value must be a real number, got "
         f"{type(value).__name__}; pass an int or float (NaN and ±inf are allowed) or a numpy "
         f"scalar" + ("; convert text with float()" if isinstance(value, str) else ""))
 
 
+def _converted(name: str, value: Any, convert: Callable[[Any], int | float],
+               plain: Any) -> int | float:
+    """``convert(plain)``; a number that has no such value (``float(Decimal("sNaN"))``
+    raises ``ValueError``, a huge ``Fraction`` ``OverflowError``) is refused as every other
+    bad value is, naming the metric."""
+    __tracebackhide__ = True
+    try:
+        return convert(plain)
+    except (ValueError, ArithmeticError) as exc:
+        raise TypeError(
+            f"log_scalar({name!r}, {_short(value)}): a metric value must be a real number a "
+            f"store can keep as {convert.__name__}, and this {type(value).__name__} has none "
+            f"({exc}); pass an int or float (NaN and ±inf are allowed)") from None
+
+
+def metric_name(name: Any) -> str:
+    """``name`` as a plain ``str`` (``numpy.str_`` and other subclasses too), else a
+    ``TypeError``: the stores key metrics by name (a JSON key, a MongoDB field, an SQL
+    column), and readers expect text."""
+    __tracebackhide__ = True
+    if isinstance(name, str):
+        return str.__str__(name)  # the exact str of a subclass: what every encoder takes
+    raise TypeError(f"log_scalar({_short(name)}, ...): a metric name must be a str, got "
+                    f"{type(name).__name__}; name the metric with text, e.g. 'train.loss'"
+                    ) from None  # raised while the buffer's KeyError is handled: not a cause
+
+
 def metric_step(name: str, step: Any) -> int:
     """``step`` as an ``int``, or a ``TypeError`` naming the metric."""
+    __tracebackhide__ = True
     if type(step) is int:
         return step
     try:
@@ -91,7 +122,8 @@ def metric_step(name: str, step: Any) -> int:
         return operator.index(step)  # numpy integers too
     except TypeError:
         raise TypeError(f"log_scalar({name!r}, ..., step={_short(step)}): a step must be an "
-                        f"integer, got {type(step).__name__}") from None
+                        f"integer, got {type(step).__name__}; pass an int (or a numpy "
+                        f"integer), or leave it out for the previous step + 1") from None
 
 
 class MetricsBuffer:
@@ -104,9 +136,11 @@ class MetricsBuffer:
             _int: type[int] = int) -> None:
         """Record ``value`` of metric ``name``; ``step`` defaults to the previous one + 1.
 
-        Raises ``TypeError`` for a value that is not a real number (see
-        :func:`metric_value`) or a step that is not an integer; nothing is recorded then.
+        Raises ``TypeError`` for a name that is not a ``str``, a value that is not a real
+        number (see :func:`metric_value`) or a step that is not an integer; nothing is
+        recorded then.
         """
+        __tracebackhide__ = True
         kind = type(value)  # two identity tests: cheaper than a set lookup
         if kind is not _float and kind is not _int:
             value = metric_value(name, value)
@@ -114,8 +148,8 @@ class MetricsBuffer:
             step = metric_step(name, step)
         try:
             series = self._series[name]
-        except KeyError:
-            series = self._series[name] = _Series()
+        except (KeyError, TypeError):  # a new name (checked once), or one that is no key
+            series = self._series[metric_name(name)] = _Series()
         series.steps.append(step)
         series.values.append(value)
         series.times.append(_time())

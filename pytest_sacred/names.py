@@ -31,6 +31,7 @@ def artifact_name(name: str) -> str:
     whose first part is reserved (:data:`RESERVED_NAMES`), and parts starting with
     :data:`WORKING_PREFIX`.
     """
+    __tracebackhide__ = True  # a user's bad name: pytest shows the line that gave it
     if not isinstance(name, str):
         raise ArtifactNameError(f"artifact name {name!r} is a {type(name).__name__}; "
                                 "give a string")

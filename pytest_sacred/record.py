@@ -36,6 +36,8 @@ class RunRecord:
     metrics: MetricsBuffer = field(default_factory=MetricsBuffer)
     #: files added with ``add_artifact``: not added again from ``tmp_path``
     artifact_paths: set[str] = field(default_factory=set)
+    #: the names those files are stored under: a ``tmp_path`` file does not take one
+    artifact_names: set[str] = field(default_factory=set)
     #: events of a run never interleave (the heartbeat thread and the test both send)
     lock: threading.RLock = field(default_factory=threading.RLock)
     finished: bool = False

@@ -9,6 +9,7 @@ see exactly the same numbers; the config fixtures then just hand them out.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import warnings
 from collections.abc import Iterable
@@ -47,6 +48,8 @@ class RunSpec:
     modified: set[str] = field(default_factory=set)
     #: ``--sacred-with`` values of this run that were no Python literal: ``{key: text}``
     read_as_text: dict[str, str] = field(default_factory=dict)
+    #: the marker's ``logger=``: ``_log`` is its child (Sacred's ``ex.logger``)
+    logger: logging.Logger | None = None
 
 
 def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
@@ -70,6 +73,34 @@ def experiment_name(item: pytest.Item) -> str | None:
     if name is None:
         name = str(getattr(item, "originalname", item.name)).removeprefix("test_")
     return str(name)
+
+
+#: what ``@pytest.mark.experiment(...)`` takes by keyword
+MARKER_KEYWORDS = ("name", "logger")
+
+
+def experiment_logger(item: pytest.Item) -> logging.Logger | None:
+    """The experiment marker's ``logger=`` (Sacred's ``ex.logger``), or ``None``.
+
+    Raises :class:`ConfigError` (a usage error) for a keyword the marker does not take
+    and for a ``logger`` that is not a :class:`logging.Logger`, naming the marker and test.
+    """
+    marker = closest_marker(item, "experiment")
+    if marker is None:
+        return None
+    for keyword in marker.kwargs:
+        if keyword not in MARKER_KEYWORDS:
+            raise ConfigError(
+                f"{item.nodeid}: @pytest.mark.experiment got an unknown keyword {keyword!r}; "
+                f"it takes {', '.join(MARKER_KEYWORDS)}" + did_you_mean(keyword, MARKER_KEYWORDS))
+    logger = marker.kwargs.get("logger")
+    if logger is None or isinstance(logger, logging.Logger):
+        return logger
+    text = repr(logger)
+    raise ConfigError(
+        f"{item.nodeid}: @pytest.mark.experiment(logger=...) must be a logging.Logger, got "
+        f"{type(logger).__name__} {text if len(text) <= 60 else text[:57] + '...'}; pass "
+        "one, e.g. logger=logging.getLogger('my_experiment')")
 
 
 def config_entries(item: pytest.Item) -> dict[str, ConfigEntry]:

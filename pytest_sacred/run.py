@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
+from .names import artifact_name
 from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
 
@@ -39,6 +40,16 @@ class Run:
     def info(self) -> dict[str, Any]:
         """Free-form data stored with every heartbeat."""
         return self._record.info
+
+    @info.setter
+    def info(self, value: dict[str, Any]) -> None:
+        # Sacred's run.info is a plain attribute: replacing it works there too
+        __tracebackhide__ = True
+        if not isinstance(value, dict):
+            raise TypeError(f"sacred_run.info must be a dict (stored as the run's info.json / "
+                            f"info field), got {type(value).__name__}; assign a dict, or set "
+                            f"a key: sacred_run.info['key'] = value")
+        self._record.info = value
 
     @property
     def result(self) -> Any:
@@ -77,23 +88,44 @@ class Run:
     def add_artifact(
         self,
         filename: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         metadata: dict[str, Any] | None = None,
         content_type: str | None = None,
     ) -> None:
-        """Keep a file with the run, under ``name`` (default: its basename)."""
+        """Keep a file with the run, under ``name`` (default: its basename).
+
+        The name is checked here, by the rule every store applies
+        (:func:`~.names.artifact_name`), so that a name no store can keep fails this call
+        (and the run) with a ``ValueError`` naming it, instead of the store refusing it
+        after the run; it is stored normalised (``"a/./b"`` as ``"a/b"``).
+        """
+        __tracebackhide__ = True
         path = _existing_file(filename, "artifact")
+        if isinstance(name, os.PathLike):
+            name = os.fspath(name)  # Path("plots") / "loss.png" names as "plots/loss.png" does
+        stored = artifact_name(os.path.basename(path) if name is None else name)
         self._record.artifact_paths.add(path)
-        self._record.emit("pytest_sacred_artifact_event", name=name or os.path.basename(path),
+        self._record.artifact_names.add(stored)
+        self._record.emit("pytest_sacred_artifact_event", name=stored,
                           filename=path, metadata=metadata, content_type=content_type)
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content)."""
+        __tracebackhide__ = True
         self._record.emit("pytest_sacred_resource_event",
                           filename=_existing_file(filename, "resource"))
 
     def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
-        """Open a file for reading and record it as a resource of the run."""
+        """Open a file for reading and record it as a resource of the run.
+
+        A mode that writes (``w``, ``a``, ``x``, ``+``) is refused: the resource is stored
+        as the run read it, and writing would change the file after it was recorded.
+        """
+        __tracebackhide__ = True
+        if set(mode) & set("wax+"):
+            raise ValueError(f"open_resource({str(filename)!r}, mode={mode!r}): a resource is "
+                             "a file the run reads; open it with 'r' or 'rb', and keep files "
+                             "the run writes with add_artifact")
         self.add_resource(filename)
         return open(filename, mode)
 
@@ -102,6 +134,7 @@ class Run:
 
 
 def _existing_file(filename: str | os.PathLike[str], kind: str) -> str:
+    __tracebackhide__ = True
     path = Path(filename).absolute()
     if not path.is_file():
         what = "a directory" if path.is_dir() else "no such file"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import traceback
+import types
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -49,13 +50,36 @@ def run_status(exc: BaseException | None) -> str:
 
 
 def fail_trace(exc: BaseException, function: Callable[..., Any] | None) -> list[str]:
-    """The traceback from the test function's frame on, as Sacred's list of strings."""
+    """The traceback from the test function's frame on, as Sacred's list of strings,
+    without the frames pytest hides from its report either (``__tracebackhide__``: the
+    plugin's checks of a bad call), so that it ends at the user's line, as Sacred's
+    filtered trace leaves out Sacred's own frames."""
     tb = exc.__traceback__
     code = getattr(function, "__code__", None)
     start = tb
     while start is not None and start.tb_frame.f_code is not code:
         start = start.tb_next
-    return traceback.format_exception(type(exc), exc, start or tb)
+    return traceback.format_exception(type(exc), exc, _without_hidden(start or tb))
+
+
+def _without_hidden(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` without the entries whose frame sets ``__tracebackhide__`` to a true value
+    (a callable one asks pytest's ``ExceptionInfo``, which there is none of here: kept);
+    ``tb`` itself when it has nothing else."""
+    kept: list[types.TracebackType] = []
+    entry = tb
+    while entry is not None:
+        hide = entry.tb_frame.f_locals.get(
+            "__tracebackhide__", entry.tb_frame.f_globals.get("__tracebackhide__", False))
+        if callable(hide) or not hide:
+            kept.append(entry)
+        entry = entry.tb_next
+    if not kept:
+        return tb
+    shown: types.TracebackType | None = None
+    for entry in reversed(kept):
+        shown = types.TracebackType(shown, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return shown
 
 
 class Runner:
@@ -217,12 +241,15 @@ class Runner:
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if not isinstance(tmp, Path):
             return
-        found = tmp_path_artifacts(tmp, record.artifact_paths)
+        found = tmp_path_artifacts(tmp, record.artifact_paths, record.artifact_names)
         for name, path in found.artifacts:
             self._emit(record, "pytest_sacred_artifact_event", name=name, filename=path,
                        metadata=None, content_type=None)
-        if found.notes:  # reaches the stores with the final beat
+        # both reach the stores with the final beat
+        if found.notes:
             record.info["tmp_path_not_stored"] = found.notes
+        if found.renamed:  # pairs, not a dict: MongoDB would escape the dots of the paths
+            record.info["tmp_path_renamed"] = [list(pair) for pair in found.renamed.items()]
 
     def close(self) -> None:
         self.heartbeat.stop()
@@ -270,7 +297,7 @@ class RunHooks:
             runner.queue(record)
             pytest.skip(f"queued as run {record.run_id}")
         seed_globals(spec.seed)
-        set_capture_values(run, spec.seed)
+        set_capture_values(run, spec.seed, spec.logger)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -22,6 +22,7 @@ from .options import Options
 from .resolve import (
     RunSpec,
     build_spec,
+    experiment_logger,
     experiment_name,
     find_named_config,
     named_config_names,
@@ -158,6 +159,7 @@ class SacredSession:
             known_names.update(label for label, _ in cli_named)
             spec: RunSpec = build_spec(item, name, cli_named, options.config_updates,
                                        options.seed)
+            spec.logger = experiment_logger(item)
             item.stash[SPEC_KEY] = spec
             used.update(spec.config)
             swept.update((key, item.nodeid) for key in spec.swept)

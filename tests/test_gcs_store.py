@@ -202,3 +202,15 @@ def test_reader_lists_and_reads_runs(pytester: pytest.Pytester, gcs: FakeGCS,
     listed.stdout.fnmatch_lines(["*1*cloud*COMPLETED*", "*3*cloud*FAILED*"])
     with pytest.raises(StoreUnreadable, match="no such bucket"):
         open_reader("gs://never-made-here/r")
+
+
+# -- artifact names ------------------------------------------------------------------------------
+
+
+def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, gcs: FakeGCS,
+                                             bucket: str) -> None:
+    from test_call_errors import check_the_one_name_check, check_tmp_path_names
+
+    check_the_one_name_check(pytester, {f"gs://{bucket}/r": ["--sacred-gcs", f"gs://{bucket}/r"]},
+                             ["gcs"])
+    check_tmp_path_names(pytester, {f"gs://{bucket}/t": ["--sacred-gcs", f"gs://{bucket}/t"]})

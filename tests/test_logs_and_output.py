@@ -118,3 +118,103 @@ def test_a_filter_returning_something_else_is_an_error(pytester, runs_dir):
     run = json.loads((runs_dir / "1" / "run.json").read_text())
     assert run["status"] == "COMPLETED"
     assert (runs_dir / "1" / "cout.txt").read_text().endswith("accuracy 0.9\n")
+
+
+USER_LOGGER = '''
+import logging
+import sys
+import pytest
+from pytest_sacred import capture, config
+
+# as in Sacred's log_example.py: the user's own logger, handler, format and level
+logger = logging.getLogger("my_custom_logger")
+logger.handlers = []
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(logging.Formatter("[%(levelname).1s] %(name)s >> %(message)s"))
+logger.addHandler(handler)
+logger.setLevel(logging.DEBUG)
+logger.propagate = False
+records = []
+
+
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append((record.name, record.levelname, record.getMessage()))
+
+
+logger.addHandler(Keep())
+
+
+@config
+def C():
+    return 1.0
+
+
+@capture
+def helper(C, _log):
+    _log.warning("helper sees C=%s", C)
+    return _log.name
+
+
+@pytest.mark.experiment("logs", logger=logger)
+def test_logs(C, _log):
+    _log.debug("debug shown: the user's level")
+    return [_log.name, helper()]
+
+
+def test_after():
+    assert records == [
+        ("my_custom_logger.test_logs", "DEBUG", "debug shown: the user's level"),
+        ("my_custom_logger.helper", "WARNING", "helper sees C=1.0")]
+    # nothing of the plugin's was added to the user's logger (pytest 9 adds its own
+    # capture handlers to a logger that does not propagate), nor to "logs"
+    assert handler in logger.handlers and logger.level == logging.DEBUG
+    assert not [h for h in logger.handlers if h.__module__.startswith("pytest_sacred")]
+    assert logging.getLogger("logs").handlers == []
+'''
+
+
+def test_the_marker_logger_is_the_parent_of_log_and_of_captured_helpers(pytester, runs_dir):
+    pytester.makepyfile(test_logs=USER_LOGGER)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    run = read_run(runs_dir, 1)
+    assert run["result"] == ["my_custom_logger.test_logs", "my_custom_logger.helper"]
+    cout = (runs_dir / "1" / "cout.txt").read_text()
+    assert cout.splitlines() == [  # the user's handler and format, captured with the run
+        "[D] my_custom_logger.test_logs >> debug shown: the user's level",
+        "[W] my_custom_logger.helper >> helper sees C=1.0"]
+
+
+def test_a_marker_logger_that_is_no_logger_is_a_usage_error(pytester):
+    pytester.makepyfile(test_bad='''
+        import pytest
+
+        @pytest.mark.experiment("x", logger="my_logger")
+        def test_a():
+            pass
+
+        def test_plain():
+            pass
+        ''')
+    result = pytester.runpytest()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([
+        "*test_bad.py::test_a: @pytest.mark.experiment(logger=...) must be a logging.Logger, "
+        "got str 'my_logger'; pass one, e.g. logger=logging.getLogger('my_experiment')*"])
+
+
+def test_an_unknown_marker_keyword_is_a_usage_error(pytester):
+    pytester.makepyfile(test_bad='''
+        import logging
+        import pytest
+
+        @pytest.mark.experiment("x", loger=logging.getLogger("x"))
+        def test_a():
+            pass
+        ''')
+    result = pytester.runpytest()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([
+        "*test_bad.py::test_a: @pytest.mark.experiment got an unknown keyword 'loger'; it takes "
+        "name, logger; did you mean 'logger'?*"])

@@ -356,3 +356,17 @@ def test_reader_of_a_missing_bucket(moto: MotoS3, monkeypatch: pytest.MonkeyPatc
         open_reader("s3://never-created/x")
     with pytest.raises(StoreUnreadable, match="not a bucket name"):
         open_reader("s3://A/x")
+
+
+# -- artifact names ------------------------------------------------------------------------------
+
+
+def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, moto: MotoS3,
+                                             bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_call_errors import check_the_one_name_check, check_tmp_path_names
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)  # for the reader
+    options = ["--sacred-s3", f"s3://{bucket}/r", "--sacred-s3-endpoint", moto.url]
+    check_the_one_name_check(pytester, {f"s3://{bucket}/r": options}, ["s3"])
+    options[1] = f"s3://{bucket}/t"
+    check_tmp_path_names(pytester, {f"s3://{bucket}/t": options})

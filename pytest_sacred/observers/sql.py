@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from ..hashing import md5_of
+from ..names import ArtifactNameError, artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..serialize import flatten
@@ -538,6 +539,11 @@ class SqlObserver(Observer):
         self._finish(run_id, status, interrupt_time)
 
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
+        name = artifact_name(name)  # the same names as every store, refused for the same reasons
+        limit = self._limit("artifact", "filename")
+        if limit and len(name) > limit:  # cut, two long names would become one row's name
+            raise ArtifactNameError(f"artifact name {name!r} is {len(name)} characters long; "
+                                    f"the SQL store's artifact.filename column holds {limit}")
         with open(filename, "rb") as f:
             content = f.read()
         with self._begin() as conn:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import md5_of
+from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import flatten, is_plain
 from ..timestamps import isoformats
@@ -284,6 +285,7 @@ class TinyDbObserver(Observer):
 
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
         """Kept in the document with the next write (heartbeat or end)."""
+        name = artifact_name(name)  # the same names as every store, refused for the same reasons
         md5 = self._put(filename)
         self._runs[run_id].entry["artifacts"].append([name, filename, md5, tiny_file(md5)])
 
