@@ -521,7 +521,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
-    from .extras import MissingExtra
+    from .extras import as_missing_extra
     from .readers import NoSuchRun, StoreUnreadable
     from .where import WhereError
 
@@ -539,8 +539,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pytest-sacred {args.command}: {exc.args[0] if exc.args else exc}",
               file=sys.stderr)
         return NO_SUCH_RUN
-    except MissingExtra as exc:
-        print(f"pytest-sacred {args.command}: {exc}", file=sys.stderr)
+    except ImportError as exc:  # an optional package, named with its extra; else a bug
+        missing = as_missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"pytest-sacred {args.command}: {missing}", file=sys.stderr)
         return MISSING_PACKAGE
     except BrokenPipeError:  # `pytest-sacred ls … | head`
         return OK

@@ -71,11 +71,9 @@ POINTS_PER_DOCUMENT = 200_000
 
 
 def _require_pymongo() -> None:
-    try:
-        import pymongo  # noqa: F401
-    except ImportError:
-        raise StoreError("the MongoDB store needs pymongo: pip install 'pytest-sacred[mongo]'"
-                         ) from None
+    from ..extras import require
+
+    require("pymongo")
 
 
 # -- the observer ------------------------------------------------------------------------------

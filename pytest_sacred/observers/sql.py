@@ -72,12 +72,11 @@ def _float_or_none(value: Any) -> float | None:
 
 def create_engine(url: str, lock_timeout: float, what: str = "--sacred-sql") -> Any:
     """An engine for ``url``, or :class:`StoreError` naming the package or fix needed."""
-    try:
-        import sqlalchemy as sa
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    except ImportError:
-        raise StoreError("the SQL store needs SQLAlchemy: pip install 'pytest-sacred[sql]'"
-                         ) from None
+    from ..extras import require
+
+    require("sqlalchemy")
+    import sqlalchemy as sa
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     shown = redact_url(url)
     try:
         parsed = sa.engine.make_url(url)
