@@ -30,11 +30,14 @@ def reader_for(store: str | os.PathLike[str] | Reader) -> tuple[Reader, bool]:
 
 
 def flatten_into(row: dict[str, Any], prefix: str, value: Any) -> None:
-    """Nested dicts as dotted column names: ``config.optimizer.lr``."""
+    """Nested dicts as dotted column names: ``config.optimizer.lr``, in key order at every
+    level, whatever order the store keeps (the file store's JSON is sorted, MongoDB keeps
+    insertion order): ``ls``, ``show``, ``compare``, exports and ``load_runs`` list a run's
+    entries alike for every store."""
     if type(value) is not dict or not value:
         row[prefix] = value
         return
-    for key, item in value.items():
+    for key, item in sorted(value.items(), key=lambda pair: str(pair[0])):
         if type(item) is dict and item:
             flatten_into(row, f"{prefix}.{key}", item)
         else:
