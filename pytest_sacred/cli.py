@@ -518,7 +518,8 @@ def _requeue_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def requeue(args: argparse.Namespace) -> int:
-    """Issue 13: runs a killed worker left (DIED?) or that failed go back in the queue."""
+    """Runs a killed worker left (DIED?) or that failed go back in the queue, for the
+    ``--sacred-run-queued`` workers to run again."""
     from .queue import requeue_runs
 
     try:

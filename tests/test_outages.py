@@ -1,4 +1,4 @@
-"""Store outages and refusals (issue 9): nothing lost, nothing reported falsely.
+"""Store outages and refusals: nothing lost, nothing reported falsely.
 
 The MongoDB test server is killed (SIGKILL) in the middle of a sweep and restarted on the
 same port and data, or killed for good; a server with a validator refuses some runs.
