@@ -101,13 +101,26 @@ def test_a_misspelt_column_gets_a_suggestion_and_the_metric_columns() -> None:
     assert "metrics.acc.last" in message and "metrics.train/loss.min," not in message
 
 
-def test_the_store_names_its_metric_columns_when_a_config_column_is_misspelt(file_stores):
+def test_the_store_names_its_metric_columns_when_a_config_column_is_misspelt(pytester):
     """The misspelt name is no metric column, so the store's runs are filtered before their
     metrics are read: the columns listed must still include the metrics'."""
     from pytest_sacred.readers.table import run_rows
 
+    pytester.makepyfile(test_exp='''
+        import pytest
+        from pytest_sacred import config
+
+        @config
+        def C():
+            return 1.0
+
+        @pytest.mark.experiment
+        def test_exp(C, sacred_run):
+            sacred_run.log_scalar("loss", 0.5)
+        ''')
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
     with pytest.raises(WhereError) as caught:
-        run_rows(file_stores.ours, where="config.CC > 1")
+        run_rows(pytester.path / "runs", where="config.CC > 1")
     message = str(caught.value)
     assert "did you mean 'config.C'" in message
     assert "metrics.loss.last/.min/.max" in message
