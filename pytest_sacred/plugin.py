@@ -105,9 +105,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if state.experiments and not state.options.command and not config.pluginmanager.has_plugin(
             _HOOKS):
-        from .runner import RunHooks
+        from .runner import RunHooks, TerminalFlush
 
         config.pluginmanager.register(RunHooks(state), _HOOKS)
+        config.pluginmanager.register(TerminalFlush(), _HOOKS + "-flush")
 
 
 @pytest.hookimpl(tryfirst=True)
