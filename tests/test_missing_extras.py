@@ -152,3 +152,17 @@ def test_a_broken_installation_is_not_called_a_missing_extra(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
     assert proc.stdout.strip() == "not found: jmespath", proc.stderr
+
+
+def test_the_python_api_raises_missing_extra(tmp_path):
+    pytest.importorskip("pandas")
+    code = BLOCKER.format(blocked={"sqlalchemy"}) + (
+        "from pytest_sacred import load_runs\n"
+        "from pytest_sacred.extras import MissingExtra\n"
+        "try:\n"
+        "    load_runs('sqlite:///runs.db')\n"
+        "except MissingExtra as exc:\n"
+        "    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert proc.stdout.strip() == _message("the SQL store", "SQLAlchemy", "sql"), proc.stderr
