@@ -42,7 +42,8 @@ def test_names() -> None:
     assert where.names == {"config.C", "metrics.train/loss.last", "result"}
     where.check_columns(set(ROW))
     with pytest.raises(WhereError, match=r"no column config.X in these runs; did you mean "
-                                         r"'config.C' or 'config.flag'\?; the columns are: .*config.C"):
+                                         r"'config.C' or 'config.flag'\?; the columns are: "
+                                         r".*config.C"):
         compile_where("config.X > 1").check_columns(set(ROW))
 
 
