@@ -1,7 +1,8 @@
 """File-store per-run overhead of this tree against a baseline tree, side by side.
 
-The write queues (issue 9) sit between pluggy and every shipped observer; the file store
-writes on the caller's thread while its disk answers. This measures what that costs: the
+The write queues sit between pluggy and every shipped observer (so that a store that
+does not answer cannot stall the tests); the file store writes on the caller's thread
+while its disk answers. This measures what that costs: the
 500-variant sweep of ``bench_sweep.py`` with ``--sacred-file-storage``, run with this
 tree's package and with the baseline's (``--baseline DIR``: a checkout or ``git archive``
 of the commit to compare against), and plain pytest, interleaved round by round. Per-run

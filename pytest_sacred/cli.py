@@ -5,6 +5,7 @@
     pytest-sacred compare localhost:27017:MY_DB 12 13 14
     pytest-sacred export runs/ -o runs.csv        # .csv, .json or .parquet
     pytest-sacred plot runs/ 1 2 3 --metric train.loss -o loss.png
+    pytest-sacred plot runs/ --where "config.C > 1" --metric train.loss -o loss.png
 
 Exit codes: 0 ok, 1 a needed optional package is missing, 2 bad usage, 3 the store cannot
 be read (or is no store), 4 no such run or metric. Each subcommand is one entry of
@@ -388,63 +389,117 @@ def export(args: argparse.Namespace) -> int:
 
 def _plot_arguments(parser: argparse.ArgumentParser) -> None:
     _store_argument(parser)
-    parser.add_argument("ids", nargs="+", metavar="ID", help="the runs to draw")
+    parser.add_argument("ids", nargs="*", metavar="ID",
+                        help="the runs to draw (default: every run the filters match)")
+    _filter_arguments(parser)
     parser.add_argument("--metric", required=True, help="the metric to draw, e.g. train.loss")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.png",
                         help="the image (any format matplotlib writes: .png, .svg, .pdf)")
 
 
-def plot(args: argparse.Namespace) -> int:
+#: more lines than this and the legend would hide them: it is left out (and said so)
+LEGEND_LINES = 15
+
+
+@dataclass
+class MetricPlot:
+    """:func:`metric_figure`'s answer: the figure (not yet saved) and what it left out."""
+
+    figure: Any
+    drawn: list[int]
+    lacking: list[int]
+    legend: bool
+
+
+def metric_figure(store: str, metric: str, ids: Sequence[int] | None = None,
+                  experiment: str | None = None, status: str | None = None,
+                  where: str | None = None) -> MetricPlot:
+    """One line per run of ``metric`` (the runs ``ids``, else every run the filters match,
+    as ``ls`` would list them); steps that are all integers get integer ticks. Raises
+    :class:`~pytest_sacred.readers.NoSuchRun` when a given id is missing or no run has
+    the metric."""
     from .extras import require
     from .readers import NoSuchRun
-    from .readers.table import reader_for
+    from .readers.table import reader_for, run_rows
 
-    ids = _ids(args.ids)
-    out = Path(args.output)
-    if not out.parent.is_dir():
-        raise UsageError(f"-o {args.output!r}: directory {str(out.parent)!r} does not exist")
     require("matplotlib", "analysis", "plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    reader, _ = reader_for(args.store)
+    reader, _ = reader_for(store)
     with reader:
-        runs = {i: reader.get_run(i) for i in ids}  # NoSuchRun for a missing id
+        rows = run_rows(reader, experiment=experiment, status=status, where=where, ids=ids)
+        filtered = experiment is not None or status is not None or where is not None
+        if ids is not None and not filtered:
+            missing = sorted(set(ids) - {row["id"] for row in rows})
+            if missing:
+                raise NoSuchRun(f"no run {', '.join(map(str, missing))} in {store} "
+                                f"(`pytest-sacred ls {store}` lists the runs)")
+        if not rows:
+            raise NoSuchRun(f"no run in {store} matches"
+                            + (f" (ids {', '.join(map(str, ids))})" if ids else ""))
         curves, lacking = {}, []
-        for i, run in runs.items():
-            if args.metric in run.metric_names:
-                curves[i] = reader.metric(i, args.metric)
-            else:
-                lacking.append(i)
+        for row in rows:
+            try:
+                curves[row["id"]] = reader.metric(row["id"], metric)
+            except NoSuchRun:
+                lacking.append(row["id"])
+    chosen = ", ".join(str(row["id"]) for row in rows)
     if not curves:
-        names = sorted({n for run in runs.values() for n in run.metric_names})
-        raise NoSuchRun(f"no run of {', '.join(map(str, ids))} has metric {args.metric!r} "
+        names = sorted({key[len("metrics."):-len(".last")] for row in rows for key in row
+                        if key.startswith("metrics.") and key.endswith(".last")})
+        raise NoSuchRun(f"no run of {chosen} has metric {metric!r} "
                         f"(they have: {', '.join(names) or 'no metrics'})")
-    if lacking:
-        print(f"runs {', '.join(map(str, lacking))} have no metric {args.metric!r}: not drawn",
-              file=sys.stderr)
-    differing = _differing_config([runs[i].config for i in curves])
-    experiments = sorted({str(runs[i].experiment.get("name")) for i in curves})
+    by_id = {row["id"]: row for row in rows}
+    configs = [{k[len("config."):]: v for k, v in by_id[i].items() if k.startswith("config.")}
+               for i in curves]
+    differing = _differing_config(configs)
+    experiments = sorted({str(by_id[i].get("experiment")) for i in curves})
     figure = Figure(figsize=(7, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     styles = ("-", "--", "-.", ":")  # curves that coincide stay told apart
-    for n, (i, metric) in enumerate(curves.items()):
-        label = " ".join([f"#{i}"] + ([str(runs[i].experiment.get("name"))]
+    for n, (i, points) in enumerate(curves.items()):
+        label = " ".join([f"#{i}"] + ([str(by_id[i].get("experiment"))]
                                       if len(experiments) > 1 else [])
-                         + [", ".join(f"{k}={cell(runs[i].config.get(k), 20)}"
+                         + [", ".join(f"{k}={cell(by_id[i].get('config.' + k), 20)}"
                                       for k in differing)])
-        axes.plot(metric.steps, metric.values, linestyle=styles[n % len(styles)],
-                  marker="os^Dv<>"[n % 7] if len(metric.steps) <= 50 else None,
-                  markersize=4, label=label.strip())
+        line, = axes.plot(points.steps, points.values, linestyle=styles[n % len(styles)],
+                          marker="os^Dv<>"[n % 7] if len(points.steps) <= 50 else None,
+                          markersize=4, label=label.strip())
+        line.set_gid(f"run-{i}")  # an SVG names each run's line
+    # a store Sacred wrote may hold steps that are not integers: those keep matplotlib's ticks
+    steps = [step for points in curves.values() for step in points.steps]
+    if all(float(step).is_integer() for step in steps):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if steps and min(steps) == max(steps):  # one step: a unit either side, not ±0.05
+            axes.set_xlim(steps[0] - 1, steps[0] + 1)
     axes.set_xlabel("step")
-    axes.set_ylabel(args.metric)
-    axes.set_title(f"{args.metric} of {len(curves)} run{'s' if len(curves) != 1 else ''}"
+    axes.set_ylabel(metric)
+    axes.set_title(f"{metric} of {len(curves)} run{'s' if len(curves) != 1 else ''}"
                    f" ({', '.join(experiments)})")
     axes.grid(alpha=0.3)
-    axes.legend()
+    legend = len(curves) <= LEGEND_LINES
+    if legend:
+        axes.legend()
     figure.tight_layout()
-    figure.savefig(out)
+    return MetricPlot(figure, list(curves), lacking, legend)
+
+
+def plot(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {args.output!r}: directory {str(out.parent)!r} does not exist")
+    drawn = metric_figure(args.store, args.metric, _ids(args.ids) if args.ids else None,
+                          experiment=args.experiment, status=args.status, where=args.where)
+    if drawn.lacking:
+        print(f"runs {', '.join(map(str, drawn.lacking))} have no metric {args.metric!r}: "
+              "not drawn", file=sys.stderr)
+    if not drawn.legend:
+        print(f"{len(drawn.drawn)} runs drawn: too many lines for a legend (more than "
+              f"{LEGEND_LINES}); narrow them with --where or ids to get one", file=sys.stderr)
+    drawn.figure.savefig(out)
     print(f"wrote {out}", file=sys.stderr)
     return OK
 
@@ -463,7 +518,8 @@ def _requeue_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def requeue(args: argparse.Namespace) -> int:
-    """Issue 13: runs a killed worker left (DIED?) or that failed go back in the queue."""
+    """Runs a killed worker left (DIED?) or that failed go back in the queue, for the
+    ``--sacred-run-queued`` workers to run again."""
     from .queue import requeue_runs
 
     try:
@@ -521,7 +577,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (see the module docstring)."""
-    from .extras import MissingExtra
+    from .extras import as_missing_extra
     from .readers import NoSuchRun, StoreUnreadable
     from .where import WhereError
 
@@ -539,8 +595,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pytest-sacred {args.command}: {exc.args[0] if exc.args else exc}",
               file=sys.stderr)
         return NO_SUCH_RUN
-    except MissingExtra as exc:
-        print(f"pytest-sacred {args.command}: {exc}", file=sys.stderr)
+    except ImportError as exc:  # an optional package, named with its extra; else a bug
+        missing = as_missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"pytest-sacred {args.command}: {missing}", file=sys.stderr)
         return MISSING_PACKAGE
     except BrokenPipeError:  # `pytest-sacred ls … | head`
         return OK

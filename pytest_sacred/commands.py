@@ -53,7 +53,9 @@ def save_config(items: list[pytest.Item], path: str) -> str:
     data = {k: v for k, v in spec.config.items() if k not in spec.swept}
     target = Path(path)
     if target.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+        from .extras import require
+
+        yaml = require("yaml", "yaml", f"--sacred-save-config {path}")
 
         text = yaml.safe_dump(flatten(data), sort_keys=True)
     elif target.suffix.lower() == ".json":

@@ -1,17 +1,19 @@
 """Every use of a private pytest API, in one place, each covered by tests/test_compat.py.
 
 pytest gives plugins no public way to read the output captured so far in a phase, the
-conftest modules that apply to a path, the report sections collected for an item, or an
-item's fixture definitions by name (in its closure or merely visible to it). When a pytest
+conftest modules that apply to a path, the report sections collected for an item, an
+item's fixture definitions by name (in its closure or merely visible to it), or to say
+which line ``--fixtures`` shows for a fixture. When a pytest
 release changes one of these, the test of that function fails and this module is the only
 one to adapt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import pytest
@@ -78,3 +80,37 @@ def reset_item(item: pytest.Item) -> None:
     if init is not None:
         init()
     item._report_sections = []
+
+
+@functools.cache
+def _location_offset() -> int:
+    """What pytest adds to a function's ``co_firstlineno`` when it shows the function's
+    location (``--fixtures``): 1 up to pytest 8, 0 from pytest 9 on. Measured on a probe
+    rather than read from the version, so a pytest that changes it again is followed."""
+    from _pytest.compat import getlocation
+
+    def probe() -> None:  # pragma: no cover - never called
+        pass
+
+    shown = int(str(getlocation(probe)).rsplit(":", 1)[1])
+    return shown - probe.__code__.co_firstlineno
+
+
+def shown_at_line(func: Callable[..., Any], line: int) -> Callable[..., Any]:
+    """A stand-in for ``func`` (same file, name and docstring, never called) that pytest's
+    ``--fixtures`` listing shows at ``line`` of ``func``'s file.
+
+    A fixture wrapper's ``__wrapped__`` points at it. pytest locates a fixture by its real
+    function's ``co_firstlineno`` (the first decorator's line) plus an offset that changed
+    between releases; the stand-in's code starts where that sum is ``line``. ``func``
+    itself is left alone: its tracebacks keep their line numbers.
+    """
+    if not isinstance(func, FunctionType):
+        return func
+    code = func.__code__.replace(co_firstlineno=max(line - _location_offset(), 1))
+    stand_in = FunctionType(code, func.__globals__, func.__name__, func.__defaults__,
+                            func.__closure__)
+    stand_in.__doc__ = func.__doc__
+    stand_in.__module__ = func.__module__
+    stand_in.__qualname__ = func.__qualname__
+    return stand_in

@@ -13,6 +13,8 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import pytest
 
+from . import compat
+
 P = ParamSpec("P")
 R = TypeVar("R")
 #: a named config: a function of no arguments returning its updates
@@ -26,25 +28,30 @@ NAMED_ATTR = "_pytest_sacred_named_config"
 _capture_values: dict[str, Any] | None = None
 
 
+def _def_header(func: Callable[..., Any]) -> tuple[int | None, str | None]:
+    """The line number of a function's ``def`` keyword (after its decorators) in its file,
+    and the ``# comment`` on its ``def`` line(s); ``None`` for what cannot be read."""
+    try:
+        lines, first = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return None, None
+    def_line: int | None = None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
+            if def_line is None and tok.type == tokenize.NAME and tok.string == "def":
+                def_line = first + tok.start[0] - 1
+            elif def_line is not None and tok.type == tokenize.COMMENT:
+                return def_line, tok.string.lstrip("#").strip() or None
+            elif def_line is not None and tok.type == tokenize.NEWLINE:  # end of the header
+                return def_line, None
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return def_line, None
+
+
 def _line_comment(func: Callable[..., Any]) -> str | None:
     """The ``# comment`` on a function's ``def`` line, if any."""
-    try:
-        lines, _ = inspect.getsourcelines(func)
-    except (OSError, TypeError):
-        return None
-    source = "".join(lines)
-    in_def = False  # decorator lines come first
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.NAME and tok.string == "def":
-                in_def = True
-            elif in_def and tok.type == tokenize.COMMENT:
-                return tok.string.lstrip("#").strip() or None
-            elif in_def and tok.type == tokenize.NEWLINE:  # end of the def line(s)
-                return None
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    return None
+    return _def_header(func)[1]
 
 
 def _doc_of(func: Callable[..., Any]) -> str | None:
@@ -107,9 +114,12 @@ def config(func: Callable[..., Any] | None = None, *, name: str | None = None) -
     fixture_function.__module__ = func.__module__
     fixture_function.__doc__ = func.__doc__
     # pytest --fixtures (and fixture error messages) locate a fixture through __wrapped__:
-    # point them at the user's function, not at this wrapper. __signature__ stops
-    # inspect.signature from following it.
-    fixture_function.__wrapped__ = func  # type: ignore[attr-defined]
+    # point them at the user's function, not at this wrapper, and at its def line (what a
+    # user looks for; pytest alone would show the decorator's line or the one after it,
+    # depending on its release). __signature__ stops inspect.signature from following it.
+    def_line = _def_header(func)[0]
+    fixture_function.__wrapped__ = (  # type: ignore[attr-defined]
+        func if def_line is None else compat.shown_at_line(func, def_line))
     setattr(fixture_function, CONFIG_ATTR, entry)
     return pytest.fixture(name=entry.name)(fixture_function)
 

@@ -23,8 +23,8 @@ RECORD_KEY: pytest.StashKey[RunRecord] = pytest.StashKey()
 STATE: pytest.StashKey[SacredSession] = pytest.StashKey()
 #: the parameter the ``named_configs`` marker sweeps
 NAMED_PARAM = "sacred_named_config"
-#: a stored run a variant replays (issue 13: queue worker, --sacred-rerun): its id, when
+#: a stored run a variant replays (a queue worker's, --sacred-rerun): its id, when
 #: the run keeps it, and meta entries to add
 REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()
-#: what a launcher, queue worker or re-run session planned at collection (issue 13)
+#: what a launcher, queue worker or re-run session planned at collection
 LAUNCH_KEY: pytest.StashKey[dict[str, Any]] = pytest.StashKey()

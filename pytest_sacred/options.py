@@ -181,7 +181,7 @@ def register(parser: pytest.Parser) -> None:
              "DIR, replacing earlier copies of the same variant; meant to be committed")
     add("--sacred-baseline-artifacts", action="store_true",
         help="with --sacred-save-baseline: copy the runs' artifacts too")
-    # -- store outages (issue 9) --
+    # -- a store that does not answer: retries, then a spill file --
     add("--sacred-store-retry", type=_duration, metavar="SECONDS",
         help="how long writes to a store that does not answer are retried before they go to "
              "a spill file (runs/_spill/) for `pytest-sacred replay` (default 120)")

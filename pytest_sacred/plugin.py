@@ -33,9 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "named_configs(*names): one variant of the experiment per named config")
     from . import fixtures
+    from .extras import missing_as_usage_error
     from .session import SacredSession
 
-    state = SacredSession.from_config(config)
+    with missing_as_usage_error():  # a store's client library not installed
+        state = SacredSession.from_config(config)
     if state.options.command and getattr(config.option, "dist", "no") != "no":
         # the commands report on the collection in this process, as --collect-only does
         config.option.dist, config.option.numprocesses = "no", 0
@@ -79,16 +81,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     """After selection (-k, -m): resolve the experiments' configs, check the command line."""
+    from .extras import missing_as_usage_error
+
     state = config.stash[STATE]
     try:
-        launch = state.options.launches and not state.options.command
-        if launch:
-            from . import launchers
+        # stores open, launchers and baselines load here: their client libraries with them
+        with missing_as_usage_error():
+            launch = state.options.launches and not state.options.command
+            if launch:
+                from . import launchers
 
-            launchers.prepare(config, items, state, before=True)
-        state.prepare(items)
-        if launch:
-            launchers.prepare(config, items, state, before=False)
+                launchers.prepare(config, items, state, before=True)
+            state.prepare(items)
+            if launch:
+                launchers.prepare(config, items, state, before=False)
     except pytest.UsageError as exc:
         if not hasattr(config, "workerinput"):
             raise
@@ -99,24 +105,28 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if state.experiments and not state.options.command and not config.pluginmanager.has_plugin(
             _HOOKS):
-        from .runner import RunHooks
+        from .runner import RunHooks, TerminalFlush
 
         config.pluginmanager.register(RunHooks(state), _HOOKS)
+        config.pluginmanager.register(TerminalFlush(), _HOOKS + "-flush")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """The print/save commands report on the selected experiments instead of running them."""
+    from .extras import missing_as_usage_error
+
     state = session.config.stash[STATE]
-    if not state.options.command:
-        if state.options.launches:  # a launcher or a queue worker runs the variants
-            from . import launchers
+    with missing_as_usage_error():
+        if not state.options.command:
+            if state.options.launches:  # a launcher or a queue worker runs the variants
+                from . import launchers
 
-            return launchers.run(session) or None
-        return None
-    from . import commands
+                return launchers.run(session) or None
+            return None
+        from . import commands
 
-    commands.run(state, session.config.get_terminal_writer().line)
+        commands.run(state, session.config.get_terminal_writer().line)
     return True
 
 

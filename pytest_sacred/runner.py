@@ -274,6 +274,25 @@ def _keeping_result(function: Callable[..., Any], record: RunRecord) -> Callable
     return called
 
 
+class TerminalFlush:
+    """Flushes pytest's terminal writer at the end of an experiment's body, before pytest's
+    capture reads the phase's output.
+
+    What a plugin writes through the terminal writer while the body runs (pytest-timeout's
+    report of where a test hung) goes to the captured file descriptor, but only once
+    flushed: without this it stays buffered (unless ``PYTHONUNBUFFERED`` is set), misses
+    the run's captured output and is printed after the test instead.
+    """
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: inside pytest's capture
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            if RECORD_KEY in item.stash:
+                item.config.get_terminal_writer().flush()
+
+
 class RunHooks:
     """The per-test hooks of experiments. Ordinary tests in a mixed suite pass through at
     the cost of one stash lookup per hook."""

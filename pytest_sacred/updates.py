@@ -150,11 +150,12 @@ def read_mapping_file(name: str, what: str, show_error: bool = True) -> dict[str
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
+            from .extras import MissingExtra, require
+
             try:
-                import yaml
-            except ImportError:
-                raise ConfigError(f"{what} {name!r} is YAML; install PyYAML to read it"
-                                  ) from None
+                yaml = require("yaml", "yaml", f"{what} {name!r} (YAML)")
+            except MissingExtra as exc:
+                raise ConfigError(str(exc)) from None
             data = yaml.safe_load(text)
     except ConfigError:
         raise

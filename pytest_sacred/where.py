@@ -49,12 +49,28 @@ class Where:
         return bool(self._test(row))
 
     def check_columns(self, columns: set[str]) -> None:
-        """Raise :class:`WhereError` for names that are no column of the table."""
+        """Raise :class:`WhereError` for names that are no column of the table, with the
+        columns close to the first of them and the table's columns (a metric's three as
+        ``metrics.NAME.last/.min/.max``)."""
         unknown = sorted(self.names - columns)
         if unknown:
-            shown = ", ".join(sorted(columns)[:40]) + (", …" if len(columns) > 40 else "")
+            from .updates import did_you_mean  # only when a name is wrong
+
+            listed = _listed_columns(columns)
+            shown = ", ".join(listed[:60]) + (", …" if len(listed) > 60 else "")
             raise WhereError(f"--where {self.text!r}: no column {', '.join(unknown)} in these "
-                             f"runs; the columns are: {shown}")
+                             f"runs{did_you_mean(unknown[0], columns)}; the columns are: "
+                             f"{shown}")
+
+
+def _listed_columns(columns: set[str]) -> list[str]:
+    """``columns`` sorted, each metric's last/min/max columns as one entry."""
+    summaries = (".last", ".min", ".max")
+    grouped = {c[:-len(".last")] for c in columns if c.startswith("metrics.")
+               and c.endswith(".last") and all(c[:-len(".last")] + s in columns
+                                               for s in summaries)}
+    return sorted({c for c in columns if not any(c.startswith(g + ".") for g in grouped)}
+                  | {f"{g}.last/.min/.max" for g in grouped})
 
 
 def compile_where(text: str) -> Where:

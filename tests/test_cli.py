@@ -176,7 +176,7 @@ def test_bad_usage(store: str, tmp_path: Path) -> None:
     where = cli("ls", store, "--where", "config.C >> 1", code=2).stderr
     assert "--where 'config.C >> 1'" in where and "is not allowed" in where
     assert "does not parse" in cli("ls", store, "--where", "config.C >", code=2).stderr
-    assert "no column config.X in these runs; the columns are:" in cli(
+    assert "no column config.X in these runs; did you mean 'config.C'" in cli(
         "ls", store, "--where", "config.X == 1", code=2).stderr
     assert "no column 'nope'" in cli("ls", store, "--sort", "nope", code=2).stderr
     assert "give a positive number" in cli("ls", store, "--last", "0", code=2).stderr

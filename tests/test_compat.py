@@ -129,3 +129,35 @@ def test_fixture_definitions_of_the_closure_nearest_last(pytester):
             assert list(compat.visible_fixture_definitions(request.node, "nowhere")) == []
         ''')
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_shown_at_line_makes_pytest_locate_a_function_at_that_line(pytester):
+    pytester.makepyfile(test_shown='''
+        import functools
+        import traceback
+        from _pytest.compat import getlocation
+        from pytest_sacred import compat
+
+        def fails():
+            raise ValueError("boom")
+
+        @functools.lru_cache(
+            maxsize=None,
+        )
+        def decorated():
+            return 1
+
+        def test_shown():
+            stand_in = compat.shown_at_line(decorated.__wrapped__, 13)
+            assert getlocation(stand_in).endswith("test_shown.py:13")
+            assert stand_in.__name__ == "decorated"
+            assert stand_in.__doc__ == decorated.__doc__
+            # the original keeps its line numbers
+            moved = compat.shown_at_line(fails, 20)
+            assert getlocation(moved).endswith("test_shown.py:20")
+            try:
+                fails()
+            except ValueError as exc:
+                assert traceback.extract_tb(exc.__traceback__)[-1].lineno == 7
+        ''')
+    pytester.runpytest().assert_outcomes(passed=1)

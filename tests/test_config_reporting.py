@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import read_run, stored_runs
 
@@ -68,12 +70,19 @@ def test_fixtures_listing_shows_the_users_file_and_line(pytester):
         @config(name="depth")
         def _depth(learning_rate):
             return 3
+
+        @config(
+            name="width",
+        )
+        def _width():  # units per layer
+            return 5
         ''')
     result = pytester.runpytest("--fixtures", "test_entry_location.py")
     assert result.ret == 0
-    # the def line of each entry, as pytest shows its own fixtures
+    # the def line of each entry (what a user looks for), on every supported pytest
     result.stdout.fnmatch_lines(["learning_rate -- test_entry_location.py:4", "*Step size of the optimizer.*"])
     result.stdout.fnmatch_lines(["depth -- test_entry_location.py:9"])
+    result.stdout.fnmatch_lines(["width -- test_entry_location.py:15"])
     assert "decorators.py" not in result.stdout.str()
 
 
@@ -91,7 +100,14 @@ def test_fixture_error_shows_the_users_function(pytester):
         ''')
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*fixture 'missing' not found*", "*test_err.py:4"])
+    result.stdout.fnmatch_lines(["*def C(missing):", "*fixture 'missing' not found*"])
+    # the user's function, never the plugin's wrapper: pytest 9 starts its source and
+    # location at the def line, pytest 8 at the decorator's line (one above)
+    out = result.stdout.str()
+    assert "decorators.py" not in out
+    [(line, decorator)] = re.findall(r"test_err\.py, line (\d+)\n(  @config\n)?  def C\(", out)
+    assert int(line) == (4 if decorator else 5)
+    assert f"test_err.py:{line}" in out
 
 
 @pytest.mark.parametrize("args, hint", [

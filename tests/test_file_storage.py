@@ -348,7 +348,7 @@ def test_forced_id_and_taken_id(pytester: pytest.Pytester, runs_dir: Path) -> No
 
     pytester.makepyfile(test_forced="VALUE = 2\n" + FORCED_ID)
     result = pytester.runpytest("test_forced.py", "--sacred-id", "42")
-    # a usage error before anything runs (issue 9): the test body did not run
+    # a usage error before anything runs: the test body did not run
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sacred-id 42: file store already holds run 42 (runs*42)*"])
     result.assert_outcomes()

@@ -184,8 +184,10 @@ def test_skip_in_the_body(pytester, runs_dir):
     assert run["status"] == "SKIPPED" and run["command"] == "test_s"
 
 
-def test_timeout_is_recorded_as_timeout(pytester, runs_dir):
+def test_timeout_is_recorded_as_timeout(pytester, runs_dir, monkeypatch):
     pytest.importorskip("pytest_timeout")
+    # as on most machines: the terminal writer pytest-timeout reports through is buffered
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     pytester.makepyfile(test_t='''
         import time
         import pytest

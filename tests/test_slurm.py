@@ -226,8 +226,8 @@ def test_a_launcher_without_submitit_is_refused(pytester, runs_dir, monkeypatch)
     pytester.makepyfile(test_exp=SWEEP.format(n=2))
     result = pytester.runpytest("--sacred-launcher=local")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--sacred-launcher needs submitit: pip install "
-                                 "'pytest-sacred[[]slurm[]]'*"])
+    result.stderr.fnmatch_lines(["*--sacred-launcher needs submitit, which is not installed: "
+                                 "pip install 'pytest-sacred[[]slurm[]]'*"])
     _nothing_submitted(pytester, runs_dir)
 
 

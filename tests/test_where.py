@@ -41,8 +41,9 @@ def test_names() -> None:
     where = compile_where("config.C > 1 and `metrics.train/loss.last` < result")
     assert where.names == {"config.C", "metrics.train/loss.last", "result"}
     where.check_columns(set(ROW))
-    with pytest.raises(WhereError, match=r"no column config.X in these runs; the columns "
-                                         r"are: .*config.C"):
+    with pytest.raises(WhereError, match=r"no column config.X in these runs; did you mean "
+                                         r"'config.C' or 'config.flag'\?; the columns are: "
+                                         r".*config.C"):
         compile_where("config.X > 1").check_columns(set(ROW))
 
 
@@ -88,3 +89,39 @@ def test_necessary_terms() -> None:
                                ("config.n", ">", -2), ("experiment", "==", "svm"))
     assert compile_where("config.C > 1 or config.D > 1").necessary == ()
     assert compile_where("not config.C > 1").necessary == ()
+
+
+def test_a_misspelt_column_gets_a_suggestion_and_the_metric_columns() -> None:
+    columns = set(ROW) | {"metrics.train/loss.min", "metrics.train/loss.max"}
+    with pytest.raises(WhereError) as caught:
+        compile_where("config.CC > 1").check_columns(columns)
+    message = str(caught.value)
+    assert "no column config.CC in these runs; did you mean 'config.C' or" in message
+    # each metric's three columns as one entry; a metric with only some of them as they are
+    assert "metrics.train/loss.last/.min/.max" in message
+    assert "metrics.acc.last" in message and "metrics.train/loss.min," not in message
+
+
+def test_the_store_names_its_metric_columns_when_a_config_column_is_misspelt(pytester):
+    """The misspelt name is no metric column, so the store's runs are filtered before their
+    metrics are read: the columns listed must still include the metrics'."""
+    from pytest_sacred.readers.table import run_rows
+
+    pytester.makepyfile(test_exp='''
+        import pytest
+        from pytest_sacred import config
+
+        @config
+        def C():
+            return 1.0
+
+        @pytest.mark.experiment
+        def test_exp(C, sacred_run):
+            sacred_run.log_scalar("loss", 0.5)
+        ''')
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    with pytest.raises(WhereError) as caught:
+        run_rows(pytester.path / "runs", where="config.CC > 1")
+    message = str(caught.value)
+    assert "did you mean 'config.C'" in message
+    assert "metrics.loss.last/.min/.max" in message

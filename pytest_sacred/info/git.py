@@ -1,58 +1,65 @@
-"""The git repository a source file lives in: url, commit, dirty.
+"""The git repository a source file lives in: url, commit, dirty, read with GitPython (as
+Sacred does).
 
-Asked of the ``git`` executable directly, three short commands run at once: the three
-facts need no more, and importing GitPython to ask them cost a session about 0.1 s (its
-import) before it ran the same commands.
+GitPython costs a session about 0.1 s to import, so it is imported only for a directory
+inside a git work tree (found by looking for ``.git`` in it and its parents, a few
+``stat`` calls), and only when a run asks (an experiment is selected): a suite without
+experiments, or a project outside any repository, never loads it.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..redact import redact_url
 
-#: toplevel; first remote's url (config order, as GitPython's ``repo.remotes[0]``); HEAD and
-#: the tracked changes (staged or not, untracked files ignored: GitPython's ``is_dirty()``)
-_COMMANDS = (("rev-parse", "--show-toplevel"),
-             ("config", "--get-regexp", r"^remote\..*\.url$"),
-             ("status", "--porcelain=v2", "--branch", "--untracked-files=no"))
 
-
-def _start(directory: Path, args: tuple[str, ...]) -> subprocess.Popen[str]:
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status writes no index
-    return subprocess.Popen(["git", "-C", str(directory), *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+def in_work_tree(directory: Path) -> bool:
+    """Whether ``directory`` or a parent holds ``.git`` (a directory, or the file of a
+    worktree or submodule)."""
+    directory = directory.absolute()
+    return any((d / ".git").exists() for d in (directory, *directory.parents))
 
 
 @cache
 def repository_info(directory: Path) -> dict[str, Any] | None:
     """``{"url", "commit", "dirty"}`` of the repository holding ``directory``, or ``None``
-    (not in a repository, or no git executable).
+    (not in a work tree, or no git executable).
 
     The url is the first remote's (credentials masked), else ``git://<working dir>``; the
-    commit is ``None`` in a repository without commits.
+    commit is ``None`` in a repository without commits; dirty counts tracked changes,
+    staged or not (untracked files do not make a tree dirty), as ``Repo.is_dirty()``.
     """
+    if not in_work_tree(directory):
+        return None
     try:
-        procs = [_start(directory, args) for args in _COMMANDS]
-    except OSError:  # no git executable, or the directory has gone
+        import git
+    except ModuleNotFoundError as exc:
+        if exc.name != "git":
+            raise
+        warnings.warn("GitPython is not installed (a dependency of pytest-sacred): the runs "
+                      "record no repository; pip install gitpython", stacklevel=2)
         return None
-    outputs = [(proc.communicate()[0], proc.returncode) for proc in procs]
-    (toplevel, top_rc), (remotes, _), (status, status_rc) = outputs
-    if top_rc != 0 or status_rc != 0:  # not a work tree (or a bare repository)
+    except ImportError:  # GitPython found no git executable
         return None
-    first = remotes.splitlines()[0].split(" ", 1) if remotes.strip() else []
-    url = redact_url(first[1]) if len(first) == 2 else "git:/" + toplevel.strip()
-    commit = None
-    dirty = False
-    for line in status.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split()[2]
-            commit = None if oid == "(initial)" else oid
-        elif line and not line.startswith("#"):
-            dirty = True
-    return {"url": url, "commit": commit, "dirty": dirty}
+    try:
+        repo = git.Repo(directory, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    try:
+        if repo.bare or repo.working_dir is None:
+            return None
+        remotes = repo.remotes
+        url = redact_url(remotes[0].url) if remotes else "git:/" + str(repo.working_dir)
+        try:
+            commit: str | None = repo.head.commit.hexsha
+        except ValueError:  # no commit yet
+            commit = None
+        return {"url": url, "commit": commit, "dirty": repo.is_dirty()}
+    except git.GitCommandError:  # e.g. a repository git refuses (ownership, damage)
+        return None
+    finally:
+        repo.close()

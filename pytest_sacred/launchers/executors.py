@@ -17,12 +17,9 @@ DEFAULT_TIMEOUT_MIN = 60
 
 
 def require_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError:
-        raise pytest.UsageError("--sacred-launcher needs submitit: pip install "
-                                "'pytest-sacred[slurm]' (or pip install submitit)") from None
-    return submitit
+    from ..extras import require
+
+    return require("submitit", "slurm", "--sacred-launcher")
 
 
 def check_slurm(params: SlurmParameters) -> None:

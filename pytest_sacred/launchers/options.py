@@ -91,11 +91,9 @@ def memory(value: Any) -> str | None:
 
 def load_slurm_file(path: str) -> dict[str, Any]:
     """The parameters of a YAML file; unknown keys are an error naming them."""
-    try:
-        import yaml
-    except ImportError:
-        raise pytest.UsageError("--sacred-slurm-config needs PyYAML: pip install "
-                                "'pytest-sacred[slurm]'") from None
+    from ..extras import require
+
+    yaml = require("yaml", "slurm", "--sacred-slurm-config")
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)

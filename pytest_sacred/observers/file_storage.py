@@ -351,7 +351,7 @@ class FileStorageObserver(Observer):
         self._finish(run_id, interrupt_time, status)
 
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
-        """End a run its own process could not end (issue 13: a killed Slurm task): a
+        """End a run its own process could not end (a Slurm task that was killed): a
         RUNNING ``run.json`` gets ``status``; the reason goes to ``info.json``."""
         directory = self.basedir / str(run_id)
         run_file = directory / "run.json"

@@ -40,11 +40,9 @@ class GCSBucket:
     def open(self, create: bool = True) -> None:
         """Check the bucket answers and our credentials are accepted; with ``create``,
         create it when missing."""
-        try:
-            from google.cloud import storage
-        except ImportError:
-            raise StoreError(f"{OPTION} needs google-cloud-storage: "
-                             "pip install 'pytest-sacred[gcs]'") from None
+        from ..extras import require
+
+        storage = require("google.cloud.storage")
         from google.api_core import exceptions as api
         from google.api_core.retry import Retry
         from google.auth.exceptions import GoogleAuthError

@@ -71,11 +71,9 @@ POINTS_PER_DOCUMENT = 200_000
 
 
 def _require_pymongo() -> None:
-    try:
-        import pymongo  # noqa: F401
-    except ImportError:
-        raise StoreError("the MongoDB store needs pymongo: pip install 'pytest-sacred[mongo]'"
-                         ) from None
+    from ..extras import require
+
+    require("pymongo")
 
 
 # -- the observer ------------------------------------------------------------------------------
@@ -363,7 +361,7 @@ class MongoObserver(Observer):
         self._database()["fs.files"].update_one(
             {"_id": file_id}, {"$set": {"filename": self._config_filename(run_id)}})
 
-    # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -------------
+    # -- queue: --sacred-run-queued workers claim QUEUED runs; see pytest_sacred/queue.py -
 
     def claim_queued(self, nodeids: list[str], worker: dict[str, Any]
                      ) -> dict[str, Any] | None:

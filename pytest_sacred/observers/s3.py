@@ -47,12 +47,10 @@ class S3Bucket:
 
     def client(self) -> Any:
         if self._client is None:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                raise StoreError(f"{OPTION} needs boto3: pip install 'pytest-sacred[s3]'"
-                                 ) from None
+            from ..extras import require
+
+            boto3 = require("boto3")
+            from botocore.config import Config
             from botocore.exceptions import BotoCoreError
 
             try:

@@ -73,12 +73,11 @@ def _float_or_none(value: Any) -> float | None:
 
 def create_engine(url: str, lock_timeout: float, what: str = "--sacred-sql") -> Any:
     """An engine for ``url``, or :class:`StoreError` naming the package or fix needed."""
-    try:
-        import sqlalchemy as sa
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    except ImportError:
-        raise StoreError("the SQL store needs SQLAlchemy: pip install 'pytest-sacred[sql]'"
-                         ) from None
+    from ..extras import require
+
+    require("sqlalchemy")
+    import sqlalchemy as sa
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     shown = redact_url(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -143,7 +142,7 @@ class SqlObserver(Observer):
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
-        #: queued runs this worker claimed (issue 13): their started event replaces them
+        #: queued runs this worker claimed: their started event replaces their details
         self._claimed: set[int] = set()
         self._experiments: dict[int, tuple[Any, int]] = {}
         self._hosts: dict[int, tuple[Any, int]] = {}
@@ -389,7 +388,7 @@ class SqlObserver(Observer):
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
-            if run_id in self._claimed:  # a claimed queued run (issue 13): replace its details
+            if run_id in self._claimed:  # a queued run this worker claimed: new details
                 self._claimed.discard(run_id)
                 conn.execute(t["run_details"].delete().where(
                     t["run_details"].c.run_id == str(run_id)))
@@ -400,7 +399,7 @@ class SqlObserver(Observer):
             conn.commit()
         self._runs[run_id] = _Run(last_write=time.monotonic())
 
-    # -- queue (issue 13): workers claim QUEUED runs; see pytest_sacred/queue.py -----------
+    # -- queue: --sacred-run-queued workers claim QUEUED runs; see pytest_sacred/queue.py -
 
     def claim_queued(self, nodeids: list[str], worker: dict[str, Any]
                      ) -> dict[str, Any] | None:

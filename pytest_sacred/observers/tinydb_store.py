@@ -45,16 +45,12 @@ OWN_ENTRIES = frozenset({"metadata.json", "metadata.json.lock", "metadata.json.i
 
 
 def require_packages() -> None:
-    """Raise :class:`StoreError` naming the extra when a package the store needs is missing."""
-    missing = []
-    for module, package in (("filelock", "filelock"), ("hashfs", "hashfs")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(package)
-    if missing:
-        raise StoreError(f"the TinyDB store needs {', '.join(missing)}: "
-                         "pip install 'pytest-sacred[tinydb]'")
+    """Raise :class:`~pytest_sacred.extras.MissingExtra` naming the extra when a package the
+    store needs is missing (the store writes TinyDB's layout itself: tinydb is not needed)."""
+    from ..extras import require
+
+    for module in ("filelock", "hashfs"):
+        require(module)
 
 
 def tiny_date(value: datetime) -> str:

@@ -41,8 +41,12 @@ def _kind(store: str) -> str:
 
 
 def open_reader(store: str | os.PathLike[str]) -> Reader:
-    """The reader for ``store``; raises :class:`StoreUnreadable` naming what is wrong."""
+    """The reader for ``store``; raises :class:`StoreUnreadable` naming what is wrong, or
+    :class:`~pytest_sacred.extras.MissingExtra` naming the extra its client needs."""
+    from ..extras import optional_imports
+
     store = os.fspath(store)
     module = importlib.import_module(f".{_kind(store)}", __name__)
-    reader: Reader = module.open_store(store)
+    with optional_imports():  # a missing client names its extra
+        reader: Reader = module.open_store(store)
     return reader

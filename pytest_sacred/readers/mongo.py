@@ -269,11 +269,9 @@ def _as_store_message(exc: StoreError) -> str:
 def open_store(store: str) -> MongoReader:
     """The reader of ``mongodb://…`` or ``HOST:PORT:DB[.COLLECTION]``; raises
     :class:`StoreUnreadable` for a bad name, an unreachable server or a refused login."""
-    try:
-        import pymongo  # noqa: F401
-    except ImportError:
-        raise StoreUnreadable("reading a MongoDB store needs pymongo: "
-                              "pip install 'pytest-sacred[mongo]'") from None
+    from ..extras import require
+
+    require("pymongo")
     try:
         observer = MongoObserver(store)
     except StoreError as exc:

@@ -30,11 +30,14 @@ def reader_for(store: str | os.PathLike[str] | Reader) -> tuple[Reader, bool]:
 
 
 def flatten_into(row: dict[str, Any], prefix: str, value: Any) -> None:
-    """Nested dicts as dotted column names: ``config.optimizer.lr``."""
+    """Nested dicts as dotted column names: ``config.optimizer.lr``, in key order at every
+    level, whatever order the store keeps (the file store's JSON is sorted, MongoDB keeps
+    insertion order): ``ls``, ``show``, ``compare``, exports and ``load_runs`` list a run's
+    entries alike for every store."""
     if type(value) is not dict or not value:
         row[prefix] = value
         return
-    for key, item in value.items():
+    for key, item in sorted(value.items(), key=lambda pair: str(pair[0])):
         if type(item) is dict and item:
             flatten_into(row, f"{prefix}.{key}", item)
         else:
@@ -60,6 +63,12 @@ def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
     flatten_into(row, "config", run.config)
     flatten_into(row, "result", run.result)
     return row
+
+
+def metric_columns(summaries: dict[int, dict[str, MetricSummary]]) -> set[str]:
+    """The metric columns of rows with these summaries (``Reader.metric_summaries``)."""
+    return {f"metrics.{name}.{field}" for by_name in summaries.values() for name in by_name
+            for field in ("last", "min", "max")}
 
 
 def add_metrics(row: dict[str, Any], summaries: dict[str, MetricSummary]) -> None:
@@ -102,11 +111,13 @@ def run_rows(store: str | os.PathLike[str] | Reader, experiment: str | None = No
             columns = set().union(*(row.keys() for _, row in pairs))
             if not condition.names <= columns:
                 # the store may have left out, by the where, the runs that have the column
-                everything = reader.list_runs(RunFilter(
+                everything = list(reader.list_runs(RunFilter(
                     experiment=experiment, status=_pushed_status(status),
-                    ids=None if ids is None else frozenset(ids)))
+                    ids=None if ids is None else frozenset(ids))))
                 columns = columns.union(*(base_row(run, now).keys() for run in everything))
-                if columns:  # no runs at all: nothing to name
+                if columns and not condition.names <= columns:  # no runs: nothing to name
+                    # a misspelt name: the error lists the metric columns too
+                    columns |= metric_columns(reader.metric_summaries(everything))
                     condition.check_columns(columns)
             pairs = [(run, row) for run, row in pairs if condition(row)]
         summaries = reader.metric_summaries([run for run, _ in pairs])

@@ -76,13 +76,10 @@ def _database(data: Any) -> Any:
 
 
 def _check_imports() -> None:
-    try:
-        import hashfs  # noqa: F401
-        import tinydb  # noqa: F401
-        import tinydb_serialization  # noqa: F401
-    except ImportError as exc:
-        raise StoreUnreadable(f"reading a TinyDB store needs {exc.name}: "
-                              "pip install 'pytest-sacred[tinydb]'") from None
+    from ..extras import require
+
+    for module in ("hashfs", "tinydb", "tinydb_serialization"):
+        require(module)
 
 
 class TinyDbReader(Reader):
