@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.system  # every test starts a fresh interpreter
+
 try:
     from .stored_runs import REPO
 except ImportError:
