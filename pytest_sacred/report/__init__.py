@@ -33,7 +33,7 @@ from ..readers.table import duration, run_rows
 
 HERE = Path(__file__).parent
 #: points of all curves kept in a report file together, shared out among its curves
-POINT_BUDGET = 400_000
+POINT_BUDGET = 300_000
 #: each curve keeps at least this many points, and at most this many when the budget allows
 MIN_POINTS, MAX_POINTS = 100, 4000
 #: artifacts shown in the page itself: images up to this size, text files up to that

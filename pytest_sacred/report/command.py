@@ -17,7 +17,7 @@ def _selection_arguments(parser: argparse.ArgumentParser) -> None:
     _filter_arguments(parser)
     parser.add_argument("--points", metavar="N|all",
                         help="points each curve keeps for display (default: a report shares "
-                             "400 000 points among its curves, 100 to 4 000 each; serve "
+                             "300 000 points among its curves, 100 to 4 000 each; serve "
                              "keeps 4 000); 'all' keeps every stored point")
 
 

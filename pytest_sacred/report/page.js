@@ -205,7 +205,8 @@
       { id: "start", title: "started", value: (r) => r.start, cell: (r) => when(r.start) },
       { id: "host", title: "host", value: (r) => r.host },
       { id: "git", title: "git", value: (r) => (r.git[0] ? r.git[0].commit + (r.git[0].dirty ? "*" : "") : null),
-        cell: (r) => r.git.length ? [short(String(r.git[0].commit || ""), 8),
+        cell: (r) => r.git.length ? [el("span", { title: r.git[0].url + " " + r.git[0].commit },
+          String(r.git[0].commit || "").slice(0, 8)),
           r.git.some((g) => g.dirty) ? el("span", { class: "dirty", title: "uncommitted changes" }, "dirty") : null] : "" },
     );
     if (state.runs.some((r) => r.regression)) {
