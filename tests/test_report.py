@@ -370,6 +370,45 @@ def test_died_shows_as_ls_shows_it(tmp_path: Path, store: str) -> None:
     assert [r["status"] for r in listed if r["id"] == 3] == ["DIED?"]
 
 
+def test_run_view_marks_updates_and_failing_checks(tmp_path: Path, store: str,
+                                                   browser: Any) -> None:
+    """Config entries set by --sacred-with are marked; a regression verdict in
+    ``info.regression`` (any dict) is shown, its failing entries highlighted."""
+    import shutil
+
+    if not store.startswith("/"):
+        pytest.skip("edits a copy of the file store")
+    copy = tmp_path / "runs"
+    shutil.copytree(store, copy)
+    run_json = copy / "2" / "run.json"
+    record = json.loads(run_json.read_text())
+    record["meta"]["config_updates"] = {"optimizer": {"lr": 0.1}}
+    run_json.write_text(json.dumps(record))
+    info_json = copy / "2" / "info.json"
+    info = json.loads(info_json.read_text())
+    info["regression"] = {"baseline": 1, "rules": [
+        {"rule": "result:-5%", "change": "+300 %", "passed": True},
+        {"rule": "metric:loss:+2%", "change": "+9.1 %", "passed": False}]}
+    info_json.write_text(json.dumps(info))
+    out = tmp_path / "r.html"
+    cli("report", str(copy), "-o", str(out))
+    watched = open_page(browser, out.as_uri())
+    page = watched.page
+    verdicts = page.eval_on_selector_all("#runs-table tbody tr", """rows => rows.map(r =>
+        [r.dataset.key, r.querySelector(".verdict") && r.querySelector(".verdict").textContent])""")
+    assert verdicts == [["1", None], ["2", "fail"], ["3", None], ["4", None]]
+    page.click("tr[data-key='2'] button.link")
+    page.wait_for_selector("#regression")
+    failing = page.eval_on_selector_all("#regression li.fail",
+                                        "items => items.map(i => i.dataset.path)")
+    assert failing == ["rules.1", "rules.1.passed"]  # the rule, and its failing entry
+    assert "metric:loss:+2%" in page.inner_text("#regression")
+    updated = page.eval_on_selector_all("#run-config li.updated",
+                                        "items => items.map(i => i.dataset.path)")
+    assert updated == ["optimizer.lr"]
+    watched.check_clean("file://")
+
+
 # -- serve -----------------------------------------------------------------------------------------
 
 

@@ -441,13 +441,19 @@
       const nested = item && typeof item === "object" && Object.keys(item).length &&
         !(Array.isArray(item) && item.every((x) => x === null || typeof x !== "object"));
       const li = el("li", { class: [updated && (!nested || typeof updates[key] !== "object") ? "updated" : "",
-        marks && marks(key, item) ? "fail" : ""].join(" ").trim() || null, "data-path": here },
+        marks && failedEntry(marks, key, item) ? "fail" : ""].join(" ").trim() || null, "data-path": here },
         el("span", { class: "key" }, key), ": ");
       if (nested) li.append(tree(item, updated && typeof updates[key] === "object" ? updates[key] : null, here, marks));
       else li.append(el("span", { class: "value" }, JSON.stringify(item)));
       list.append(li);
     }
     return list;
+  }
+
+  // An entry that fails, or a dict (a rule) one of whose entries fails.
+  function failedEntry(marks, key, item) {
+    return marks(key, item) || (item !== null && typeof item === "object" && !Array.isArray(item) &&
+      Object.entries(item).some(([k, v]) => marks(k, v)));
   }
 
   function treeBox(value, updates, marks) {
