@@ -315,6 +315,8 @@ def test_report_usage_errors(store: str, tmp_path: Path) -> None:
                                           str(tmp_path / "r.html"), code=3).stderr
     assert "no column" in cli("report", store, "--where", "config.nope > 1", "-o",
                               str(tmp_path / "r.html"), code=2).stderr
+    assert "cannot read the store" in cli("serve", str(tmp_path / "nothing"), code=3).stderr
+    assert "--port 70000" in cli("serve", store, "--port", "70000", code=2).stderr
 
 
 def test_points_option_thins_the_curves(store: str, tmp_path: Path) -> None:

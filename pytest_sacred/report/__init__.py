@@ -24,12 +24,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..cli import plain
 from ..readers import Reader, RunFilter, StoredRun
 from ..readers.base import Metric, summarize
 from ..readers.status import shown_status, utcnow
 from ..readers.table import duration, run_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..session import SacredSession
 
 HERE = Path(__file__).parent
 #: points of all curves kept in a report file together, shared out among its curves
@@ -64,13 +70,6 @@ def iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.isoformat()
-
-
-def plain(value: Any) -> Any:
-    """``value`` as JSON holds it (NaN and infinities as null)."""
-    from ..cli import plain as cli_plain
-
-    return cli_plain(value)
 
 
 def selected_ids(reader: Reader, selection: Selection) -> list[int]:
@@ -303,7 +302,8 @@ def write_report(reader: Reader, output: str | os.PathLike[str], selection: Sele
     return len(document["runs"])
 
 
-def session_report(state: Any, rows: list[dict[str, Any]], write_line: Any) -> None:
+def session_report(state: SacredSession, rows: list[dict[str, Any]],
+                   write_line: Callable[..., None]) -> None:
     """``--sacred-report FILE``: the page of this session's stored runs and their baselines,
     written at the end of the session (``state`` is the ``SacredSession``); its path, or why
     it was not written, is printed under the runs table."""
@@ -339,6 +339,7 @@ def session_report(state: Any, rows: list[dict[str, Any]], write_line: Any) -> N
         else:
             roles.update({i: "baseline" for i in baselines if i not in roles})
         document = runs_document(sources, title=f"pytest-sacred session: {len(ids)} runs")
+        assert output is not None  # called only with --sacred-report
         Path(output).write_text(render(document), encoding="utf-8")
     except (OSError, StoreUnreadable) as exc:
         write_line(f"pytest-sacred: --sacred-report {output}: not written: "

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..cli import plain
 from ..readers import NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable, open_reader
 from ..readers.status import utcnow
 from ..readers.table import run_rows
@@ -27,7 +28,6 @@ from . import (
     content_type,
     detail,
     iso,
-    plain,
     points_per_curve,
     render,
     summary,
