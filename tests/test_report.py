@@ -331,6 +331,22 @@ def test_points_option_thins_the_curves(store: str, tmp_path: Path) -> None:
 # -- units ---------------------------------------------------------------------------------------
 
 
+def test_point_budget_is_shared_among_every_curve(store: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's points are shared out among all curves of all its runs."""
+    from pytest_sacred import report
+    from pytest_sacred.readers import open_reader
+
+    monkeypatch.setattr(report, "POINT_BUDGET", 600)
+    monkeypatch.setattr(report, "MIN_POINTS", 4)
+    with open_reader(store) as reader:
+        document = report.runs_document([(reader, dict.fromkeys(EXPECTED, "run"))])
+    assert document["points"] == 100  # 600 points, 6 curves: loss and acc of runs 1 to 3
+    loss = document["runs"][0]["metrics"]["loss"]
+    assert not loss["full"] and 50 < len(loss["steps"]) <= 102 and loss["count"] == 300
+    assert document["runs"][0]["metrics"]["acc"]["full"]
+
+
 def test_thin_keeps_every_extreme_and_both_ends() -> None:
     from pytest_sacred.readers.base import Metric
     from pytest_sacred.report import thin

@@ -244,13 +244,14 @@ def runs_document(sources: Iterable[tuple[Reader, dict[int, str]]], points: int 
     sources = list(sources)
     stored: list[tuple[int, Reader, StoredRun, str]] = []
     for index, (reader, roles) in enumerate(sources):
-        runs = {r.id: r for r in reader.list_runs(RunFilter(ids=frozenset(roles)))} \
-            if roles else {}
-        stored += [(index, reader, runs[i], role) for i, role in roles.items() if i in runs]
+        listed = {r.id for r in reader.list_runs(RunFilter(ids=frozenset(roles)))} \
+            if roles else set()
+        # whole records: a listing may leave the metric names out, and the budget needs them
+        stored += [(index, reader, reader.get_run(i), role) for i, role in roles.items()
+                   if i in listed]
     limit = points_per_curve(sum(len(r.metric_names) for _, _, r, _ in stored), points)
     entries = []
-    for index, reader, listed, role in stored:
-        run = reader.get_run(listed.id)
+    for index, reader, run, role in stored:
         whole, finals = detail(reader, run, limit, embed=True)
         key = str(run.id) if index == 0 else f"{index}-{run.id}"
         entries.append({**summary(run, finals, now, key, role), **whole, "detail": True})
