@@ -132,7 +132,8 @@ def main() -> int:
         base = args.store or Path(scratch)
         store = base / "runs"
         began = time.perf_counter()
-        if not store.exists():
+        reused = store.exists()
+        if not reused:
             write_store(store, args.runs, args.metrics, args.points)
         written = time.perf_counter() - began
         out = base / "report.html"
@@ -140,8 +141,8 @@ def main() -> int:
         size = out.stat().st_size
         ready, compare, rows = open_times(out, args.repeats)
     opened = statistics.median(ready)
-    print(f"store: {args.runs} runs x {args.metrics} metrics x {args.points} points "
-          f"(written in {written:.1f} s)")
+    print(f"store: {args.runs} runs x {args.metrics} metrics x {args.points} points"
+          + (" (reused from --store)" if reused else f" (written in {written:.1f} s)"))
     print(f"report built in {built:.1f} s: {size / 1e6:.2f} MB "
           f"({'within' if size <= SIZE_TARGET else 'OVER'} {SIZE_TARGET / 1e6:.0f} MB)")
     print(f"opened in chromium, {rows} rows: median {opened:.2f} s of "

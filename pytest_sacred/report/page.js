@@ -8,8 +8,9 @@
   const DOC = JSON.parse(document.getElementById("data").textContent);
   const LIVE = !!DOC.live;
   const REFRESH_MS = 3000;
-  const COLOURS = ["#2f6fde", "#d9480f", "#2b8a3e", "#ae3ec9", "#e8590c", "#1098ad", "#c2255c",
-    "#5c940d", "#6741d9", "#a61e4d", "#0b7285", "#862e9c"];
+  // told apart from each other at a glance (no two of one hue)
+  const COLOURS = ["#2f6fde", "#d9480f", "#2b8a3e", "#ae3ec9", "#343a40", "#1098ad", "#c2255c",
+    "#94a800", "#6741d9", "#8d5524", "#f08c00", "#74c0fc"];
   const DASHES = [null, [6, 3], [2, 3], [8, 3, 2, 3]];
 
   const state = {
