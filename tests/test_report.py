@@ -8,6 +8,7 @@ Every page is checked to log no console error and to request nothing but itself
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -455,6 +456,41 @@ def fetch(url: str, method: str = "GET", host: str | None = None) -> tuple[int, 
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, store: str) -> None:
+    """A refresh of the table reads again only the metrics of runs still going."""
+    import shutil
+    import threading
+
+    from pytest_sacred.readers.file import FileReader
+    from pytest_sacred.readers.table import run_rows
+    from pytest_sacred.report.serve import _EndedSummaries
+
+    if not store.startswith("/"):
+        pytest.skip("edits a copy of the file store")
+    copy = tmp_path / "runs"
+    shutil.copytree(store, copy)
+    run_json = copy / "3" / "run.json"
+    record = json.loads(run_json.read_text())
+    record.update(status="RUNNING", stop_time=None)
+    run_json.write_text(json.dumps(record))
+    asked: list[list[int]] = []
+
+    class Counting(FileReader):
+        def metric_summaries(self, runs: list[Any]) -> Any:
+            asked.append([r.id for r in runs])
+            return super().metric_summaries(runs)
+
+    known: dict[Any, Any] = {}
+    lock = threading.Lock()
+    tables = []
+    for _ in range(3):
+        with _EndedSummaries(Counting(copy), known, lock) as reader:
+            tables.append(run_rows(reader))
+    assert asked == [[1, 2, 3, 4], [3], [3]]
+    assert tables[0] == tables[1] == tables[2]
+    assert tables[0][0]["metrics.loss.last"] == pytest.approx(1 / 300 / 0.5 + 0.01 * math.sin(299))
 
 
 def test_serve_in_chromium(store: str, served: str, browser: Any) -> None:

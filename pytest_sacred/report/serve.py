@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..cli import plain
 from ..readers import NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable, open_reader
+from ..readers.base import ALL_RUNS, Metric, MetricSummary
 from ..readers.status import utcnow
 from ..readers.table import run_rows
 from . import (
@@ -38,6 +39,61 @@ _HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
             "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
+#: stored statuses of runs whose metrics may still grow
+_LIVE = frozenset({"RUNNING", "QUEUED"})
+
+
+class _EndedSummaries(Reader):
+    """A reader keeping the metric summaries of ended runs between requests (their metrics
+    no longer change), so a refresh reads the metrics of running runs only."""
+
+    def __init__(self, reader: Reader, known: dict[tuple[Any, ...], Any],
+                 lock: threading.Lock) -> None:
+        self._reader, self._known, self._lock = reader, known, lock
+        self.location = reader.location
+
+    @staticmethod
+    def _key(run: StoredRun) -> tuple[Any, ...] | None:
+        if run.status in _LIVE:
+            return None
+        return (run.id, run.status, run.start_time, run.stop_time, run.heartbeat)
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        out: dict[int, dict[str, MetricSummary]] = {}
+        with self._lock:
+            for run in runs:
+                key = self._key(run)
+                if key is not None and key in self._known:
+                    out[run.id] = self._known[key]
+        missing = [run for run in runs if run.id not in out]
+        fresh = self._reader.metric_summaries(missing) if missing else {}
+        with self._lock:
+            for run in missing:
+                out[run.id] = fresh.get(run.id, {})
+                key = self._key(run)
+                if key is not None:
+                    self._known[key] = out[run.id]
+        return out
+
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
+        return self._reader.list_runs(where)
+
+    def get_run(self, run_id: int) -> StoredRun:
+        return self._reader.get_run(run_id)
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        return self._reader.metric(run_id, name)
+
+    def artifact(self, run_id: int, name: str) -> bytes:
+        return self._reader.artifact(run_id, name)
+
+    def artifact_path(self, run_id: int, name: str) -> str | None:
+        return self._reader.artifact_path(run_id, name)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 class RunsApp:
     """What the server answers, independent of HTTP: one store, one selection."""
 
@@ -45,6 +101,8 @@ class RunsApp:
         self.store = store
         self.selection = selection
         self.limit = points_per_curve(1, points) if points is not None else MAX_POINTS
+        self._summaries: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
         with self._reader() as reader:  # an unreadable store fails here, before serving
             self.location = reader.location
 
@@ -60,7 +118,7 @@ class RunsApp:
         """Every selected run's table row, as the report has them."""
         now = utcnow()
         s = self.selection
-        with self._reader() as reader:
+        with _EndedSummaries(self._reader(), self._summaries, self._lock) as reader:
             rows = run_rows(reader, experiment=s.experiment, status=s.status, where=s.where,
                             ids=s.ids, now=now)
             ids = [row["id"] for row in rows]
