@@ -298,6 +298,12 @@ def test_report_filters_as_ls(store: str, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     cli("report", store, "--experiment", "svm", "--where", "config.C > 1", "-o", str(out))
     assert [r["id"] for r in embedded(out)["runs"]] == [2, 3]
+    for where in ("metrics.loss.last < 0", "metrics.acc.max < 0.5 and config.C > 1"):
+        listed = json.loads(cli("ls", store, "--where", where, "--json").stdout)
+        cli("report", store, "--where", where, "-o", str(out))
+        assert [r["id"] for r in embedded(out)["runs"]] == [r["id"] for r in listed]
+        assert listed  # the filter keeps some runs, and not all
+        assert len(listed) < len(EXPECTED)
     cli("report", store, "1", "4", "-o", str(out))
     assert [r["id"] for r in embedded(out)["runs"]] == [1, 4]
     cli("report", store, "--status", "FAILED", "-o", str(out))

@@ -20,7 +20,7 @@ import math
 import mimetypes
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cli import plain
 from ..readers import Reader, RunFilter, StoredRun
-from ..readers.base import Metric, summarize
+from ..readers.base import ALL_RUNS, Metric, MetricSummary, summarize
 from ..readers.status import shown_status, utcnow
 from ..readers.table import duration, run_rows
 
@@ -72,10 +72,51 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
+class Delegating(Reader):
+    """A reader passing every call to ``reader``; subclasses change one of them."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.location = reader.location
+
+    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
+        return self.reader.list_runs(where)
+
+    def get_run(self, run_id: int) -> StoredRun:
+        return self.reader.get_run(run_id)
+
+    def metric(self, run_id: int, name: str) -> Metric:
+        return self.reader.metric(run_id, name)
+
+    def artifact(self, run_id: int, name: str) -> bytes:
+        return self.reader.artifact(run_id, name)
+
+    def artifact_path(self, run_id: int, name: str) -> str | None:
+        return self.reader.artifact_path(run_id, name)
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        return self.reader.metric_summaries(runs)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _NoSummaries(Delegating):
+    """For choosing runs by filters that name no metric: their metrics are not read."""
+
+    def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
+        return {}
+
+
 def selected_ids(reader: Reader, selection: Selection) -> list[int]:
     """The ids ``pytest-sacred ls`` would list for the same filters, ascending."""
+    from ..where import compile_where
+
+    condition = compile_where(selection.where) if selection.where else None
+    if condition is None or not any(n.startswith("metrics.") for n in condition.names):
+        reader = _NoSummaries(reader)  # the report reads every metric whole anyway
     rows = run_rows(reader, experiment=selection.experiment, status=selection.status,
-                    where=selection.where, ids=selection.ids)
+                    where=condition, ids=selection.ids)
     return [row["id"] for row in rows]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,11 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..cli import plain
 from ..readers import NoSuchRun, Reader, RunFilter, StoredRun, StoreUnreadable, open_reader
-from ..readers.base import ALL_RUNS, Metric, MetricSummary
+from ..readers.base import MetricSummary
 from ..readers.status import utcnow
 from ..readers.table import run_rows
 from . import (
     MAX_POINTS,
+    Delegating,
     Selection,
     content_type,
     detail,
@@ -43,14 +44,14 @@ _HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
 _LIVE = frozenset({"RUNNING", "QUEUED"})
 
 
-class _EndedSummaries(Reader):
+class _EndedSummaries(Delegating):
     """A reader keeping the metric summaries of ended runs between requests (their metrics
     no longer change), so a refresh reads the metrics of running runs only."""
 
     def __init__(self, reader: Reader, known: dict[tuple[Any, ...], Any],
                  lock: threading.Lock) -> None:
-        self._reader, self._known, self._lock = reader, known, lock
-        self.location = reader.location
+        super().__init__(reader)
+        self._known, self._lock = known, lock
 
     @staticmethod
     def _key(run: StoredRun) -> tuple[Any, ...] | None:
@@ -66,7 +67,7 @@ class _EndedSummaries(Reader):
                 if key is not None and key in self._known:
                     out[run.id] = self._known[key]
         missing = [run for run in runs if run.id not in out]
-        fresh = self._reader.metric_summaries(missing) if missing else {}
+        fresh = self.reader.metric_summaries(missing) if missing else {}
         with self._lock:
             for run in missing:
                 out[run.id] = fresh.get(run.id, {})
@@ -74,24 +75,6 @@ class _EndedSummaries(Reader):
                 if key is not None:
                     self._known[key] = out[run.id]
         return out
-
-    def list_runs(self, where: RunFilter = ALL_RUNS) -> Iterator[StoredRun]:
-        return self._reader.list_runs(where)
-
-    def get_run(self, run_id: int) -> StoredRun:
-        return self._reader.get_run(run_id)
-
-    def metric(self, run_id: int, name: str) -> Metric:
-        return self._reader.metric(run_id, name)
-
-    def artifact(self, run_id: int, name: str) -> bytes:
-        return self._reader.artifact(run_id, name)
-
-    def artifact_path(self, run_id: int, name: str) -> str | None:
-        return self._reader.artifact_path(run_id, name)
-
-    def close(self) -> None:
-        self._reader.close()
 
 
 class RunsApp:
