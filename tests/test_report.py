@@ -261,6 +261,19 @@ def check_page(watched: Watched, store: str) -> None:
     keys = page.eval_on_selector_all("#config-diff tr[data-key]",
                                      "rows => rows.map(r => r.dataset.key)")
     assert set(keys) == differing(configs) == {"C", "seed"}
+    # the CSV of a chart: every stored point of both runs (300 points: kept whole)
+    with page.expect_download() as download:
+        page.click(".chart[data-metric=loss] button")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "run,metric,step,value"
+    with open_reader(store) as reader:
+        stored = [reader.metric(i, "loss") for i in (1, 2)]
+    expected = [[str(i), '"loss"', str(step)] for i, metric in ((1, stored[0]), (2, stored[1]))
+                for step in metric.steps]
+    assert len(lines) == 601
+    assert [line.split(",")[:3] for line in lines[1:]] == expected
+    assert [float(line.split(",")[3]) for line in lines[1:]] == \
+        [v for metric in stored for v in metric.values]
     # log axis and smoothing redraw without errors
     page.check("#log-scale")
     page.fill("#smoothing", "0.9")
