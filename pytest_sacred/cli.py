@@ -543,6 +543,30 @@ def _replay(args: argparse.Namespace) -> int:
     return spill.run(args)
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    from .report import command
+
+    command.report_arguments(parser)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import command
+
+    return command.report(args)
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from .report import command
+
+    command.serve_arguments(parser)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .report import command
+
+    return command.serve(args)
+
+
 COMMANDS: list[Command] = [
     Command("ls", "list runs as a table", _ls_arguments, ls),
     Command("show", "one run: config, result, metrics, artifacts, host, git, fail_trace",
@@ -557,6 +581,10 @@ COMMANDS: list[Command] = [
             requeue),
     Command("replay", "write a spill file's events (runs/_spill/*.jsonl) into its store",
             _replay_arguments, _replay),
+    Command("report", "one HTML page of runs (table, curves, each run whole) that opens "
+            "offline", _report_arguments, _report),
+    Command("serve", "the same page served live while runs are written (read-only, "
+            "127.0.0.1 by default)", _serve_arguments, _serve),
 ]
 
 

@@ -181,6 +181,9 @@ def register(parser: pytest.Parser) -> None:
              "DIR, replacing earlier copies of the same variant; meant to be committed")
     add("--sacred-baseline-artifacts", action="store_true",
         help="with --sacred-save-baseline: copy the runs' artifacts too")
+    add("--sacred-report", metavar="FILE.html",
+        help="at the end, write one HTML page of this session's runs and their baselines "
+             "(table, curves, each run whole; opens offline)")
     # -- a store that does not answer: retries, then a spill file --
     add("--sacred-store-retry", type=_duration, metavar="SECONDS",
         help="how long writes to a store that does not answer are retried before they go to "
@@ -240,6 +243,8 @@ class Options:
     compare_store: str | None = None
     save_baseline: str | None = None
     baseline_artifacts: bool = False
+    #: ``--sacred-report``: the HTML page written at the end of the session
+    report: Path | None = None
     #: every ``--sacred-*`` option as given, for ``meta.options`` (passwords masked)
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -302,8 +307,20 @@ class Options:
             compare_store=option.sacred_compare_store or None,
             save_baseline=option.sacred_save_baseline or None,
             baseline_artifacts=option.sacred_baseline_artifacts,
+            report=_report(option.sacred_report),
             meta=_meta(config),
         )
+
+
+def _report(given: str | None) -> Path | None:
+    """``--sacred-report``'s file, checked before anything runs."""
+    if not given:
+        return None
+    path = Path(given).absolute()
+    if not path.parent.is_dir():
+        raise pytest.UsageError(f"--sacred-report {given}: directory {str(path.parent)!r} "
+                                "does not exist")
+    return path
 
 
 def _value(config: pytest.Config, name: str) -> Any:

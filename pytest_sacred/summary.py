@@ -93,6 +93,10 @@ def write_summary(terminalreporter: Any, state: SacredSession) -> None:
         rows.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
         terminalreporter.section("pytest-sacred runs")
         write_table(rows, terminalreporter.write_line)
+        if state.options.report is not None and not hasattr(state.config, "workerinput"):
+            from .report import session_report
+
+            session_report(state, rows, terminalreporter.write_line)
     errors = [e for r in rows for e in r["errors"]] + [
         e.describe() for e in state.events.errors if e.run_id is None]
     if errors:
