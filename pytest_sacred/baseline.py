@@ -58,6 +58,10 @@ class RunRecorder:
         if record is not None and self.keep_artifacts:
             record["artifacts"].append((name, filename, metadata, content_type))
 
+    def peek(self, run_id: int | None) -> dict[str, Any]:
+        """What was recorded of a run so far (kept here)."""
+        return self._runs.get(run_id) or {"finals": {}, "points": {}, "artifacts": []}
+
     def pop(self, run_id: int | None) -> dict[str, Any]:
         """What was recorded of a run that has ended (forgotten here)."""
         return self._runs.pop(run_id, None) or {"finals": {}, "points": {}, "artifacts": []}

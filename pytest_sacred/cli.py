@@ -189,6 +189,8 @@ def default_columns(rows: list[dict[str, Any]]) -> list[str]:
 
     columns = ["id", "experiment", "status", "start_time", "duration"]
     every = columns_of(rows)
+    if "check" in every:  # regression verdicts stored with the runs
+        columns.insert(3, "check")
     varying = [c for c in every if c.startswith("config.") and c != "config.seed"
                and len({json.dumps(plain(r.get(c)), sort_keys=True) for r in rows}) > 1]
     results = [c for c in every if c == "result" or c.startswith("result.")]
@@ -240,6 +242,24 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _verdict_lines(info: dict[str, Any]) -> list[str]:
+    """The run's regression verdict, when it was stored with one: the outcome, the rules
+    and each change against the baseline."""
+    from .readers.table import check_text
+
+    text = check_text(info)
+    if text is None:
+        return []
+    verdict = info["regression"]
+    lines = [f"  check     {text}  (rules: {' '.join(map(str, verdict.get('rules') or []))}; "
+             f"test {verdict.get('test_outcome', '?')})"]
+    for found in verdict.get("changes") or []:
+        if isinstance(found, dict):
+            lines.append(f"            {found.get('name')}: {cell(found.get('old'))} -> "
+                         f"{cell(found.get('new'))}  {found.get('text', '')}")
+    return lines
+
+
 def show(args: argparse.Namespace) -> int:
     from .readers.status import shown_status
     from .readers.table import duration, reader_for
@@ -265,6 +285,7 @@ def show(args: argparse.Namespace) -> int:
         lines.append(f"  git       {repo.get('url')} {repo.get('commit')}"
                      + ("  (dirty)" if repo.get("dirty") else ""))
     lines.append(f"  result    {exact(run.result)}")
+    lines += _verdict_lines(run.info)
     lines.append("config")
     lines += [f"  {k[len('config.'):]} = {exact(v)}" for k, v in
               _flat("config", run.config).items()]

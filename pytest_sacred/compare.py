@@ -218,6 +218,20 @@ class Change:
                 else f"{_number(delta)} ({percent:+.1f} %)")
 
 
+def change_record(change: Change) -> dict[str, Any]:
+    """A change as stored in a verdict: the quantity, both values, and the difference."""
+    numeric = change.numeric and not (isinstance(change.delta, float)
+                                      and math.isnan(change.delta))
+    def plain(value: Any) -> Any:  # what every store keeps as it is: finite numbers
+        return value if _is_number(value) and math.isfinite(value) else repr(value)
+
+    return {"name": "result" if change.name is None else f"metric:{change.name}",
+            "old": plain(change.old), "new": plain(change.new),
+            "delta": change.delta if numeric else None,
+            "percent": change.percent if numeric else None,
+            "text": change.text()}
+
+
 def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
             new_finals: dict[str, Any]) -> list[Change]:
     """The result's change (when both runs have one), then each shared metric's, by name."""
@@ -253,15 +267,31 @@ def _when(run: StoredRun) -> tuple[float, int]:
     return (timestamp(run.start_time or run.stop_time), run.id)
 
 
-def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
-           ) -> StoredRun | None:
+def failed_check(info: Any) -> bool:
+    """Whether a run's info holds a regression verdict that failed (``info.regression``):
+    such a run is nobody's baseline unless named by its id."""
+    verdict = info.get("regression") if isinstance(info, dict) else None
+    return isinstance(verdict, dict) and verdict.get("passed") is False
+
+
+def _stored_info(run: StoredRun) -> dict[str, Any]:
+    return run.info
+
+
+def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True,
+           info: Callable[[StoredRun], dict[str, Any]] = _stored_info) -> StoredRun | None:
     """The baseline among runs of the variant: the latest (``last``) or the one with the
-    best numeric result (``best``; ties go to the latest)."""
+    best numeric result (``best``; ties go to the latest). Runs that failed their own
+    check are passed over: otherwise worse code, run twice, would pass the second time.
+    ``info`` gives a run's info (readers whose listing leaves it out read it on demand:
+    only the runs looked at, best first)."""
     if mode == "best":
         candidates = [r for r in candidates if _is_number(r.result) and not math.isnan(r.result)]
         sign = 1 if higher_is_better else -1
-        return max(candidates, key=lambda r: (sign * r.result, _when(r)), default=None)
-    return max(candidates, key=_when, default=None)
+        ranked = sorted(candidates, key=lambda r: (sign * r.result, _when(r)), reverse=True)
+    else:
+        ranked = sorted(candidates, key=_when, reverse=True)
+    return next((r for r in ranked if not failed_check(info(r))), None)
 
 
 def open_compare_store(store: str) -> Reader:
@@ -302,6 +332,22 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     failed: list[Rule] = field(default_factory=list)
 
+    def verdict(self, rules: Iterable[Rule], mode: str | int, store: str | None,
+                run_failed: bool) -> dict[str, Any]:
+        """What is stored with the run as ``info.regression`` (plain JSON): the rules, the
+        baseline, each change, whether the check passed and the test's outcome (the run
+        itself stays COMPLETED: its body did complete)."""
+        return {
+            "rules": [r.text for r in rules],
+            "mode": mode,
+            "baseline": None if self.baseline_id is None else {"id": self.baseline_id,
+                                                                "store": store},
+            "changes": [change_record(c) for c in self.changes],
+            "failed": [r.text for r in self.failed],
+            "passed": not self.failed,
+            "test_outcome": "failed" if run_failed else "passed",
+        }
+
     def cell(self) -> dict[str, Any]:
         """The row's ``vs`` entry: travels on the report (plain data for xdist)."""
         if self.baseline_id is None:
@@ -328,6 +374,7 @@ class Comparison:
         self._notes: dict[str, str] = {}
         self._finals: dict[int, dict[str, Any]] = {}
         self._full: dict[int, Any] = {}
+        self._infos: dict[int, dict[str, Any]] = {}
         self._outcomes: dict[str, Outcome] = {}
 
     @property
@@ -388,14 +435,27 @@ class Comparison:
             for run in self.reader.list_runs(RunFilter(experiment=name, status="COMPLETED")):
                 by_key.setdefault((name, config_key(run.config)), []).append(run)
         for nodeid, name, config in variants:
-            found = choose(by_key.get((name, config_key(config)), []), str(mode),
-                           self.higher_is_better)
+            candidates = by_key.get((name, config_key(config)), [])
+            found = choose(candidates, str(mode), self.higher_is_better, self._info)
             if found is None:
                 what = ("with a numeric result " if mode == "best" else "")
-                self._missing[nodeid] = (f"no earlier COMPLETED run of {name!r} {what}with this "
-                                         f"config in {self.reader.location}")
+                rejected = [r.id for r in candidates if failed_check(self._info(r))]
+                self._missing[nodeid] = (
+                    f"no earlier COMPLETED run of {name!r} {what}with this config in "
+                    f"{self.reader.location}"
+                    + (f" that passed its regression check (failed it: "
+                       f"{', '.join(map(str, rejected))}; accept one with "
+                       f"--sacred-compare=ID)" if rejected else ""))
             else:
                 self._baselines[nodeid] = found
+
+    def _info(self, run: StoredRun) -> dict[str, Any]:
+        """A listed run's info; read whole when the listing left it out (object stores)."""
+        if run.info or self.reader is None:
+            return run.info
+        if run.id not in self._infos:
+            self._infos[run.id] = self.reader.get_run(run.id).info
+        return self._infos[run.id]
 
     def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
         from .readers import RunFilter

@@ -1,8 +1,10 @@
 """The regression checks and the baseline copy as the plugin sees them: four call sites.
 
 (a) :meth:`RegressionChecks.start` once the experiments are selected and the stores open:
-baselines are looked up before any run is stored; (b) :meth:`~RegressionChecks.after_run`
-when a run has ended: the check, the baseline copy, the test failure; (c)
+baselines are looked up before any run is stored; (b) :meth:`~RegressionChecks.judge`
+before a completed run's final beat: the check, its verdict put in the run's info; then
+:meth:`~RegressionChecks.after_run` when the run has ended: the baseline copy, the test
+failure; (c)
 :meth:`~RegressionChecks.cell` for the run's summary row; (d)
 :meth:`~RegressionChecks.finish` at the end of the session. Nothing is imported or looked
 up unless a regression option is given or an experiment asks for ``sacred_baseline``.
@@ -35,6 +37,8 @@ class RegressionChecks:
         self.saver: BaselineSaver | None = None
         self.recorder: RunRecorder | None = None
         self._config: pytest.Config | None = None
+        #: run id -> the failure message of its broken rules (judged, not yet ended)
+        self._failures: dict[int | None, str] = {}
 
     @classmethod
     def from_config(cls, config: pytest.Config, session_options: Options) -> RegressionChecks:
@@ -83,20 +87,41 @@ class RegressionChecks:
 
     # -- (b) -----------------------------------------------------------------------------------
 
+    def judge(self, item: pytest.Item, run: Any) -> None:
+        """A run completed and its final metrics are out: check it, and put the verdict
+        in its info (``info.regression``), which its final beat stores. A run that failed
+        its check is then never chosen as ``last`` or ``best``."""
+        if self.recorder is None or self.comparison is None or self.options.mode is None:
+            return
+        record = self.recorder.peek(run._id)
+        try:
+            outcome = self.comparison.check(item.nodeid, run._id, run.result,
+                                            record["finals"], item.warn)
+        except Exception as exc:  # e.g. the baseline store went away: the run still ends
+            self._failures[run._id] = (f"regression check of run {run._id} could not be "
+                                       f"made: {type(exc).__name__}: {exc}")
+            run.info["regression"] = {"rules": [r.text for r in self.options.rules],
+                                      "mode": self.options.mode, "passed": False,
+                                      "error": f"{type(exc).__name__}: {exc}",
+                                      "test_outcome": "failed"}
+            return
+        message = self.comparison.failure(outcome, run._id)
+        if message is not None:
+            self._failures[run._id] = message
+        where = self.comparison.reader.location if self.comparison.reader else None
+        run.info["regression"] = outcome.verdict(self.options.rules, self.options.mode, where,
+                                                 run_failed=message is not None)
+
     def after_run(self, item: pytest.Item, run: Any, stored_in: list[str]) -> None:
-        """A run has ended. When it COMPLETED: compare it, copy it into the baseline store if
-        it passed, and fail the test (``pytest.fail``) when a rule is broken. The run stays
-        stored as it completed."""
+        """A run has ended (and was judged if it COMPLETED): copy it into the baseline
+        store if it passed, and fail the test (``pytest.fail``) when a rule is broken. The
+        run stays stored as it completed, its verdict in its info."""
         if self.recorder is None:
             return
         record = self.recorder.pop(run._id)
+        message = self._failures.pop(run._id, None)
         if run.status != "COMPLETED":
             return
-        message = None
-        if self.comparison is not None and self.options.mode is not None:
-            outcome = self.comparison.check(item.nodeid, run._id, run.result, record["finals"],
-                                            item.warn)
-            message = self.comparison.failure(outcome, run._id)
         if self.saver is not None and message is None:
             try:
                 self.saver.save(run, record, stored_in)

@@ -157,11 +157,14 @@ class Runner:
         record.pending.clear()
         self.heartbeat.watch(record)
 
-    def _beat(self, record: RunRecord, captured_out: str) -> None:
+    def _beat(self, record: RunRecord, captured_out: str,
+              judge: Callable[[], None] | None = None) -> None:
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
         self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
                    info=record.info)
+        if judge is not None:  # every metric is in: its verdict joins the info beat
+            judge()
         self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                    captured_out=captured_out, beat_time=utcnow(), result=record.result)
 
@@ -190,15 +193,19 @@ class Runner:
                        if live is not None else record.captured_out)
 
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
-               sections: list[tuple[str, str, str]], trace: list[str] | None = None) -> None:
-        """End a started run: artifacts, the final beat, then the final event."""
+               sections: list[tuple[str, str, str]], trace: list[str] | None = None,
+               judge: Callable[[], None] | None = None) -> None:
+        """End a started run: artifacts, the final beat, then the final event. ``judge``
+        (a completed run's regression check) runs once the final metrics are out and
+        before the final info is, so that its verdict is stored with the run."""
         self.heartbeat.unwatch()
         self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
         with record.lock:
             record.finished = True
             record.stop_time = utcnow()
-            self._beat(record, self._captured(record, sections))
+            self._beat(record, self._captured(record, sections),
+                       judge if status == "COMPLETED" else None)
             record.status = status
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
@@ -295,10 +302,12 @@ class RunHooks:
                 self.session.interrupted_rows.append(self.session.summary_row(item, record))
             raise
         item.obj = function  # type: ignore[attr-defined]
-        runner.finish(record, item, None, compat.report_sections(item))
+        regression = self.session.regression
+        run = item.stash[RUN_KEY]
+        runner.finish(record, item, None, compat.report_sections(item),
+                      judge=functools.partial(regression.judge, item, run))
         # the regression checks may fail the test, once the run is stored as it ended
-        self.session.regression.after_run(item, item.stash[RUN_KEY],
-                                          self.session.stored_in(record))
+        regression.after_run(item, run, self.session.stored_in(record))
         return result
 
     @pytest.hookimpl(wrapper=True)

@@ -3,7 +3,8 @@
 
 Columns: ``id``, ``experiment``, ``status`` (``DIED?`` for a silent RUNNING run),
 ``start_time``, ``stop_time``, ``duration`` (seconds), ``host``, ``config.<dotted key>``,
-``result`` (``result.<key>`` for a dict), ``metrics.<name>.last``/``.min``/``.max``.
+``result`` (``result.<key>`` for a dict), ``metrics.<name>.last``/``.min``/``.max``, and
+``check`` for runs stored with a regression verdict (``pass``/``FAIL`` and the baseline).
 """
 
 from __future__ import annotations
@@ -59,7 +60,31 @@ def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
     }
     flatten_into(row, "config", run.config)
     flatten_into(row, "result", run.result)
+    check = check_text(run.info)
+    if check is not None:
+        row["check"] = check
     return row
+
+
+def check_text(info: dict[str, Any]) -> str | None:
+    """A run's regression verdict (``info.regression``) in a few words: ``pass vs #3``,
+    ``FAIL vs #3: result:-5%``, ``no baseline``; ``None`` for a run stored without one."""
+    verdict = info.get("regression") if isinstance(info, dict) else None
+    if not isinstance(verdict, dict):
+        return None
+    group = verdict.get("group")
+    size = f" ({group.get('size')} runs)" if isinstance(group, dict) else ""
+    baseline = verdict.get("baseline")
+    if isinstance(baseline, dict):
+        ids = baseline.get("ids") or [baseline.get("id")]
+        against = " vs #" + ",".join(map(str, ids))
+    else:
+        against = ""
+    if verdict.get("error"):
+        return f"FAIL{size}: {verdict['error']}"
+    if verdict.get("passed") is False:
+        return f"FAIL{size}{against}: {' '.join(map(str, verdict.get('failed') or []))}"
+    return f"pass{size}{against}" if against else f"unchecked{size}: no baseline"
 
 
 def add_metrics(row: dict[str, Any], summaries: dict[str, MetricSummary]) -> None:
