@@ -110,6 +110,9 @@ class Runner:
             meta["comment"] = self.options.comment
         if self.options.priority is not None:
             meta["priority"] = self.options.priority
+        if spec.seed_index is not None:  # one run of a group: how to find its siblings
+            meta["seeds"] = {"root": self.options.seed_root, "index": spec.seed_index[0],
+                             "count": spec.seed_index[1], "group": self.options.group_session}
 
         def emit(hook: str, **kwargs: Any) -> None:
             if record.status is None:  # not started yet: deliver right after started_event

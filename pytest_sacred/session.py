@@ -22,6 +22,7 @@ from .options import Options
 from .resolve import (
     RunSpec,
     build_spec,
+    check_seeds_marker,
     experiment_name,
     find_named_config,
     named_config_names,
@@ -156,8 +157,9 @@ class SacredSession:
                 continue
             cli_named = self._cli_named_for(item)
             known_names.update(label for label, _ in cli_named)
+            check_seeds_marker(item)
             spec: RunSpec = build_spec(item, name, cli_named, options.config_updates,
-                                       options.seed)
+                                       options.seed, options.seed_root)
             item.stash[SPEC_KEY] = spec
             used.update(spec.config)
             swept.update((key, item.nodeid) for key in spec.swept)
@@ -259,6 +261,12 @@ class SacredSession:
             from .signals import sigterm_as_interrupt
 
             self.restore_sigterm = sigterm_as_interrupt()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: the workers derive the seeds of groups from this session's root."""
+        node.workerinput["sacred_seeds"] = {"root": self.options.seed_root,
+                                            "group": self.options.group_session}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
