@@ -255,8 +255,14 @@ def _verdict_lines(info: dict[str, Any]) -> list[str]:
              f"test {verdict.get('test_outcome', '?')})"]
     for found in verdict.get("changes") or []:
         if isinstance(found, dict):
+            of = " (means of the groups)" if found.get("of") == "mean" else ""
             lines.append(f"            {found.get('name')}: {cell(found.get('old'))} -> "
-                         f"{cell(found.get('new'))}  {found.get('text', '')}")
+                         f"{cell(found.get('new'))}  {found.get('text', '')}{of}")
+    tests = verdict.get("tests") or {}
+    for rule, found in tests.items() if isinstance(tests, dict) else ():
+        if isinstance(found, dict):
+            lines.append(f"            {rule}: {found.get('text', '')}")
+    lines += [f"            {error}" for error in verdict.get("errors") or []]
     return lines
 
 

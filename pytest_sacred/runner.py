@@ -161,15 +161,16 @@ class Runner:
         self.heartbeat.watch(record)
 
     def _beat(self, record: RunRecord, captured_out: str,
-              judge: Callable[[], None] | None = None) -> None:
+              judge: Callable[[], bool] | None = None) -> bool:
+        """Send what is new; ``judge`` (see :meth:`finish`) says whether to hold the end."""
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
         self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
                    info=record.info)
-        if judge is not None:  # every metric is in: its verdict joins the info beat
-            judge()
+        held = judge() if judge is not None else False  # its verdict joins the info beat
         self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                    captured_out=captured_out, beat_time=utcnow(), result=record.result)
+        return held
 
     def _beat_failed(self, record: RunRecord, exc: BaseException) -> None:
         """A periodic beat raised (the next one still runs): reported with the run."""
@@ -197,19 +198,23 @@ class Runner:
 
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
                sections: list[tuple[str, str, str]], trace: list[str] | None = None,
-               judge: Callable[[], None] | None = None) -> None:
+               judge: Callable[[], bool] | None = None) -> None:
         """End a started run: artifacts, the final beat, then the final event. ``judge``
         (a completed run's regression check) runs once the final metrics are out and
-        before the final info is, so that its verdict is stored with the run."""
+        before the final info is, so that its verdict is stored with the run; when it
+        returns True the final event waits for :meth:`complete` (a run of a group of seeds
+        whose verdict comes with the group's last run)."""
         self.heartbeat.unwatch()
         self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
         with record.lock:
             record.finished = True
             record.stop_time = utcnow()
-            self._beat(record, self._captured(record, sections),
-                       judge if status == "COMPLETED" else None)
+            held = self._beat(record, self._captured(record, sections),
+                              judge if status == "COMPLETED" else None)
             record.status = status
+            if held:
+                return
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
                            result=record.result)
@@ -221,6 +226,17 @@ class Runner:
             else:
                 self._emit(record, "pytest_sacred_interrupted_event",
                            interrupt_time=record.stop_time, status=status)
+
+    def complete(self, record: RunRecord) -> None:
+        """End a COMPLETED run whose end :meth:`finish` held: its info as it is now (the
+        group's verdict), then the final event with the time its body ended."""
+        assert record.stop_time is not None
+        with record.lock:
+            self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
+                       captured_out=record.captured_out, beat_time=utcnow(),
+                       result=record.result)
+            self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
+                       result=record.result)
 
     def _add_tmp_path_artifacts(self, record: RunRecord, item: pytest.Item) -> None:
         """Files left under the run's ``tmp_path`` become artifacts (see :mod:`.artifacts`)."""
@@ -300,7 +316,7 @@ class RunHooks:
             item.obj = function  # type: ignore[attr-defined]
             explain_text_values(item.stash[SPEC_KEY], exc)  # "C='abc' was read as a string"
             runner.finish(record, item, exc, compat.report_sections(item))
-            self.session.regression.after_run(item, item.stash[RUN_KEY], [])  # forget it
+            self.session.regression.after_run(item, item.stash[RUN_KEY], [], raising=False)
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 self.session.interrupted_rows.append(self.session.summary_row(item, record))
             raise

@@ -123,7 +123,8 @@ class SacredSession:
                     raise pytest.UsageError(str(exc)) from None
             if options.run_id is not None:
                 self._check_free_id(options.run_id)
-            self.regression.start(self.config, self.experiments, self.observers)
+            self.regression.start(self.config, self.experiments, self.observers,
+                                  release=self.runner.complete)
             assert self.delivery is not None
             self.delivery.attach(self.config.pluginmanager.get_plugins())
 
@@ -228,6 +229,13 @@ class SacredSession:
         result = row(record, callspec.id if callspec else "", [], [], item.nodeid)
         self._fill(result, record)
         result["vs"] = self.regression.cell(item.nodeid)
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is not None and spec.seed_index is not None:  # for the table of groups
+            from .regression import group_label
+            from .summary import group_entry
+
+            result["group"] = group_entry(group_label(item.nodeid), spec.seed_index, record,
+                                          self.regression.group_cell(item.nodeid))
         self.local_rows.append((result, record))
         return result
 

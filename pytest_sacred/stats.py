@@ -39,7 +39,7 @@ BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
 
 
-def _scipy_stats() -> Any:
+def scipy_stats() -> Any:
     from .extras import require
 
     return require("scipy.stats", "stats", "a group's interval or a rule with a confidence")
@@ -60,15 +60,19 @@ class Spread:
 
     def text(self) -> str:
         """``0.902 ± 0.027 (0.883…0.921)``: mean ± std (interval of the mean)."""
-        if self.n < 2 or self.low is None or self.high is None:
+        if self.n < 2:
             return f"{self.mean:.4g} (1 run)"
+        if self.low is None or self.high is None:
+            return f"{self.mean:.4g} ± {self.std:.2g}"
         return (f"{self.mean:.4g} ± {self.std:.2g} "
                 f"({self.low:.4g}…{self.high:.4g})")
 
 
-def spread(values: Sequence[float], confidence: float = 0.95) -> Spread:
+def spread(values: Sequence[float], confidence: float = 0.95, interval: bool = True
+           ) -> Spread:
     """The mean of ``values`` and the two-sided ``confidence`` interval of it (t with
-    ``n - 1`` degrees of freedom). Raises ``ValueError`` for no values."""
+    ``n - 1`` degrees of freedom; left out unless ``interval``, which needs scipy).
+    Raises ``ValueError`` for no values."""
     n = len(values)
     if n == 0:
         raise ValueError("spread of no values")
@@ -78,7 +82,9 @@ def spread(values: Sequence[float], confidence: float = 0.95) -> Spread:
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     if std == 0:
         return Spread(n, mean, 0.0, mean, mean, confidence)
-    half = float(_scipy_stats().t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    if not interval:
+        return Spread(n, mean, std, None, None, confidence)
+    half = float(scipy_stats().t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return Spread(n, mean, std, mean - half, mean + half, confidence)
 
 
@@ -172,7 +178,7 @@ def welch(old: Sequence[float], new: Sequence[float], *, direction: int, toleran
     else:
         df = (va + vb) ** 2 / ((va ** 2 / (a.n - 1) if va else 0.0)
                                + (vb ** 2 / (b.n - 1) if vb else 0.0))
-        t = _scipy_stats().t
+        t = scipy_stats().t
         low, high = _bounds(direction, confidence, diff, se, lambda q: float(t.ppf(q, df)))
     if relative:
         diff_shown = _relative(diff, a.mean)
@@ -192,7 +198,7 @@ def bootstrap(old: Sequence[float], new: Sequence[float], *, direction: int, tol
     _checked(old, new, confidence)
     import numpy
 
-    stats = _scipy_stats()
+    stats = scipy_stats()
     a, b = spread(old), spread(new)
 
     def change(x: Any, y: Any, axis: int = -1) -> Any:
