@@ -341,16 +341,11 @@ def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
     return next((r for r in ranked if not failed_check(info(r))), None)
 
 
-def group_token(meta: Any) -> str | None:
-    """The group a stored run belongs to (``meta.seeds.group``), or ``None``."""
-    seeds = meta.get("seeds") if isinstance(meta, dict) else None
-    token = seeds.get("group") if isinstance(seeds, dict) else None
-    return str(token) if token is not None else None
-
-
 def split_groups(runs: list[StoredRun]) -> list[list[StoredRun]]:
     """Runs of one variant split into their groups of seeds, by ascending id; a run
     stored without a group is a group of its own."""
+    from .readers.table import group_token
+
     groups: dict[str, list[StoredRun]] = {}
     for run in sorted(runs, key=lambda r: r.id):
         groups.setdefault(group_token(run.meta) or f"run {run.id}", []).append(run)
@@ -656,20 +651,14 @@ class Comparison:
                          ) -> None:
         """``--sacred-compare=ID`` for groups: the COMPLETED runs of run ID's group."""
         from .readers import RunFilter
+        from .readers.table import group_members
 
         assert self.reader is not None
         found = next(iter(self.reader.list_runs(RunFilter(ids=frozenset({run_id})))), None)
         if found is None:
             raise pytest.UsageError(f"--sacred-compare={run_id}: {self.reader.location} holds no "
                                     "run with that id; give an id it holds, last or best")
-        token = group_token(found.meta)
-        members = [found]
-        if token is not None:
-            members = [r for r in self.reader.list_runs(RunFilter(
-                experiment=found.experiment.get("name"), status="COMPLETED"))
-                if group_token(r.meta) == token and config_key(r.config) ==
-                config_key(found.config)]
-        members = [r for r in members if r.status == "COMPLETED"]
+        members = [r for r in group_members(self.reader, found) if r.status == "COMPLETED"]
         if not members:
             raise pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
                                     f"{self.reader.location} is {found.status}; a baseline must "

@@ -327,3 +327,26 @@ def test_group_verdict_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -
         verdict = runs[run_id].info["regression"]
         assert verdict["passed"] is False and verdict["baseline"]["ids"] == [1, 2, 3]
         assert verdict["tests"]["result:-5%@95"]["n"] == 3
+
+
+def test_cli_compare_shows_groups_and_their_verdicts(exp, monkeypatch, runs_dir,
+                                                     capsys) -> None:
+    from pytest_sacred.cli import main
+
+    session(exp, monkeypatch, "--sacred-seeds", "3").assert_outcomes(passed=3)
+    session(exp, monkeypatch, "--sacred-seeds", "3", RULE, base="0.8").assert_outcomes(
+        passed=2, failed=1)
+    capsys.readouterr()
+    assert main(["compare", str(runs_dir), "2", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "group of #2 (3 runs)" in out[0] and "group of #5 (3 runs)" in out[0]
+    assert out[1].split()[1:] == ["1,", "2,", "3", "4,", "5,", "6"]
+    assert "(-11.1 %)" in out[2] and out[2].startswith("result")
+    assert "group of #5:" in out
+    assert any("result:-5%@95: Welch's t-test: change of the mean -11.11 %" in line
+               and "n = 3 baseline runs vs 3 runs" in line for line in out)
+    # two runs of one group: compared run by run, as before
+    assert main(["compare", str(runs_dir), "1", "2"]) == 0
+    assert "group of" not in capsys.readouterr().out
+    assert main(["compare", str(runs_dir), "--groups", "1", "2"]) == 0
+    assert "group of #1 (3 runs)" in capsys.readouterr().out

@@ -66,6 +66,28 @@ def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
     return row
 
 
+def group_token(meta: Any) -> str | None:
+    """The group of seeds a stored run belongs to (``meta.seeds.group``), or ``None``."""
+    seeds = meta.get("seeds") if isinstance(meta, dict) else None
+    token = seeds.get("group") if isinstance(seeds, dict) else None
+    return str(token) if token is not None else None
+
+
+def group_members(reader: Reader, run: StoredRun) -> list[StoredRun]:
+    """The COMPLETED runs of ``run``'s group of seeds (same experiment, same config apart
+    from the seed, same session), by ascending id; ``[run]`` for a run of no group."""
+    token = group_token(run.meta)
+    if token is None:
+        return [run]
+
+    def config(r: StoredRun) -> dict[str, Any]:
+        return {k: v for k, v in r.config.items() if k != "seed"}
+
+    return [r for r in reader.list_runs(RunFilter(experiment=run.experiment.get("name"),
+                                                  status="COMPLETED"))
+            if group_token(r.meta) == token and config(r) == config(run)]
+
+
 def check_text(info: dict[str, Any]) -> str | None:
     """A run's regression verdict (``info.regression``) in a few words: ``pass vs #3``,
     ``FAIL vs #3: result:-5%``, ``no baseline``; ``None`` for a run stored without one."""
