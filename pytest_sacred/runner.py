@@ -72,6 +72,9 @@ class Runner:
                                    on_error=self._beat_failed)
         self._host_info: HostInfo | None = None
         self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
+        #: completed runs whose final event waits for their group's verdict: beaten with
+        #: the running one, so that readers do not take them for dead
+        self._held: list[RunRecord] = []
 
     # -- gathered once ----------------------------------------------------------------------
 
@@ -189,12 +192,21 @@ class Runner:
             return output.combine(sections, live)
 
     def _periodic_beat(self, record: RunRecord) -> None:
+        for held in list(self._held):
+            self._held_beat(held)
         with record.lock:
             if record.finished:
                 return
             live = output.peek(self.config)
             self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
+
+    def _held_beat(self, record: RunRecord) -> None:
+        with record.lock:
+            if record in self._held:
+                self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
+                           captured_out=record.captured_out, beat_time=utcnow(),
+                           result=record.result)
 
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
                sections: list[tuple[str, str, str]], trace: list[str] | None = None,
@@ -214,6 +226,7 @@ class Runner:
                               judge if status == "COMPLETED" else None)
             record.status = status
             if held:
+                self._held.append(record)
                 return
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
@@ -232,6 +245,8 @@ class Runner:
         group's verdict), then the final event with the time its body ended."""
         assert record.stop_time is not None
         with record.lock:
+            if record in self._held:
+                self._held.remove(record)
             self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                        captured_out=record.captured_out, beat_time=utcnow(),
                        result=record.result)

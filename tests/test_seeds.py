@@ -350,3 +350,32 @@ def test_cli_compare_shows_groups_and_their_verdicts(exp, monkeypatch, runs_dir,
     assert "group of" not in capsys.readouterr().out
     assert main(["compare", str(runs_dir), "--groups", "1", "2"]) == 0
     assert "group of #1 (3 runs)" in capsys.readouterr().out
+
+
+def test_held_runs_keep_beating_until_their_group_is_judged(exp, monkeypatch,
+                                                           runs_dir) -> None:
+    from datetime import datetime
+
+    exp.makepyfile(test_exp=EXPERIMENT.format(marker="").replace(
+        "    base = float", "    if request.node.name.endswith('seed1]'):\n"
+                          "        import time; time.sleep(1.5)\n    base = float"))
+    session(exp, monkeypatch, "--sacred-seeds", "2").assert_outcomes(passed=2)
+    session(exp, monkeypatch, "--sacred-seeds", "2", RULE, "--sacred-heartbeat",
+            "0.2").assert_outcomes(passed=2)
+    run = stored_runs(runs_dir)[3]  # seed0: held while seed1 slept
+    stop, beat = (datetime.fromisoformat(run[k]) for k in ("stop_time", "heartbeat"))
+    assert run["status"] == "COMPLETED" and (beat - stop).total_seconds() > 1.0
+
+
+def test_a_saved_baseline_keeps_the_group(exp, monkeypatch) -> None:
+    base = exp.path / "baseline"
+    for value in ("0.5", "0.9"):  # the second session's group replaces the first one's
+        session(exp, monkeypatch, "--sacred-seeds", "3", "--sacred-save-baseline", str(base),
+                base=value).assert_outcomes(passed=3)
+    saved = stored_runs(base)
+    assert sorted(r["result"] for r in saved.values()) == pytest.approx([0.9, 0.9, 0.909])
+    assert len({r["meta"]["seeds"]["group"] for r in saved.values()}) == 1
+    result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, "--sacred-compare-store",
+                     str(base), base="0.8")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*vs baseline runs 1, 2, 3 (*baseline)"])
