@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .keys import NAMED_PARAM, SEED_PARAM, STATE
+from .keys import NAMED_PARAM, STATE
 
 _HOOKS = "sacred-run-hooks"
 #: prefix of the stop message an xdist worker sends for a usage error
@@ -64,9 +64,8 @@ def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool |
     return None
 
 
-@pytest.hookimpl(trylast=True)  # after the test's own parametrize: [rbf-seed2]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from .resolve import closest_marker, seed_count
+    from .resolve import closest_marker
 
     marker = closest_marker(metafunc.definition, "named_configs")
     if marker is not None:
@@ -74,14 +73,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # The parameter is ours, not the test's: add it to the closure so pytest accepts it.
         metafunc.fixturenames.append(NAMED_PARAM)
         metafunc.parametrize(NAMED_PARAM, names, ids=names)
-    experiment = closest_marker(metafunc.definition, "experiment")
-    if experiment is not None:
-        state = metafunc.config.stash.get(STATE, None)
-        count = seed_count(state.options.seeds if state is not None else None, experiment)
-        if count is not None:  # a bad seeds= is a usage error when the configs resolve
-            metafunc.fixturenames.append(SEED_PARAM)
-            metafunc.parametrize(SEED_PARAM, [(i, count) for i in range(count)],
-                                 ids=[f"seed{i}" for i in range(count)])
 
 
 @pytest.hookimpl(trylast=True)

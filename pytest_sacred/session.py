@@ -211,6 +211,22 @@ class SacredSession:
                         f"--sacred-enforce-clean: the repository {repo['url']} has uncommitted "
                         "changes; commit or stash them, or drop --sacred-enforce-clean")
 
+    @pytest.hookimpl(trylast=True)  # after every other parametrize: [rbf-seed2]
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """``--sacred-seeds N`` or the marker's ``seeds=N``: each variant N times."""
+        from .keys import SEED_PARAM
+        from .resolve import closest_marker, seed_count
+
+        experiment = closest_marker(metafunc.definition, "experiment")
+        if experiment is None:
+            return
+        count = seed_count(self.options.seeds, experiment)
+        if count is not None:  # a bad seeds= is a usage error when the configs resolve
+            # the parameter is ours, not the test's: in the closure, pytest accepts it
+            metafunc.fixturenames.append(SEED_PARAM)
+            metafunc.parametrize(SEED_PARAM, [(i, count) for i in range(count)],
+                                 ids=[f"seed{i}" for i in range(count)])
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Under xdist a worker's usage error reaches the controller as an interruption."""
         from .plugin import USAGE_STOP

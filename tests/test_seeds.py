@@ -379,3 +379,14 @@ def test_a_saved_baseline_keeps_the_group(exp, monkeypatch) -> None:
                      str(base), base="0.8")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*vs baseline runs 1, 2, 3 (*baseline)"])
+
+
+def test_seed_comes_last_in_the_id_after_named_configs(pytester, monkeypatch) -> None:
+    pytester.makepyfile(test_exp=EXPERIMENT.format(marker="").replace(
+        "@pytest.mark.experiment", "@pytest.mark.named_configs('wide')\n@pytest.mark.experiment"
+    ) + "\nfrom pytest_sacred import named_config\n\n@named_config\ndef wide():\n"
+        "    return {'C': 10.0}\n")
+    result = session(pytester, monkeypatch, "--sacred-seeds", "2", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_exp[[]wide-seed0[]] PASSED*",
+                                 "*test_exp[[]wide-seed1[]] PASSED*"])
