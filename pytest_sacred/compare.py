@@ -433,9 +433,9 @@ class GroupOutcome:
             interval = f" [{test.interval_text()}]" if test is not None else ""
             parts.append(f"{name} {change.text()}{interval}")
         text = f"#{_ids_text(self.baseline_ids)}: " + (", ".join(parts) or "nothing to compare")
-        if self.failed or self.errors:
-            text += " FAILS " + " ".join(r.text for r in self.failed) if self.failed else ""
-            text += "".join(f" ({e})" for e in self.errors)
+        if self.failed:
+            text += " FAILS " + " ".join(r.text for r in self.failed)
+        text += "".join(f" FAILS ({error})" for error in self.errors)
         return {"baseline": self.baseline_ids[0], "text": text}
 
 

@@ -390,3 +390,21 @@ def test_seed_comes_last_in_the_id_after_named_configs(pytester, monkeypatch) ->
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_exp[[]wide-seed0[]] PASSED*",
                                  "*test_exp[[]wide-seed1[]] PASSED*"])
+
+
+def test_without_scipy_a_confidence_names_the_extra(exp, monkeypatch) -> None:
+    """scipy hidden from the session (a conftest makes its import fail): a rule with a
+    confidence is a usage error naming the extra; groups are summarised without intervals."""
+    exp.makeconftest("import sys\nsys.modules['scipy'] = None\n")
+    monkeypatch.setenv("BASE", "0.9")
+    result = exp.runpytest_subprocess("-p", "no:cacheprovider", "--sacred-seeds", "2", RULE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-compare-fail result:-5%@95: a group's interval or a "
+                                 "rule with a confidence needs scipy, which is not installed: "
+                                 "pip install 'pytest-sacred[[]stats[]]'*"])
+    result = exp.runpytest_subprocess("-p", "no:cacheprovider", "--sacred-seeds", "2",
+                                      "--sacred-seed", "1")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["test_exp.py::test_exp  2/2   0.9045 ± 0.0064  *",
+                                 "the 95 % intervals of the groups are left out: *pip install "
+                                 "'pytest-sacred[[]stats[]]'"])
