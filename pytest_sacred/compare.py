@@ -404,12 +404,13 @@ class GroupOutcome:
     errors: list[str] = field(default_factory=list)
 
     def verdict(self, rules: Iterable[Rule], mode: str | int, store: str | None,
-                test: str, run_failed: bool) -> dict[str, Any]:
-        """``info.regression`` of every run of the group (plain JSON)."""
+                test: str, size: int, run_failed: bool) -> dict[str, Any]:
+        """``info.regression`` of every run of the group (plain JSON); ``size``: how many
+        runs of the group the session ran (``runs``: those that completed)."""
         return {
             "rules": [r.text for r in rules],
             "mode": mode,
-            "group": {"label": self.label, "size": len(self.run_ids), "runs": self.run_ids},
+            "group": {"label": self.label, "size": size, "runs": self.run_ids},
             "baseline": ({"ids": self.baseline_ids, "store": store} if self.baseline_ids
                          else None),
             "changes": [{**change_record(c), "of": "mean"} for c in self.changes],

@@ -4,8 +4,7 @@
 baselines are looked up before any run is stored; (b) :meth:`~RegressionChecks.judge`
 before a completed run's final beat: the check, its verdict put in the run's info; then
 :meth:`~RegressionChecks.after_run` when the run has ended: the baseline copy, the test
-failure; (c)
-:meth:`~RegressionChecks.cell` for the run's summary row; (d)
+failure; (c) :meth:`~RegressionChecks.cell` for the run's summary row; (d)
 :meth:`~RegressionChecks.finish` at the end of the session. Nothing is imported or looked
 up unless a regression option is given or an experiment asks for ``sacred_baseline``.
 """
@@ -236,7 +235,8 @@ class RegressionChecks:
             else:
                 message = self.comparison.group_failure(outcome)
                 verdict = outcome.verdict(self.options.rules, self.options.mode, where,
-                                          self.options.test, run_failed=message is not None)
+                                          self.options.test, len(group.members),
+                                          run_failed=message is not None)
         group.passed = verdict["passed"]
         if message is not None:
             self._failures[last_id] = message

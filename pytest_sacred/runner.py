@@ -361,6 +361,9 @@ class RunHooks:
             runner.finish(record, item, call.excinfo.value if call.excinfo else None,
                           compat.report_sections(item),
                           trace=report.longreprtext.splitlines(keepends=True))
+        if call.when == "setup" and not report.passed and record.status != "QUEUED":
+            # its body never ran (a fixture failed or skipped): its group goes on without it
+            self.session.regression.after_run(item, item.stash[RUN_KEY], [], raising=False)
         if call.when == "call" or (call.when == "setup" and (report.failed
                                                              or record.status == "QUEUED")):
             # xdist sends the row to the controller with the report

@@ -408,3 +408,25 @@ def test_without_scipy_a_confidence_names_the_extra(exp, monkeypatch) -> None:
     result.stdout.fnmatch_lines(["test_exp.py::test_exp  2/2   0.9045 ± 0.0064  *",
                                  "the 95 % intervals of the groups are left out: *pip install "
                                  "'pytest-sacred[[]stats[]]'"])
+
+
+def test_a_run_whose_fixture_fails_leaves_its_group(exp, monkeypatch, runs_dir) -> None:
+    exp.makeconftest("""
+import os
+import pytest
+
+@pytest.fixture(autouse=True)
+def broken(request):
+    if request.node.name.endswith("seed1]") and os.environ["BASE"] == "0.8":
+        raise RuntimeError("no GPU")
+""")
+    session(exp, monkeypatch, "--sacred-seeds", "3").assert_outcomes(passed=3)
+    result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, base="0.8")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*regression check of group test_exp.py::test_exp failed: "
+                                 "runs 4, 6 vs baseline runs 1, 2, 3*"])
+    runs = stored_runs(runs_dir)
+    assert [runs[i]["status"] for i in (4, 5, 6)] == ["COMPLETED", "FAILED", "COMPLETED"]
+    verdict = info(runs_dir, 4)["regression"]
+    assert verdict["group"] == {"label": "test_exp.py::test_exp", "size": 3, "runs": [4, 6]}
+    assert verdict["tests"]["result:-5%@95"]["n"] == 2 and verdict["passed"] is False
