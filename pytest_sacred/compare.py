@@ -377,8 +377,10 @@ def choose_group(groups: list[list[StoredRun]], mode: str, higher_is_better: boo
     return next((g for g in ranked if not any(failed_check(info(r)) for r in g)), None)
 
 
-def _ids_text(ids: Iterable[int | None]) -> str:
-    return ", ".join("-" if i is None else str(i) for i in ids)
+def _ids_text(ids: Sequence[int | None]) -> str:
+    from .readers.table import ids_text
+
+    return ids_text(ids)
 
 
 def _values(rule: Rule, sides: Iterable[tuple[Any, dict[str, Any]]]) -> list[float]:

@@ -171,8 +171,8 @@ def test_worse_group_fails_every_time_and_the_verdict_is_in_every_run(
         result = session(exp, monkeypatch, "--sacred-seeds", "4", RULE, base="0.8")
         result.assert_outcomes(passed=3, failed=1)
         result.stdout.fnmatch_lines([
-            f"*regression check of group test_exp.py::test_exp failed: runs {first}, "
-            f"{first + 1}, {first + 2}, {first + 3} vs baseline runs 1, 2, 3, 4 (*runs)",
+            f"*regression check of group test_exp.py::test_exp failed: runs {first}-{first + 3} "
+            "vs baseline runs 1-4 (*runs)",
             "*result:-5%@95: Welch's t-test: change of the mean -11.* % (95 % interval -∞ … "
             "-*), n = 4 baseline runs vs 4 runs; a drop of the result of more than 5 % with "
             "95 % confidence fails"])
@@ -199,10 +199,10 @@ def test_same_code_passes_and_becomes_the_next_baseline(exp, monkeypatch, runs_d
     result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, base="0.89")
     result.assert_outcomes(passed=3)
     line = section(result, "pytest-sacred groups of seeds")[1]
-    assert "#1, 2, 3: result -0.01003 (-1.1 %) [-∞ … -0.115 %]" in line and "FAILS" not in line
+    assert "#1-3: result -0.01003 (-1.1 %) [-∞ … -0.115 %]" in line and "FAILS" not in line
     assert info(runs_dir, 4)["regression"]["passed"] is True
     result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, base="0.89")
-    assert "#4, 5, 6:" in section(result, "pytest-sacred groups of seeds")[1]
+    assert "#4-6:" in section(result, "pytest-sacred groups of seeds")[1]
 
 
 def test_group_rule_without_confidence_compares_the_means(exp, monkeypatch, runs_dir) -> None:
@@ -232,7 +232,7 @@ def test_compare_with_the_group_of_a_named_run(exp, monkeypatch) -> None:
     result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, "--sacred-compare=2",
                      base="0.89")
     result.assert_outcomes(passed=3)
-    assert "#1, 2, 3:" in section(result, "pytest-sacred groups of seeds")[1]
+    assert "#1-3:" in section(result, "pytest-sacred groups of seeds")[1]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -304,7 +304,7 @@ def test_ls_and_show_give_the_group_verdict(exp, monkeypatch, runs_dir, capsys) 
     session(exp, monkeypatch, "--sacred-seeds", "2").assert_outcomes(passed=2)
     session(exp, monkeypatch, "--sacred-seeds", "2", RULE, base="0.8").assert_outcomes(
         passed=1, failed=1)
-    assert _ls(runs_dir).count("FAIL (2 runs) vs #1,2: result:-5%@95") == 2
+    assert _ls(runs_dir).count("FAIL (2 runs) vs #1, 2: result:-5%@95") == 2
     capsys.readouterr()
     assert main(["show", str(runs_dir), "3"]) == 0
     out = capsys.readouterr().out
@@ -378,7 +378,7 @@ def test_a_saved_baseline_keeps_the_group(exp, monkeypatch) -> None:
     result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, "--sacred-compare-store",
                      str(base), base="0.8")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*vs baseline runs 1, 2, 3 (*baseline)"])
+    result.stdout.fnmatch_lines(["*vs baseline runs 1-3 (*baseline)"])
 
 
 def test_seed_comes_last_in_the_id_after_named_configs(pytester, monkeypatch) -> None:
@@ -424,9 +424,38 @@ def broken(request):
     result = session(exp, monkeypatch, "--sacred-seeds", "3", RULE, base="0.8")
     result.assert_outcomes(passed=1, failed=1, errors=1)
     result.stdout.fnmatch_lines(["*regression check of group test_exp.py::test_exp failed: "
-                                 "runs 4, 6 vs baseline runs 1, 2, 3*"])
+                                 "runs 4, 6 vs baseline runs 1-3*"])
     runs = stored_runs(runs_dir)
     assert [runs[i]["status"] for i in (4, 5, 6)] == ["COMPLETED", "FAILED", "COMPLETED"]
     verdict = info(runs_dir, 4)["regression"]
     assert verdict["group"] == {"label": "test_exp.py::test_exp", "size": 3, "runs": [4, 6]}
     assert verdict["tests"]["result:-5%@95"]["n"] == 2 and verdict["passed"] is False
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+def test_derived_seeds_are_spread_and_reproducible() -> None:
+    from pytest_sacred.seeding import derive_seed
+
+    seeds = [derive_seed(7, i) for i in range(1000)]
+    assert seeds == [derive_seed(7, i) for i in range(1000)]
+    assert len(set(seeds)) == 1000 and all(1 <= s < 2**31 for s in seeds)
+    assert set(seeds).isdisjoint(derive_seed(8, i) for i in range(1000))
+
+
+@pytest.mark.parametrize("ids, text", [([1, 2, 3, 4], "1-4"), ([5, 6], "5, 6"), ([3], "3"),
+                                       ([9, 1, 3, 4, 5, 10, 11], "1, 3-5, 9-11"),
+                                       ([None, 2], "2, -"), ([], "")])
+def test_ids_text(ids, text) -> None:
+    from pytest_sacred.readers.table import ids_text
+
+    assert ids_text(ids) == text
+
+
+def test_group_label_drops_the_seed_only() -> None:
+    from pytest_sacred.regression import group_label
+
+    assert group_label("t.py::test[rbf-seed2]") == "t.py::test[rbf]"
+    assert group_label("t.py::test[seed10]") == "t.py::test"
+    assert group_label("t.py::test[seedling-seed0]") == "t.py::test[seedling]"

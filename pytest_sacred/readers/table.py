@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +66,21 @@ def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
     return row
 
 
+def ids_text(ids: Sequence[int | None]) -> str:
+    """Run ids in a few characters, consecutive ones as a range: ``1-10, 14``; a run that
+    has no id (unobserved) is ``-``."""
+    known = sorted({i for i in ids if i is not None})
+    parts: list[str] = []
+    first = 0
+    for index in range(1, len(known) + 1):
+        if index == len(known) or known[index] != known[index - 1] + 1:
+            low, high = known[first], known[index - 1]
+            parts.append(str(low) if low == high else
+                         f"{low}, {high}" if high == low + 1 else f"{low}-{high}")
+            first = index
+    return ", ".join(parts + ["-"] * sum(1 for i in ids if i is None))
+
+
 def group_token(meta: Any) -> str | None:
     """The group of seeds a stored run belongs to (``meta.seeds.group``), or ``None``."""
     seeds = meta.get("seeds") if isinstance(meta, dict) else None
@@ -99,7 +114,7 @@ def check_text(info: dict[str, Any]) -> str | None:
     baseline = verdict.get("baseline")
     if isinstance(baseline, dict):
         ids = baseline.get("ids") or [baseline.get("id")]
-        against = " vs #" + ",".join(map(str, ids))
+        against = " vs #" + ids_text([i if isinstance(i, int) else None for i in ids])
     else:
         against = ""
     if verdict.get("error"):
