@@ -269,6 +269,7 @@ def change_record(change: Change) -> dict[str, Any]:
     """A change as stored in a verdict: the quantity, both values, and the difference."""
     numeric = change.numeric and not (isinstance(change.delta, float)
                                       and math.isnan(change.delta))
+
     def plain(value: Any) -> Any:  # what every store keeps as it is: finite numbers
         return value if _is_number(value) and math.isfinite(value) else repr(value)
 
