@@ -13,7 +13,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-
 from helpers import stored_runs
 
 scipy_stats = pytest.importorskip("scipy.stats")
