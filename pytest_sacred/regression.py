@@ -317,12 +317,21 @@ class RegressionChecks:
 
     # -- (d) -----------------------------------------------------------------------------------
 
-    def finish(self) -> None:
+    def finish(self) -> list[str]:
         """End the session's checks: runs of a group the session did not finish (stopped
-        by ``-x``, a deselected or interrupted sibling) are ended with a verdict saying so,
-        and are no one's baseline."""
+        by ``-x`` or interrupted) are ended with a verdict saying so, and are no one's
+        baseline. Returns what to tell the user about them."""
+        said = []
         for group in self._groups.values():
             if group.held:
+                from .readers.table import ids_text
+
+                ids = [run._id for run, _ in group.completed]
+                said.append(f"group {group.label} was not checked: the session ended after "
+                            f"{len(group.ended)} of its {len(group.members)} runs; "
+                            f"{'runs' if len(ids) > 1 else 'run'} {ids_text(ids)} "
+                            f"{'are' if len(ids) > 1 else 'is'} stored COMPLETED with a "
+                            "failed verdict (no one's baseline)")
                 ended = [run._id for run, _ in group.completed]
                 verdict = {"rules": [r.text for r in self.options.rules],
                            "mode": self.options.mode, "passed": False,
@@ -339,3 +348,4 @@ class RegressionChecks:
         if self.recorder is not None and self._config is not None:
             self._config.pluginmanager.unregister(self.recorder)
             self.recorder = None
+        return said

@@ -323,7 +323,9 @@ class SacredSession:
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
-        self.regression.finish()  # regression checks (d)
+        for text in self.regression.finish():  # regression checks (d)
+            if self.delivery is not None:
+                self.delivery.notice(text)
         if self.delivery is not None:
             worker = hasattr(self.config, "workerinput")
             self.delivery.close(None if worker else lambda n: write_notices(self.config, n))

@@ -283,6 +283,9 @@ def test_a_session_stopped_inside_a_group_ends_its_held_runs(exp, monkeypatch,
     assert info(runs_dir, 4)["regression"]["errors"] == [
         "not judged: the session ended after 2 of the group's 3 runs"]
     assert "FAIL (3 runs)" in _ls(runs_dir)
+    result.stdout.fnmatch_lines(["*group test_exp.py::test_exp was not checked: the session "
+                                 "ended after 2 of its 3 runs; run 4 is stored COMPLETED "
+                                 "with a failed verdict (no one's baseline)*"])
 
 
 def _ls(store: Path) -> str:
