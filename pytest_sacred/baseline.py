@@ -21,9 +21,8 @@ from .payloads import ExperimentInfo, MetaInfo, MetricSeries
 
 
 class RunRecorder:
-    """An observer keeping what the comparison and the baseline copy need of the current
-    run of this process: each metric's final value, and with ``keep_points`` every point
-    and the artifacts."""
+    """An observer keeping what the baseline copy needs of the current run of this
+    process: with ``keep_points`` every point, and the artifacts."""
 
     name = "regression-checks"
     priority = -1000  # after the stores
@@ -36,21 +35,18 @@ class RunRecorder:
         self._runs: dict[int | None, dict[str, Any]] = {}
 
     def pytest_sacred_started_event(self, run_id: int | None) -> None:
-        self._runs[run_id] = {"finals": {}, "points": {}, "artifacts": []}
+        self._runs[run_id] = {"points": {}, "artifacts": []}
 
     def pytest_sacred_log_metrics(self, run_id: int | None,
                                   metrics_by_name: dict[str, MetricSeries]) -> None:
         record = self._runs.get(run_id)
-        if record is None:
+        if record is None or not self.keep_points:
             return
         for name, metric in metrics_by_name.items():
-            if metric["values"]:
-                record["finals"][name] = metric["values"][-1]
-            if self.keep_points:
-                points = record["points"].setdefault(
-                    name, {"name": name, "steps": [], "values": [], "timestamps": []})
-                for key in ("steps", "values", "timestamps"):
-                    points[key].extend(metric[key])
+            points = record["points"].setdefault(
+                name, {"name": name, "steps": [], "values": [], "timestamps": []})
+            for key in ("steps", "values", "timestamps"):
+                points[key].extend(metric[key])
 
     def pytest_sacred_artifact_event(self, run_id: int | None, name: str, filename: str,
                                      metadata: Any, content_type: Any) -> None:
@@ -60,7 +56,7 @@ class RunRecorder:
 
     def pop(self, run_id: int | None) -> dict[str, Any]:
         """What was recorded of a run that has ended (forgotten here)."""
-        return self._runs.pop(run_id, None) or {"finals": {}, "points": {}, "artifacts": []}
+        return self._runs.pop(run_id, None) or {"points": {}, "artifacts": []}
 
 
 class BaselineSaver:

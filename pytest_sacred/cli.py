@@ -190,6 +190,8 @@ def default_columns(rows: list[dict[str, Any]]) -> list[str]:
 
     columns = ["id", "experiment", "status", "start_time", "duration"]
     every = columns_of(rows)
+    if "check" in every:  # regression verdicts stored with the runs
+        columns.insert(3, "check")
     varying = [c for c in every if c.startswith("config.") and c != "config.seed"
                and len({json.dumps(plain(r.get(c)), sort_keys=True) for r in rows}) > 1]
     results = [c for c in every if c == "result" or c.startswith("result.")]
@@ -241,6 +243,30 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _verdict_lines(info: dict[str, Any]) -> list[str]:
+    """The run's regression verdict, when it was stored with one: the outcome, the rules
+    and each change against the baseline."""
+    from .readers.table import check_text
+
+    text = check_text(info)
+    if text is None:
+        return []
+    verdict = info["regression"]
+    lines = [f"  check     {text}  (rules: {' '.join(map(str, verdict.get('rules') or []))}; "
+             f"test {verdict.get('test_outcome', '?')})"]
+    for found in verdict.get("changes") or []:
+        if isinstance(found, dict):
+            of = " (means of the groups)" if found.get("of") == "mean" else ""
+            lines.append(f"            {found.get('name')}: {cell(found.get('old'))} -> "
+                         f"{cell(found.get('new'))}  {found.get('text', '')}{of}")
+    tests = verdict.get("tests") or {}
+    for rule, found in tests.items() if isinstance(tests, dict) else ():
+        if isinstance(found, dict):
+            lines.append(f"            {rule}: {found.get('text', '')}")
+    lines += [f"            {error}" for error in verdict.get("errors") or []]
+    return lines
+
+
 def show(args: argparse.Namespace) -> int:
     from .readers.status import shown_status
     from .readers.table import duration, reader_for
@@ -266,6 +292,7 @@ def show(args: argparse.Namespace) -> int:
         lines.append(f"  git       {repo.get('url')} {repo.get('commit')}"
                      + ("  (dirty)" if repo.get("dirty") else ""))
     lines.append(f"  result    {exact(run.result)}")
+    lines += _verdict_lines(run.info)
     lines.append("config")
     lines += [f"  {k[len('config.'):]} = {exact(v)}" for k, v in
               _flat("config", run.config).items()]
@@ -298,6 +325,69 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     _store_argument(parser)
     parser.add_argument("ids", nargs="+", metavar="ID", help="two or more run ids; changes "
                                                              "are shown against the first")
+    parser.add_argument("--groups", action="store_true",
+                        help="compare the groups of seeds the runs belong to (--sacred-seeds): "
+                             "mean ± std (95 %% interval) per group, and the check stored "
+                             "with each; the default when the runs named are of different "
+                             "groups")
+
+
+def _compare_groups(args: argparse.Namespace, ids: list[int]) -> int | None:
+    """``compare`` of groups of seeds: one column per group of the runs named (first
+    against itself, then the others against it), and each group's stored verdict.
+    ``None`` when a run named is of no group and ``--groups`` was not asked for."""
+    from .readers import NoSuchRun, RunFilter
+    from .readers.table import group_members, group_token, reader_for
+
+    reader, _ = reader_for(args.store)
+    with reader:
+        named = {r.id: r for r in reader.list_runs(RunFilter(ids=frozenset(ids)))}
+        missing = [i for i in ids if i not in named]
+        if missing:
+            raise NoSuchRun(f"no run {', '.join(map(str, missing))} in {args.store} "
+                            f"(`pytest-sacred ls {args.store}` lists the runs)")
+        tokens = [group_token(named[i].meta) for i in ids]
+        if not args.groups and (None in tokens or len(set(tokens)) < len(tokens)):
+            return None  # runs of no group, or of one group: compared run by run
+        groups = [group_members(reader, named[i]) for i in ids]
+        summaries = reader.metric_summaries([r for g in groups for r in g])
+    from .extras import MissingExtra
+    from .stats import scipy_stats, spread
+
+    try:
+        scipy_stats()
+        interval = True
+    except MissingExtra as exc:
+        interval = False
+        print(f"(intervals left out: {exc})", file=sys.stderr)
+
+    def values(group: list[Any], metric: str | None) -> list[float]:
+        found = [r.result if metric is None else
+                 getattr(summaries.get(r.id, {}).get(metric), "last", None) for r in group]
+        return [float(v) for v in found if isinstance(v, (int, float))
+                and not isinstance(v, bool) and math.isfinite(v)]
+
+    metrics = sorted({name for g in groups for r in g for name in summaries.get(r.id, {})})
+    cells = [["runs"] + [", ".join(str(r.id) for r in g) for g in groups]]
+    for metric in [None, *metrics]:
+        line = ["result" if metric is None else metric]
+        first = values(groups[0], metric)
+        for index, group in enumerate(groups):
+            found = values(group, metric)
+            text = spread(found, interval=interval).text() if found else ""
+            if index and found and first:
+                text += "  " + change(sum(first) / len(first), sum(found) / len(found))
+            line.append(text)
+        cells.append(line)
+    _print_table([""] + [f"group of #{i} ({len(g)} runs)" for i, g in zip(ids, groups,
+                                                                          strict=True)], cells)
+    for i, group in zip(ids, groups, strict=True):
+        verdict = next((r.info for r in group if isinstance(r.info.get("regression"), dict)),
+                       None)
+        if verdict is not None:
+            print(f"group of #{i}:")
+            print("\n".join(_verdict_lines(verdict)))
+    return OK
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -306,6 +396,9 @@ def compare(args: argparse.Namespace) -> int:
     ids = _ids(args.ids)
     if len(ids) < 2:
         raise UsageError("compare needs two or more run ids")
+    grouped = _compare_groups(args, ids)
+    if grouped is not None:
+        return grouped
     rows = _rows_of(args, ids)
     first = rows[0]
     every = columns_of(rows)

@@ -18,7 +18,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -28,12 +28,14 @@ import pytest
 if TYPE_CHECKING:
     from .options import Options
     from .readers.base import Reader, StoredRun
+    from .stats import GroupTest
 
 GRAMMAR = (
     "result:TOL or metric:NAME:TOL, TOL being [+|-]NUMBER[%]; the sign is the bad direction "
     "(result:-5% fails on a drop of the result of more than 5 %, metric:loss:+2% on a rise "
     "of the final loss of more than 2 %, result:-0.01 on a drop of more than 0.01), no sign "
-    "means either way (result:0: must reproduce exactly)")
+    "means either way (result:0: must reproduce exactly); over groups of seeds a rule may "
+    "end in @CONFIDENCE (result:-5%@95: a drop of more than 5 % with 95 % confidence)")
 MODES = "last, best or a run id"
 
 
@@ -60,6 +62,8 @@ class CompareOptions:
     baseline_artifacts: bool
     #: ``--sacred-name``: the experiment name the runs are stored under
     experiment_name: str | None
+    #: the test of rules with a confidence (``--sacred-compare-test``)
+    test: str = "welch"
 
 
 def parse_mode(value: str) -> str | int:
@@ -88,8 +92,18 @@ def read_options(options: Options) -> CompareOptions:
     if options.baseline_artifacts and not options.save_baseline:
         raise pytest.UsageError("--sacred-baseline-artifacts applies to --sacred-save-baseline "
                                 "DIR, which is not given")
+    if any(r.confidence is not None for r in rules):
+        from .extras import MissingExtra
+        from .stats import scipy_stats
+
+        try:
+            scipy_stats()
+        except MissingExtra as exc:
+            raise pytest.UsageError(f"--sacred-compare-fail "
+                                    f"{next(r.text for r in rules if r.confidence)}: "
+                                    f"{exc}") from None
     return CompareOptions(mode, rules, options.compare_store, options.save_baseline,
-                          options.baseline_artifacts, options.name)
+                          options.baseline_artifacts, options.name, options.compare_test)
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -108,6 +122,9 @@ class Rule:
     direction: int
     tolerance: float
     relative: bool
+    #: ``@95`` as 0.95: judged over groups of seeds by a statistical test; ``None``: the
+    #: values (of one run, or the means of groups) are compared as they are
+    confidence: float | None = None
 
     @property
     def subject(self) -> str:
@@ -120,7 +137,9 @@ class Rule:
             return f"{what} must be reproduced exactly"
         amount = f"{self.tolerance:g}{' %' if self.relative else ''}"
         way = {-1: "a drop", 1: "a rise", 0: "a change"}[self.direction]
-        return f"{way} of {what} of more than {amount} fails"
+        sure = ("" if self.confidence is None
+                else f" with {self.confidence * 100:g} % confidence")
+        return f"{way} of {what} of more than {amount}{sure} fails"
 
     def violated(self, change: Change) -> bool | None:
         """Whether ``change`` breaks the rule; ``None`` when it cannot be judged."""
@@ -157,12 +176,40 @@ def parse_rule(text: str) -> Rule:
             raise RuleError(f"--sacred-compare-fail {text!r}: no metric name; expected {GRAMMAR}")
     else:
         raise RuleError(f"--sacred-compare-fail {text!r}: expected {GRAMMAR}")
+    tolerance, at, level = tolerance.partition("@")
+    confidence = None
+    if at:
+        try:
+            confidence = float(level) / 100
+        except ValueError:
+            confidence = math.nan
+        if not 0 < confidence < 1:
+            raise RuleError(f"--sacred-compare-fail {text!r}: {level!r} is not a confidence; "
+                            "give a percentage between 0 and 100 after @ (e.g. result:-5%@95)")
     match = _TOLERANCE.fullmatch(tolerance)
     if match is None:
         raise RuleError(f"--sacred-compare-fail {text!r}: {tolerance!r} is not a tolerance; "
                         f"expected {GRAMMAR}")
     sign, number, percent = match.groups()
-    return Rule(text, metric, {"-": -1, "+": 1, "": 0}[sign], float(number), bool(percent))
+    return Rule(text, metric, {"-": -1, "+": 1, "": 0}[sign], float(number), bool(percent),
+                confidence)
+
+
+def judge_group(rule: Rule, old: Sequence[float], new: Sequence[float], test: str = "welch"
+                ) -> tuple[bool | None, GroupTest | None]:
+    """Whether the group of values ``new`` breaks ``rule`` against the baseline group
+    ``old``: by the statistical ``test`` for a rule with a confidence (each side needs two
+    or more values: ``ValueError`` otherwise), else by comparing the two means as
+    :meth:`Rule.violated` compares two runs. ``None``: cannot be judged (a NaN baseline).
+    Also returns the test's findings (``None`` without a confidence)."""
+    if rule.confidence is None:
+        mean_old, mean_new = (math.fsum(v) / len(v) for v in (old, new))
+        return rule.violated(Change(rule.metric, mean_old, mean_new)), None
+    from .stats import group_test
+
+    found = group_test(test, old, new, direction=rule.direction, tolerance=rule.tolerance,
+                       relative=rule.relative, confidence=rule.confidence)
+    return found.worse, found
 
 
 # -- changes ----------------------------------------------------------------------------------
@@ -218,6 +265,21 @@ class Change:
                 else f"{_number(delta)} ({percent:+.1f} %)")
 
 
+def change_record(change: Change) -> dict[str, Any]:
+    """A change as stored in a verdict: the quantity, both values, and the difference."""
+    numeric = change.numeric and not (isinstance(change.delta, float)
+                                      and math.isnan(change.delta))
+
+    def plain(value: Any) -> Any:  # what every store keeps as it is: finite numbers
+        return value if _is_number(value) and math.isfinite(value) else repr(value)
+
+    return {"name": "result" if change.name is None else f"metric:{change.name}",
+            "old": plain(change.old), "new": plain(change.new),
+            "delta": change.delta if numeric else None,
+            "percent": change.percent if numeric else None,
+            "text": change.text()}
+
+
 def changes(old_result: Any, new_result: Any, old_finals: dict[str, Any],
             new_finals: dict[str, Any]) -> list[Change]:
     """The result's change (when both runs have one), then each shared metric's, by name."""
@@ -253,15 +315,143 @@ def _when(run: StoredRun) -> tuple[float, int]:
     return (timestamp(run.start_time or run.stop_time), run.id)
 
 
-def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True
-           ) -> StoredRun | None:
+def failed_check(info: Any) -> bool:
+    """Whether a run's info holds a regression verdict that failed (``info.regression``):
+    such a run is nobody's baseline unless named by its id."""
+    verdict = info.get("regression") if isinstance(info, dict) else None
+    return isinstance(verdict, dict) and verdict.get("passed") is False
+
+
+def _stored_info(run: StoredRun) -> dict[str, Any]:
+    return run.info
+
+
+def choose(candidates: list[StoredRun], mode: str, higher_is_better: bool = True,
+           info: Callable[[StoredRun], dict[str, Any]] = _stored_info) -> StoredRun | None:
     """The baseline among runs of the variant: the latest (``last``) or the one with the
-    best numeric result (``best``; ties go to the latest)."""
+    best numeric result (``best``; ties go to the latest). Runs that failed their own
+    check are passed over: otherwise worse code, run twice, would pass the second time.
+    ``info`` gives a run's info (readers whose listing leaves it out read it on demand:
+    only the runs looked at, best first)."""
     if mode == "best":
         candidates = [r for r in candidates if _is_number(r.result) and not math.isnan(r.result)]
         sign = 1 if higher_is_better else -1
-        return max(candidates, key=lambda r: (sign * r.result, _when(r)), default=None)
-    return max(candidates, key=_when, default=None)
+        ranked = sorted(candidates, key=lambda r: (sign * r.result, _when(r)), reverse=True)
+    else:
+        ranked = sorted(candidates, key=_when, reverse=True)
+    return next((r for r in ranked if not failed_check(info(r))), None)
+
+
+def split_groups(runs: list[StoredRun]) -> list[list[StoredRun]]:
+    """Runs of one variant split into their groups of seeds, by ascending id; a run
+    stored without a group is a group of its own."""
+    from .readers.table import group_token
+
+    groups: dict[str, list[StoredRun]] = {}
+    for run in sorted(runs, key=lambda r: r.id):
+        groups.setdefault(group_token(run.meta) or f"run {run.id}", []).append(run)
+    return list(groups.values())
+
+
+def _mean_result(group: list[StoredRun]) -> float | None:
+    values = [r.result for r in group if _is_number(r.result) and not math.isnan(r.result)]
+    return math.fsum(values) / len(values) if values else None
+
+
+def choose_group(groups: list[list[StoredRun]], mode: str, higher_is_better: bool = True,
+                 info: Callable[[StoredRun], dict[str, Any]] = _stored_info
+                 ) -> list[StoredRun] | None:
+    """The baseline group among a variant's groups: the latest one (``last``; by its latest
+    run) or the one with the best mean result (``best``), passing over a group any of
+    whose runs failed its check (the verdict of a group is stored with each of its runs)."""
+    def when(group: list[StoredRun]) -> tuple[float, int]:
+        return max(_when(r) for r in group)
+
+    if mode == "best":
+        means = {id(g): _mean_result(g) for g in groups}
+        sign = 1 if higher_is_better else -1
+        ranked = sorted((g for g in groups if means[id(g)] is not None),
+                        key=lambda g: (sign * means[id(g)], when(g)),  # type: ignore[operator]
+                        reverse=True)
+    else:
+        ranked = sorted(groups, key=when, reverse=True)
+    return next((g for g in ranked if not any(failed_check(info(r)) for r in g)), None)
+
+
+def _ids_text(ids: Sequence[int | None]) -> str:
+    from .readers.table import ids_text
+
+    return ids_text(ids)
+
+
+def _values(rule: Rule, sides: Iterable[tuple[Any, dict[str, Any]]]) -> list[float]:
+    """The numbers a rule compares, one per run: its result or a metric's final value."""
+    found: list[Any] = [result if rule.metric is None else finals.get(rule.metric)
+                        for result, finals in sides]
+    return [float(v) for v in found if _is_number(v) and not math.isnan(v)]
+
+
+@dataclass
+class GroupOutcome:
+    """What the check of one group found: for its runs' verdict and the summary."""
+
+    label: str
+    run_ids: list[int | None]
+    baseline_ids: list[int]
+    #: the change of each mean (result first, then each shared metric)
+    changes: list[Change] = field(default_factory=list)
+    #: rule text -> what its statistical test found
+    tests: dict[str, GroupTest] = field(default_factory=dict)
+    failed: list[Rule] = field(default_factory=list)
+    #: why the group could not be judged (too few runs completed), if so
+    errors: list[str] = field(default_factory=list)
+
+    def verdict(self, rules: Iterable[Rule], mode: str | int, store: str | None,
+                test: str, size: int, run_failed: bool) -> dict[str, Any]:
+        """``info.regression`` of every run of the group (plain JSON); ``size``: how many
+        runs of the group the session ran (``runs``: those that completed)."""
+        return {
+            "rules": [r.text for r in rules],
+            "mode": mode,
+            "group": {"label": self.label, "size": size, "runs": self.run_ids},
+            "baseline": ({"ids": self.baseline_ids, "store": store} if self.baseline_ids
+                         else None),
+            "changes": [{**change_record(c), "of": "mean"} for c in self.changes],
+            "tests": {text: _test_record(found) for text, found in self.tests.items()},
+            "test": test,
+            "failed": [r.text for r in self.failed],
+            "errors": self.errors,
+            "passed": not self.failed and not self.errors,
+            "test_outcome": "failed" if run_failed else "passed",
+        }
+
+    def cell(self) -> dict[str, Any]:
+        """The group's ``vs`` cell in the summary's table of groups."""
+        if not self.baseline_ids:
+            return {"baseline": None, "text": "no baseline"}
+        parts = []
+        for change in self.changes:
+            name = "result" if change.name is None else change.name
+            test = next((t for text, t in self.tests.items()
+                         if parse_rule(text).metric == change.name), None)
+            interval = f" [{test.interval_text()}]" if test is not None else ""
+            parts.append(f"{name} {change.text()}{interval}")
+        text = f"#{_ids_text(self.baseline_ids)}: " + (", ".join(parts) or "nothing to compare")
+        if self.failed:
+            text += " FAILS " + " ".join(r.text for r in self.failed)
+        text += "".join(f" FAILS ({error})" for error in self.errors)
+        return {"baseline": self.baseline_ids[0], "text": text}
+
+
+def _test_record(found: GroupTest) -> dict[str, Any]:
+    def plain(value: float | None) -> float | None:  # JSON has no infinities
+        return value if value is None or math.isfinite(value) else None
+
+    return {"test": found.test, "n_baseline": found.n_old, "n": found.n_new,
+            "mean_baseline": found.mean_old, "mean": found.mean_new,
+            "change": plain(found.change), "low": plain(found.low), "high": plain(found.high),
+            "confidence": found.confidence, "relative": found.relative,
+            "worse": found.worse, "text": found.describe()}
 
 
 def open_compare_store(store: str) -> Reader:
@@ -302,6 +492,22 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     failed: list[Rule] = field(default_factory=list)
 
+    def verdict(self, rules: Iterable[Rule], mode: str | int, store: str | None,
+                run_failed: bool) -> dict[str, Any]:
+        """What is stored with the run as ``info.regression`` (plain JSON): the rules, the
+        baseline, each change, whether the check passed and the test's outcome (the run
+        itself stays COMPLETED: its body did complete)."""
+        return {
+            "rules": [r.text for r in rules],
+            "mode": mode,
+            "baseline": None if self.baseline_id is None else {"id": self.baseline_id,
+                                                                "store": store},
+            "changes": [change_record(c) for c in self.changes],
+            "failed": [r.text for r in self.failed],
+            "passed": not self.failed,
+            "test_outcome": "failed" if run_failed else "passed",
+        }
+
     def cell(self) -> dict[str, Any]:
         """The row's ``vs`` entry: travels on the report (plain data for xdist)."""
         if self.baseline_id is None:
@@ -328,6 +534,11 @@ class Comparison:
         self._notes: dict[str, str] = {}
         self._finals: dict[int, dict[str, Any]] = {}
         self._full: dict[int, Any] = {}
+        self._infos: dict[int, dict[str, Any]] = {}
+        #: group label -> the runs of its baseline group; -> why it has none
+        self._group_baselines: dict[str, list[StoredRun]] = {}
+        self._group_missing: dict[str, str] = {}
+        self._group_outcomes: dict[str, GroupOutcome] = {}
         self._outcomes: dict[str, Outcome] = {}
 
     @property
@@ -388,14 +599,171 @@ class Comparison:
             for run in self.reader.list_runs(RunFilter(experiment=name, status="COMPLETED")):
                 by_key.setdefault((name, config_key(run.config)), []).append(run)
         for nodeid, name, config in variants:
-            found = choose(by_key.get((name, config_key(config)), []), str(mode),
-                           self.higher_is_better)
+            candidates = by_key.get((name, config_key(config)), [])
+            found = choose(candidates, str(mode), self.higher_is_better, self._info)
             if found is None:
                 what = ("with a numeric result " if mode == "best" else "")
-                self._missing[nodeid] = (f"no earlier COMPLETED run of {name!r} {what}with this "
-                                         f"config in {self.reader.location}")
+                rejected = [r.id for r in candidates if failed_check(self._info(r))]
+                self._missing[nodeid] = (
+                    f"no earlier COMPLETED run of {name!r} {what}with this config in "
+                    f"{self.reader.location}"
+                    + (f" that passed its regression check (failed it: "
+                       f"{', '.join(map(str, rejected))}; accept one with "
+                       f"--sacred-compare=ID)" if rejected else ""))
             else:
                 self._baselines[nodeid] = found
+
+    def lookup_groups(self, groups: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Find the baseline group of each group of seeds ``(label, experiment, config)``:
+        the runs of the chosen stored group of the same experiment and config (``last``:
+        the latest that passed its check; ``best``: the best mean result; a run id: that
+        run's group)."""
+        if self.reader is None:
+            for label, _, _ in groups:
+                self._group_missing[label] = "no readable store"
+            return
+        from .readers import RunFilter, StoreUnreadable
+
+        mode = self.options.mode
+        try:
+            if isinstance(mode, int):
+                self._lookup_group_of(mode, groups)
+                return
+            by_key: dict[tuple[str, str], list[StoredRun]] = {}
+            for name in dict.fromkeys(e for _, e, _ in groups):
+                for run in self.reader.list_runs(RunFilter(experiment=name,
+                                                           status="COMPLETED")):
+                    by_key.setdefault((name, config_key(run.config)), []).append(run)
+            for label, name, config in groups:
+                stored = split_groups(by_key.get((name, config_key(config)), []))
+                found = choose_group(stored, str(mode), self.higher_is_better, self._info)
+                if found is None:
+                    rejected = [g[0].id for g in stored
+                                if any(failed_check(self._info(r)) for r in g)]
+                    self._group_missing[label] = (
+                        f"no earlier COMPLETED runs of {name!r} with this config in "
+                        f"{self.reader.location}"
+                        + (f" whose group passed its regression check (groups of runs "
+                           f"{_ids_text(rejected)} failed it; accept one with "
+                           "--sacred-compare=ID of one of its runs)" if rejected else ""))
+                else:
+                    self._group_baselines[label] = found
+        except StoreUnreadable as exc:
+            raise pytest.UsageError(f"--sacred-compare: reading baselines failed: {exc}") from None
+
+    def _lookup_group_of(self, run_id: int, groups: list[tuple[str, str, dict[str, Any]]]
+                         ) -> None:
+        """``--sacred-compare=ID`` for groups: the COMPLETED runs of run ID's group."""
+        from .readers import RunFilter
+        from .readers.table import group_members
+
+        assert self.reader is not None
+        found = next(iter(self.reader.list_runs(RunFilter(ids=frozenset({run_id})))), None)
+        if found is None:
+            raise pytest.UsageError(f"--sacred-compare={run_id}: {self.reader.location} holds no "
+                                    "run with that id; give an id it holds, last or best")
+        members = [r for r in group_members(self.reader, found) if r.status == "COMPLETED"]
+        if not members:
+            raise pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
+                                    f"{self.reader.location} is {found.status}; a baseline must "
+                                    "be a COMPLETED run")
+        stored_name = found.experiment.get("name")
+        for label, name, _ in groups:
+            if name != stored_name:
+                self._group_missing[label] = (f"run {run_id} is of experiment "
+                                              f"{stored_name!r}, not {name!r}")
+            else:
+                self._group_baselines[label] = members
+
+    def baseline_group(self, label: str) -> list[StoredRun] | None:
+        """The runs of a group's baseline group, when one was found."""
+        return self._group_baselines.get(label)
+
+    def check_group(self, label: str, runs: list[tuple[int | None, Any, dict[str, Any]]],
+                    warn: Callable[[Warning], None] = warnings.warn) -> GroupOutcome:
+        """Compare the COMPLETED runs ``(id, result, finals)`` of a group with its baseline
+        group, rule by rule (see :func:`judge_group`); ``warn`` for rules that cannot be
+        judged. A rule with a confidence over fewer than two runs a side is an error of
+        the outcome (the group fails), never a pass."""
+        base = self._group_baselines.get(label)
+        ids = [run_id for run_id, _, _ in runs]
+        rules = self.options.rules
+        if base is None:
+            outcome = GroupOutcome(label, ids, [])
+            reason = self._group_missing.get(label, "not looked up")
+            warn(BaselineWarning(
+                f"group {label} (runs {_ids_text(ids)}) has no baseline ({reason})"
+                + (f": not checked: {' '.join(r.text for r in rules)}" if rules else "")))
+            self._group_outcomes[label] = outcome
+            return outcome
+        old_sides = [(r.result, self._baseline_finals(r)) for r in base]
+        new_sides = [(result, finals) for _, result, finals in runs]
+        outcome = GroupOutcome(label, ids, [r.id for r in base])
+        shared = sorted(set.intersection(*(set(f) for _, f in old_sides + new_sides)))
+        for name in [None, *shared]:
+            probe = Rule("", name, 0, 0.0, False)
+            old, new = _values(probe, old_sides), _values(probe, new_sides)
+            if old and new:
+                outcome.changes.append(Change(name, math.fsum(old) / len(old),
+                                              math.fsum(new) / len(new)))
+        for rule in rules:
+            old, new = _values(rule, old_sides), _values(rule, new_sides)
+            if not old or not new:
+                lacking = [what for what, values in (("its runs", new), ("the baseline", old))
+                           if not values]
+                verb = "has" if len(lacking) == 1 else "have"
+                warn(BaselineWarning(f"{rule.text} not checked for group {label}: "
+                                     f"{' and '.join(lacking)} {verb} no numeric "
+                                     f"{rule.subject}"))
+                continue
+            if rule.confidence is not None and (len(old) < 2 or len(new) < 2):
+                outcome.errors.append(
+                    f"{rule.text} needs two or more runs a side; the group has {len(new)} "
+                    f"and its baseline {len(old)} with a numeric {rule.subject}")
+                continue
+            verdict, found = judge_group(rule, old, new, self.options.test)
+            if found is not None:
+                outcome.tests[rule.text] = found
+            if verdict is None:
+                warn(BaselineWarning(f"{rule.text} not checked for group {label}: the "
+                                     f"baseline's mean {rule.subject} is not a number"))
+            elif verdict:
+                outcome.failed.append(rule)
+        self._group_outcomes[label] = outcome
+        return outcome
+
+    def group_failure(self, outcome: GroupOutcome) -> str | None:
+        """The failure message of a group that broke rules (or could not be judged)."""
+        if not outcome.failed and not outcome.errors:
+            return None
+        where = self.reader.location if self.reader is not None else "?"
+        lines = [f"regression check of group {outcome.label} failed: runs "
+                 f"{_ids_text(outcome.run_ids)} vs baseline runs "
+                 f"{_ids_text(outcome.baseline_ids)} ({where})"]
+        by_name = {c.name: c for c in outcome.changes}
+        for rule in outcome.failed:
+            found = outcome.tests.get(rule.text)
+            if found is not None:
+                lines.append(f"  {rule.text}: {found.describe()}; {rule.describe()}")
+            else:
+                change = by_name[rule.metric]
+                lines.append(f"  {rule.text}: mean {rule.subject} {change.new!r} vs "
+                             f"{change.old!r}: {change.text()}; {rule.describe()}")
+        lines += [f"  {error}" for error in outcome.errors]
+        lines.append("  the runs are stored as COMPLETED; the check fails the test")
+        return "\n".join(lines)
+
+    def group_cell(self, label: str) -> dict[str, Any] | None:
+        outcome = self._group_outcomes.get(label)
+        return outcome.cell() if outcome is not None else None
+
+    def _info(self, run: StoredRun) -> dict[str, Any]:
+        """A listed run's info; read whole when the listing left it out (object stores)."""
+        if run.info or self.reader is None:
+            return run.info
+        if run.id not in self._infos:
+            self._infos[run.id] = self.reader.get_run(run.id).info
+        return self._infos[run.id]
 
     def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
         from .readers import RunFilter
@@ -438,7 +806,9 @@ class Comparison:
         call, in one request to the store."""
         if run.id not in self._finals:
             assert self.reader is not None
-            runs = {r.id: r for r in self._baselines.values() if r.id not in self._finals}
+            runs = {r.id: r for r in [*self._baselines.values(),
+                                      *(r for g in self._group_baselines.values() for r in g)]
+                    if r.id not in self._finals}
             for run_id, summaries in self.reader.metric_summaries(list(runs.values())).items():
                 self._finals[run_id] = {name: s.last for name, s in summaries.items()}
         return self._finals.setdefault(run.id, {})

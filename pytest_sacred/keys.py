@@ -23,6 +23,8 @@ RECORD_KEY: pytest.StashKey[RunRecord] = pytest.StashKey()
 STATE: pytest.StashKey[SacredSession] = pytest.StashKey()
 #: the parameter the ``named_configs`` marker sweeps
 NAMED_PARAM = "sacred_named_config"
+#: the parameter ``--sacred-seeds``/the marker's ``seeds=`` sweeps: ``(index, count)``
+SEED_PARAM = "sacred_seed_index"
 #: a stored run a variant replays (a queue worker's, --sacred-rerun): its id, when
 #: the run keeps it, and meta entries to add
 REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()

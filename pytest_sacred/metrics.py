@@ -130,6 +130,8 @@ class MetricsBuffer:
     def __init__(self) -> None:
         self._series: dict[str, _Series] = {}
         self._next_step: dict[str, int] = {}
+        #: each metric's last value drained so far (its final value once the run ended)
+        self.finals: dict[str, Any] = {}
 
     def log(self, name: str, value: Any, step: int | None = None,
             _time: Callable[[], int] = time_ns, _float: type[float] = float,
@@ -184,6 +186,7 @@ class MetricsBuffer:
             stamps: Sequence[datetime] = Timestamps(times)
             if not lazy:
                 stamps = Timestamps(times).datetimes()
+            self.finals[name] = values[-1]
             drained[name] = {"name": name, "steps": self._steps(name, steps),
                              "values": values, "timestamps": stamps}  # values: log() checked
         return drained

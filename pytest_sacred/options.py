@@ -35,6 +35,14 @@ def _run_id(value: str) -> int:
     return int(value)
 
 
+def _count(value: str) -> int:
+    """A number of seeds: an integer from 1 (an argparse type)."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seeds (an integer "
+                                         "from 1, e.g. 10)")
+    return int(value)
+
+
 def _duration(value: str) -> float:
     """A command-line number of seconds, 0 or more (an argparse type)."""
     seconds = _nonnegative(value)
@@ -62,6 +70,10 @@ def register(parser: pytest.Parser) -> None:
         help="apply a named config, or a .json/.yaml file of entries, to every experiment "
              "(repeatable, applied in order)")
     add("--sacred-seed", type=int, metavar="N", help="root seed of every run")
+    add("--sacred-seeds", type=_count, metavar="N",
+        help="run each experiment variant N times, with seeds derived from the root seed "
+             "(--sacred-seed, else a random one): one group of runs per variant, summarised "
+             "by mean and spread (wins over the experiment marker's seeds=N)")
     add("--sacred-name", metavar="NAME", help="experiment name recorded for the runs")
     add("--sacred-comment", metavar="TEXT", help="comment stored in meta.comment")
     add("--sacred-id", type=_run_id, metavar="ID", help="id of the (single) run")
@@ -173,6 +185,10 @@ def register(parser: pytest.Parser) -> None:
         help="fail the test when the change goes the bad way by more than the tolerance: "
              "result:-5%%, metric:loss:+2%%, result:-0.01, result:0 (repeatable; implies "
              "--sacred-compare=last)")
+    add("--sacred-compare-test", choices=("welch", "bootstrap"), default=None,
+        help="the test behind a rule with a confidence (result:-5%%@95) over groups of "
+             "seeds: welch (Welch's t-test, the default) or bootstrap (BCa); both need "
+             "scipy: pip install 'pytest-sacred[stats]'")
     add("--sacred-compare-store", metavar="STORE",
         help="look baselines up in STORE (a directory, e.g. a committed baseline/, or a "
              "MongoDB) instead of the session's first readable store")
@@ -205,6 +221,13 @@ class Options:
     #: ``--sacred-named-config``: (label, updates) for files, (name, None) for names
     named_configs: tuple[tuple[str, dict[str, Any] | None], ...] = ()
     seed: int | None = None
+    #: ``--sacred-seeds``: runs per variant (a group), winning over the marker's ``seeds=``
+    seeds: int | None = None
+    #: the root the seeds of a group derive from: ``--sacred-seed``, else random (one per
+    #: session: the xdist controller hands its own to its workers)
+    seed_root: int = 0
+    #: names the groups of this session in the stores (``meta.seeds.group``)
+    group_session: str = ""
     name: str | None = None
     comment: str | None = None
     run_id: int | None = None
@@ -241,6 +264,8 @@ class Options:
     compare: str | None = None
     compare_fail: tuple[str, ...] = ()
     compare_store: str | None = None
+    #: the test of rules with a confidence: ``welch`` or ``bootstrap``
+    compare_test: str = "welch"
     save_baseline: str | None = None
     baseline_artifacts: bool = False
     #: ``--sacred-report``: the HTML page written at the end of the session
@@ -277,6 +302,8 @@ class Options:
             config_updates=updates,
             named_configs=named,
             seed=option.sacred_seed,
+            seeds=option.sacred_seeds,
+            **_seed_root(config),
             name=option.sacred_name,
             comment=option.sacred_comment,
             run_id=option.sacred_id,
@@ -305,6 +332,7 @@ class Options:
             compare=option.sacred_compare,
             compare_fail=tuple(option.sacred_compare_fail or ()),
             compare_store=option.sacred_compare_store or None,
+            compare_test=option.sacred_compare_test or "welch",
             save_baseline=option.sacred_save_baseline or None,
             baseline_artifacts=option.sacred_baseline_artifacts,
             report=_report(option.sacred_report),
@@ -321,6 +349,20 @@ def _report(given: str | None) -> Path | None:
         raise pytest.UsageError(f"--sacred-report {given}: directory {str(path.parent)!r} "
                                 "does not exist")
     return path
+
+
+def _seed_root(config: pytest.Config) -> dict[str, Any]:
+    """The session's seed root and group name: an xdist worker takes its controller's (see
+    ``SacredSession.pytest_configure_node``), so that the seeds of a group agree."""
+    given = getattr(config, "workerinput", {}).get("sacred_seeds")
+    if given is not None:
+        return {"seed_root": int(given["root"]), "group_session": str(given["group"])}
+    import secrets
+    import uuid
+
+    root = config.option.sacred_seed
+    return {"seed_root": secrets.randbelow(10**9) + 1 if root is None else root,
+            "group_session": uuid.uuid4().hex}
 
 
 def _value(config: pytest.Config, name: str) -> Any:

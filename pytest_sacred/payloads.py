@@ -53,6 +53,8 @@ class MetaInfo(_MetaInfoRequired, total=False):
     comment: str
     priority: float
     queue_time: datetime
+    #: a run of a group of seeds: ``{"root", "index", "count", "group"}``
+    seeds: dict[str, Any]
 
 
 class MetricSeries(TypedDict):

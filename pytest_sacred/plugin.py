@@ -28,8 +28,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "experiment(name=None): the test is a pytest-sacred experiment; each "
-        "variant is a recorded run")
+        "markers", "experiment(name=None, logger=None, seeds=None): the test is a "
+        "pytest-sacred experiment; each variant is a recorded run")
     config.addinivalue_line(
         "markers", "named_configs(*names): one variant of the experiment per named config")
     from . import fixtures

@@ -20,7 +20,7 @@ import pytest
 
 from .compat import conftest_modules, fixture_definitions, visible_fixture_definitions
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
-from .keys import NAMED_PARAM, SPEC_KEY
+from .keys import NAMED_PARAM, SEED_PARAM, SPEC_KEY
 from .serialize import NotSerializableError, flatten, normalize_config_value
 from .updates import (
     ConfigError,
@@ -50,6 +50,8 @@ class RunSpec:
     read_as_text: dict[str, str] = field(default_factory=dict)
     #: the marker's ``logger=``: ``_log`` is its child (Sacred's ``ex.logger``)
     logger: logging.Logger | None = None
+    #: a run of a group of seeds: ``(index, count)`` (``--sacred-seeds``, ``seeds=``)
+    seed_index: tuple[int, int] | None = None
 
 
 def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
@@ -64,6 +66,29 @@ def closest_marker(node: pytest.Item | None, name: str) -> pytest.Mark | None:
     return None
 
 
+def seed_count(option: int | None, marker: pytest.Mark) -> int | None:
+    """How many seeds each variant of an experiment runs with: ``--sacred-seeds`` wins over
+    the marker's ``seeds=``; ``None``: one run, no group (and for a ``seeds=`` that is no
+    count, which :func:`check_seeds_marker` refuses)."""
+    if option is not None:
+        return option
+    value = marker.kwargs.get("seeds")
+    return value if _is_count(value) else None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_seeds_marker(item: pytest.Item) -> None:
+    """The marker's ``seeds=`` is a count; raises :class:`ConfigError` naming the test."""
+    marker = closest_marker(item, "experiment")
+    if marker is not None and "seeds" in marker.kwargs and not _is_count(marker.kwargs["seeds"]):
+        raise ConfigError(f"{item.nodeid}: @pytest.mark.experiment(seeds="
+                          f"{marker.kwargs['seeds']!r}): seeds is the number of runs of each "
+                          "variant, an integer from 1 (e.g. seeds=10)")
+
+
 def experiment_name(item: pytest.Item) -> str | None:
     """The name from the ``experiment`` marker, or ``None`` for an ordinary test."""
     marker = closest_marker(item, "experiment")
@@ -76,7 +101,7 @@ def experiment_name(item: pytest.Item) -> str | None:
 
 
 #: what ``@pytest.mark.experiment(...)`` takes by keyword
-MARKER_KEYWORDS = ("name", "logger")
+MARKER_KEYWORDS = ("name", "logger", "seeds")
 
 
 def experiment_logger(item: pytest.Item) -> logging.Logger | None:
@@ -137,7 +162,7 @@ def swept_params(item: pytest.Item) -> dict[str, Any]:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return {}
-    return {k: v for k, v in callspec.params.items() if k != NAMED_PARAM}
+    return {k: v for k, v in callspec.params.items() if k not in (NAMED_PARAM, SEED_PARAM)}
 
 
 def find_named_config(item: pytest.Item, name: str) -> NamedConfig | None:
@@ -207,8 +232,11 @@ def build_spec(
     cli_named: list[tuple[str, dict[str, Any]]],
     cli_updates: dict[str, Any],
     seed_option: int | None,
+    seed_root: int = 0,
 ) -> RunSpec:
-    """Resolve the config of one variant. Raises :class:`ConfigError` naming the culprit."""
+    """Resolve the config of one variant. Raises :class:`ConfigError` naming the culprit.
+
+    A run of a group of seeds takes the seed derived from ``seed_root`` and its index."""
     from .updates import dotted_keys
 
     entries = config_entries(item)
@@ -237,7 +265,19 @@ def build_spec(
                                   "which parametrize sweeps; remove it from one of them")
         updates = merge(updates, {k: v for k, v in named_values.items() if k in known})
     updates = merge(updates, {k: v for k, v in cli_updates.items() if k in known})
-    if seed_option is not None and "seed" not in updates:
+    seed_index = callspec.params.get(SEED_PARAM) if callspec is not None else None
+    if seed_index is not None:
+        if "seed" in params:
+            raise ConfigError(f"{item.nodeid}: seed is swept both by parametrize and by "
+                              "seeds (--sacred-seeds or the marker's seeds=); keep one")
+        if "seed" in updates:
+            raise ConfigError(f"{item.nodeid}: the seed is set (--sacred-with or a named "
+                              "config) while the variant runs with several seeds; give the "
+                              "root of its seeds with --sacred-seed instead")
+        from .seeding import derive_seed
+
+        updates["seed"] = derive_seed(seed_root, seed_index[0])
+    elif seed_option is not None and "seed" not in updates:
         updates["seed"] = seed_option
     modified = {k for k in dotted_keys(updates) if k.split(".")[0] in known}
     if "seed" not in updates and "seed" not in params and "seed" not in entries:
@@ -305,6 +345,7 @@ def build_spec(
         entries=entries,
         modified=modified,
         read_as_text=text_read,
+        seed_index=seed_index,
     )
 
 

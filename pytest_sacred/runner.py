@@ -96,6 +96,9 @@ class Runner:
                                    on_error=self._beat_failed)
         self._host_info: HostInfo | None = None
         self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
+        #: completed runs whose final event waits for their group's verdict: beaten with
+        #: the running one, so that readers do not take them for dead
+        self._held: list[RunRecord] = []
 
     # -- gathered once ----------------------------------------------------------------------
 
@@ -134,6 +137,9 @@ class Runner:
             meta["comment"] = self.options.comment
         if self.options.priority is not None:
             meta["priority"] = self.options.priority
+        if spec.seed_index is not None:  # one run of a group: how to find its siblings
+            meta["seeds"] = {"root": self.options.seed_root, "index": spec.seed_index[0],
+                             "count": spec.seed_index[1], "group": self.options.group_session}
 
         def emit(hook: str, **kwargs: Any) -> None:
             if record.status is None:  # not started yet: deliver right after started_event
@@ -181,13 +187,17 @@ class Runner:
         record.pending.clear()
         self.heartbeat.watch(record)
 
-    def _beat(self, record: RunRecord, captured_out: str) -> None:
+    def _beat(self, record: RunRecord, captured_out: str,
+              judge: Callable[[], bool] | None = None) -> bool:
+        """Send what is new; ``judge`` (see :meth:`finish`) says whether to hold the end."""
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
         self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
                    info=record.info)
+        held = judge() if judge is not None else False  # its verdict joins the info beat
         self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
                    captured_out=captured_out, beat_time=utcnow(), result=record.result)
+        return held
 
     def _beat_failed(self, record: RunRecord, exc: BaseException) -> None:
         """A periodic beat raised (the next one still runs): reported with the run."""
@@ -206,6 +216,8 @@ class Runner:
             return output.combine(sections, live)
 
     def _periodic_beat(self, record: RunRecord) -> None:
+        for held in list(self._held):
+            self._held_beat(held)
         with record.lock:
             if record.finished:
                 return
@@ -213,17 +225,33 @@ class Runner:
             self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
 
+    def _held_beat(self, record: RunRecord) -> None:
+        with record.lock:
+            if record in self._held:
+                self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
+                           captured_out=record.captured_out, beat_time=utcnow(),
+                           result=record.result)
+
     def finish(self, record: RunRecord, item: pytest.Item, exc: BaseException | None,
-               sections: list[tuple[str, str, str]], trace: list[str] | None = None) -> None:
-        """End a started run: artifacts, the final beat, then the final event."""
+               sections: list[tuple[str, str, str]], trace: list[str] | None = None,
+               judge: Callable[[], bool] | None = None) -> None:
+        """End a started run: artifacts, the final beat, then the final event. ``judge``
+        (a completed run's regression check) runs once the final metrics are out and
+        before the final info is, so that its verdict is stored with the run; when it
+        returns True the final event waits for :meth:`complete` (a run of a group of seeds
+        whose verdict comes with the group's last run)."""
         self.heartbeat.unwatch()
         self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
         with record.lock:
             record.finished = True
             record.stop_time = utcnow()
-            self._beat(record, self._captured(record, sections))
+            held = self._beat(record, self._captured(record, sections),
+                              judge if status == "COMPLETED" else None)
             record.status = status
+            if held:
+                self._held.append(record)
+                return
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
                            result=record.result)
@@ -235,6 +263,19 @@ class Runner:
             else:
                 self._emit(record, "pytest_sacred_interrupted_event",
                            interrupt_time=record.stop_time, status=status)
+
+    def complete(self, record: RunRecord) -> None:
+        """End a COMPLETED run whose end :meth:`finish` held: its info as it is now (the
+        group's verdict), then the final event with the time its body ended."""
+        assert record.stop_time is not None
+        with record.lock:
+            if record in self._held:
+                self._held.remove(record)
+            self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
+                       captured_out=record.captured_out, beat_time=utcnow(),
+                       result=record.result)
+            self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
+                       result=record.result)
 
     def _add_tmp_path_artifacts(self, record: RunRecord, item: pytest.Item) -> None:
         """Files left under the run's ``tmp_path`` become artifacts (see :mod:`.artifacts`)."""
@@ -336,15 +377,17 @@ class RunHooks:
             item.obj = function  # type: ignore[attr-defined]
             explain_text_values(item.stash[SPEC_KEY], exc)  # "C='abc' was read as a string"
             runner.finish(record, item, exc, compat.report_sections(item))
-            self.session.regression.after_run(item, item.stash[RUN_KEY], [])  # forget it
+            self.session.regression.after_run(item, item.stash[RUN_KEY], [], raising=False)
             if isinstance(exc, KeyboardInterrupt):  # no report will carry this run's row
                 self.session.interrupted_rows.append(self.session.summary_row(item, record))
             raise
         item.obj = function  # type: ignore[attr-defined]
-        runner.finish(record, item, None, compat.report_sections(item))
+        regression = self.session.regression
+        run = item.stash[RUN_KEY]
+        runner.finish(record, item, None, compat.report_sections(item),
+                      judge=functools.partial(regression.judge, item, run))
         # the regression checks may fail the test, once the run is stored as it ended
-        self.session.regression.after_run(item, item.stash[RUN_KEY],
-                                          self.session.stored_in(record))
+        regression.after_run(item, run, self.session.stored_in(record))
         return result
 
     @pytest.hookimpl(wrapper=True)
@@ -364,6 +407,9 @@ class RunHooks:
             runner.finish(record, item, call.excinfo.value if call.excinfo else None,
                           compat.report_sections(item),
                           trace=report.longreprtext.splitlines(keepends=True))
+        if call.when == "setup" and not report.passed and record.status != "QUEUED":
+            # its body never ran (a fixture failed or skipped): its group goes on without it
+            self.session.regression.after_run(item, item.stash[RUN_KEY], [], raising=False)
         if call.when == "call" or (call.when == "setup" and (report.failed
                                                              or record.status == "QUEUED")):
             # xdist sends the row to the controller with the report

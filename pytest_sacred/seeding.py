@@ -19,6 +19,16 @@ from types import ModuleType
 from typing import Any
 
 
+def derive_seed(root: int, index: int) -> int:
+    """The seed of run ``index`` of a group whose root seed is ``root``: a hash of both, so
+    that seeds of neighbouring indices or roots are unrelated, from 1 to 2**31 - 1 (valid
+    for numpy, torch and TensorFlow alike)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"pytest-sacred seed {root} {index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**31 - 1) + 1
+
+
 def _seed_numpy(numpy: Any, seed: int) -> None:
     numpy.random.seed(seed % 2**32)
 

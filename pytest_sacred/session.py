@@ -22,6 +22,7 @@ from .options import Options
 from .resolve import (
     RunSpec,
     build_spec,
+    check_seeds_marker,
     experiment_logger,
     experiment_name,
     find_named_config,
@@ -123,7 +124,8 @@ class SacredSession:
                     raise pytest.UsageError(str(exc)) from None
             if options.run_id is not None:
                 self._check_free_id(options.run_id)
-            self.regression.start(self.config, self.experiments, self.observers)
+            self.regression.start(self.config, self.experiments, self.observers,
+                                  release=self.runner.complete)
             assert self.delivery is not None
             self.delivery.attach(self.config.pluginmanager.get_plugins())
 
@@ -157,8 +159,9 @@ class SacredSession:
                 continue
             cli_named = self._cli_named_for(item)
             known_names.update(label for label, _ in cli_named)
+            check_seeds_marker(item)
             spec: RunSpec = build_spec(item, name, cli_named, options.config_updates,
-                                       options.seed)
+                                       options.seed, options.seed_root)
             spec.logger = experiment_logger(item)
             item.stash[SPEC_KEY] = spec
             used.update(spec.config)
@@ -210,6 +213,22 @@ class SacredSession:
                         f"--sacred-enforce-clean: the repository {repo['url']} has uncommitted "
                         "changes; commit or stash them, or drop --sacred-enforce-clean")
 
+    @pytest.hookimpl(trylast=True)  # after every other parametrize: [rbf-seed2]
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """``--sacred-seeds N`` or the marker's ``seeds=N``: each variant N times."""
+        from .keys import SEED_PARAM
+        from .resolve import closest_marker, seed_count
+
+        experiment = closest_marker(metafunc.definition, "experiment")
+        if experiment is None:
+            return
+        count = seed_count(self.options.seeds, experiment)
+        if count is not None:  # a bad seeds= is a usage error when the configs resolve
+            # the parameter is ours, not the test's: in the closure, pytest accepts it
+            metafunc.fixturenames.append(SEED_PARAM)
+            metafunc.parametrize(SEED_PARAM, [(i, count) for i in range(count)],
+                                 ids=[f"seed{i}" for i in range(count)])
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Under xdist a worker's usage error reaches the controller as an interruption."""
         from .plugin import USAGE_STOP
@@ -228,6 +247,13 @@ class SacredSession:
         result = row(record, callspec.id if callspec else "", [], [], item.nodeid)
         self._fill(result, record)
         result["vs"] = self.regression.cell(item.nodeid)
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is not None and spec.seed_index is not None:  # for the table of groups
+            from .regression import group_label
+            from .summary import group_entry
+
+            result["group"] = group_entry(group_label(item.nodeid), spec.seed_index, record,
+                                          self.regression.group_cell(item.nodeid))
         self.local_rows.append((result, record))
         return result
 
@@ -263,6 +289,12 @@ class SacredSession:
             self.restore_sigterm = sigterm_as_interrupt()
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: the workers derive the seeds of groups from this session's root."""
+        node.workerinput["sacred_seeds"] = {"root": self.options.seed_root,
+                                            "group": self.options.group_session}
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist: a worker's final word on its runs (after its queues were done)."""
         result = getattr(node, "workeroutput", {}).get("sacred")
@@ -293,7 +325,9 @@ class SacredSession:
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
-        self.regression.finish()  # regression checks (d)
+        for text in self.regression.finish():  # regression checks (d)
+            if self.delivery is not None:
+                self.delivery.notice(text)
         if self.delivery is not None:
             worker = hasattr(self.config, "workerinput")
             self.delivery.close(None if worker else lambda n: write_notices(self.config, n))

@@ -6,6 +6,7 @@ its workers to the controller, which prints the table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,61 @@ def row(record: RunRecord, variant: str, stores: list[str], errors: list[str],
         "errors": errors,
         "node": node,
     }
+
+
+def group_entry(label: str, seed_index: tuple[int, int], record: RunRecord,
+                cell: dict[str, Any] | None) -> dict[str, Any]:
+    """What a run of a group of seeds adds to its row for the table of groups: plain data
+    (it travels to the xdist controller)."""
+    def number(value: Any) -> float | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            return float(value)
+        return None
+
+    return {"label": label, "index": seed_index[0], "count": seed_index[1],
+            "result": number(record.result) if record.status == "COMPLETED" else None,
+            "finals": {name: number(value) for name, value in record.metrics.finals.items()
+                       if record.status == "COMPLETED" and number(value) is not None},
+            "vs": cell}
+
+
+def group_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], str | None]:
+    """The table of groups of seeds: per group, its completed runs of all, the mean ± std
+    (95 % interval of the mean) of the result and of each final metric, and its check.
+    Also a note when the intervals are left out (scipy missing)."""
+    from .extras import MissingExtra
+    from .stats import scipy_stats, spread
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("group"):
+            groups.setdefault(r["group"]["label"], []).append(r["group"])
+    if not groups:
+        return [], [], None
+    note = None
+    try:
+        scipy_stats()
+        interval = True
+    except MissingExtra as exc:
+        interval, note = False, f"the 95 % intervals of the groups are left out: {exc}"
+    metrics = sorted({name for entries in groups.values() for e in entries
+                      for name in e["finals"]})
+    checked = any(e.get("vs") for entries in groups.values() for e in entries)
+    headers = ["group", "runs", "result", *metrics] + (["vs baseline"] if checked else [])
+    lines = []
+    for label, entries in groups.items():
+        def cell(values: list[float]) -> str:
+            return spread(values, interval=interval).text() if values else ""
+
+        results = [e["result"] for e in entries if e["result"] is not None]
+        line = [label, f"{len(results)}/{entries[0]['count']}", cell(results)]
+        line += [cell([e["finals"][m] for e in entries if m in e["finals"]]) for m in metrics]
+        if checked:
+            verdict = next((e["vs"] for e in entries if e.get("vs")), None)
+            line.append(verdict["text"] if verdict else "")
+        lines.append(line)
+    return headers, lines, note
 
 
 def _short(text: str, width: int = 24) -> str:
@@ -93,6 +149,15 @@ def write_summary(terminalreporter: Any, state: SacredSession) -> None:
         rows.sort(key=lambda r: (r["id"] is None, r["id"] or 0))
         terminalreporter.section("pytest-sacred runs")
         write_table(rows, terminalreporter.write_line)
+        headers, lines, note = group_table(rows)
+        if lines:
+            terminalreporter.section("pytest-sacred groups of seeds")
+            header, *texts = aligned_lines(headers, lines)
+            terminalreporter.write_line(header, bold=True)
+            for text in texts:
+                terminalreporter.write_line(text)
+            if note:
+                terminalreporter.write_line(note, yellow=True)
         if state.options.report is not None and not hasattr(state.config, "workerinput"):
             from .report import session_report
 

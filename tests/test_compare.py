@@ -501,3 +501,133 @@ def test_save_baseline_under_xdist(exp, monkeypatch) -> None:
     result = session(exp, monkeypatch, "-n", "2", "--sacred-compare-store", str(base),
                      "--sacred-compare-fail=result:0", result="0.9")
     result.assert_outcomes(passed=2)
+
+
+# -- verdicts stored with the runs ------------------------------------------------------------
+
+
+def test_choose_skips_runs_that_failed_their_check() -> None:
+    failed = _stored(3, 0.95, 3)
+    failed.info["regression"] = {"passed": False, "failed": ["result:-5%"]}
+    passed = _stored(2, 0.9, 2)
+    passed.info["regression"] = {"passed": True, "failed": []}
+    runs = [_stored(1, 0.5, 1), passed, failed]
+    assert choose(runs, "last").id == 2
+    assert choose(runs, "best").id == 2
+    assert choose([failed], "last") is None
+
+
+def _info(store: Path, run_id: int) -> dict:
+    return json.loads((store / str(run_id) / "info.json").read_text())
+
+
+def test_worse_code_fails_every_time(exp, monkeypatch, runs_dir) -> None:
+    """The runs that failed their check are stored COMPLETED with the verdict, and never
+    become the baseline: the same worse code run again fails again, against run 1."""
+    rule = "--sacred-compare-fail=result:-5%"
+    session(exp, monkeypatch, rule, result="0.9").assert_outcomes(passed=1)
+    for run_id in (2, 3):
+        result = session(exp, monkeypatch, rule, result="0.8")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"*regression check failed: run {run_id} vs baseline "
+                                     "run 1 *"])
+    stored = stored_runs(runs_dir)
+    assert _info(runs_dir, 1)["regression"] == {
+        "rules": ["result:-5%"], "mode": "last", "baseline": None, "changes": [],
+        "failed": [], "passed": True, "test_outcome": "passed"}
+    verdict = _info(runs_dir, 3)["regression"]
+    assert stored[3]["status"] == "COMPLETED"
+    assert verdict["passed"] is False and verdict["test_outcome"] == "failed"
+    assert verdict["failed"] == ["result:-5%"] and verdict["rules"] == ["result:-5%"]
+    assert verdict["baseline"] == {"id": 1, "store": str(runs_dir)}
+    result_change = next(c for c in verdict["changes"] if c["name"] == "result")
+    assert result_change["old"] == 0.9 and result_change["new"] == 0.8
+    assert result_change["percent"] == pytest.approx(-100 / 9)
+    assert any(c["name"] == "metric:loss" for c in verdict["changes"])
+
+
+def test_accepting_a_new_baseline_by_its_id(exp, monkeypatch, runs_dir) -> None:
+    rule = "--sacred-compare-fail=result:-5%"
+    session(exp, monkeypatch, rule, result="0.9").assert_outcomes(passed=1)
+    session(exp, monkeypatch, rule, result="0.8").assert_outcomes(failed=1)
+    # naming the failed run accepts it: the new run passes against it ...
+    result = session(exp, monkeypatch, rule, "--sacred-compare=2", result="0.8")
+    result.assert_outcomes(passed=1)
+    assert _info(runs_dir, 3)["regression"]["baseline"]["id"] == 2
+    # ... and, having passed, is the next session's `last`
+    result = session(exp, monkeypatch, rule, result="0.79")
+    result.assert_outcomes(passed=1)
+    assert "vs #3" in table(result)[0]
+
+
+def test_best_passes_over_failed_runs_and_says_when_none_is_left(exp, monkeypatch) -> None:
+    rule = "--sacred-compare-fail=result:-5%"
+    session(exp, monkeypatch, rule, result="0.9").assert_outcomes(passed=1)
+    # run 2 has the best result but failed its check (its metric rule): not a baseline
+    session(exp, monkeypatch, rule, "--sacred-compare-fail=metric:loss:+2%", result="0.95",
+            loss="1,0.9").assert_outcomes(failed=1)
+    result = session(exp, monkeypatch, "--sacred-compare=best", result="0.9")
+    assert "vs #1" in table(result)[0]
+    # a config whose only run failed (against run 1, named): no baseline, and why
+    session(exp, monkeypatch, rule, "--sacred-compare=1", "--sacred-with", "C=2.0",
+            result="0.5").assert_outcomes(failed=1)
+    result = session(exp, monkeypatch, rule, "--sacred-with", "C=2.0", result="0.5")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*run 5 has no baseline (no earlier COMPLETED run of 'exp' "
+                                 "with this config in * that passed its regression check "
+                                 "(failed it: 4; accept one with --sacred-compare=ID))*"])
+
+
+def test_saving_a_baseline_accepts_it(exp, monkeypatch) -> None:
+    """A committed baseline directory is replaced only by a run saved on purpose."""
+    base = exp.path / "baseline"
+    session(exp, monkeypatch, "--sacred-save-baseline", str(base),
+            result="0.9").assert_outcomes(passed=1)
+    compare = ["--sacred-compare-store", str(base), "--sacred-compare-fail=result:-5%"]
+    # worse code does not pass, and its failing run is not saved as the new baseline
+    session(exp, monkeypatch, *compare, "--sacred-save-baseline", str(base),
+            result="0.8").assert_outcomes(failed=1)
+    assert [r["result"] for r in stored_runs(base).values()] == [0.9]
+    # saved without the check: accepted, and the worse code passes from then on
+    session(exp, monkeypatch, "--sacred-save-baseline", str(base),
+            result="0.8").assert_outcomes(passed=1)
+    session(exp, monkeypatch, *compare, result="0.8").assert_outcomes(passed=1)
+
+
+def test_ls_and_show_give_the_verdict(exp, monkeypatch, runs_dir, capsys) -> None:
+    from pytest_sacred.cli import main
+
+    rule = "--sacred-compare-fail=result:-5%"
+    session(exp, monkeypatch, result="0.9").assert_outcomes(passed=1)
+    session(exp, monkeypatch, rule, result="0.8").assert_outcomes(failed=1)
+    session(exp, monkeypatch, rule, result="0.89").assert_outcomes(passed=1)
+    capsys.readouterr()
+    assert main(["ls", str(runs_dir)]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert "check" in header.split()
+    by_id = {line.split()[0]: line for line in lines}
+    assert "FAIL vs #1: result:-5%" in by_id["2"]
+    assert "pass vs #1" in by_id["3"]
+    assert "pass" not in by_id["1"] and "FAIL" not in by_id["1"]  # stored without a check
+    assert main(["show", str(runs_dir), "2"]) == 0
+    out = capsys.readouterr().out
+    assert "check     FAIL vs #1: result:-5%  (rules: result:-5%; test failed)" in out
+    assert "result: 0.9 -> 0.8  -0.1 (-11.1 %)" in out
+
+
+def test_verdict_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -> None:
+    from pytest_sacred.readers import open_reader
+
+    store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+    rule = "--sacred-compare-fail=result:-5%"
+    session(exp, monkeypatch, "--sacred-mongo", store, result="0.9").assert_outcomes(passed=1)
+    for _ in range(2):
+        session(exp, monkeypatch, "--sacred-mongo", store, rule,
+                result="0.8").assert_outcomes(failed=1)
+    url = f"mongodb://{mongo_server.host}:{mongo_server.port}/{mongo_db_name}"
+    with open_reader(url) as reader:
+        run = reader.get_run(3)
+    assert run.status == "COMPLETED"
+    verdict = run.info["regression"]
+    assert verdict["passed"] is False and verdict["baseline"]["id"] == 1
+    assert verdict["failed"] == ["result:-5%"] and verdict["test_outcome"] == "failed"

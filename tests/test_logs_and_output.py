@@ -217,4 +217,4 @@ def test_an_unknown_marker_keyword_is_a_usage_error(pytester):
     assert result.ret == 4
     result.stderr.fnmatch_lines([
         "*test_bad.py::test_a: @pytest.mark.experiment got an unknown keyword 'loger'; it takes "
-        "name, logger; did you mean 'logger'?*"])
+        "name, logger, seeds; did you mean 'logger'?*"])

@@ -117,7 +117,10 @@ class FileReader(Reader):
                 continue
             if not matches(entry, where):
                 continue
-            yield self._record(run_id, entry, self._json(f"{directory}{os.sep}config.json", {}))
+            run = self._record(run_id, entry, self._json(f"{directory}{os.sep}config.json", {}))
+            # small, and it holds the regression verdict that baselines and ls look at
+            run.info = self._json(f"{directory}{os.sep}info.json", {})
+            yield run
 
     def get_run(self, run_id: int) -> StoredRun:
         directory = self._directory(run_id)

@@ -3,14 +3,15 @@
 
 Columns: ``id``, ``experiment``, ``status`` (``DIED?`` for a silent RUNNING run),
 ``start_time``, ``stop_time``, ``duration`` (seconds), ``host``, ``config.<dotted key>``,
-``result`` (``result.<key>`` for a dict), ``metrics.<name>.last``/``.min``/``.max``.
+``result`` (``result.<key>`` for a dict), ``metrics.<name>.last``/``.min``/``.max``, and
+``check`` for runs stored with a regression verdict (``pass``/``FAIL`` and the baseline).
 """
 
 from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,9 @@ def base_row(run: StoredRun, now: datetime) -> dict[str, Any]:
     }
     flatten_into(row, "config", run.config)
     flatten_into(row, "result", run.result)
+    check = check_text(run.info)
+    if check is not None:
+        row["check"] = check
     return row
 
 
@@ -69,6 +73,64 @@ def metric_columns(summaries: dict[int, dict[str, MetricSummary]]) -> set[str]:
     """The metric columns of rows with these summaries (``Reader.metric_summaries``)."""
     return {f"metrics.{name}.{field}" for by_name in summaries.values() for name in by_name
             for field in ("last", "min", "max")}
+
+
+def ids_text(ids: Sequence[int | None]) -> str:
+    """Run ids in a few characters, consecutive ones as a range: ``1-10, 14``; a run that
+    has no id (unobserved) is ``-``."""
+    known = sorted({i for i in ids if i is not None})
+    parts: list[str] = []
+    first = 0
+    for index in range(1, len(known) + 1):
+        if index == len(known) or known[index] != known[index - 1] + 1:
+            low, high = known[first], known[index - 1]
+            parts.append(str(low) if low == high else
+                         f"{low}, {high}" if high == low + 1 else f"{low}-{high}")
+            first = index
+    return ", ".join(parts + ["-"] * sum(1 for i in ids if i is None))
+
+
+def group_token(meta: Any) -> str | None:
+    """The group of seeds a stored run belongs to (``meta.seeds.group``), or ``None``."""
+    seeds = meta.get("seeds") if isinstance(meta, dict) else None
+    token = seeds.get("group") if isinstance(seeds, dict) else None
+    return str(token) if token is not None else None
+
+
+def group_members(reader: Reader, run: StoredRun) -> list[StoredRun]:
+    """The COMPLETED runs of ``run``'s group of seeds (same experiment, same config apart
+    from the seed, same session), by ascending id; ``[run]`` for a run of no group."""
+    token = group_token(run.meta)
+    if token is None:
+        return [run]
+
+    def config(r: StoredRun) -> dict[str, Any]:
+        return {k: v for k, v in r.config.items() if k != "seed"}
+
+    return [r for r in reader.list_runs(RunFilter(experiment=run.experiment.get("name"),
+                                                  status="COMPLETED"))
+            if group_token(r.meta) == token and config(r) == config(run)]
+
+
+def check_text(info: dict[str, Any]) -> str | None:
+    """A run's regression verdict (``info.regression``) in a few words: ``pass vs #3``,
+    ``FAIL vs #3: result:-5%``, ``no baseline``; ``None`` for a run stored without one."""
+    verdict = info.get("regression") if isinstance(info, dict) else None
+    if not isinstance(verdict, dict):
+        return None
+    group = verdict.get("group")
+    size = f" ({group.get('size')} runs)" if isinstance(group, dict) else ""
+    baseline = verdict.get("baseline")
+    if isinstance(baseline, dict):
+        ids = baseline.get("ids") or [baseline.get("id")]
+        against = " vs #" + ids_text([i if isinstance(i, int) else None for i in ids])
+    else:
+        against = ""
+    if verdict.get("error"):
+        return f"FAIL{size}: {verdict['error']}"
+    if verdict.get("passed") is False:
+        return f"FAIL{size}{against}: {' '.join(map(str, verdict.get('failed') or []))}"
+    return f"pass{size}{against}" if against else f"unchecked{size}: no baseline"
 
 
 def add_metrics(row: dict[str, Any], summaries: dict[str, MetricSummary]) -> None:
