@@ -30,6 +30,7 @@ from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
 from .resolve import RunSpec, explain_text_values
 from .run import Run
+from .signals import RunStopped
 
 if TYPE_CHECKING:
     from .session import SacredSession
@@ -39,6 +40,8 @@ def run_status(exc: BaseException | None) -> str:
     """Sacred's status for a run whose body ended with ``exc``."""
     if exc is None:
         return "COMPLETED"
+    if isinstance(exc, RunStopped):  # a signal: Slurm's time limit, scancel, preemption
+        return exc.status
     if isinstance(exc, (KeyboardInterrupt, pytest.exit.Exception)):
         return "INTERRUPTED"
     if isinstance(exc, pytest.skip.Exception):
@@ -46,6 +49,16 @@ def run_status(exc: BaseException | None) -> str:
     if isinstance(exc, pytest.fail.Exception) and str(exc).startswith("Timeout"):
         return "TIMEOUT"  # pytest-timeout's signal method
     return "FAILED"
+
+
+def ended_by(exc: BaseException | None, status: str) -> str | None:
+    """What stopped a run from outside its body (``info.ended_by``): the signal and why,
+    or pytest-timeout's message; ``None`` for a run that ended by itself or on Ctrl-C."""
+    if isinstance(exc, RunStopped):
+        return exc.ended_by
+    if status == "TIMEOUT" and exc is not None:
+        return str(exc).strip().splitlines()[0]
+    return None
 
 
 def fail_trace(exc: BaseException, function: Callable[..., Any] | None) -> list[str]:
@@ -195,7 +208,10 @@ class Runner:
         self.heartbeat.unwatch()
         self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
+        stopper = ended_by(exc, status)
         with record.lock:
+            if stopper is not None:  # reaches the stores with the final beat
+                record.info["ended_by"] = stopper
             record.finished = True
             record.stop_time = utcnow()
             self._beat(record, self._captured(record, sections))
