@@ -7,7 +7,7 @@ its last points or a summary, and writes still queued for a store would be lost.
 :class:`RunStopped` (a ``KeyboardInterrupt``) in the main thread instead lets pytest and the
 runner end the run, the write queues spill what they hold, and the summary print (exit
 code 2). A second SIGTERM gets the previous handler's behaviour (by default: the process
-ends).
+ends), except in a Slurm job, where it is ignored (see :func:`sigterm_as_interrupt`).
 
 Inside a Slurm job the signal alone does not say why: Slurm sends the same SIGTERM when the
 job reaches its time limit, is cancelled or is preempted. The job's state reason, asked of
@@ -65,8 +65,8 @@ def slurm_job() -> SlurmJob | None:
         return None
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     shown = f"{array}_{task}" if array and task else job
-    try:
-        done = subprocess.run(["squeue", "-h", "-j", job, "-o", "%r|%l|%e"],
+    try:  # an array's first task has the array's id as SLURM_JOB_ID: ask for the task
+        done = subprocess.run(["squeue", "-h", "-j", shown, "-o", "%r|%l|%e"],
                               capture_output=True, text=True, timeout=SQUEUE_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
         return SlurmJob(shown, "", "", None, f"squeue failed: {exc}")
@@ -106,7 +106,11 @@ def sigterm_as_interrupt() -> Callable[[], None]:
     restored = previous if previous is not None else signal.SIG_DFL
 
     def interrupt(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, restored)
+        # In a Slurm job the SIGTERM comes twice (from slurmstepd and forwarded by srun)
+        # and SIGKILL follows KillWait seconds later: a repeat must not cut short the
+        # run's end. Elsewhere a second SIGTERM is someone insisting: the previous handler.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("SLURM_JOB_ID")
+                      else restored)
         raise why_stopped("SIGTERM")
 
     signal.signal(signal.SIGTERM, interrupt)

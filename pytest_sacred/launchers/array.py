@@ -217,7 +217,8 @@ class Follower:
             rows: list[dict[str, Any]] = [
                 {"id": run_id, "experiment": spec.experiment if spec else nodeid,
                      "variant": nodeid.partition("[")[2][:-1], "status": ended,
-                     "result": "", "duration": None, "stored in": [], "errors": []}
+                     "result": "", "duration": None, "errors": [],
+                     "stored in": [_short(store.location(run_id)) for store in stores]}
                     for run_id in ids]
             self._report(nodeid, "failed", f"{reason} ({error}); see {task.log}", rows,
                          task.log)

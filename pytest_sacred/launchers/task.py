@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..payloads import MetaInfo
-from ..signals import RunStopped, sigterm_as_interrupt, slurm_job
+from ..signals import RunStopped, slurm_job
 
 #: the file, in the task's folder, where each run's id is written when it starts: the
 #: submitting session finds the runs of a task that was killed before it could report
@@ -125,10 +125,12 @@ def _on_preemption_signal() -> None:
                   "until it is stopped", file=sys.stderr, flush=True)
             return
         left = (job.end_time - datetime.now()).total_seconds() if job.end_time else None
-        if left is not None and left <= SIGNAL_DELAY_S + _SIGNAL_SLACK_S:
+        if job.reason == "TimeLimit" or (left is not None
+                                         and left <= SIGNAL_DELAY_S + _SIGNAL_SLACK_S):
+            when = f" in {max(left, 0):.0f} s" if left is not None else ""
             print(f"pytest-sacred: {name} from Slurm: job {job.job_id} reaches its time limit "
-                  f"({job.time_limit}) in {max(left, 0):.0f} s; the run goes on until Slurm "
-                  "stops it, then ends TIMEOUT", file=sys.stderr, flush=True)
+                  f"({job.time_limit}){when}; the run goes on until Slurm stops it, then "
+                  "ends TIMEOUT", file=sys.stderr, flush=True)
             return
         why = f"{left:.0f} s before its time limit" if left is not None else (
             job.error or "its time limit is unknown")
@@ -149,12 +151,8 @@ def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResu
                   else os.environ.get("SLURM_JOB_ID") or str(os.getpid()))
         runs_file = os.path.join(folder, RUNS_FILE.format(job_id=job_id))
     collect = _Collect(runs_file)
-    # submitit only logs SIGTERM in its tasks: Slurm's SIGTERM (time limit, scancel,
-    # preemption) ends the run as Ctrl-C would, instead of SIGKILL leaving it RUNNING
-    restore = sigterm_as_interrupt()
+    # Slurm's SIGTERM (time limit, scancel, preemption), which submitit only logs, ends
+    # the running run: the plugin makes it an interrupt while experiments run
     _on_preemption_signal()
-    try:
-        code = pytest.main(list(args), plugins=[collect])
-    finally:
-        restore()
+    code = pytest.main(list(args), plugins=[collect])
     return TaskResult(int(code), list(collect.outcomes.values()))
