@@ -297,6 +297,26 @@ def test_a_failing_launched_run_shows_its_exception_as_pytest_would(pytester, ru
     result.stdout.fnmatch_lines(["*FAILED*runs/*slurm-logs/*_log.out"])
 
 
+def test_the_local_executors_time_limit_ends_the_run_timeout(pytester, runs_dir):
+    """submitit's local executor warns (SIGUSR2) 30 s before the limit and stops the task
+    with SIGINT at it: TIMEOUT, as under Slurm, not INTERRUPTED."""
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_long():
+            time.sleep(300)
+    """)
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=1")
+    result.assert_outcomes(failed=1)
+    run = read_run(runs_dir, 1)
+    assert run["status"] == "TIMEOUT", run
+    assert _info(runs_dir, 1)["ended_by"] == "time limit (60 s) of submitit's local executor"
+    assert "the task's time limit (60 s) is near" in (runs_dir / "1" / "cout.txt").read_text()
+    result.stdout.fnmatch_lines(["FAILED test_exp.py::test_long - run 1 TIMEOUT: time limit*"])
+
+
 def test_local_executor_runs_the_same_path(pytester, runs_dir):
     pytester.makepyfile(test_exp=SWEEP.format(n=3))
     result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=5")

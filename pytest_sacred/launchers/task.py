@@ -112,7 +112,8 @@ def _on_preemption_signal() -> None:
     would be stopped as it starts).
 
     Near the job's time limit the signal is only a warning: the run goes on until Slurm's
-    SIGTERM at the limit, which ends it TIMEOUT (see :mod:`pytest_sacred.signals`).
+    SIGTERM at the limit, which ends it TIMEOUT (see :mod:`pytest_sacred.signals`), or,
+    under submitit's local executor, until its SIGINT at the limit.
     Otherwise the job is being preempted (or was sent the signal with ``scancel
     --signal``): the run ends INTERRUPTED at once, saying so in ``info.ended_by``."""
     signum = _preemption_signal()
@@ -120,9 +121,17 @@ def _on_preemption_signal() -> None:
 
     def handler(number: int, frame: Any) -> None:
         job = slurm_job()
-        if job is None:  # submitit's local executor: it only sends it before its time limit
-            print(f"pytest-sacred: {name}: the task's time limit is near; the run goes on "
-                  "until it is stopped", file=sys.stderr, flush=True)
+        if job is None:  # submitit's local executor: sent only before its time limit, at
+            # which it stops the task with SIGINT (and SIGKILL a second later)
+            limit = f"{os.environ.get('SUBMITIT_LOCAL_TIMEOUT_S', '?')} s"
+            print(f"pytest-sacred: {name}: the task's time limit ({limit}) is near; the run "
+                  "goes on until it is stopped, then ends TIMEOUT", file=sys.stderr, flush=True)
+
+            def timed_out(number: int, frame: Any) -> None:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise RunStopped("TIMEOUT", f"time limit ({limit}) of submitit's local executor")
+
+            signal.signal(signal.SIGINT, timed_out)
             return
         left = (job.end_time - datetime.now()).total_seconds() if job.end_time else None
         if job.reason == "TimeLimit" or (left is not None
