@@ -34,6 +34,7 @@ from .signals import RunStopped
 
 if TYPE_CHECKING:
     from .session import SacredSession
+    from .sysmetrics import SystemSampler
 
 
 def run_status(exc: BaseException | None) -> str:
@@ -83,6 +84,11 @@ class Runner:
         self.options = options
         self.heartbeat = Heartbeat(options.heartbeat, self._periodic_beat,
                                    on_error=self._beat_failed)
+        self._system: SystemSampler | None = None
+        if options.system_metrics and not options.queue:
+            from .sysmetrics import SystemSampler
+
+            self._system = SystemSampler()
         self._host_info: HostInfo | None = None
         self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
 
@@ -168,7 +174,23 @@ class Runner:
         for hook, kwargs in record.pending:
             self._emit(record, hook, **kwargs)
         record.pending.clear()
+        if self._system is not None:
+            self._system.start()
         self.heartbeat.watch(record)
+
+    def _sample_system(self, record: RunRecord) -> None:
+        """``--sacred-system-metrics``: one sample into the run's metrics, before a beat
+        drains them; a failing sample is reported with the run and the beat goes on."""
+        if self._system is None:
+            return
+        try:
+            for name, value in self._system.sample().items():
+                record.metrics.log(name, value)
+        except Exception as exc:  # noqa: BLE001 - psutil or the OS: the beat must happen
+            self.events.report("system metrics", "sample", record.run_id, exc)
+        while self._system.errors:
+            self.events.report("system metrics", "nvidia-smi", record.run_id,
+                               self._system.errors.pop())
 
     def _beat(self, record: RunRecord, captured_out: str) -> None:
         record.captured_out = captured_out
@@ -199,6 +221,7 @@ class Runner:
             if record.finished:
                 return
             live = output.peek(self.config)
+            self._sample_system(record)
             self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
 
@@ -214,6 +237,7 @@ class Runner:
                 record.info["ended_by"] = stopper
             record.finished = True
             record.stop_time = utcnow()
+            self._sample_system(record)
             self._beat(record, self._captured(record, sections))
             record.status = status
             if status == "COMPLETED":
