@@ -125,8 +125,10 @@ def pytest_sacred_interrupted_event(
 ) -> None:
     """The run was stopped from outside.
 
-    :param status: ``"INTERRUPTED"`` (Ctrl-C), ``"TIMEOUT"`` (pytest-timeout) or
-        ``"SKIPPED"`` (the body called ``pytest.skip``).
+    :param status: ``"INTERRUPTED"`` (Ctrl-C, SIGTERM, a Slurm cancellation or
+        preemption), ``"TIMEOUT"`` (pytest-timeout, a Slurm time limit) or ``"SKIPPED"``
+        (the body called ``pytest.skip``). What stopped it, when a signal or a time limit
+        did, is in the ``info`` of the final heartbeat before this event, as ``ended_by``.
     """
 
 

@@ -84,6 +84,9 @@ def register(parser: pytest.Parser) -> None:
         help="refuse to run when the experiments' git repository has uncommitted changes")
     add("--sacred-heartbeat", type=float, metavar="SECONDS",
         help="seconds between heartbeats (default 10; 0 or less: only the final beat)")
+    add("--sacred-system-metrics", action="store_true",
+        help="record CPU, memory, disk and GPU use as system.* metrics at each heartbeat "
+             "(needs the 'system' extra: psutil)")
     add("--sacred-print-config", action="store_true",
         help="print each selected run's config with docs and changes; run nothing")
     add("--sacred-save-config", metavar="FILE",
@@ -235,6 +238,8 @@ class Options:
     queue: bool = False
     enforce_clean: bool = False
     heartbeat: float = DEFAULT_HEARTBEAT
+    #: ``--sacred-system-metrics``: system.* metrics sampled at each heartbeat
+    system_metrics: bool = False
     #: seconds a store that does not answer is retried before its events are spilled
     store_retry: float = DEFAULT_STORE_RETRY
     print_config: bool = False
@@ -311,6 +316,7 @@ class Options:
             queue=option.sacred_queue,
             enforce_clean=option.sacred_enforce_clean,
             heartbeat=_heartbeat(config),
+            system_metrics=option.sacred_system_metrics,
             store_retry=_seconds(config, "sacred_store_retry", DEFAULT_STORE_RETRY),
             print_config=option.sacred_print_config,
             save_config=option.sacred_save_config,

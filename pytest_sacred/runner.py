@@ -31,15 +31,19 @@ from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
 from .resolve import RunSpec, explain_text_values
 from .run import Run
+from .signals import RunStopped
 
 if TYPE_CHECKING:
     from .session import SacredSession
+    from .sysmetrics import SystemSampler
 
 
 def run_status(exc: BaseException | None) -> str:
     """Sacred's status for a run whose body ended with ``exc``."""
     if exc is None:
         return "COMPLETED"
+    if isinstance(exc, RunStopped):  # a signal: Slurm's time limit, scancel, preemption
+        return exc.status
     if isinstance(exc, (KeyboardInterrupt, pytest.exit.Exception)):
         return "INTERRUPTED"
     if isinstance(exc, pytest.skip.Exception):
@@ -47,6 +51,16 @@ def run_status(exc: BaseException | None) -> str:
     if isinstance(exc, pytest.fail.Exception) and str(exc).startswith("Timeout"):
         return "TIMEOUT"  # pytest-timeout's signal method
     return "FAILED"
+
+
+def ended_by(exc: BaseException | None, status: str) -> str | None:
+    """What stopped a run from outside its body (``info.ended_by``): the signal and why,
+    or pytest-timeout's message; ``None`` for a run that ended by itself or on Ctrl-C."""
+    if isinstance(exc, RunStopped):
+        return exc.ended_by
+    if status == "TIMEOUT" and exc is not None:
+        return str(exc).strip().splitlines()[0]
+    return None
 
 
 def fail_trace(exc: BaseException, function: Callable[..., Any] | None) -> list[str]:
@@ -94,6 +108,11 @@ class Runner:
         self.options = options
         self.heartbeat = Heartbeat(options.heartbeat, self._periodic_beat,
                                    on_error=self._beat_failed)
+        self._system: SystemSampler | None = None
+        if options.system_metrics and not options.queue:
+            from .sysmetrics import SystemSampler
+
+            self._system = SystemSampler()
         self._host_info: HostInfo | None = None
         self._experiment_info: dict[tuple[str, str], ExperimentInfo] = {}
         #: completed runs whose final event waits for their group's verdict: beaten with
@@ -185,7 +204,23 @@ class Runner:
         for hook, kwargs in record.pending:
             self._emit(record, hook, **kwargs)
         record.pending.clear()
+        if self._system is not None:
+            self._system.start()
         self.heartbeat.watch(record)
+
+    def _sample_system(self, record: RunRecord) -> None:
+        """``--sacred-system-metrics``: one sample into the run's metrics, before a beat
+        drains them; a failing sample is reported with the run and the beat goes on."""
+        if self._system is None:
+            return
+        try:
+            for name, value in self._system.sample().items():
+                record.metrics.log(name, value)
+        except Exception as exc:  # noqa: BLE001 - psutil or the OS: the beat must happen
+            self.events.report("system metrics", "sample", record.run_id, exc)
+        while self._system.errors:
+            self.events.report("system metrics", "nvidia-smi", record.run_id,
+                               self._system.errors.pop())
 
     def _beat(self, record: RunRecord, captured_out: str,
               judge: Callable[[], bool] | None = None) -> bool:
@@ -222,6 +257,7 @@ class Runner:
             if record.finished:
                 return
             live = output.peek(self.config)
+            self._sample_system(record)
             self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
 
@@ -243,9 +279,13 @@ class Runner:
         self.heartbeat.unwatch()
         self._add_tmp_path_artifacts(record, item)
         status = run_status(exc)
+        stopper = ended_by(exc, status)
         with record.lock:
+            if stopper is not None:  # reaches the stores with the final beat
+                record.info["ended_by"] = stopper
             record.finished = True
             record.stop_time = utcnow()
+            self._sample_system(record)
             held = self._beat(record, self._captured(record, sections),
                               judge if status == "COMPLETED" else None)
             record.status = status

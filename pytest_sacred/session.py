@@ -114,6 +114,10 @@ class SacredSession:
                 f"--sacred-id {options.run_id} names one run, but {len(self.experiments)} "
                 "experiment variants are selected; select one (-k or a node id)")
         self._check_async()
+        if options.system_metrics:
+            from .sysmetrics import check_available
+
+            check_available()
         if options.enforce_clean:
             self._check_clean()
         if not options.command:

@@ -804,3 +804,22 @@ def test_an_artifact_is_two_inserts_and_reads_back_through_gridfs(mongo_server, 
     assert db["fs.chunks"].count_documents({"files_id": partial}) == 3
     assert db["fs.files"].count_documents({"_id": partial}) == 1
     client.close()
+
+
+# -- runs a killed task could not end ----------------------------------------------------------
+
+def test_end_abandoned_ends_only_a_running_run(observer, db, ex_info):
+    """A Slurm task killed at its time limit: the submitting session ends its RUNNING run
+    TIMEOUT with the reason; a run that ended itself (with its own reason) is left alone."""
+    running, ended = start(observer, ex_info), start(observer, ex_info)
+    observer.pytest_sacred_heartbeat_event(run_id=ended, info={"ended_by": "its own reason"},
+                                           captured_out="", beat_time=T0, result=None)
+    observer.pytest_sacred_interrupted_event(run_id=ended, interrupt_time=T0, status="TIMEOUT")
+    for run_id in (running, ended):
+        observer.end_abandoned(run_id, "TIMEOUT", "Slurm task 7_1 ended TIMEOUT")
+    doc = db.runs.find_one({"_id": running})
+    assert doc["status"] == "TIMEOUT" and doc["stop_time"] is not None
+    assert doc["info"]["ended_by"] == "Slurm task 7_1 ended TIMEOUT"
+    assert "fail_trace" not in doc or doc["fail_trace"] is None
+    doc = db.runs.find_one({"_id": ended})
+    assert doc["status"] == "TIMEOUT" and doc["info"] == {"ended_by": "its own reason"}

@@ -304,6 +304,7 @@ def test_sigterm_ends_the_run_interrupted_with_its_points(pytester: pytest.Pytes
     assert run["status"] == "INTERRUPTED" and run["stop_time"]
     metrics = json.loads((runs_dir / "1" / "metrics.json").read_text())
     assert metrics["loss"]["values"] == [1.0, 0.5, 1.0 / 3]
+    assert json.loads((runs_dir / "1" / "info.json").read_text())["ended_by"] == "SIGTERM"
 
 
 def test_sigterm_under_xdist_interrupts_each_worker(pytester: pytest.Pytester,

@@ -206,6 +206,8 @@ def test_timeout_is_recorded_as_timeout(pytester, runs_dir, monkeypatch):
     cout = (runs_dir / "1" / "cout.txt").read_text()
     assert cout.startswith("before the hang\n") and "Timeout" in cout  # pytest-timeout's report
     assert json.loads((runs_dir / "1" / "metrics.json").read_text())["x"]["values"] == [1]
+    info = json.loads((runs_dir / "1" / "info.json").read_text())
+    assert info["ended_by"] == "Timeout (>3.0s) from pytest-timeout."
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")

@@ -142,10 +142,120 @@ def test_scancel_ends_the_run_interrupted(pytester, runs_dir):
             submitter.kill()
     assert submitter.returncode == pytest.ExitCode.TESTS_FAILED, out
     run = read_run(runs_dir, 1)
-    assert run["status"] in ("INTERRUPTED", "FAILED"), run
+    assert run["status"] == "INTERRUPTED", run
     assert "CANCELLED" in out
     info = json.loads((runs_dir / "1" / "info.json").read_text())
-    assert "CANCELLED" in info["ended_by"]
+    assert info["ended_by"] == f"SIGTERM from Slurm: job {job} cancelled or preempted", info
+
+
+def _info(runs_dir: Path, run_id: int) -> dict:
+    return json.loads((runs_dir / str(run_id) / "info.json").read_text())
+
+
+@slurm
+def test_the_time_limit_ends_the_run_timeout(pytester, runs_dir):
+    """Slurm signals the task (SIGUSR2, 90 s before) and stops it (SIGTERM) at its time
+    limit: the run ends TIMEOUT, saying so; one that ignores SIGTERM is killed, and the
+    submitting session ends it TIMEOUT from sacct's state."""
+    pytester.makepyfile(test_exp="""
+        import signal, time
+        import pytest
+
+        @pytest.mark.experiment
+        @pytest.mark.parametrize("deaf", [False, True])
+        def test_long(deaf, sacred_run):
+            sacred_run.log_scalar("step", 1)
+            if deaf:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(300)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py", "-rf",
+         "--sacred-launcher=slurm", "--sacred-slurm-time=1", "--sacred-heartbeat=1"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: all((runs_dir / str(i) / "run.json").is_file() for i in (1, 2)),
+                  120, "both runs to start")
+        array = next(p.name for p in (pytester.path / "slurm-logs").iterdir()
+                     if p.is_dir() and p.name[0].isdigit()).split("_")[0]
+        # Slurm's warning may come at once (the limit is below its 90 s) or not before the
+        # SIGTERM (it checks limits every 30 s or so): sent here, so that it surely came
+        subprocess.run(["scancel", "--signal=USR2", f"{array}_0"], check=True)
+        out = submitter.communicate(timeout=240)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    result = pytest.RunResult(submitter.returncode, out.splitlines(), [], 0.0)
+    result.assert_outcomes(failed=2)
+    runs = stored_runs(runs_dir)
+    assert {r["config"]["deaf"]: r["status"] for r in runs.values()} == {
+        False: "TIMEOUT", True: "TIMEOUT"}, runs
+    by_deaf = {r["config"]["deaf"]: run_id for run_id, r in runs.items()}
+    stopped, killed = by_deaf[False], by_deaf[True]
+    assert read_run(runs_dir, stopped)["stop_time"]
+    ended = _info(runs_dir, stopped)["ended_by"]
+    assert ended.startswith("Slurm time limit (1:00) of job "), ended
+    job = ended.rsplit(" ", 1)[1]
+    # not stopped by the warning that came first (with a 1 min limit: at once)
+    duration = [line for line in result.outlines
+                if line.startswith(f"{stopped} ") and "TIMEOUT" in line][0]
+    assert float(duration.split("TIMEOUT")[1].split("s")[0]) > 45, duration
+    # the warning went to the run's captured output, and the run went on
+    cout = (runs_dir / str(stopped) / "cout.txt").read_text()
+    assert f"SIGUSR2 from Slurm: job {job} reaches its time limit (1:00) in " in cout, cout
+    assert "UncompletedJobError: Job not requeued" not in out
+    assert _info(runs_dir, killed)["ended_by"].endswith("ended TIMEOUT"), _info(runs_dir, killed)
+    result.stdout.fnmatch_lines_random([
+        f"FAILED test_exp.py::test_long[[]False[]] - run {stopped} TIMEOUT: Slurm time limit*",
+        "FAILED test_exp.py::test_long[[]True[]] - Slurm task *ended TIMEOUT*",
+        f"{stopped} *long*False*TIMEOUT*runs/{stopped} *",
+        f"{killed} *long*True*TIMEOUT*runs/{killed} *"])
+
+
+@slurm
+def test_preemption_ends_the_run_interrupted(pytester, runs_dir):
+    """SIGUSR2 long before the time limit is a preemption (submitit's signal; Slurm sends
+    it with PreemptParameters=send_user_signal); SIGTERM before the limit a cancellation
+    or preemption: both runs end INTERRUPTED saying so, not FAILED."""
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        @pytest.mark.parametrize("x", [0, 1])
+        def test_long(x):
+            time.sleep(300)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py", "-rf",
+         "--sacred-launcher=slurm", "--sacred-slurm-time=10", "--sacred-heartbeat=1"],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: all((runs_dir / str(i) / "run.json").is_file()
+                              and read_run(runs_dir, i)["status"] == "RUNNING" for i in (1, 2)),
+                  120, "both runs to start")
+        by_x = {read_run(runs_dir, i)["config"]["x"]: i for i in (1, 2)}
+        array = next(p.name for p in (pytester.path / "slurm-logs").iterdir()
+                     if p.is_dir() and p.name[0].isdigit()).split("_")[0]
+        subprocess.run(["scancel", "--signal=USR2", f"{array}_0"], check=True)
+        subprocess.run(["scancel", "--signal=TERM", f"{array}_1"], check=True)
+        out = submitter.communicate(timeout=180)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    assert submitter.returncode == pytest.ExitCode.TESTS_FAILED, out
+    usr2, term = by_x[0], by_x[1]
+    assert read_run(runs_dir, usr2)["status"] == "INTERRUPTED", out
+    assert read_run(runs_dir, term)["status"] == "INTERRUPTED", out
+    ended = _info(runs_dir, usr2)["ended_by"]
+    assert ended.startswith(f"SIGUSR2 from Slurm: job {array}_0 preempted ("), ended
+    assert ended.endswith(" s before its time limit)"), ended
+    assert _info(runs_dir, term)["ended_by"] == (f"SIGTERM from Slurm: job {array}_1 "
+                                                 "cancelled or preempted")
+    assert "UncompletedJobError" not in out
+    assert f"run {usr2} INTERRUPTED: SIGUSR2 from Slurm: job {array}_0 preempted" in out, out
 
 
 @slurm
@@ -160,6 +270,51 @@ def test_slurm_workers_drain_the_queue(pytester, mongo_server, mongo_db_name):
     with mongo_server.client() as client:
         docs = {d["_id"]: d for d in client[mongo_db_name].runs.find()}
     assert _ids_and_statuses(docs) == (list(range(1, 7)), {"COMPLETED"})
+
+
+def test_a_failing_launched_run_shows_its_exception_as_pytest_would(pytester, runs_dir):
+    pytester.makepyfile(test_exp="""
+        import pytest
+
+        @pytest.mark.experiment
+        @pytest.mark.parametrize("x", [1, 2])
+        def test_s(x, sacred_run):
+            if x == 2:
+                raise ValueError(f"boom on x={x}")
+            return x
+    """)
+    result = pytester.runpytest("--sacred-launcher=local", "-rf")
+    result.assert_outcomes(passed=1, failed=1)
+    # the task's report itself: the short summary names the exception, not the first
+    # line of the traceback (the test's arguments, "sacred_run = <Run 2 's' FAILED>")
+    result.stdout.fnmatch_lines(["FAILED test_exp.py::test_s[[]2[]] - ValueError: boom on x=2",
+                                 "*1 failed, 1 passed*"])
+    result.stdout.fnmatch_lines(["*def test_s(x, sacred_run):*", ">*raise ValueError*",
+                                 "E*ValueError: boom on x=2"])
+    result.stdout.no_fnmatch_line("FAILED*sacred_run = *")
+    assert sorted(r["status"] for r in stored_runs(runs_dir).values()) == ["COMPLETED", "FAILED"]
+    # the rows of the summary table travel on the reports, with the task's log
+    result.stdout.fnmatch_lines(["*FAILED*runs/*slurm-logs/*_log.out"])
+
+
+def test_the_local_executors_time_limit_ends_the_run_timeout(pytester, runs_dir):
+    """submitit's local executor warns (SIGUSR2) 30 s before the limit and stops the task
+    with SIGINT at it: TIMEOUT, as under Slurm, not INTERRUPTED."""
+    pytester.makepyfile(test_exp="""
+        import time
+        import pytest
+
+        @pytest.mark.experiment
+        def test_long():
+            time.sleep(300)
+    """)
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=1")
+    result.assert_outcomes(failed=1)
+    run = read_run(runs_dir, 1)
+    assert run["status"] == "TIMEOUT", run
+    assert _info(runs_dir, 1)["ended_by"] == "time limit (60 s) of submitit's local executor"
+    assert "the task's time limit (60 s) is near" in (runs_dir / "1" / "cout.txt").read_text()
+    result.stdout.fnmatch_lines(["FAILED test_exp.py::test_long - run 1 TIMEOUT: time limit*"])
 
 
 def test_local_executor_runs_the_same_path(pytester, runs_dir):

@@ -484,3 +484,37 @@ def test_queued_runs_are_stored(pytester: pytest.Pytester, tmp_path: Path) -> No
     run = open_reader(url).get_run(1)
     assert run.status == "QUEUED" and isinstance(run.queue_time, datetime)
     assert run.start_time is None and run.meta["pytest"]["nodeid"] == "test_quick.py::test_quick"
+
+
+def test_end_abandoned_ends_only_a_running_run(new_url: Callable[[], str], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Slurm task killed at its time limit: the submitting session ends its RUNNING run
+    TIMEOUT with the reason in info; a run that ended itself is left as it is."""
+    from pytest_sacred.observers.sql import SqlObserver as Store
+
+    monkeypatch.setattr("pytest_sacred.observers.sql.DEFER_BEAT_SECONDS", 0)  # beats written
+    url = new_url()
+    store = Store(url)
+    store.open()
+    source = tmp_path / "test_x.py"
+    source.write_text("def test_x():\n    pass\n")
+    ex_info = {"name": "x", "base_dir": str(tmp_path), "sources": [["test_x.py", "0" * 32]],
+               "dependencies": [], "repositories": [], "mainfile": "test_x.py"}
+    host = {"hostname": "h", "cpu": "c", "os": ["Linux", "Linux-6"], "python_version": "3"}
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    try:
+        for run_id in (1, 2):
+            store.pytest_sacred_started_event(run_id=run_id, ex_info=ex_info, command="test_x",
+                                              host_info=host, start_time=start,
+                                              config={"seed": 1}, meta_info={})
+            store.pytest_sacred_heartbeat_event(run_id=run_id, info={"step": run_id},
+                                                captured_out="", beat_time=start, result=None)
+        store.pytest_sacred_interrupted_event(run_id=2, interrupt_time=start, status="TIMEOUT")
+        for run_id in (1, 2):
+            store.end_abandoned(run_id, "TIMEOUT", "Slurm task 7_1 ended TIMEOUT")
+    finally:
+        store.close()
+    stored = {r["id"]: r for r in rows(url, "run")}
+    assert stored[1]["status"] == "TIMEOUT" and stored[1]["stop_time"] is not None
+    assert json.loads(stored[1]["info"]) == {"step": 1, "ended_by": "Slurm task 7_1 ended TIMEOUT"}
+    assert stored[2]["status"] == "TIMEOUT" and json.loads(stored[2]["info"]) == {"step": 2}

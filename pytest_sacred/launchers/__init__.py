@@ -6,8 +6,8 @@ submitit job array; each task runs ``pytest`` on its node ids with this session'
 The submitting session runs nothing itself: it follows the tasks and reports their runs.
 
 ``options.py`` reads the options, ``array.py`` submits and follows a job array (shared by
-both executors), ``slurm.py`` and ``local.py`` build the executors, ``task.py`` is what
-runs inside a task.
+both executors), ``executors.py`` builds the executors, ``task.py`` is what runs inside a
+task (and how it reads submitit's and Slurm's signals).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ _LAUNCH_DESTS = ("sacred_launcher", "sacred_run_queued", "sacred_worker_idle",
 _FORWARDED = ("-p", "-o", "-c", "--confcutdir", "--import-mode", "--override-ini")
 
 #: Slurm job states whose task's runs were stopped from outside, and how the run ends
-_KILLED = {"CANCELLED": "INTERRUPTED", "TIMEOUT": "INTERRUPTED", "PREEMPTED": "INTERRUPTED",
-           "DEADLINE": "INTERRUPTED", "OUT_OF_MEMORY": "FAILED", "NODE_FAIL": "FAILED",
+_KILLED = {"CANCELLED": "INTERRUPTED", "TIMEOUT": "TIMEOUT", "PREEMPTED": "INTERRUPTED",
+           "DEADLINE": "TIMEOUT", "OUT_OF_MEMORY": "FAILED", "NODE_FAIL": "FAILED",
            "BOOT_FAIL": "FAILED", "FAILED": "FAILED", "INTERRUPTED": "INTERRUPTED"}
 
 
@@ -125,20 +125,46 @@ class Follower:
         self.done_tasks = 0
 
     def _report(self, nodeid: str, outcome: str, longrepr: str, rows: list[dict[str, Any]],
-                duration: float, sections: list[tuple[str, str]], log: str) -> None:
+                log: str) -> None:
+        """One report of ``nodeid`` made here: a task that did not run it, or was stopped."""
         item = self.items.get(nodeid)
         location = item.location if item is not None else (nodeid, None, nodeid)
         hook = self.session.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        self._log_made(nodeid, location, outcome, longrepr, rows, log)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+    def _log_made(self, nodeid: str, location: Any, outcome: str, longrepr: str,
+                  rows: list[dict[str, Any]], log: str) -> None:
         each: list[dict[str, Any] | None] = [*rows] if rows else [None]
         for row in each:
             report = pytest.TestReport(
                 nodeid, location, {}, cast("_OutcomeName", outcome), longrepr or None, "call",
-                sections, duration)
+                [], 0.0)
             if row is not None:  # an extra attribute, as pytest's reports allow
                 vars(report)["sacred_run"] = {**row, "log": log}
+            self.session.config.hook.pytest_runtest_logreport(report=report)
+
+    def _replay(self, out: Outcome, log: str, stopped: str | None) -> None:
+        """A node id's reports from the task, logged here as pytest-xdist's controller
+        does; ``stopped`` (why Slurm stopped the task) is added to its failures."""
+        config = self.session.config
+        hook = config.hook
+        item = self.items.get(out.nodeid)
+        location = item.location if item is not None else (out.nodeid, None, out.nodeid)
+        hook.pytest_runtest_logstart(nodeid=out.nodeid, location=location)
+        for data in out.reports:
+            report = hook.pytest_report_from_serializable(config=config, data=data)
+            row = getattr(report, "sacred_run", None)
+            if row:
+                report.sacred_run = {**row, "log": log}
+            if report.failed and stopped:
+                report.sections.append(("pytest-sacred", stopped))
             hook.pytest_runtest_logreport(report=report)
-        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        if out.longrepr or out.rows:  # stopped before pytest reported the call
+            text = f"{out.longrepr.rstrip()}\n{stopped}" if stopped else out.longrepr
+            self._log_made(out.nodeid, location, "failed", text, out.rows, log)
+        hook.pytest_runtest_logfinish(nodeid=out.nodeid, location=location)
 
     def finish(self, task: Task, stores: list[Any]) -> None:
         task.finished = True
@@ -148,11 +174,9 @@ class Follower:
             self.failed_tasks += 1
             self._killed(task, f"{type(exc).__name__}: {str(exc).strip()[:500]}", stores)
             return
-        if result.exit_code == pytest.ExitCode.INTERRUPTED:  # SIGTERM: scancel, time limit
-            reason = self._end_runs(task, stores)[1]
-            for out in result.outcomes:
-                if out.outcome == "failed":
-                    out.longrepr = f"{reason}; see {task.log}\n{out.longrepr}"
+        stopped = None
+        if result.exit_code == pytest.ExitCode.INTERRUPTED:  # a signal: scancel, time limit
+            stopped = f"{self._end_runs(task, stores)[1]}; see {task.log}"
         if result.exit_code in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             self.done_tasks += 1
         else:
@@ -162,18 +186,16 @@ class Follower:
             out = seen.pop(nodeid) if nodeid in seen else Outcome(
                 nodeid, "failed", f"the task (exit code {result.exit_code}) did not run "
                 f"{nodeid}; see {task.log}")
-            self._report(nodeid, out.outcome, out.longrepr, out.rows, out.duration,
-                         out.sections, task.log)
+            self._replay(out, task.log, stopped)
         for out in seen.values():  # workers run node ids they picked themselves
-            self._report(out.nodeid, out.outcome, out.longrepr, out.rows, out.duration,
-                         out.sections, task.log)
+            self._replay(out, task.log, stopped)
         if result.exit_code not in (0, 1, 5) and not result.outcomes:
             self._report(task.nodeids[0] if task.nodeids else "worker", "failed",
                          f"pytest in task {task.job.job_id} ended with exit code "
-                         f"{result.exit_code}; see {task.log}", [], 0.0, [], task.log)
+                         f"{result.exit_code}; see {task.log}", [], task.log)
 
     def _end_runs(self, task: Task, stores: list[Any]) -> tuple[str, str, dict[str, list[int]]]:
-        """Runs of a task that Slurm stopped end INTERRUPTED or FAILED with the reason,
+        """Runs of a task that Slurm stopped end INTERRUPTED, TIMEOUT or FAILED with the reason,
         in every store that can do it (a run its task ended already keeps its status)."""
         final = _final_state(task.job)
         ended = _KILLED.get(final.split()[0].upper(), "FAILED")
@@ -195,10 +217,11 @@ class Follower:
             rows: list[dict[str, Any]] = [
                 {"id": run_id, "experiment": spec.experiment if spec else nodeid,
                      "variant": nodeid.partition("[")[2][:-1], "status": ended,
-                     "result": "", "duration": None, "stored in": [], "errors": []}
+                     "result": "", "duration": None, "errors": [],
+                     "stored in": [_short(store.location(run_id)) for store in stores]}
                     for run_id in ids]
-            self._report(nodeid, "failed", f"{reason} ({error}); see {task.log}", rows, 0.0,
-                         [], task.log)
+            self._report(nodeid, "failed", f"{reason} ({error}); see {task.log}", rows,
+                         task.log)
 
 
 def _ask_cancel(options: LaunchOptions) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from .options import SlurmParameters
+from .task import SIGNAL_DELAY_S
 
 #: the time limit when none is given (submitit's own default, 5 minutes, is too short
 #: for most experiments)
@@ -67,5 +68,7 @@ def build(launcher: str, params: SlurmParameters, rootdir: Path) -> Any:
             values["slurm_mem"] = params.mem
         if params.array_parallelism is not None:
             values["slurm_array_parallelism"] = params.array_parallelism
+        # the task tells this warning from a preemption by the time left (see task.py)
+        values["slurm_signal_delay_s"] = SIGNAL_DELAY_S
     executor.update_parameters(**values)
     return executor

@@ -351,16 +351,18 @@ class FileStorageObserver(Observer):
         self._finish(run_id, interrupt_time, status)
 
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
-        """End a run its own process could not end (a Slurm task that was killed): a
-        RUNNING ``run.json`` gets ``status``; the reason goes to ``info.json``."""
+        """End a run its own process could not end (a killed Slurm task): a RUNNING
+        ``run.json`` gets ``status`` and the reason goes to ``info.ended_by``; a run that
+        ended is left as it is (it says itself what ended it)."""
         directory = self.basedir / str(run_id)
         run_file = directory / "run.json"
         entry = json.loads(run_file.read_text(encoding="utf-8"))
-        if entry.get("status") == "RUNNING":
-            entry.update(status=status, stop_time=utcnow().isoformat())
-            if status == "FAILED":
-                entry["fail_trace"] = [reason + "\n"]
-            write_new(run_file, dumps(entry))
+        if entry.get("status") != "RUNNING":
+            return
+        entry.update(status=status, stop_time=utcnow().isoformat())
+        if status == "FAILED":
+            entry["fail_trace"] = [reason + "\n"]
+        write_new(run_file, dumps(entry))
         info_file = directory / "info.json"
         info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
         write_new(info_file, dumps({**info, "ended_by": reason}))

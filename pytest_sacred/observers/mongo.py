@@ -395,15 +395,15 @@ class MongoObserver(Observer):
             projection={"_id": 1})]
 
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
-        """End a run its own process could not end (killed); a run that ended is left as
-        it is, apart from the reason in ``info.ended_by``."""
+        """End a RUNNING run its own process could not end (killed), the reason in
+        ``info.ended_by``; a run that ended is left as it is (it says what ended it)."""
         from ..clock import utcnow
 
         runs = self._database()[self.collection]
         trace = {"fail_trace": [reason + "\n"]} if status == "FAILED" else {}
         runs.update_one({"_id": run_id, "status": "RUNNING"},
-                        {"$set": {"status": status, "stop_time": utcnow(), **trace}})
-        runs.update_one({"_id": run_id}, {"$set": {"info.ended_by": reason}})
+                        {"$set": {"status": status, "stop_time": utcnow(),
+                                  "info.ended_by": reason, **trace}})
 
     # -- files ---------------------------------------------------------------------------------
 

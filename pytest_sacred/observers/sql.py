@@ -452,15 +452,23 @@ class SqlObserver(Observer):
                 run.c.status == "RUNNING", last < beat))]
 
     def end_abandoned(self, run_id: int, status: str, reason: str) -> None:
-        """End a RUNNING run its own process could not end (a killed task)."""
+        """End a RUNNING run its own process could not end (a killed task), the reason in
+        ``info.ended_by``; a run that ended is left as it is (it says what ended it)."""
+        import sqlalchemy as sa
+
         from ..clock import utcnow
 
         self._db()
         run = self._tables["run"]
+        running = (run.c.id == run_id, run.c.status == "RUNNING")
         with self._begin() as conn:
-            conn.execute(run.update().where(run.c.id == run_id, run.c.status == "RUNNING")
-                         .values(status=status, stop_time=utcnow(),
-                                 **({"fail_trace": reason} if status == "FAILED" else {})))
+            row = conn.execute(sa.select(run.c.info).where(*running)).first()
+            if row is None:
+                return
+            info = {**json.loads(row[0] or "{}"), "ended_by": reason}
+            conn.execute(run.update().where(*running).values(
+                status=status, stop_time=utcnow(), info=json.dumps(info),
+                **({"fail_trace": reason} if status == "FAILED" else {})))
             conn.commit()
 
     def pytest_sacred_queued_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
