@@ -1,0 +1,151 @@
+"""Hostile values through each store's own value encoding: TinyDB's tags, MongoDB's keys
+and integers, SQL's columns. Each scenario runs an experiment with pytester, then reads
+the store back through our reader and, where Sacred has one, through Sacred's."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from pytest_sacred.readers import open_reader
+from pytest_sacred.readers.api import load_runs
+
+
+def experiment(body: str, name: str = "values") -> str:
+    """A test module with one experiment whose body is ``body``."""
+    return textwrap.dedent("""
+        import datetime
+        import pytest
+
+        @pytest.mark.experiment({name!r})
+        def test_values(sacred_run):
+        {body}
+    """).format(name=name, body=textwrap.indent(textwrap.dedent(body), "    "))
+
+
+def read_back(store: str):
+    """The only run of ``store``, whole, through our reader."""
+    with open_reader(store) as reader:
+        (listed,) = list(reader.list_runs())
+        return reader.get_run(listed.id)
+
+
+# -- TinyDB ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny(pytester: pytest.Pytester):
+    pytest.importorskip("tinydb")
+    pytest.importorskip("hashfs")
+
+    def run(body: str):
+        pytester.makepyfile(test_exp=experiment(body))
+        result = pytester.runpytest("--sacred-tinydb", "db")
+        result.assert_outcomes(passed=1)
+        assert result.ret == 0, result.outlines  # nothing left unstored
+        return str(pytester.path / "db")
+    return run
+
+
+TAG_LIKE = ["{TinyDate}:2020-01-01T00:00:00", '{TinyFile}:"x"', "{TinyArray}:oops",
+            "{TinyText}:already", "{Anything}:else", "{TinyDate}:"]
+
+
+def test_tinydb_strings_shaped_like_tags_read_back_as_given(tiny) -> None:
+    """A user's text that begins like a tinydb-serialization tag, in info, result, config,
+    metric names, captured output and artifact names, neither breaks a reader nor is
+    decoded into something else."""
+    from sacred.observers import TinyDbReader
+
+    db = tiny(f"""
+        values = {TAG_LIKE!r}
+        sacred_run.info["tags"] = values
+        sacred_run.info[values[0]] = values[1]  # keys are never decoded: kept as they are
+        sacred_run.log_scalar(values[0], 1.0)
+        print(values[0], end="")
+        import pathlib, tempfile
+        path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        path.write_text("content")
+        sacred_run.add_artifact(path, name=values[1])
+        return values[2]
+    """)
+    run = read_back(db)
+    assert run.status == "COMPLETED"
+    assert run.info["tags"] == TAG_LIKE
+    assert run.info[TAG_LIKE[0]] == TAG_LIKE[1]
+    assert run.result == TAG_LIKE[2]
+    assert run.captured_out.startswith(TAG_LIKE[0])
+    assert run.metric_names == [TAG_LIKE[0]]
+    assert run.artifacts == [TAG_LIKE[1]]
+    with open_reader(db) as reader:
+        assert reader.artifact(run.id, TAG_LIKE[1]) == b"content"
+        assert reader.metric(run.id, TAG_LIKE[0]).values == [1.0]
+    assert len(load_runs(db)) == 1
+
+    (doc,) = TinyDbReader(db).runs.all()  # Sacred's reader: the text behind {TinyText}:
+    assert doc["status"] == "COMPLETED"
+    assert doc["info"]["tags"] == ["{TinyText}:" + v for v in TAG_LIKE]
+    assert doc["result"] == "{TinyText}:" + TAG_LIKE[2]
+    assert isinstance(doc["start_time"], datetime)  # our own tags still decode
+
+
+def test_tinydb_datetimes_far_back_and_with_zones(tiny) -> None:
+    """Year 12 is written with four digits (Sacred's reader parses only those); a zoned
+    datetime is stored as the same instant in UTC, without the zone, as MongoDB does."""
+    from sacred.observers import TinyDbReader
+
+    db = tiny("""
+        zone = datetime.timezone(datetime.timedelta(hours=2))
+        sacred_run.info["early"] = datetime.datetime(12, 1, 1)
+        sacred_run.info["zoned"] = datetime.datetime(2020, 1, 1, 12, 30, 1, 5, tzinfo=zone)
+        sacred_run.info["naive"] = datetime.datetime(2020, 1, 1, 12, 30)
+    """)
+    expected = {"early": datetime(12, 1, 1), "zoned": datetime(2020, 1, 1, 10, 30, 1, 5),
+                "naive": datetime(2020, 1, 1, 12, 30)}
+    assert read_back(db).info == expected
+    (doc,) = TinyDbReader(db).runs.all()
+    assert doc["info"] == expected
+    stored = json.loads((Path(db) / "metadata.json").read_text())
+    assert stored["runs"]["1"]["info"]["early"] == "{TinyDate}:0012-01-01T00:00:00.000000"
+
+
+def test_tinydb_numpy_results_that_json_cannot_hold_end_the_run(tiny) -> None:
+    """A complex numpy scalar or array result is stored (jsonpickle's form), the run ends."""
+    pytest.importorskip("numpy")
+    db = tiny("""
+        import numpy as np
+        sacred_run.info["array"] = np.array([1 + 2j, 3j])
+        return np.complex128(1 + 2j)
+    """)
+    run = read_back(db)
+    assert run.status == "COMPLETED"
+    assert run.result["py/object"] == "numpy.complex128"
+    assert run.info["array"]["py/object"] == "numpy.ndarray"
+
+
+def test_tinydb_huge_integer_metric_keeps_the_store_readable(tiny) -> None:
+    """An int metric beyond floats (10**400) next to floats: load_runs and the summaries
+    still read the store; the value reads back exactly."""
+    db = tiny("""
+        sacred_run.log_scalar("m", 0.5)
+        sacred_run.log_scalar("m", 10**400)
+    """)
+    frame = load_runs(db)
+    assert frame["metrics.m.max"][0] == 10**400 and frame["metrics.m.min"][0] == 0.5
+    with open_reader(db) as reader:
+        assert reader.metric(1, "m").values == [0.5, 10**400]
+
+
+def test_tinydb_encoding_round_trips_every_string() -> None:
+    """The encoder and the decoder are inverse on strings, whatever they begin with."""
+    pytest.importorskip("tinydb")
+    from pytest_sacred.observers.tinydb_values import decode, tiny_value
+
+    values = [*TAG_LIKE, "", "{", "{}", "{}:", "{a}b:", "{{TinyDate}}:x", "plain", "{x}:" * 3]
+    assert decode(tiny_value(values)) == values
+    assert decode(tiny_value({"k": values})) == {"k": values}
+    when = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-5)))
+    assert decode(tiny_value(when)) == datetime(1, 1, 1, 5)
