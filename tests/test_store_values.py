@@ -149,3 +149,106 @@ def test_tinydb_encoding_round_trips_every_string() -> None:
     assert decode(tiny_value({"k": values})) == {"k": values}
     when = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-5)))
     assert decode(tiny_value(when)) == datetime(1, 1, 1, 5)
+
+
+# -- MongoDB ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def mongo(pytester: pytest.Pytester, mongo_server, mongo_db_name):
+    """Runs ``body`` into a fresh database; returns its store name and the database."""
+    def run(body: str):
+        pytester.makepyfile(test_exp=experiment(body))
+        store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
+        result = pytester.runpytest("--sacred-mongo", store)
+        result.assert_outcomes(passed=1)
+        assert result.ret == 0, result.outlines  # nothing left unstored
+        return store
+    return run
+
+
+def stored_doc(mongo_server, mongo_db_name) -> dict:
+    with mongo_server.client() as client:
+        (doc,) = list(client[mongo_db_name].runs.find())
+        return doc
+
+
+COLLIDING = {"a.b": 1, "a,b": 2, "$x": 3, "@x": 4, "n\0ul": 5, "back\\slash": 6,
+             "\\int": "7", "\\,": 8, ".": 9, ",": 10, "": 11, "x$.@": 12}
+
+
+def test_mongo_keys_that_sacreds_escaping_would_merge_are_all_kept(mongo, mongo_server,
+                                                                  mongo_db_name) -> None:
+    """``a.b``/``a,b``, ``$x``/``@x``, NUL, backslashes: each key is stored under a key of
+    its own and reads back as given, in config, info and result."""
+    store = mongo(f"""
+        sacred_run.info["k"] = {COLLIDING!r}
+        sacred_run.info["n\\0"] = "a NUL in a top-level key keeps the rest of info"
+        return {{"r": {COLLIDING!r}}}
+    """)
+    run = read_back(store)
+    assert run.status == "COMPLETED"
+    assert run.info == {"k": COLLIDING, "n\0": "a NUL in a top-level key keeps the rest of info"}
+    assert run.result == {"r": COLLIDING}
+    doc = stored_doc(mongo_server, mongo_db_name)
+    keys = doc["info"]["k"]
+    assert len(keys) == len(COLLIDING)
+    assert keys["a,b"] == 1 and keys["@x"] == 3  # Sacred's forms where Sacred has one
+    assert doc["value_encoding"] == "pytest-sacred/1"
+
+
+def test_mongo_integers_beyond_64_bits_read_back_as_integers(mongo, mongo_server,
+                                                             mongo_db_name) -> None:
+    store = mongo("""
+        sacred_run.info["big"] = [2**64, -2**63 - 1, 10**40, 2**63 - 1]
+        return 2**70
+    """)
+    run = read_back(store)
+    assert run.info == {"big": [2**64, -2**63 - 1, 10**40, 2**63 - 1]}
+    assert run.result == 2**70
+    doc = stored_doc(mongo_server, mongo_db_name)
+    assert doc["result"] == {"\\int": str(2**70)}  # documented form in the run document
+    assert doc["info"]["big"][3] == 2**63 - 1  # an int64 stays a BSON integer
+
+
+def test_mongo_users_own_info_metrics_is_kept_beside_the_metric_list(mongo, mongo_server,
+                                                                     mongo_db_name) -> None:
+    """``info["metrics"]`` of the user survives; the document's ``info.metrics`` is still
+    the list Omniboard follows to the metric documents."""
+    store = mongo("""
+        sacred_run.info["metrics"] = {"mine": [1, 2]}
+        sacred_run.log_scalar("loss", 0.5)
+        assert sacred_run.info == {"metrics": {"mine": [1, 2]}}
+    """)
+    run = read_back(store)
+    assert run.info == {"metrics": {"mine": [1, 2]}}
+    assert run.metric_names == ["loss"]
+    doc = stored_doc(mongo_server, mongo_db_name)
+    assert [m["name"] for m in doc["info"]["metrics"]] == ["loss"]
+    assert doc["info"]["\\metrics"] == {"mine": [1, 2]}
+    from bson import ObjectId
+
+    with mongo_server.client() as client:
+        metric = client[mongo_db_name].metrics.find_one(
+            {"_id": ObjectId(doc["info"]["metrics"][0]["id"])})
+    assert metric["values"] == [0.5]
+
+
+def test_mongo_key_escaping_is_injective() -> None:
+    """Every key of a small alphabet's strings has its own escaped form, one BSON takes,
+    and reads back as itself."""
+    pytest.importorskip("bson")
+    import itertools
+
+    import bson
+
+    from pytest_sacred.observers.mongo_values import escape_key, unescape_key
+
+    alphabet = ["a", ".", ",", "$", "@", "\\", "\0", "u", "0", "\ud800"]
+    escaped: dict[str, str] = {}
+    for n in range(5):
+        for chars in itertools.product(alphabet, repeat=n):
+            key = "".join(chars)
+            stored = escape_key(key)
+            assert escaped.setdefault(stored, key) == key
+            assert unescape_key(stored) == key
+    bson.encode(dict.fromkeys(escaped, 1))  # every form is a key BSON and MongoDB take

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..observers.base import StoreError
 from ..observers.mongo import MongoObserver
+from ..observers.mongo_values import ENCODING_FIELD, from_document, info_from_document
 from ..redact import redact_url, scrub_password
 from .base import (
     ALL_RUNS,
@@ -106,18 +107,22 @@ class MongoReader(Reader):
             result = json.loads(self._gridfs_text(doc["result_file"]))
         info = doc.get("info") or {}
         meta = doc.get("meta") or {}
+        config, host = doc.get("config") or {}, doc.get("host") or {}
+        metric_names = sorted({m["name"] for m in info.get("metrics") or []
+                               if isinstance(m, dict) and "name" in m})
+        if doc.get(ENCODING_FIELD):  # written by us: keys escaped, big integers tagged
+            config, meta, host = from_document(config), from_document(meta), from_document(host)
+            result, info = from_document(result), info_from_document(info)
         return StoredRun(
             id=doc["_id"], experiment=doc.get("experiment") or {}, status=doc["status"],
-            config=doc.get("config") or {}, command=doc.get("command"), result=result,
+            config=config, command=doc.get("command"), result=result,
             start_time=doc.get("start_time"), stop_time=doc.get("stop_time"),
             heartbeat=doc.get("heartbeat"), queue_time=meta.get("queue_time"),
-            host=doc.get("host") or {}, meta=meta, info=info,
+            host=host, meta=meta, info=info,
             captured_out=doc.get("captured_out"), fail_trace=doc.get("fail_trace"),
             artifacts=[a["name"] for a in doc.get("artifacts") or []],
             resources=list(doc.get("resources") or []),
-            metric_names=sorted({m["name"] for m in info.get("metrics") or []
-                                 if isinstance(m, dict) and "name" in m}),
-            location=f"{self.location}/{doc['_id']}")
+            metric_names=metric_names, location=f"{self.location}/{doc['_id']}")
 
     @staticmethod
     def _query(where: RunFilter) -> dict[str, Any]:
@@ -161,7 +166,8 @@ class MongoReader(Reader):
             if doc.get("captured_out_file"):
                 run.captured_out = self._gridfs_text(doc["captured_out_file"])
             if doc.get("info_file"):
-                run.info = json.loads(self._gridfs_text(doc["info_file"]))
+                info = json.loads(self._gridfs_text(doc["info_file"]))
+                run.info = info_from_document(info) if doc.get(ENCODING_FIELD) else info
             run.captured_out = run.captured_out or ""
             run.metric_names = sorted(set(self._db.metrics.distinct("name", {"run_id": run_id})))
             return run
