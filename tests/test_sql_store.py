@@ -621,3 +621,30 @@ def test_a_database_from_before_the_exact_column_gets_it(pytester: pytest.Pytest
     with open_reader(url) as reader:
         assert reader.metric(1, "m").steps == [2**40]
         assert reader.get_run(1).status == "SKIPPED"
+
+
+def test_nul_in_output_and_names_does_not_lose_the_run(pytester: pytest.Pytester,
+                                                       new_url: Callable[[], str]) -> None:
+    """PostgreSQL's text refuses NUL: there it is U+FFFD in text columns (output, metric
+    names); JSON values (info, result) keep it on every engine."""
+    url = new_url()
+    pytester.makepyfile(test_nul=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("nul")
+        def test_nul(sacred_run):
+            print("before\\0after")
+            sacred_run.info["k\\0"] = "v\\0"
+            sacred_run.log_scalar("m\\0", 1.0)
+            return "r\\0"
+    """))
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0, result.outlines
+    nul = "\ufffd" if new_url.kind == "postgresql" else "\0"  # type: ignore[attr-defined]
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert run.status == "COMPLETED" and run.result == "r\0"
+        assert run.info == {"k\0": "v\0"}
+        assert run.captured_out.startswith(f"before{nul}after")
+        assert run.metric_names == [f"m{nul}"]

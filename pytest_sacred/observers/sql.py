@@ -35,7 +35,7 @@ from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..serialize import flatten
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
-from .sql_values import column_float, metric_point, status_columns
+from .sql_values import column_float, column_text, metric_point, status_columns
 
 _CONNECT_TIMEOUT = 5
 _MAX_ID_ATTEMPTS = 1000
@@ -282,11 +282,15 @@ class SqlObserver(Observer):
         return self._db().connect()
 
     def _fit(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Strings cut to the column's size (tables Sacred created have narrow ones)."""
+        """Strings cut to the column's size (tables Sacred created have narrow ones), and
+        without NUL on PostgreSQL (:func:`~.sql_values.column_text`)."""
+        dialect = self._db().dialect.name
         for key, value in row.items():
-            limit = self._limits.get((table, key))
-            if limit and isinstance(value, str) and len(value) > limit:
-                row[key] = value[:limit]
+            if isinstance(value, str):
+                value = row[key] = column_text(value, dialect)
+                limit = self._limits.get((table, key))
+                if limit and len(value) > limit:
+                    row[key] = value[:limit]
         return row
 
     # -- experiment, host, files ------------------------------------------------------------
@@ -528,10 +532,12 @@ class SqlObserver(Observer):
             if metric_rows:
                 conn.execute(t["metric"].insert(), metric_rows)
             if row:
-                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**row))
+                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
+                    **self._fit("run", row)))
             if details:
                 conn.execute(t["run_details"].update().where(
-                    t["run_details"].c.run_id == str(run_id)).values(**details))
+                    t["run_details"].c.run_id == str(run_id)).values(
+                    **self._fit("run_details", details)))
             conn.commit()
         run.last_write = time.monotonic()
 
@@ -550,7 +556,8 @@ class SqlObserver(Observer):
         run = self._runs[run_id]
         dialect, steps = self._db().dialect.name, self._step_range
         key = str(run_id)
-        for name, metric in metrics_by_name.items():
+        for logged, metric in metrics_by_name.items():
+            name = column_text(logged, dialect)
             values: Sequence[Any] = metric["values"]
             points = zip(metric["steps"], values, metric["timestamps"], strict=False)
             if _fits(metric["steps"], values, steps):  # the usual case, checked in C

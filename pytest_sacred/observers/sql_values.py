@@ -11,6 +11,9 @@ a ``DOUBLE`` keeps integers exactly only up to 2**53. A value never fails a writ
   reader prefers;
 * ``run.result`` (Sacred's float column) gets the float when there is one; the exact
   result is in ``run_details.result`` (JSON), as before;
+* PostgreSQL's text cannot hold NUL: there a NUL in a text column (captured output, a
+  metric or artifact name, Sacred's ``fail_trace`` column) is stored as U+FFFD; values
+  kept as JSON (config, info, result, the trace's lines in ``run_details``) keep it;
 * a status outside Sacred's ``status_enum`` (``SKIPPED``, a custom interrupt status) is
   stored as ``INTERRUPTED`` in ``run.status``, which Sacred's ``SqlObserver.query`` can
   read, and as itself in ``run_details.status``, which our reader prefers.
@@ -86,6 +89,13 @@ def point_from_columns(step: Any, value: Any, exact: str | None) -> tuple[Any, A
         except (ValueError, TypeError, IndexError):
             pass  # damaged by hand: the columns are what there is
     return step, value
+
+
+def column_text(text: str, dialect: str) -> str:
+    """``text`` as a text column of the engine holds it (NUL is U+FFFD on PostgreSQL)."""
+    if dialect == "postgresql" and "\0" in text:
+        return text.replace("\0", "\ufffd")
+    return text
 
 
 def status_columns(status: str) -> tuple[str, str | None]:
