@@ -648,3 +648,33 @@ def test_nul_in_output_and_names_does_not_lose_the_run(pytester: pytest.Pytester
         assert run.info == {"k\0": "v\0"}
         assert run.captured_out.startswith(f"before{nul}after")
         assert run.metric_names == [f"m{nul}"]
+
+
+def test_text_that_is_not_unicode_and_overlong_metric_names(pytester: pytest.Pytester,
+                                                            new_url: Callable[[], str]) -> None:
+    """A lone surrogate in output or a metric name is U+FFFD (drivers cannot encode it);
+    a metric name longer than the column (PostgreSQL, MariaDB) is refused with its points,
+    naming it, and the run still ends."""
+    url = new_url()
+    pytester.makepyfile(test_text=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("text")
+        def test_text(sacred_run):
+            sacred_run.log_scalar("bad\\ud800", 1.0)
+            sacred_run.log_scalar("n" * 300, 2.0)
+            return "r\\ud800"
+    """))
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert run.status == "COMPLETED" and run.result == "r\ud800"  # JSON keeps it
+        if new_url.kind == "sqlite":  # type: ignore[attr-defined]
+            assert result.ret == 0
+            assert run.metric_names == ["bad\ufffd", "n" * 300]
+        else:
+            assert result.ret == 6
+            result.stdout.fnmatch_lines(["*metric name 'nnnn*has 300 characters; the "
+                                         "metric table of * holds 256: give a shorter name*"])
+            assert run.metric_names == []

@@ -252,3 +252,17 @@ def test_mongo_key_escaping_is_injective() -> None:
             assert escaped.setdefault(stored, key) == key
             assert unescape_key(stored) == key
     bson.encode(dict.fromkeys(escaped, 1))  # every form is a key BSON and MongoDB take
+
+
+def test_mongo_text_that_is_not_unicode_is_stored_with_a_replacement(mongo) -> None:
+    """BSON holds only valid UTF-8: a lone surrogate in a metric name, a key or a value is
+    U+FFFD (as in SQL text columns), and the metric, the info and the run are kept."""
+    store = mongo("""
+        sacred_run.log_scalar("bad\\ud800", 1.0)
+        sacred_run.info["k\\ud800"] = "v\\ud800"
+        return "r\\ud800"
+    """)
+    run = read_back(store)
+    assert run.status == "COMPLETED" and run.result == "r\ufffd"
+    assert run.info == {"k\ud800": "v\ufffd"}  # keys are escaped exactly
+    assert run.metric_names == ["bad\ufffd"]

@@ -596,6 +596,8 @@ class MongoObserver(Observer):
 
         run = self._run(run_id)
         requests, targets = [], []
+        if not all(safe_text(name) is name for name in metrics_by_name):  # lone surrogates
+            metrics_by_name = {safe_text(n): m for n, m in metrics_by_name.items()}
         # worked on copies, kept only once the server took the points: a write that is
         # tried again after a lost connection starts from the same state
         docs = {name: _MetricDoc(**vars(doc)) for name, doc in run.metrics.items()}

@@ -82,7 +82,7 @@ _INT64 = range(-(2**63), 2**63)
 def mongo_safe(value: Any) -> Any:
     """``value`` as BSON stores it: keys through :func:`escape_key`, an integer beyond 64
     bits as ``{"\\int": "<digits>"}`` (read back as the integer), text with lone
-    surrogates (which UTF-8 cannot hold) with ``?`` for them."""
+    surrogates (which UTF-8 cannot hold) with U+FFFD for them."""
     if isinstance(value, dict):
         return {escape_key(k): mongo_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -190,12 +190,14 @@ def meta_document(meta_info: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 def safe_text(text: str) -> str:
-    """Text BSON can encode (lone surrogates from odd output become ``?``)."""
+    """Text UTF-8 can encode, as BSON and SQL drivers need it: a lone surrogate (text
+    that is not valid Unicode) becomes U+FFFD. Other text is returned as it is (the same
+    object)."""
     try:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 def bson_size(value: Any) -> int:
     import bson

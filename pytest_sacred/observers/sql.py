@@ -556,6 +556,12 @@ class SqlObserver(Observer):
         run = self._runs[run_id]
         dialect, steps = self._db().dialect.name, self._step_range
         key = str(run_id)
+        limit = self._limit("metric", "name")
+        too_long = [name for name in metrics_by_name if limit and len(name) > limit]
+        if too_long:  # refused before any point is kept: the run's other writes go on
+            raise StoreError(
+                f"metric name {too_long[0][:80]!r}… has {len(too_long[0])} characters; the "
+                f"metric table of {redact_url(self.url)} holds {limit}: give a shorter name")
         for logged, metric in metrics_by_name.items():
             name = column_text(logged, dialect)
             values: Sequence[Any] = metric["values"]

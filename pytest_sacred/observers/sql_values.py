@@ -11,7 +11,8 @@ a ``DOUBLE`` keeps integers exactly only up to 2**53. A value never fails a writ
   reader prefers;
 * ``run.result`` (Sacred's float column) gets the float when there is one; the exact
   result is in ``run_details.result`` (JSON), as before;
-* PostgreSQL's text cannot hold NUL: there a NUL in a text column (captured output, a
+* a text column holds valid Unicode: a lone surrogate is U+FFFD (as in MongoDB);
+  PostgreSQL's text cannot hold NUL: there a NUL in a text column (captured output, a
   metric or artifact name, Sacred's ``fail_trace`` column) is stored as U+FFFD; values
   kept as JSON (config, info, result, the trace's lines in ``run_details``) keep it;
 * a status outside Sacred's ``status_enum`` (``SKIPPED``, a custom interrupt status) is
@@ -24,6 +25,8 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+from .mongo_values import safe_text
 
 #: the statuses Sacred's ``status_enum`` has (and ``QUEUED``, which Sacred writes too)
 SACRED_STATUSES = frozenset({"RUNNING", "COMPLETED", "INTERRUPTED", "TIMEOUT", "FAILED",
@@ -92,7 +95,9 @@ def point_from_columns(step: Any, value: Any, exact: str | None) -> tuple[Any, A
 
 
 def column_text(text: str, dialect: str) -> str:
-    """``text`` as a text column of the engine holds it (NUL is U+FFFD on PostgreSQL)."""
+    """``text`` as a text column of the engine holds it: valid Unicode (a lone surrogate
+    is U+FFFD, as in MongoDB), and NUL as U+FFFD on PostgreSQL."""
+    text = safe_text(text)
     if dialect == "postgresql" and "\0" in text:
         return text.replace("\0", "\ufffd")
     return text
