@@ -806,3 +806,31 @@ def test_an_artifact_is_two_inserts_and_reads_back_through_gridfs(mongo_server, 
     assert db["fs.chunks"].count_documents({"files_id": partial}) == 3
     assert db["fs.files"].count_documents({"_id": partial}) == 1
     client.close()
+
+
+def test_metric_points_beyond_64_bits_read_back_as_logged(observer, db, ex_info, monkeypatch):
+    """BSON has no integer beyond 64 bits: the arrays get the float (what Omniboard plots)
+    and the document's ``exact`` the point as logged, also in continuation documents."""
+    from pytest_sacred.observers import mongo
+    from pytest_sacred.readers.mongo import MongoReader
+
+    monkeypatch.setattr(mongo, "POINTS_PER_DOCUMENT", 3)
+    run_id = start(observer, ex_info)
+    steps = [0, 1, 2**64, 3, 4, 5]
+    values = [0.5, 10**400, 1, 2**63, -(2**63), 2.5]
+    stamps = [T0] * len(steps)
+    beat(observer, run_id, metrics={"m": {"name": "m", "steps": steps[:2], "values": values[:2],
+                                          "timestamps": stamps[:2]}})
+    beat(observer, run_id, metrics={"m": {"name": "m", "steps": steps[2:], "values": values[2:],
+                                          "timestamps": stamps[2:]}})
+    parts = list(db.metrics.find({"run_id": run_id, "name": "m"}).sort("part", 1))
+    assert [d["values"] for d in parts] == [[0.5, float("inf"), 1], [2.0**63, -(2**63), 2.5]]
+    assert parts[0]["steps"][2] == 2.0**64
+    assert parts[0]["exact"] == {"1": json.dumps([1, 10**400]), "2": json.dumps([2**64, 1])}
+    assert parts[1]["exact"] == {"0": json.dumps([3, 2**63])}
+    observer.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=None)
+    reader = MongoReader(observer)
+    metric = reader.metric(run_id, "m")
+    assert metric.steps == steps and metric.values == values
+    summary = reader.metric_summaries([reader.get_run(run_id)])[run_id]["m"]
+    assert (summary.last, summary.min, summary.max) == (2.5, -(2**63), 10**400)

@@ -54,6 +54,7 @@ from .mongo_values import (
     ENCODING_FIELD,
     bson_numbers,
     bson_size,
+    exact_points,
     from_document,
     info_document,
     meta_document,
@@ -604,18 +605,25 @@ class MongoObserver(Observer):
         if run.unconfirmed:
             metrics_by_name = self._not_stored(run, run_id, docs, metrics_by_name)
         for name, metric in metrics_by_name.items():
+            logged_values = readable(metric["values"])
             steps, stamps = bson_numbers(metric["steps"]), metric["timestamps"]  # not copied
-            values = bson_numbers(readable(metric["values"]))
+            values = bson_numbers(logged_values)
+            exact = exact_points(metric["steps"], logged_values, steps, values)
             doc = docs.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):
                 if doc.count >= POINTS_PER_DOCUMENT:
                     doc.part, doc.count, doc.object_id = doc.part + 1, 0, None
                 end = start + POINTS_PER_DOCUMENT - doc.count
-                requests.append(UpdateOne(_doc_query(run_id, name, doc), {"$push": {
+                update: dict[str, Any] = {"$push": {
                     "steps": {"$each": steps[start:end]},
                     "values": {"$each": values[start:end]},
-                    "timestamps": {"$each": stamps[start:end]}}}, upsert=True))
+                    "timestamps": {"$each": stamps[start:end]}}}
+                exact_here = {f"exact.{doc.count + i - start}": text
+                              for i, text in exact.items() if start <= i < end}
+                if exact_here:  # points BSON holds only as floats, exactly (as SQL does)
+                    update["$set"] = exact_here
+                requests.append(UpdateOne(_doc_query(run_id, name, doc), update, upsert=True))
                 targets.append((name, doc, doc.part))
                 doc.count += min(end, len(steps)) - start
                 start = end

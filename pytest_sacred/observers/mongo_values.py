@@ -3,6 +3,7 @@ value BSON refuses, and the short form of what moved to GridFS."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -162,14 +163,38 @@ def bson_numbers(values: list[Any]) -> list[Any]:
     """A beat's metric values as BSON stores them: an integer beyond 64 bits becomes a
     float (BSON has no larger integer; ``10**30`` → ``1e+30``), one too large even for a
     float becomes ±inf. Every other value is kept as it is, so one value never costs the
-    beat's other points. For steps and values; plain numbers (what ``log_scalar`` lets
-    through) are assumed."""
+    beat's other points; :func:`exact_points` keeps such points as logged. For steps and
+    values; plain numbers (what ``log_scalar`` lets through) are assumed."""
     kinds = set(map(type, values))
     if int not in kinds:
         return values
     if kinds == {int} and min(values) in _INT64 and max(values) in _INT64:  # in C
         return values
     return [v if type(v) is not int or v in _INT64 else _as_float(v) for v in values]
+
+
+def exact_points(steps: list[Any], values: list[Any], stored_steps: list[Any],
+                 stored_values: list[Any]) -> dict[int, str]:
+    """``{position: "[step, value]"}`` (JSON) of the points :func:`bson_numbers` changed,
+    kept in the metric document's ``exact`` field so that readers give them back as
+    logged; ``{}`` when it changed none (the lists are then the same objects)."""
+    if stored_steps is steps and stored_values is values:
+        return {}
+    return {i: json.dumps([step, value]) for i, (step, value, s, v) in
+            enumerate(zip(steps, values, stored_steps, stored_values, strict=False))
+            if s is not step or v is not value}
+
+
+def exact_from_document(doc: Mapping[str, Any]) -> dict[int, tuple[Any, Any]]:
+    """``{position: (step, value)}`` of a metric document's ``exact`` field."""
+    out = {}
+    for position, text in (doc.get("exact") or {}).items():
+        try:
+            step, value = json.loads(text)
+            out[int(position)] = (step, value)
+        except (ValueError, TypeError):
+            continue  # damaged by hand: the arrays are what there is
+    return out
 
 
 def _as_float(value: int) -> float:
