@@ -266,3 +266,123 @@ def test_mongo_text_that_is_not_unicode_is_stored_with_a_replacement(mongo) -> N
     assert run.status == "COMPLETED" and run.result == "r\ufffd"
     assert run.info == {"k\ud800": "v\ufffd"}  # keys are escaped exactly
     assert run.metric_names == ["bad\ufffd"]
+
+
+# -- generated values through each layout's encoding -------------------------------------------
+# Fixed seed (derandomize): the same cases on every machine, a few seconds each.
+
+def _hypothesis():
+    return pytest.importorskip("hypothesis")
+
+
+def _plain_values(st):
+    """Plain values as the shared normalisation hands them to the layouts: JSON data with
+    any text (tag-like, NUL, surrogates, dots and dollars in keys) and any integer."""
+    any_char = st.one_of(st.characters(), st.sampled_from(".,$@\\\0{}:"),
+                         st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF,
+                                       exclude_categories=()))  # lone surrogates
+    text = st.one_of(st.text(any_char, max_size=12), st.sampled_from(TAG_LIKE + list(COLLIDING)),
+                     st.builds(lambda a, b: a + b, st.sampled_from(TAG_LIKE), st.text(any_char)))
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(),
+                        st.integers(min_value=2**62).map(lambda n: n * 4),
+                        st.floats(allow_nan=False), text)
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)), max_leaves=12)
+
+
+def test_generated_values_round_trip_through_tinydb_and_sacreds_reader(tmp_path) -> None:
+    """Whatever plain value info holds, our decoding gives it back and Sacred's reader
+    (tinydb-serialization with Sacred's serializers) reads the file without failing."""
+    hypothesis = _hypothesis()
+    st = hypothesis.strategies
+    pytest.importorskip("tinydb")
+    from sacred.observers import TinyDbReader
+
+    from pytest_sacred.observers.tinydb_values import decode, tiny_value
+
+    @hypothesis.settings(derandomize=True, max_examples=300, deadline=None)
+    @hypothesis.given(_plain_values(st))
+    def check(value) -> None:
+        doc = {"_id": 1, "info": tiny_value({"v": value}), "status": "COMPLETED"}
+        text = json.dumps({"runs": {"1": doc}})
+        # as JSON gives it back (a surrogate pair written apart comes back joined)
+        assert decode(json.loads(text)["runs"]["1"])["info"] == {"v": json.loads(
+            json.dumps(value))}
+        (tmp_path / "metadata.json").write_text(text)
+        TinyDbReader(str(tmp_path)).runs.all()  # raises on a string it takes for a tag
+
+    check()
+
+
+def test_generated_values_round_trip_through_mongodb(mongo_server, mongo_db_name) -> None:
+    """Whatever plain value config/info/result hold, the server takes the encoded form and
+    it reads back equal (lone surrogates in text values as U+FFFD, as documented)."""
+    hypothesis = _hypothesis()
+    st = hypothesis.strategies
+    from pytest_sacred.observers.mongo_values import from_document, mongo_safe
+
+    def documented(value):
+        if isinstance(value, str):
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        if isinstance(value, list):
+            return [documented(v) for v in value]
+        if isinstance(value, dict):
+            return {k: documented(v) for k, v in value.items()}
+        return value
+
+    with mongo_server.client() as client:
+        runs = client[mongo_db_name].runs
+
+        @hypothesis.settings(derandomize=True, max_examples=200, deadline=None,
+                             suppress_health_check=list(hypothesis.HealthCheck))
+        @hypothesis.given(_plain_values(st))
+        def check(value) -> None:
+            runs.delete_many({})
+            runs.insert_one({"_id": 1, "info": mongo_safe({"v": value})})
+            stored = runs.find_one({"_id": 1})["info"]
+            assert from_document(stored) == {"v": documented(value)}
+
+        check()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
+def test_generated_metric_points_round_trip_through_the_sql_columns(dialect, tmp_path) -> None:
+    """Any step and value: the columns' content (for SQLite, stored and read back by
+    SQLite itself) with ``exact`` gives the point back as logged."""
+    hypothesis = _hypothesis()
+    st = hypothesis.strategies
+    sa = pytest.importorskip("sqlalchemy")
+    import math
+
+    from pytest_sacred.observers.sql_values import INT32, INT64, metric_point, point_from_columns
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'points.db'}")
+    table = sa.Table("metric", sa.MetaData(), sa.Column("step", sa.BigInteger),
+                     sa.Column("value", sa.Double), sa.Column("exact", sa.Text))
+    table.create(engine)
+    numbers = st.one_of(st.integers(), st.floats(), st.integers(min_value=2**52),
+                        st.integers(min_value=2**1100))
+
+    @hypothesis.settings(derandomize=True, max_examples=300, deadline=None)
+    @hypothesis.given(st.integers(), numbers)
+    def check(step, value) -> None:
+        steps = INT64 if dialect == "sqlite" else INT32  # an older table's 32-bit step
+        stored = metric_point(step, value, steps, dialect)
+        assert stored[0] is None or stored[0] in steps
+        if dialect == "sqlite":
+            with engine.begin() as conn:
+                conn.execute(table.delete())
+                conn.execute(table.insert(), [dict(zip(("step", "value", "exact"), stored,
+                                                       strict=True))])
+                stored = tuple(conn.execute(sa.select(table)).one())
+        if dialect == "mysql":
+            assert stored[1] is None or math.isfinite(stored[1])
+        got_step, got_value = point_from_columns(*stored)
+        assert got_step == step
+        assert got_value == value or (math.isnan(got_value) and math.isnan(value))
+        assert type(got_value) is type(value) or stored[2] is None
+
+    try:
+        check()
+    finally:
+        engine.dispose()
