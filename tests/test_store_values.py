@@ -5,6 +5,8 @@ the store back through our reader and, where Sacred has one, through Sacred's.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -231,6 +233,10 @@ def test_mongo_users_own_info_metrics_is_kept_beside_the_metric_list(mongo, mong
         metric = client[mongo_db_name].metrics.find_one(
             {"_id": ObjectId(doc["info"]["metrics"][0]["id"])})
     assert metric["values"] == [0.5]
+    shown = subprocess.run([sys.executable, "-m", "pytest_sacred", "show", store, "1"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "metrics.mine = [1, 2]" in shown  # the user's entry is shown, the store's list not
+    assert "'id'" not in shown
 
 
 def test_mongo_key_escaping_is_injective() -> None:
