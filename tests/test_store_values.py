@@ -128,6 +128,20 @@ def test_tinydb_numpy_results_that_json_cannot_hold_end_the_run(tiny) -> None:
     assert run.info["array"]["py/object"] == "numpy.ndarray"
 
 
+def test_tinydb_numpy_arrays_read_back_as_lists(tiny) -> None:
+    """``{TinyArray}`` (Sacred's serializer: numpy for Sacred's reader) is a list for ours."""
+    np = pytest.importorskip("numpy")
+    from sacred.observers import TinyDbReader
+
+    db = tiny("""
+        import numpy as np
+        sacred_run.info["array"] = np.array([[1.5, 2.0], [3.0, float("nan")]])
+    """)
+    assert read_back(db).info["array"][0] == [1.5, 2.0]
+    (doc,) = TinyDbReader(db).runs.all()
+    assert isinstance(doc["info"]["array"], np.ndarray) and doc["info"]["array"].shape == (2, 2)
+
+
 def test_tinydb_huge_integer_metric_keeps_the_store_readable(tiny) -> None:
     """An int metric beyond floats (10**400) next to floats: load_runs and the summaries
     still read the store; the value reads back exactly."""

@@ -26,6 +26,9 @@ from ..serialize import flatten
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 DATE_TAG = "{TinyDate}:"
 FILE_TAG = "{TinyFile}:"
+#: tags of numpy arrays and pandas frames and series (Sacred's serializers), read back as
+#: the JSON they hold: lists, and ``{column: {index: value}}``/``{index: value}`` dicts
+DATA_TAGS = ("{TinyArray}:", "{TinyDataFrame}:", "{TinySeries}:")
 #: the tag of a user's string that would otherwise read as a tagged value
 TEXT_TAG = "{TinyText}:"
 #: what tinydb-serialization takes for a tag: ``{`` NAME ``}:`` at the start
@@ -84,7 +87,8 @@ def tiny_value(value: Any) -> Any:
 
 def decode_string(text: str) -> Any:
     """One stored string as the value it stands for: a datetime, a hashfs id (the md5 a
-    ``{TinyFile}`` names), a user's escaped text; other strings as they are. A tag whose
+    ``{TinyFile}`` names), a user's escaped text, the data of a numpy or pandas value;
+    other strings as they are. A tag whose
     content does not parse (a damaged or foreign document) is left as the string, so one
     value never makes the store unreadable."""
     if text[:1] != "{":
@@ -106,6 +110,12 @@ def decode_string(text: str) -> Any:
         except ValueError:
             return text
         return md5 if isinstance(md5, str) else text
+    for tag in DATA_TAGS:  # numpy and pandas values as the JSON data they were written as
+        if text.startswith(tag):
+            try:
+                return json.loads(text[len(tag):])
+            except ValueError:
+                return text
     return text
 
 

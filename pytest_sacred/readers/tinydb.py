@@ -1,10 +1,10 @@
 """Reader of Sacred's TinyDbObserver layout (ours and Sacred 0.8.7's own).
 
-``DIR/metadata.json`` is read as TinyDB's JSON, the ``{TinyDate}``, ``{TinyFile}`` and
-``{TinyText}`` tags decoded (:func:`~pytest_sacred.observers.tinydb_values.decode`); files
-come from ``DIR/hashfs/``. Runs Sacred wrote
-(uuid ``_id``) are named by their TinyDB document id. Nothing is written, not even a lock
-file: a read that meets a half-written file tries again.
+``DIR/metadata.json`` is read as TinyDB's JSON, the ``{TinyDate}``, ``{TinyFile}``,
+``{TinyText}`` and numpy/pandas tags decoded
+(:func:`~pytest_sacred.observers.tinydb_values.decode`); files come from ``DIR/hashfs/``.
+Runs Sacred wrote (uuid ``_id``) are named by their TinyDB document id. Nothing is
+written, not even a lock file: a read that meets a half-written file tries again.
 """
 
 from __future__ import annotations
