@@ -267,6 +267,13 @@ def _verdict_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _metric_refs(value: Any) -> bool:
+    """Whether an ``info.metrics`` value is a MongoDB store's list of metric documents
+    (which Sacred's observer also puts in the info other stores see), not the user's."""
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, dict) and set(v) == {"id", "name"} for v in value)
+
+
 def show(args: argparse.Namespace) -> int:
     from .readers.status import shown_status
     from .readers.table import duration, reader_for
@@ -310,7 +317,8 @@ def show(args: argparse.Namespace) -> int:
     if run.info:
         lines.append("info")
         lines += [f"  {k[len('info.'):]} = {exact(v)}" for k, v in
-                  _flat("info", run.info).items() if not k.startswith("info.metrics")]
+                  _flat("info", run.info).items()
+                  if not (k == "info.metrics" and _metric_refs(v))]
     if run.fail_trace:
         lines.append("fail_trace")
         lines += ["  " + line for line in "".join(run.fail_trace).rstrip().splitlines()]

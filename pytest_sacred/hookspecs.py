@@ -109,8 +109,10 @@ def pytest_sacred_log_metrics(
         :class:`~pytest_sacred.timestamps.Timestamps` instead of the list: a read-only
         sequence of the same datetimes, made on first use; when any implementation lacks
         the attribute, every one gets the list.
-    :param info: the run's ``info`` dict; an observer may record metric ids in
-        ``info["metrics"]`` as Sacred's MongoObserver does.
+    :param info: the run's ``info`` dict. Sacred's MongoObserver appends its metric ids
+        to ``info["metrics"]``; pytest-sacred's MongoDB store leaves the dict alone (the
+        ids go to the run document's ``info.metrics``, a user's own ``info["metrics"]``
+        beside them).
     """
 
 

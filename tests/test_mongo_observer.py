@@ -123,7 +123,7 @@ def test_runs_document_matches_sacred_layout(observer, db, ex_info, tmp_path):
     doc = db.runs.find_one({"_id": 1})
     assert list(doc) == ["_id", "experiment", "format", "command", "host", "start_time",
                          "config", "meta", "status", "resources", "artifacts", "captured_out",
-                         "info", "heartbeat"]
+                         "info", "heartbeat", "value_encoding"]  # the last one is ours
     assert doc["format"] == FORMAT == "MongoObserver-0.7.0"
     assert doc["status"] == "RUNNING" and doc["heartbeat"] is None
     assert doc["command"] == "test_train"
@@ -178,7 +178,8 @@ def test_queued_document(observer, db, ex_info):
                                         host_info=HOST_INFO, queue_time=T0, config=CONFIG,
                                         meta_info=meta(queue_time=T0))
     doc = db.runs.find_one({"_id": run_id})
-    assert list(doc) == ["_id", "experiment", "command", "host", "config", "meta", "status"]
+    assert list(doc) == ["_id", "experiment", "command", "host", "config", "meta", "status",
+                         "value_encoding"]
     assert doc["status"] == "QUEUED" and "format" not in doc
     assert doc["meta"]["queue_time"] == ms(T0)
     assert isinstance(doc["experiment"]["sources"][0][1], ObjectId)
@@ -250,17 +251,18 @@ def test_metrics_are_pushed_and_listed_in_info(observer, db, ex_info):
                                                "acc": points("acc", [0], [0.1])})
     beat(observer, run_id, info=info, metrics={"loss": points("loss", [2, 3], [0.25, 0.125]),
                                                "lr": points("lr", [2], [0.01])})
-    assert [m["name"] for m in info["metrics"]] == ["loss", "acc", "lr"]
+    assert info == {"user": 1}  # the user's dict is left alone (Sacred's observer appends)
+    stored = db.runs.find_one({"_id": run_id})["info"]
+    assert [m["name"] for m in stored["metrics"]] == ["loss", "acc", "lr"]
     docs = {d["name"]: d for d in db.metrics.find({"run_id": run_id})}
     assert set(docs) == {"loss", "acc", "lr"}
     loss = docs["loss"]
     assert set(loss) == {"_id", "run_id", "name", "steps", "values", "timestamps"}
     assert loss["steps"] == [0, 1, 2, 3] and loss["values"] == [1.0, 0.5, 0.25, 0.125]
     assert loss["timestamps"] == [ms(T0 + timedelta(seconds=s)) for s in range(4)]
-    for entry in info["metrics"]:  # Omniboard joins on these ids ($toObjectId)
+    for entry in stored["metrics"]:  # Omniboard joins on these ids ($toObjectId)
         assert db.metrics.find_one({"_id": ObjectId(entry["id"])})["name"] == entry["name"]
-    stored = db.runs.find_one({"_id": run_id})["info"]
-    assert stored == {"user": 1, "metrics": info["metrics"]}
+    assert stored == {"user": 1, "metrics": stored["metrics"]}
     assert all(type(e["id"]) is str for e in stored["metrics"])
 
 
@@ -308,7 +310,8 @@ def test_long_metric_continues_in_further_documents(observer, db, ex_info, monke
     assert [v for d in parts for v in d["values"]] == [float(i) for i in range(12)]
     assert all(len(d["timestamps"]) == len(d["steps"]) for d in parts)
     # the front-ends follow info.metrics: one entry per metric, its first document
-    assert [(m["name"], m["id"]) for m in info["metrics"]] == [
+    stored = db.runs.find_one({"_id": run_id})["info"]
+    assert [(m["name"], m["id"]) for m in stored["metrics"]] == [
         ("loss", str(parts[0]["_id"])), ("acc", str(db.metrics.find_one({"name": "acc"})["_id"]))]
 
 
@@ -449,7 +452,7 @@ def test_huge_output_and_info_go_to_gridfs(observer, db, ex_info):
     assert doc["status"] == "COMPLETED" and doc["captured_out"].endswith("final line\n")
     assert fs.get(doc["captured_out_file"]).read().decode() == more
     assert not fs.exists(stored._id)  # the older copy is gone
-    assert doc["info"]["small"] == 1 and doc["info"]["metrics"] == info["metrics"]
+    assert doc["info"]["small"] == 1 and [m["name"] for m in doc["info"]["metrics"]] == ["loss"]
     assert doc["info"]["big"].startswith("…[") and "info_file" in doc
     assert json.loads(fs.get(doc["info_file"]).read())["big"] == info["big"]
     assert len(bson.encode(doc)) < 16 * 1024 * 1024
@@ -753,7 +756,7 @@ def test_a_short_run_with_three_metrics_takes_few_commands(mongo_server, mongo_d
     assert counter.names == ["insert", "update", "update", "update"], counter.names
     doc = client[mongo_db_name].runs.find_one({"_id": run_id})
     assert doc["status"] == "COMPLETED" and doc["heartbeat"] is not None
-    assert doc["info"]["metrics"] == info["metrics"] and len(info["metrics"]) == 3
+    assert [m["name"] for m in doc["info"]["metrics"]] == ["loss", "acc", "lr"] and info == {}
     assert client[mongo_db_name].metrics.count_documents({"run_id": run_id}) == 3
     client.close()
 
@@ -823,3 +826,31 @@ def test_end_abandoned_ends_only_a_running_run(observer, db, ex_info):
     assert "fail_trace" not in doc or doc["fail_trace"] is None
     doc = db.runs.find_one({"_id": ended})
     assert doc["status"] == "TIMEOUT" and doc["info"] == {"ended_by": "its own reason"}
+
+
+def test_metric_points_beyond_64_bits_read_back_as_logged(observer, db, ex_info, monkeypatch):
+    """BSON has no integer beyond 64 bits: the arrays get the float (what Omniboard plots)
+    and the document's ``exact`` the point as logged, also in continuation documents."""
+    from pytest_sacred.observers import mongo
+    from pytest_sacred.readers.mongo import MongoReader
+
+    monkeypatch.setattr(mongo, "POINTS_PER_DOCUMENT", 3)
+    run_id = start(observer, ex_info)
+    steps = [0, 1, 2**64, 3, 4, 5]
+    values = [0.5, 10**400, 1, 2**63, -(2**63), 2.5]
+    stamps = [T0] * len(steps)
+    beat(observer, run_id, metrics={"m": {"name": "m", "steps": steps[:2], "values": values[:2],
+                                          "timestamps": stamps[:2]}})
+    beat(observer, run_id, metrics={"m": {"name": "m", "steps": steps[2:], "values": values[2:],
+                                          "timestamps": stamps[2:]}})
+    parts = list(db.metrics.find({"run_id": run_id, "name": "m"}).sort("part", 1))
+    assert [d["values"] for d in parts] == [[0.5, float("inf"), 1], [2.0**63, -(2**63), 2.5]]
+    assert parts[0]["steps"][2] == 2.0**64
+    assert parts[0]["exact"] == {"1": json.dumps([1, 10**400]), "2": json.dumps([2**64, 1])}
+    assert parts[1]["exact"] == {"0": json.dumps([3, 2**63])}
+    observer.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=None)
+    reader = MongoReader(observer)
+    metric = reader.metric(run_id, "m")
+    assert metric.steps == steps and metric.values == values
+    summary = reader.metric_summaries([reader.get_run(run_id)])[run_id]["m"]
+    assert (summary.last, summary.min, summary.max) == (2.5, -(2**63), 10**400)

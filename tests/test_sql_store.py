@@ -33,6 +33,7 @@ for _driver in ("psycopg", "pymysql"):  # the same goes for the drivers
         pass
 
 from pytest_sacred.readers import open_reader  # noqa: E402
+from pytest_sacred.readers.base import RunFilter  # noqa: E402
 
 SERVERS = {
     "postgresql": "postgresql://postgres@127.0.0.1/test",
@@ -518,3 +519,196 @@ def test_end_abandoned_ends_only_a_running_run(new_url: Callable[[], str], tmp_p
     assert stored[1]["status"] == "TIMEOUT" and stored[1]["stop_time"] is not None
     assert json.loads(stored[1]["info"]) == {"step": 1, "ended_by": "Slurm task 7_1 ended TIMEOUT"}
     assert stored[2]["status"] == "TIMEOUT" and json.loads(stored[2]["info"]) == {"step": 2}
+
+
+# -- values the columns cannot hold as they are ------------------------------------------------
+
+HOSTILE_METRICS = textwrap.dedent("""
+    import numpy as np
+    import pytest
+
+    @pytest.mark.experiment("sql_values")
+    def test_values(sacred_run):
+        sacred_run.log_scalar("step", 1.5, step=2**63)
+        sacred_run.log_scalar("step", 2.5, step=2**31)
+        sacred_run.log_scalar("uint", np.uint64(2**64 - 1))
+        sacred_run.log_scalar("huge", 0.5)
+        sacred_run.log_scalar("huge", 10**400)
+        sacred_run.log_scalar("odd", float("nan"))
+        sacred_run.log_scalar("odd", float("inf"))
+        sacred_run.log_scalar("odd", 2**53 + 1)
+        sacred_run.log_scalar("plain", 0.25)
+        sacred_run.info["big"] = 2**70
+        return 10**400
+""")
+
+
+def test_values_beyond_the_columns_read_back_exactly(pytester: pytest.Pytester,
+                                                     new_url: Callable[[], str]) -> None:
+    """Steps beyond 64 (or the column's 32) bits, integers beyond floats or 2**53, NaN
+    and inf: the run ends COMPLETED, nothing is reported lost, every point reads back as
+    logged, and the summaries see them."""
+    pytest.importorskip("numpy")
+    import math
+
+    import pytest_sacred
+
+    url = new_url()
+    pytester.makepyfile(test_values=HOSTILE_METRICS)
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0, result.outlines
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert run.status == "COMPLETED" and run.result == 10**400
+        assert run.info == {"big": 2**70}
+        assert reader.metric(1, "step").steps == [2**63, 2**31]
+        assert reader.metric(1, "uint").values == [2**64 - 1]
+        assert reader.metric(1, "huge").values == [0.5, 10**400]
+        nan, inf, big = reader.metric(1, "odd").values
+        assert math.isnan(nan) and inf == math.inf and big == 2**53 + 1
+        assert reader.metric(1, "plain").values == [0.25]
+    stored = {(m["name"], m["exact"]) for m in rows(url, "metric")}
+    assert ("plain", None) in stored  # a value the columns hold needs nothing more
+    frame = pytest_sacred.load_runs(url)
+    assert frame.loc[0, "metrics.huge.max"] == 10**400
+    assert frame.loc[0, "metrics.huge.min"] == 0.5
+    assert frame.loc[0, "metrics.odd.last"] == 2**53 + 1
+
+
+def test_a_skipped_run_is_read_by_sacreds_query(pytester: pytest.Pytester,
+                                                new_url: Callable[[], str]) -> None:
+    """Sacred's status enum has no SKIPPED: its query reads INTERRUPTED, ours SKIPPED."""
+    url = new_url()
+    pytester.makepyfile(test_skip=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("skipping")
+        def test_skips(sacred_run):
+            pytest.skip("not today")
+    """))
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(skipped=1)
+    with open_reader(url) as reader:
+        assert reader.get_run(1).status == "SKIPPED"
+        assert [r.id for r in reader.list_runs(RunFilter(status="SKIPPED"))] == [1]
+        assert list(reader.list_runs(RunFilter(status="INTERRUPTED"))) == []
+    observer = SqlObserver(url)
+    try:
+        run = observer.query(1)
+    finally:
+        observer.session.remove()
+        observer.engine.dispose()
+    assert run["status"] == "INTERRUPTED" and run["experiment"]["name"] == "skipping"
+
+
+def test_long_artifact_names_stay_apart(pytester: pytest.Pytester,
+                                        new_url: Callable[[], str]) -> None:
+    """Two names alike in their first 256 characters are two artifacts (they were cut to
+    one before)."""
+    url = new_url()
+    stem = "d/" * 150
+    pytester.makepyfile(test_names=textwrap.dedent(f"""
+        import pytest
+
+        @pytest.mark.experiment("names")
+        def test_names(sacred_run, tmp_path):
+            for tail in ("one.txt", "two.txt"):
+                path = tmp_path / tail
+                path.write_text(tail)
+                sacred_run.add_artifact(path, name={stem!r} + tail)
+    """))
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0, result.outlines
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert sorted(run.artifacts) == [stem + "one.txt", stem + "two.txt"]
+        assert reader.artifact(1, stem + "two.txt") == b"two.txt"
+
+
+def test_a_database_from_before_the_exact_column_gets_it(pytester: pytest.Pytester,
+                                                         new_url: Callable[[], str]) -> None:
+    """Tables an older version created (``step`` INTEGER, no ``exact``, no details status)
+    are extended when a writer opens them; a step beyond their 32 bits still reads back."""
+    url = new_url()
+    engine = sa.create_engine(url)
+    from pytest_sacred.observers.sql_schema import build_metadata
+
+    metadata = build_metadata()
+    metric, details = metadata.tables["metric"], metadata.tables["run_details"]
+    metric._columns.remove(metric.c.exact)  # as the older version defined them
+    metric.c.step.type = sa.Integer()
+    details._columns.remove(details.c.status)
+    metadata.create_all(engine)
+    engine.dispose()
+    assert "exact" not in tables(url)["metric"]
+    pytester.makepyfile(test_steps=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("old")
+        def test_steps(sacred_run):
+            sacred_run.log_scalar("m", 1.0, step=2**40)
+            pytest.skip("after logging")
+    """))
+    pytester.runpytest("--sacred-sql", url).assert_outcomes(skipped=1)
+    assert "exact" in tables(url)["metric"] and "status" in tables(url)["run_details"]
+    with open_reader(url) as reader:
+        assert reader.metric(1, "m").steps == [2**40]
+        assert reader.get_run(1).status == "SKIPPED"
+
+
+def test_nul_in_output_and_names_does_not_lose_the_run(pytester: pytest.Pytester,
+                                                       new_url: Callable[[], str]) -> None:
+    """PostgreSQL's text refuses NUL: there it is U+FFFD in text columns (output, metric
+    names); JSON values (info, result) keep it on every engine."""
+    url = new_url()
+    pytester.makepyfile(test_nul=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("nul")
+        def test_nul(sacred_run):
+            print("before\\0after")
+            sacred_run.info["k\\0"] = "v\\0"
+            sacred_run.log_scalar("m\\0", 1.0)
+            return "r\\0"
+    """))
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0, result.outlines
+    nul = "\ufffd" if new_url.kind == "postgresql" else "\0"  # type: ignore[attr-defined]
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert run.status == "COMPLETED" and run.result == "r\0"
+        assert run.info == {"k\0": "v\0"}
+        assert run.captured_out.startswith(f"before{nul}after")
+        assert run.metric_names == [f"m{nul}"]
+
+
+def test_text_that_is_not_unicode_and_overlong_metric_names(pytester: pytest.Pytester,
+                                                            new_url: Callable[[], str]) -> None:
+    """A lone surrogate in output or a metric name is U+FFFD (drivers cannot encode it);
+    a metric name longer than the column (PostgreSQL, MariaDB) is refused with its points,
+    naming it, and the run still ends."""
+    url = new_url()
+    pytester.makepyfile(test_text=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.experiment("text")
+        def test_text(sacred_run):
+            sacred_run.log_scalar("bad\\ud800", 1.0)
+            sacred_run.log_scalar("n" * 300, 2.0)
+            return "r\\ud800"
+    """))
+    result = pytester.runpytest("--sacred-sql", url)
+    result.assert_outcomes(passed=1)
+    with open_reader(url) as reader:
+        run = reader.get_run(1)
+        assert run.status == "COMPLETED" and run.result == "r\ud800"  # JSON keeps it
+        if new_url.kind == "sqlite":  # type: ignore[attr-defined]
+            assert result.ret == 0
+            assert run.metric_names == ["bad\ufffd", "n" * 300]
+        else:
+            assert result.ret == 6
+            result.stdout.fnmatch_lines(["*metric name 'nnnn*has 300 characters; the "
+                                         "metric table of * holds 256: give a shorter name*"])
+            assert run.metric_names == []

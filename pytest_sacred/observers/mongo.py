@@ -7,7 +7,10 @@ Differences from Sacred 0.8.7, all invisible to those readers:
   a duplicate, so concurrent writers get unique, consecutive ids;
 * sources and resources are deduplicated by an ``md5`` field we set on ``fs.files``
   ourselves (pymongo 4 stopped writing it), and resources are really uploaded;
-* keys are escaped and numpy/pandas values made plain *before* the first write;
+* keys are escaped and numpy/pandas values made plain *before* the first write, with an
+  escaping that keeps keys apart (Sacred's maps ``a.b`` and ``a,b`` to one key), integers
+  beyond 64 bits are kept exactly, and a user's own ``info["metrics"]`` is kept beside the
+  store's metric list (:mod:`.mongo_values`); such documents say so in ``value_encoding``;
 * ``captured_out``, ``info`` or ``result`` too large for a 16 MB document, and a ``config``
   over ``CONFIG_DOCUMENT_BYTES``, are kept whole in GridFS and shortened in the document,
   which then names the GridFS file (``<field>_file``);
@@ -47,8 +50,13 @@ from .mongo_target import (
     server_of,
 )
 from .mongo_values import (
+    ENCODING,
+    ENCODING_FIELD,
     bson_numbers,
     bson_size,
+    exact_points,
+    from_document,
+    info_document,
     meta_document,
     mongo_safe,
     readable,
@@ -376,6 +384,9 @@ class MongoObserver(Observer):
             sort=[("_id", 1)], return_document=ReturnDocument.AFTER)
         if doc is not None:
             self._allocated.add(doc["_id"])
+            if doc.get(ENCODING_FIELD):
+                doc["config"] = from_document(doc.get("config") or {})
+                doc["meta"] = from_document(doc.get("meta") or {})
         return doc
 
     def requeue(self, run_id: int, statuses: tuple[str, ...]) -> bool:
@@ -473,7 +484,7 @@ class MongoObserver(Observer):
         doc = {"experiment": self._experiment(ex_info), "command": command,
                "host": mongo_safe(host_info), **self._config_fields(config, run_id),
                "meta": meta_document({**meta_info, "queue_time": queue_time}),
-               "status": "QUEUED"}
+               "status": "QUEUED", ENCODING_FIELD: ENCODING}
         self._renamed_config(doc, run_id, self._write_new(run_id, doc))
 
     @queued
@@ -484,7 +495,7 @@ class MongoObserver(Observer):
                "host": mongo_safe(host_info), "start_time": start_time,
                **self._config_fields(config, run_id), "meta": meta_document(meta_info),
                "status": "RUNNING", "resources": [], "artifacts": [], "captured_out": "",
-               "info": {}, "heartbeat": None}
+               "info": {}, "heartbeat": None, ENCODING_FIELD: ENCODING}
         stored_id = self._write_new(run_id, doc)
         self._renamed_config(doc, run_id, stored_id)
         self._runs[stored_id] = _Run(base_bytes=bson_size(doc))
@@ -558,9 +569,8 @@ class MongoObserver(Observer):
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
                                       beat_time: datetime, result: Any) -> None:
         run = self._run(run_id)
-        if run.metric_refs:
-            info = {**info, "metrics": run.metric_refs}
-        values = {"captured_out": safe_text(captured_out or ""), "info": to_document(info),
+        values = {"captured_out": safe_text(captured_out or ""),
+                  "info": info_document(info, run.metric_refs),
                   "result": to_document(result)}
         changed = {key: value for key, value in values.items() if getattr(run, key) != value}
         for key, value in changed.items():
@@ -573,7 +583,9 @@ class MongoObserver(Observer):
     def pytest_sacred_log_metrics(self, run_id: int, metrics_by_name: dict[str, MetricSeries],
                                   info: dict[str, Any]) -> None:
         """``$push`` the new points, all metrics in one round trip; new documents are listed
-        in ``info["metrics"]`` (the run's live info dict, sent with the next heartbeat).
+        in the document's ``info.metrics`` with the next heartbeat. The user's ``info`` is
+        left as it is (Sacred's observer appends to it; a user's own ``info["metrics"]``
+        is kept, under :data:`~.mongo_values.USER_METRICS_KEY`).
 
         A metric's document takes at most ``POINTS_PER_DOCUMENT`` points; later ones go to
         continuation documents (same ``run_id`` and ``name``, ``part`` 2, 3, ...), so a long
@@ -583,24 +595,33 @@ class MongoObserver(Observer):
 
         run = self._run(run_id)
         requests, targets = [], []
+        if not all(safe_text(name) is name for name in metrics_by_name):  # lone surrogates
+            metrics_by_name = {safe_text(n): m for n, m in metrics_by_name.items()}
         # worked on copies, kept only once the server took the points: a write that is
         # tried again after a lost connection starts from the same state
         docs = {name: _MetricDoc(**vars(doc)) for name, doc in run.metrics.items()}
         if run.unconfirmed:
-            metrics_by_name = self._not_stored(run, run_id, docs, metrics_by_name, info)
+            metrics_by_name = self._not_stored(run, run_id, docs, metrics_by_name)
         for name, metric in metrics_by_name.items():
+            logged_values = readable(metric["values"])
             steps, stamps = bson_numbers(metric["steps"]), metric["timestamps"]  # not copied
-            values = bson_numbers(readable(metric["values"]))
+            values = bson_numbers(logged_values)
+            exact = exact_points(metric["steps"], logged_values, steps, values)
             doc = docs.setdefault(name, _MetricDoc())
             start = 0
             while start < len(steps):
                 if doc.count >= POINTS_PER_DOCUMENT:
                     doc.part, doc.count, doc.object_id = doc.part + 1, 0, None
                 end = start + POINTS_PER_DOCUMENT - doc.count
-                requests.append(UpdateOne(_doc_query(run_id, name, doc), {"$push": {
+                update: dict[str, Any] = {"$push": {
                     "steps": {"$each": steps[start:end]},
                     "values": {"$each": values[start:end]},
-                    "timestamps": {"$each": stamps[start:end]}}}, upsert=True))
+                    "timestamps": {"$each": stamps[start:end]}}}
+                exact_here = {f"exact.{doc.count + i - start}": text
+                              for i, text in exact.items() if start <= i < end}
+                if exact_here:  # points BSON holds only as floats, exactly (as SQL does)
+                    update["$set"] = exact_here
+                requests.append(UpdateOne(_doc_query(run_id, name, doc), update, upsert=True))
                 targets.append((name, doc, doc.part))
                 doc.count += min(end, len(steps)) - start
                 start = end
@@ -617,13 +638,10 @@ class MongoObserver(Observer):
             if part == doc.part:  # a batch may have filled this part and begun the next
                 doc.object_id = object_id
             if part == 1:  # what Omniboard and Incense follow
-                ref = {"id": str(object_id), "name": name}
-                run.metric_refs.append(ref)
-                info.setdefault("metrics", []).append(ref)
+                run.metric_refs.append({"id": str(object_id), "name": name})
 
     def _not_stored(self, run: _Run, run_id: int, docs: dict[str, _MetricDoc],
-                    metrics_by_name: dict[str, MetricSeries], info: dict[str, Any]
-                    ) -> dict[str, MetricSeries]:
+                    metrics_by_name: dict[str, MetricSeries]) -> dict[str, MetricSeries]:
         """The points not stored yet, when an earlier try of this write (or of the run's
         writes before a spill) may have reached the server: a stored tail equal (steps and
         timestamps, BSON's milliseconds) to the head of the new points is not pushed again."""
@@ -643,9 +661,7 @@ class MongoObserver(Observer):
                 if doc.object_id is None:
                     doc.object_id = stored["_id"]
                     if doc.part == 1 and all(r["name"] != name for r in run.metric_refs):
-                        ref = {"id": str(stored["_id"]), "name": name}
-                        run.metric_refs.append(ref)
-                        info.setdefault("metrics", []).append(ref)
+                        run.metric_refs.append({"id": str(stored["_id"]), "name": name})
                 doc.count += kept
             result[name] = {**metric, "steps": metric["steps"][kept:],
                             "values": metric["values"][kept:],

@@ -3,6 +3,7 @@ value BSON refuses, and the short form of what moved to GridFS."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,18 +13,77 @@ from ..serialize import PLAIN_SCALAR_TYPES, flatten, is_numpy
 #: characters kept from each end of a text moved to GridFS
 PREVIEW_CHARS = 32 * 1024
 
+#: the run document field that says its keys and values are encoded as this module does
+#: (documents Sacred or an older pytest-sacred wrote lack it and are read as they are)
+ENCODING_FIELD = "value_encoding"
+ENCODING = "pytest-sacred/1"
+#: the key of ``{"\\int": "<digits>"}``, an integer BSON cannot hold (beyond 64 bits)
+BIG_INT_KEY = "\\int"
+#: where a run document keeps a user's own ``info["metrics"]``: ``info.metrics`` is the
+#: list of metric documents Omniboard and Incense follow
+USER_METRICS_KEY = "\\metrics"
+
+_ESCAPES = {"\\": "\\\\", "\0": "\\0", ",": "\\,", ".": ","}
+_UNESCAPES = {"\\": "\\", "0": "\0", ",": ",", "@": "@"}
+
+
 def escape_key(key: Any) -> str:
-    """A key MongoDB stores everywhere: ``str(key)``, leading ``$`` → ``@``, ``.`` → ``,``."""
-    text = str(key)
-    if text.startswith("$"):
-        text = "@" + text[1:]
-    return text.replace(".", ",")
+    """A key MongoDB stores everywhere, one for each key (the escaping is injective).
+
+    Sacred's forms are kept: ``.`` becomes ``,`` and a leading ``$`` becomes ``@``. So
+    that no two keys meet, a ``,`` or a leading ``@`` of the key itself is written ``\\,``
+    and ``\\@``, a backslash ``\\\\``, and NUL (which BSON keys cannot hold) ``\\0``. A
+    backslash followed by anything else never comes from a key: such keys are the store's
+    own (:data:`BIG_INT_KEY`, :data:`USER_METRICS_KEY`). A lone surrogate, which UTF-8
+    cannot hold, is written ``\\uXXXX``.
+    """
+    text = key if type(key) is str else str(key)
+    if text[:1] == "$":
+        head, text = "@", text[1:]
+    elif text[:1] == "@":
+        head, text = "\\@", text[1:]
+    else:
+        head = ""
+    if any(c in text for c in "\\\0,."):
+        text = "".join(_ESCAPES.get(c, c) for c in text)
+    if safe_text(text) is not text:
+        text = "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return head + text
+
+
+def unescape_key(text: str) -> str:
+    """The key :func:`escape_key` was given."""
+    if not any(c in text for c in "\\,@"):
+        return text
+    out, i = [], 0
+    if text[:1] == "@":
+        out.append("$")
+        i = 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in _UNESCAPES:
+            out.append(_UNESCAPES[text[i + 1]])
+            i += 2
+            continue
+        if c == "\\" and text[i + 1:i + 2] == "u" and len(text) >= i + 6:
+            try:
+                out.append(chr(int(text[i + 2:i + 6], 16)))
+                i += 6
+                continue
+            except ValueError:
+                pass
+        out.append("." if c == "," else c)
+        i += 1
+    return "".join(out)
+
 
 _INT64 = range(-(2**63), 2**63)
 
+
 def mongo_safe(value: Any) -> Any:
-    """``value`` as BSON stores it: keys through :func:`escape_key`, integers beyond 64 bits
-    and text with lone surrogates turned into strings BSON accepts (as Sacred's fallback)."""
+    """``value`` as BSON stores it: keys through :func:`escape_key`, an integer beyond 64
+    bits as ``{"\\int": "<digits>"}`` (read back as the integer), text with lone
+    surrogates (which UTF-8 cannot hold) with U+FFFD for them."""
     if isinstance(value, dict):
         return {escape_key(k): mongo_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -31,9 +91,44 @@ def mongo_safe(value: Any) -> Any:
     if isinstance(value, str):
         return safe_text(value)
     if type(value) is int and value not in _INT64:
-        return str(value)
+        return {BIG_INT_KEY: str(value)}
     return value
 
+
+def from_document(value: Any) -> Any:
+    """Undo :func:`mongo_safe`: keys unescaped, big integers back (documents we wrote)."""
+    if type(value) is dict:
+        if len(value) == 1 and BIG_INT_KEY in value and type(value[BIG_INT_KEY]) is str:
+            try:
+                return int(value[BIG_INT_KEY])
+            except ValueError:
+                pass
+        return {unescape_key(k): from_document(v) for k, v in value.items()}
+    if type(value) is list:
+        return [from_document(v) for v in value]
+    return value
+
+
+def info_document(info: Mapping[str, Any], metric_refs: list[dict[str, str]]) -> Any:
+    """The run document's ``info``: the user's info, its own ``metrics`` entry (if any)
+    under :data:`USER_METRICS_KEY`, and ``metrics``, the run's metric documents."""
+    document = to_document(dict(info))
+    if isinstance(document, dict):
+        if "metrics" in document:
+            document[USER_METRICS_KEY] = document.pop("metrics")
+        if metric_refs:  # a copy: the run's list grows, the document sent must not
+            document["metrics"] = [dict(ref) for ref in metric_refs]
+    return document
+
+
+def info_from_document(info: Any) -> Any:
+    """The user's info of a document we wrote (without the store's ``metrics`` list)."""
+    if type(info) is not dict:
+        return from_document(info)
+    user = {k: v for k, v in info.items() if k != "metrics"}
+    if USER_METRICS_KEY in user:
+        user["metrics"] = user.pop(USER_METRICS_KEY)
+    return from_document(user)
 
 
 def readable(value: Any) -> Any:
@@ -68,14 +163,38 @@ def bson_numbers(values: list[Any]) -> list[Any]:
     """A beat's metric values as BSON stores them: an integer beyond 64 bits becomes a
     float (BSON has no larger integer; ``10**30`` → ``1e+30``), one too large even for a
     float becomes ±inf. Every other value is kept as it is, so one value never costs the
-    beat's other points. For steps and values; plain numbers (what ``log_scalar`` lets
-    through) are assumed."""
+    beat's other points; :func:`exact_points` keeps such points as logged. For steps and
+    values; plain numbers (what ``log_scalar`` lets through) are assumed."""
     kinds = set(map(type, values))
     if int not in kinds:
         return values
     if kinds == {int} and min(values) in _INT64 and max(values) in _INT64:  # in C
         return values
     return [v if type(v) is not int or v in _INT64 else _as_float(v) for v in values]
+
+
+def exact_points(steps: list[Any], values: list[Any], stored_steps: list[Any],
+                 stored_values: list[Any]) -> dict[int, str]:
+    """``{position: "[step, value]"}`` (JSON) of the points :func:`bson_numbers` changed,
+    kept in the metric document's ``exact`` field so that readers give them back as
+    logged; ``{}`` when it changed none (the lists are then the same objects)."""
+    if stored_steps is steps and stored_values is values:
+        return {}
+    return {i: json.dumps([step, value]) for i, (step, value, s, v) in
+            enumerate(zip(steps, values, stored_steps, stored_values, strict=False))
+            if s is not step or v is not value}
+
+
+def exact_from_document(doc: Mapping[str, Any]) -> dict[int, tuple[Any, Any]]:
+    """``{position: (step, value)}`` of a metric document's ``exact`` field."""
+    out = {}
+    for position, text in (doc.get("exact") or {}).items():
+        try:
+            step, value = json.loads(text)
+            out[int(position)] = (step, value)
+        except (ValueError, TypeError):
+            continue  # damaged by hand: the arrays are what there is
+    return out
 
 
 def _as_float(value: int) -> float:
@@ -96,12 +215,14 @@ def meta_document(meta_info: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 def safe_text(text: str) -> str:
-    """Text BSON can encode (lone surrogates from odd output become ``?``)."""
+    """Text UTF-8 can encode, as BSON and SQL drivers need it: a lone surrogate (text
+    that is not valid Unicode) becomes U+FFFD. Other text is returned as it is (the same
+    object)."""
     try:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 def bson_size(value: Any) -> int:
     import bson

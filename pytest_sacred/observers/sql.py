@@ -31,11 +31,12 @@ from datetime import datetime
 from typing import Any
 
 from ..hashing import md5_of
-from ..names import ArtifactNameError, artifact_name
+from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
 from ..serialize import flatten
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
+from .sql_values import column_float, column_text, metric_point, status_columns
 
 _CONNECT_TIMEOUT = 5
 _MAX_ID_ATTEMPTS = 1000
@@ -60,15 +61,29 @@ def _json(value: Any) -> str:
     return json.dumps(flatten(value))
 
 
-def _float_or_none(value: Any) -> float | None:
-    """Sacred's ``result`` column is a float: other results live in ``run_details``."""
-    if isinstance(value, bool) or value is None:
-        return None
+def _fits(steps: Sequence[Any], values: Sequence[Any], step_range: range) -> bool:
+    """Whether every point is stored as it is: integer steps the column holds, finite
+    floats (what :func:`~.sql_values.metric_point` would leave unchanged)."""
+    if not steps:
+        return True
+    if set(map(type, steps)) != {int} or min(steps) not in step_range or \
+            max(steps) not in step_range or set(map(type, values)) != {float}:
+        return False
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if type(value) in (int, float) or hasattr(value, "item") else None
+        return math.isfinite(math.fsum(values))
+    except OverflowError:  # finite values whose sum passes floats
+        return False
+
+
+def _result_column(value: Any, dialect: str) -> float | None:
+    """Sacred's ``result`` column is a float: the float of a numeric result where the
+    engine has one; the exact result lives in ``run_details``."""
+    if not isinstance(value, (int, float)) and callable(getattr(value, "item", None)):
+        try:  # a numpy scalar
+            value = value.item()
+        except (TypeError, ValueError):
+            return None
+    return column_float(value, dialect)
 
 
 def create_engine(url: str, lock_timeout: float, what: str = "--sacred-sql") -> Any:
@@ -139,6 +154,7 @@ class SqlObserver(Observer):
         self._engine: Any = None
         self._tables: Any = None
         self._limits: dict[tuple[str, str], int] = {}
+        self._step_range = range(0)  # of the metric table's step column, known once open
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
@@ -160,6 +176,7 @@ class SqlObserver(Observer):
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
         from .sql_schema import build_metadata, incompatible, string_limits
+        from .sql_values import integer_range
 
         engine = create_engine(self.url, self.lock_timeout)
         shown = redact_url(self.url)
@@ -180,7 +197,12 @@ class SqlObserver(Observer):
                     self._prepare_sqlite(conn)
                 metadata = build_metadata()
                 self._create_tables(conn, metadata)
-                self._limits = string_limits(sa.inspect(conn))
+                self._add_columns(conn, metadata)
+                inspector = sa.inspect(conn)
+                # SQLite keeps whole strings whatever VARCHAR(n) says: nothing to fit there
+                self._limits = {} if sqlite else string_limits(inspector)
+                step = next(c for c in inspector.get_columns("metric") if c["name"] == "step")
+                self._step_range = integer_range(step["type"], engine.dialect.name)
         except StoreError:
             engine.dispose()
             raise
@@ -217,6 +239,28 @@ class SqlObserver(Observer):
                 time.sleep(0.05 * (attempt + 1))
 
     @staticmethod
+    def _add_columns(conn: Any, metadata: Any) -> None:
+        """The columns our tables gained since an older version created them; another
+        session adding one at the same moment is fine."""
+        import sqlalchemy as sa
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .sql_schema import ADDED_COLUMNS
+
+        for table, name in ADDED_COLUMNS:
+            if name in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+                continue
+            column = metadata.tables[table].c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            try:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+                conn.commit()
+            except SQLAlchemyError:
+                conn.rollback()
+                if name not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+                    raise
+
+    @staticmethod
     def _prepare_sqlite(conn: Any) -> None:
         """WAL journaling, and proof the database can be locked for writing in time."""
         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -238,11 +282,15 @@ class SqlObserver(Observer):
         return self._db().connect()
 
     def _fit(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Strings cut to the column's size (tables Sacred created have narrow ones)."""
+        """Strings cut to the column's size (tables Sacred created have narrow ones), and
+        without NUL on PostgreSQL (:func:`~.sql_values.column_text`)."""
+        dialect = self._db().dialect.name
         for key, value in row.items():
-            limit = self._limits.get((table, key))
-            if limit and isinstance(value, str) and len(value) > limit:
-                row[key] = value[:limit]
+            if isinstance(value, str):
+                value = row[key] = column_text(value, dialect)
+                limit = self._limits.get((table, key))
+                if limit and len(value) > limit:
+                    row[key] = value[:limit]
         return row
 
     # -- experiment, host, files ------------------------------------------------------------
@@ -492,10 +540,12 @@ class SqlObserver(Observer):
             if metric_rows:
                 conn.execute(t["metric"].insert(), metric_rows)
             if row:
-                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**row))
+                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
+                    **self._fit("run", row)))
             if details:
                 conn.execute(t["run_details"].update().where(
-                    t["run_details"].c.run_id == str(run_id)).values(**details))
+                    t["run_details"].c.run_id == str(run_id)).values(
+                    **self._fit("run_details", details)))
             conn.commit()
         run.last_write = time.monotonic()
 
@@ -503,7 +553,7 @@ class SqlObserver(Observer):
                                       beat_time: datetime, result: Any) -> None:
         run = self._runs[run_id]
         run.row.update(info=_json(info), captured_out=captured_out or "", heartbeat=beat_time,
-                       result=_float_or_none(result))
+                       result=_result_column(result, self._db().dialect.name))
         run.details["result"] = _json(result)
         if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._flush(run_id, run)
@@ -512,29 +562,39 @@ class SqlObserver(Observer):
                                   metrics_by_name: dict[str, MetricSeries]) -> None:
         """Kept until the run's next write: one multi-row insert per write."""
         run = self._runs[run_id]
-        finite_only = self._db().dialect.name in ("mysql", "mariadb")  # no NaN/inf there
+        dialect, steps = self._db().dialect.name, self._step_range
         key = str(run_id)
-        for name, metric in metrics_by_name.items():
-            values: Sequence[float | None] = metric["values"]
-            if finite_only:
-                values = [v if isinstance(v, (int, float)) and math.isfinite(v) else None
-                          for v in values]
-            run.metric_rows += [{"run_id": key, "name": name, "step": s, "value": v,
-                                 "timestamp": ts}
-                                for s, v, ts in zip(metric["steps"], values,
-                                                    metric["timestamps"], strict=False)]
+        limit = self._limit("metric", "name")
+        too_long = [name for name in metrics_by_name if limit and len(name) > limit]
+        if too_long:  # refused before any point is kept: the run's other writes go on
+            raise StoreError(
+                f"metric name {too_long[0][:80]!r}… has {len(too_long[0])} characters; the "
+                f"metric table of {redact_url(self.url)} holds {limit}: give a shorter name")
+        for logged, metric in metrics_by_name.items():
+            name = column_text(logged, dialect)
+            values: Sequence[Any] = metric["values"]
+            points = zip(metric["steps"], values, metric["timestamps"], strict=False)
+            if _fits(metric["steps"], values, steps):  # the usual case, checked in C
+                run.metric_rows += [{"run_id": key, "name": name, "step": s, "value": v,
+                                     "timestamp": ts, "exact": None} for s, v, ts in points]
+                continue
+            for s, v, ts in points:
+                step, value, exact = metric_point(s, v, steps, dialect)
+                run.metric_rows.append({"run_id": key, "name": name, "step": step,
+                                        "value": value, "timestamp": ts, "exact": exact})
 
     def _finish(self, run_id: int, status: str, stop_time: datetime,
                 details: dict[str, Any] | None = None, **columns: Any) -> None:
         run = self._runs.pop(run_id, None) or _Run()
-        run.row.update(stop_time=stop_time, status=status, **columns)
-        run.details.update(details or {})
+        sacreds, ours = status_columns(status)  # SKIPPED: outside Sacred's status enum
+        run.row.update(stop_time=stop_time, status=sacreds, **columns)
+        run.details.update(details or {}, status=ours)
         self._flush(run_id, run)
 
     def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
                                       result: Any) -> None:
         self._finish(run_id, "COMPLETED", stop_time, {"result": _json(result)},
-                     result=_float_or_none(result))
+                     result=_result_column(result, self._db().dialect.name))
 
     def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
@@ -548,9 +608,11 @@ class SqlObserver(Observer):
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
         name = artifact_name(name)  # the same names as every store, refused for the same reasons
         limit = self._limit("artifact", "filename")
-        if limit and len(name) > limit:  # cut, two long names would become one row's name
-            raise ArtifactNameError(f"artifact name {name!r} is {len(name)} characters long; "
-                                    f"the SQL store's artifact.filename column holds {limit}")
+        if limit is not None and len(name) > limit:  # cut, two names could become one
+            raise StoreError(
+                f"artifact name {name[:80]!r}… has {len(name)} characters; the artifact table "
+                f"of {redact_url(self.url)} (created by Sacred or an older pytest-sacred) "
+                f"holds {limit}: give a shorter name, or a new database")
         with open(filename, "rb") as f:
             content = f.read()
         with self._begin() as conn:

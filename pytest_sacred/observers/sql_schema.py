@@ -11,9 +11,12 @@ size, and values are fitted to it when written (:func:`string_limits`):
 * the status enum also has ``QUEUED`` (Sacred writes it though its enum lacks it) and
   ``SKIPPED``.
 
-Ours: ``metric`` (one row per logged point: Sacred's SQL store keeps no metrics) and
-``run_details`` (what Sacred's columns cannot hold: the whole meta, host and experiment
-info, a result that is not a number, the trace as its list of lines). Sacred ignores both.
+Ours: ``metric`` (one row per logged point: Sacred's SQL store keeps no metrics; a point
+its columns cannot hold exactly also has ``exact``) and ``run_details`` (what Sacred's
+columns cannot hold: the whole meta, host and experiment info, a result that is not a
+number, the trace as its list of lines, a status outside Sacred's enum). Sacred ignores
+both. Columns added to them since they were first written (:data:`ADDED_COLUMNS`) are
+added to an older database when a writer opens it; readers do without them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ REQUIRED_COLUMNS = {
     "metric": {"metric_id", "run_id", "name", "step", "value", "timestamp"},
     "run_details": {"run_id", "meta", "host", "experiment", "result", "fail_trace"},
 }
+
+
+#: columns of our own tables that databases written before them lack: ``(table, column)``
+ADDED_COLUMNS = (("metric", "exact"), ("run_details", "status"))
+#: the longest artifact name the ``artifact.filename`` column we create holds
+ARTIFACT_NAME_CHARS = 4096
 
 
 def build_metadata() -> Any:
@@ -91,7 +100,8 @@ def build_metadata() -> Any:
              sa.Column("experiment_id", sa.Integer, fk("experiment.experiment_id")),
              sa.Column("result", sa.Float))
     sa.Table("artifact", md, sa.Column("artifact_id", sa.Integer, primary_key=True),
-             sa.Column("filename", sa.String(256)), sa.Column("content", blob()),
+             sa.Column("filename", sa.String(ARTIFACT_NAME_CHARS)),
+             sa.Column("content", blob()),
              sa.Column("run_id", sa.String(24), fk("run.run_id")))
     for name, other, key in (("experiments_sources", "source", "source_id"),
                              ("experiments_dependencies", "dependency", "dependency_id"),
@@ -103,14 +113,15 @@ def build_metadata() -> Any:
              sa.Column("resource_id", sa.Integer, fk("resource.resource_id")))
     sa.Table("metric", md, sa.Column("metric_id", sa.Integer, primary_key=True),
              sa.Column("run_id", sa.String(24), fk("run.run_id")),
-             sa.Column("name", sa.String(256)), sa.Column("step", sa.Integer),
+             sa.Column("name", sa.String(256)), sa.Column("step", sa.BigInteger),
              sa.Column("value", sa.Double), sa.Column("timestamp", when()),
+             sa.Column("exact", text()),
              sa.Index("metric_run_name", "run_id", "name"))
     sa.Table("run_details", md,
              sa.Column("run_id", sa.String(24), fk("run.run_id"), primary_key=True),
              sa.Column("meta", text()), sa.Column("host", text()),
              sa.Column("experiment", text()), sa.Column("result", text()),
-             sa.Column("fail_trace", text()))
+             sa.Column("fail_trace", text()), sa.Column("status", sa.String(64)))
     return md
 
 

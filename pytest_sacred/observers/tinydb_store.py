@@ -14,6 +14,8 @@ Differences from Sacred 0.8.7, invisible to its reader:
 * config, info and result are stored as JSON data (datetimes as ``{TinyDate}``, numpy
   arrays as ``{TinyArray}``, pandas as ``{TinyDataFrame}``/``{TinySeries}``, anything
   else jsonpickle-tagged as Sacred's other observers do) instead of failing on them;
+  a user's string that begins like such a tag is escaped (:mod:`.tinydb_values`), so no
+  value makes the store unreadable;
 * metrics, which Sacred's TinyDB observer drops, are kept: at the end of a run, one JSON
   file in hashfs (``{name: {steps, timestamps, values}}``, the file store's
   ``metrics.json`` layout) named by the document's ``metrics`` field;
@@ -34,12 +36,11 @@ from typing import Any
 from ..hashing import md5_of
 from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
-from ..serialize import flatten, is_plain
 from ..timestamps import isoformats
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
+from .tinydb_values import tiny_date, tiny_file, tiny_text, tiny_value
 
 FORMAT = "TinyDbObserver-0.8.7"
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 #: what a store directory may hold besides nothing
 OWN_ENTRIES = frozenset({"metadata.json", "metadata.json.lock", "metadata.json.index", "hashfs"})
 
@@ -51,32 +52,6 @@ def require_packages() -> None:
 
     for module in ("filelock", "hashfs"):
         require(module)
-
-
-def tiny_date(value: datetime) -> str:
-    return "{TinyDate}:" + value.strftime(DATE_FORMAT)
-
-
-def tiny_file(md5: str) -> str:
-    return "{TinyFile}:" + json.dumps(md5)
-
-
-def tiny_value(value: Any) -> Any:
-    """``value`` as tinydb-serialization (with Sacred's serializers) would store it."""
-    if is_plain(value):
-        return value
-    if isinstance(value, datetime):
-        return tiny_date(value)
-    if type(value) is dict and all(type(k) is str for k in value):
-        return {k: tiny_value(v) for k, v in value.items()}
-    if type(value) is list:
-        return [tiny_value(v) for v in value]
-    kind = f"{type(value).__module__.partition('.')[0]}.{type(value).__name__}"
-    if kind == "numpy.ndarray":
-        return "{TinyArray}:" + json.dumps(value.tolist())
-    if kind in ("pandas.DataFrame", "pandas.Series"):
-        return "{Tiny" + type(value).__name__ + "}:" + value.to_json()
-    return flatten(value)
 
 
 @dataclass
@@ -198,7 +173,7 @@ class TinyDbObserver(Observer):
             sources = []
             for name, md5 in ex_info.get("sources", []):
                 md5 = self._put(os.path.join(base_dir, name), md5)
-                sources.append([name, md5, tiny_file(md5)])
+                sources.append([tiny_text(name), md5, tiny_file(md5)])
             text = json.dumps(tiny_value({**ex_info, "sources": []}) | {"sources": sources})
             cached = self._encoded[id(ex_info)] = (ex_info, text)
         return cached[1]
@@ -215,7 +190,8 @@ class TinyDbObserver(Observer):
                config: dict[str, Any], meta_info: Mapping[str, Any], status: str,
                **times: datetime) -> _Run:
         self._check_free(run_id)
-        entry: dict[str, Any] = {"experiment": None, "format": FORMAT, "command": command,
+        entry: dict[str, Any] = {"experiment": None, "format": FORMAT,
+                                 "command": tiny_text(command),
                                  "host": None}
         entry.update({k: tiny_date(v) for k, v in times.items()})
         entry.update(config=tiny_value(config), meta=tiny_value(meta_info), status=status,
@@ -240,7 +216,7 @@ class TinyDbObserver(Observer):
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
                                       beat_time: datetime, result: Any) -> None:
         run = self._runs[run_id]
-        run.entry.update(info=tiny_value(info), captured_out=captured_out or "",
+        run.entry.update(info=tiny_value(info), captured_out=tiny_text(captured_out or ""),
                          heartbeat=tiny_date(beat_time), result=tiny_value(result))
         if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._write(run_id, run)
@@ -264,7 +240,8 @@ class TinyDbObserver(Observer):
                 md5 = self._fs.put(str(path)).id
             finally:
                 path.unlink()
-            run.entry["metrics"] = {"names": sorted(run.metrics), "file": tiny_file(md5)}
+            run.entry["metrics"] = {"names": [tiny_text(n) for n in sorted(run.metrics)],
+                                    "file": tiny_file(md5)}
         self._write(run_id, run, final=True)
 
     def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
@@ -273,20 +250,21 @@ class TinyDbObserver(Observer):
 
     def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
-        self._finish(run_id, "FAILED", fail_time, fail_trace=list(fail_trace))
+        self._finish(run_id, "FAILED", fail_time, fail_trace=tiny_value(list(fail_trace)))
 
     def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: datetime,
                                         status: str) -> None:
-        self._finish(run_id, status, interrupt_time)
+        self._finish(run_id, tiny_text(status), interrupt_time)
 
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
         """Kept in the document with the next write (heartbeat or end)."""
         name = artifact_name(name)  # the same names as every store, refused for the same reasons
         md5 = self._put(filename)
-        self._runs[run_id].entry["artifacts"].append([name, filename, md5, tiny_file(md5)])
+        self._runs[run_id].entry["artifacts"].append([tiny_text(name), tiny_text(filename), md5,
+                                                   tiny_file(md5)])
 
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         md5 = self._put(filename)
         resources = self._runs[run_id].entry["resources"]
-        if not any(r[0] == filename and r[1] == md5 for r in resources):
-            resources.append([filename, md5, tiny_file(md5)])
+        if not any(r[0] == tiny_text(filename) and r[1] == md5 for r in resources):
+            resources.append([tiny_text(filename), md5, tiny_file(md5)])

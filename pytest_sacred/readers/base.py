@@ -64,7 +64,7 @@ def summarize(values: list[Any]) -> MetricSummary | None:
     """The summary of a metric's values in stored order; ``None`` when it has no points.
 
     Values that are not numbers (``None`` from a NaN stored as null, NaN itself) are left
-    out of the minimum and maximum.
+    out of the minimum and maximum; an integer too large for a float is compared exactly.
     """
     if not values:
         return None
@@ -72,7 +72,7 @@ def summarize(values: list[Any]) -> MetricSummary | None:
         total = sum(values)
         if total == total:
             return MetricSummary(values[-1], min(values), max(values), len(values))
-    except TypeError:
+    except (TypeError, OverflowError):  # OverflowError: a float plus an int beyond floats
         pass
     numbers = [v for v in values if isinstance(v, (int, float)) and v == v]
     return MetricSummary(values[-1], min(numbers, default=None), max(numbers, default=None),

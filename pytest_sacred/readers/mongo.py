@@ -17,6 +17,12 @@ from typing import Any
 
 from ..observers.base import StoreError
 from ..observers.mongo import MongoObserver
+from ..observers.mongo_values import (
+    ENCODING_FIELD,
+    exact_from_document,
+    from_document,
+    info_from_document,
+)
 from ..redact import redact_url, scrub_password
 from .base import (
     ALL_RUNS,
@@ -106,18 +112,22 @@ class MongoReader(Reader):
             result = json.loads(self._gridfs_text(doc["result_file"]))
         info = doc.get("info") or {}
         meta = doc.get("meta") or {}
+        config, host = doc.get("config") or {}, doc.get("host") or {}
+        metric_names = sorted({m["name"] for m in info.get("metrics") or []
+                               if isinstance(m, dict) and "name" in m})
+        if doc.get(ENCODING_FIELD):  # written by us: keys escaped, big integers tagged
+            config, meta, host = from_document(config), from_document(meta), from_document(host)
+            result, info = from_document(result), info_from_document(info)
         return StoredRun(
             id=doc["_id"], experiment=doc.get("experiment") or {}, status=doc["status"],
-            config=doc.get("config") or {}, command=doc.get("command"), result=result,
+            config=config, command=doc.get("command"), result=result,
             start_time=doc.get("start_time"), stop_time=doc.get("stop_time"),
             heartbeat=doc.get("heartbeat"), queue_time=meta.get("queue_time"),
-            host=doc.get("host") or {}, meta=meta, info=info,
+            host=host, meta=meta, info=info,
             captured_out=doc.get("captured_out"), fail_trace=doc.get("fail_trace"),
             artifacts=[a["name"] for a in doc.get("artifacts") or []],
             resources=list(doc.get("resources") or []),
-            metric_names=sorted({m["name"] for m in info.get("metrics") or []
-                                 if isinstance(m, dict) and "name" in m}),
-            location=f"{self.location}/{doc['_id']}")
+            metric_names=metric_names, location=f"{self.location}/{doc['_id']}")
 
     @staticmethod
     def _query(where: RunFilter) -> dict[str, Any]:
@@ -161,7 +171,8 @@ class MongoReader(Reader):
             if doc.get("captured_out_file"):
                 run.captured_out = self._gridfs_text(doc["captured_out_file"])
             if doc.get("info_file"):
-                run.info = json.loads(self._gridfs_text(doc["info_file"]))
+                info = json.loads(self._gridfs_text(doc["info_file"]))
+                run.info = info_from_document(info) if doc.get(ENCODING_FIELD) else info
             run.captured_out = run.captured_out or ""
             run.metric_names = sorted(set(self._db.metrics.distinct("name", {"run_id": run_id})))
             return run
@@ -172,7 +183,8 @@ class MongoReader(Reader):
         with self._errors():
             docs = list(self._db.metrics.find({"run_id": run_id, "name": name},
                                               projection={"_id": 0, "steps": 1, "values": 1,
-                                                          "timestamps": 1, "part": 1}))
+                                                          "timestamps": 1, "part": 1,
+                                                          "exact": 1}))
             if not docs:
                 self._doc(run_id, {"_id": 1, "status": 1})  # NoSuchRun for a missing run
                 names = sorted(set(self._db.metrics.distinct("name", {"run_id": run_id})))
@@ -181,8 +193,9 @@ class MongoReader(Reader):
         docs.sort(key=lambda d: d.get("part") or 1)  # continuation documents in order
         metric = Metric(name, [], [], [])
         for doc in docs:
-            metric.steps += doc.get("steps") or []
-            metric.values += doc.get("values") or []
+            steps, values = _exact(doc, doc.get("steps") or [], doc.get("values") or [])
+            metric.steps += steps or []
+            metric.values += values
             metric.timestamps += doc.get("timestamps") or []
         return metric
 
@@ -204,10 +217,10 @@ class MongoReader(Reader):
         with self._errors():
             for doc in self._db.metrics.find(query, projection={"_id": 0, "run_id": 1,
                                                                 "name": 1, "part": 1,
-                                                                "values": 1}):
+                                                                "values": 1, "exact": 1}):
                 if doc.get("run_id") in out:
                     values.setdefault((doc["run_id"], doc["name"]), []).append(
-                        (doc.get("part") or 1, doc.get("values") or []))
+                        (doc.get("part") or 1, _exact(doc, None, doc.get("values") or [])[1]))
         for (run_id, name), parts in values.items():
             if len(parts) > 1:  # continuation documents, in order
                 parts.sort(key=lambda p: p[0])
@@ -234,6 +247,22 @@ class MongoReader(Reader):
             except gridfs.errors.NoFile:
                 raise NoSuchRun(f"artifact {name!r} of run {run_id} is listed in the run "
                                 f"but its GridFS file {entries[name]} is missing") from None
+
+
+def _exact(doc: dict[str, Any], steps: list[Any] | None, values: list[Any]
+           ) -> tuple[list[Any] | None, list[Any]]:
+    """A metric document's steps and values with the points kept in ``exact`` (those BSON
+    holds only as floats) as they were logged."""
+    exact = exact_from_document(doc)
+    if not exact:
+        return steps, values
+    steps, values = (None if steps is None else list(steps)), list(values)
+    for position, (step, value) in exact.items():
+        if position < len(values):
+            values[position] = value
+            if steps is not None:
+                steps[position] = step
+    return steps, values
 
 
 _OPERATORS = {"==": "$eq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from ..observers.sql_values import point_from_columns
 from .base import (
     ALL_RUNS,
     Metric,
@@ -23,6 +24,7 @@ from .base import (
     RunFilter,
     StoredRun,
     StoreUnreadable,
+    summarize,
 )
 
 
@@ -97,11 +99,16 @@ class SqlReader(Reader):
                         details.c.result.label("d_result"),
                         details.c.fail_trace.label("d_fail_trace")]
             joined = joined.outerjoin(details, details.c.run_id == run.c.run_id)
+        status: Any = run.c.status
+        if details is not None and "status" in details.c:  # SKIPPED: not in Sacred's enum
+            # as text: PostgreSQL compares an enum only with its own members
+            status = sa.func.coalesce(details.c.status, sa.cast(run.c.status, sa.String(64)))
+            columns.append(details.c.status.label("d_status"))
         query = sa.select(*columns).select_from(joined).where(run.c.status.is_not(None))
         if where.ids is not None:
             query = query.where(run.c.id.in_(sorted(where.ids)))
         if where.status is not None:
-            query = query.where(run.c.status == where.status)
+            query = query.where(status == where.status)
         if where.experiment is not None:
             query = query.where(ex.c.name == where.experiment)
         with self._engine.connect() as conn:
@@ -190,7 +197,7 @@ class SqlReader(Reader):
         if trace is None and row.fail_trace:
             trace = row.fail_trace.splitlines(keepends=True)
         return StoredRun(
-            id=row.id, experiment=d_experiment, status=row.status,
+            id=row.id, experiment=d_experiment, status=mapping.get("d_status") or row.status,
             config=_loads(row.config, {}), command=row.command,
             result=_loads(d_result, None) if d_result is not None else _number(row.result),
             start_time=row.start_time, stop_time=row.stop_time, heartbeat=row.heartbeat,
@@ -242,13 +249,15 @@ class SqlReader(Reader):
         key = self._run_key(run_id)
         rows = []
         if t is not None:
+            exact = t.c.exact if "exact" in t.c else sa.null()
             with self._engine.connect() as conn:
                 rows = list(conn.execute(
-                    sa.select(t.c.step, t.c.value, t.c.timestamp)
+                    sa.select(t.c.step, t.c.value, t.c.timestamp, exact)
                     .where(t.c.run_id == key, t.c.name == name).order_by(t.c.metric_id)))
         if not rows:
             raise NoSuchRun(f"run {run_id} in {self.location} has no metric {name!r}")
-        return Metric(name, [r[0] for r in rows], [_number(r[1]) for r in rows],
+        points = [point_from_columns(r[0], _number(r[1]), r[3]) for r in rows]
+        return Metric(name, [p[0] for p in points], [p[1] for p in points],
                       [r[2] for r in rows])
 
     def metric_summaries(self, runs: list[StoredRun]) -> dict[int, dict[str, MetricSummary]]:
@@ -263,15 +272,20 @@ class SqlReader(Reader):
         with self._engine.connect() as conn:
             ids = {key: run_id for key, run_id in conn.execute(  # Sacred's first is "0"
                 sa.select(run.c.run_id, run.c.id).where(run.c.id.in_([r.id for r in runs])))}
+            exact = sa.func.count(t.c.exact) if "exact" in t.c else sa.literal(0)
             groups = list(conn.execute(
                 sa.select(t.c.run_id, t.c.name, sa.func.min(t.c.value), sa.func.max(t.c.value),
-                          sa.func.count(), sa.func.max(t.c.metric_id))
+                          sa.func.count(), sa.func.max(t.c.metric_id), exact)
                 .where(t.c.run_id.in_(list(ids))).group_by(t.c.run_id, t.c.name)))
             last = {metric_id: value for metric_id, value in conn.execute(
                 sa.select(t.c.metric_id, t.c.value).where(
                     t.c.metric_id.in_([g[5] for g in groups])))} if groups else {}
-        for run_key, name, low, high, count, last_id in groups:
-            if count:
+        for run_key, name, low, high, count, last_id, exact_points in groups:
+            if exact_points:  # points the columns hold only nearly: summarized exactly here
+                summary = summarize(self.metric(ids[run_key], name).values)
+                if summary is not None:
+                    out[ids[run_key]][name] = summary
+            elif count:
                 out[ids[run_key]][name] = MetricSummary(_number(last[last_id]), _number(low),
                                                         _number(high), count)
         return out

@@ -1,9 +1,10 @@
 """Reader of Sacred's TinyDbObserver layout (ours and Sacred 0.8.7's own).
 
-``DIR/metadata.json`` is read through TinyDB with tinydb-serialization decoding the
-``{TinyDate}`` and ``{TinyFile}`` tags; files come from ``DIR/hashfs/``. Runs Sacred wrote
-(uuid ``_id``) are named by their TinyDB document id. Nothing is written, not even a lock
-file: a read that meets a half-written file tries again.
+``DIR/metadata.json`` is read as TinyDB's JSON, the ``{TinyDate}``, ``{TinyFile}``,
+``{TinyText}`` and numpy/pandas tags decoded
+(:func:`~pytest_sacred.observers.tinydb_values.decode`); files come from ``DIR/hashfs/``.
+Runs Sacred wrote (uuid ``_id``) are named by their TinyDB document id. Nothing is
+written, not even a lock file: a read that meets a half-written file tries again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..observers.tinydb_values import decode
 from .base import (
     ALL_RUNS,
     Metric,
@@ -28,58 +30,13 @@ from .base import (
     summarize,
 )
 
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 _READ_ATTEMPTS = 3
-
-
-def _database(data: Any) -> Any:
-    """A read-only TinyDB over already-parsed ``data``, decoding Sacred's tags."""
-    from tinydb import TinyDB
-    from tinydb.storages import Storage
-    from tinydb_serialization import SerializationMiddleware, Serializer
-
-    class Snapshot(Storage):
-        def __init__(self) -> None:
-            self.data = data
-
-        def read(self) -> Any:
-            return self.data
-
-        def write(self, data: Any) -> None:
-            raise StoreUnreadable("the TinyDB reader does not write")
-
-    class Dates(Serializer):  # type: ignore[misc]  # tinydb_serialization has no types
-        OBJ_CLASS = datetime
-
-        def encode(self, obj: datetime) -> str:
-            return obj.strftime(DATE_FORMAT)
-
-        def decode(self, s: str) -> datetime:
-            return datetime.strptime(s, DATE_FORMAT)
-
-    class FileIds(Serializer):  # type: ignore[misc]
-        """A ``{TinyFile}`` reference, kept as the hashfs id (an md5) it names."""
-
-        OBJ_CLASS = type("_HashfsId", (), {})
-
-        def encode(self, obj: Any) -> str:
-            return json.dumps(str(obj))
-
-        def decode(self, s: str) -> str:
-            md5: str = json.loads(s)
-            return md5
-
-    storage = SerializationMiddleware(Snapshot)
-    storage.register_serializer(Dates(), "TinyDate")
-    storage.register_serializer(FileIds(), "TinyFile")
-    return TinyDB(storage=storage)
 
 
 def _check_imports() -> None:
     from ..extras import require
 
-    for module in ("hashfs", "tinydb", "tinydb_serialization"):
-        require(module)
+    require("hashfs")  # the content-addressed files; the metadata is plain JSON
 
 
 class TinyDbReader(Reader):
@@ -120,11 +77,14 @@ class TinyDbReader(Reader):
         if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
             raise StoreUnreadable(f"{self.path} is JSON but not a TinyDB database")
         docs: dict[int, dict[str, Any]] = {}
-        for doc in _database(tables).table("runs").all():
+        for key, stored in (tables.get("runs") or {}).items():
+            if not isinstance(stored, dict) or not key.isdigit():
+                continue  # not a TinyDB document
+            doc: dict[str, Any] = decode(stored)
             run_id = doc.get("_id")
             if isinstance(run_id, bool) or not isinstance(run_id, int):
-                run_id = doc.doc_id  # Sacred's uuid ids
-            docs[run_id] = dict(doc)
+                run_id = int(key)  # Sacred's uuid ids: the TinyDB document id
+            docs[run_id] = doc
         return docs
 
     def _record(self, run_id: int, doc: dict[str, Any]) -> StoredRun:
