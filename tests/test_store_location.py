@@ -138,8 +138,10 @@ def outside(pytester: pytest.Pytester, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("option, kind", PATH_OPTIONS)
 def test_a_value_that_moves_the_rootdir_is_refused(pytester: pytest.Pytester, outside: Path,
-                                                   runs_dir: Path, option: str,
-                                                   kind: str) -> None:
+                                                   runs_dir: Path, option: str, kind: str,
+                                                   bytecode: bool) -> None:
+    """Before anything is collected or stored: the runs would be named relative to the
+    wrong rootdir and the default store, pytest's cache and the ini file would move."""
     pytester.makepyfile(test_svm=EXPERIMENT)
     value = outside / "given"
     if kind == "dir":
@@ -168,6 +170,20 @@ def test_the_ini_file_a_value_would_skip_is_named(pytester: pytest.Pytester,
         f"*so the rootdir became {pytester.path.parent} instead of {pytester.path} and the "
         f"ini file {pytester.path / 'tox.ini'} was not read. Write the value after '=': "
         f"--sacred-file-storage={outside}"])
+
+
+def test_a_value_in_pytest_addopts_is_checked_too(pytester: pytest.Pytester, outside: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_svm=EXPERIMENT)
+    addopts = os.environ["PYTEST_ADDOPTS"]
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"{addopts} --sacred-file-storage {outside}")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*pytest took '{outside}' (the value of "
+                                 "--sacred-file-storage) for a test path*"])
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"{addopts} --sacred-file-storage={outside}")
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+    assert sorted(stored_runs(outside)) == [1, 2]
 
 
 def test_the_value_after_equals_stores_there(pytester: pytest.Pytester, outside: Path,
