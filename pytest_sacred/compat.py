@@ -2,8 +2,9 @@
 
 pytest gives plugins no public way to read the output captured so far in a phase, the
 conftest modules that apply to a path, the report sections collected for an item, an
-item's fixture definitions by name (in its closure or merely visible to it), or to say
-which line ``--fixtures`` shows for a fixture. When a pytest
+item's fixture definitions by name (in its closure or merely visible to it), to say
+which line ``--fixtures`` shows for a fixture, or to learn which rootdir and ini file a
+command line gives once every plugin's options are known. When a pytest
 release changes one of these, the test of that function fails and this module is the only
 one to adapt.
 """
@@ -11,6 +12,7 @@ one to adapt.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FunctionType, ModuleType
@@ -114,3 +116,30 @@ def shown_at_line(func: Callable[..., Any], line: int) -> Callable[..., Any]:
     stand_in.__module__ = func.__module__
     stand_in.__qualname__ = func.__qualname__
     return stand_in
+
+
+def setup_for(config: pytest.Config,
+              args: Sequence[str]) -> tuple[list[str], Path, Path | None]:
+    """``args`` parsed as pytest parses them now, every plugin's options known: their test
+    paths, and the rootdir and ini file pytest's own rules choose for those paths.
+
+    pytest chooses the session's rootdir and ini file before it loads the plugins, so the
+    value of a plugin's option written as a separate argument counts as a test path then;
+    comparing with this tells whether that changed the choice. Needs ``config``'s parser
+    (``Config._parser``) and pytest's rule (``findpaths.determine_setup``, which gained the
+    ``override_ini`` argument in pytest 9 and returns three or four values).
+    """
+    from _pytest.config.findpaths import determine_setup
+
+    namespace = config._parser.parse_known_args(args)
+    paths = [str(arg) for arg in getattr(namespace, "file_or_dir", None) or ()]
+    given: dict[str, Any] = {
+        "inifile": namespace.inifilename,
+        "args": paths,
+        "rootdir_cmd_arg": namespace.rootdir or None,
+        "invocation_dir": config.invocation_params.dir,
+    }
+    if "override_ini" in inspect.signature(determine_setup).parameters:
+        given["override_ini"] = namespace.override_ini
+    rootpath, inipath = determine_setup(**given)[:2]
+    return paths, rootpath, inipath

@@ -3,12 +3,19 @@
 The command line wins over the ini file; a relative path given on the command line is
 relative to the current directory, one given in the ini file to the ini file's directory.
 Bad values are usage errors that name the option and say what would be right.
+
+pytest chooses the rootdir and the ini file before it loads plugins, so it takes the value
+of ``--sacred-file-storage DIR`` (written as a separate argument) for a test path then:
+when DIR exists outside the project, the rootdir moves to a common parent and the
+project's ini file may go unread. :func:`check_values_taken_for_paths` refuses exactly
+those sessions; ``--sacred-file-storage=DIR`` is never mistaken.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,6 +302,7 @@ class Options:
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
         """Parse the options; raises ``pytest.UsageError`` naming a bad value."""
+        check_values_taken_for_paths(config)
         option = config.option
         try:
             updates = parse_assignments(option.sacred_with or [])
@@ -369,6 +377,53 @@ def _seed_root(config: pytest.Config) -> dict[str, Any]:
     root = config.option.sacred_seed
     return {"seed_root": secrets.randbelow(10**9) + 1 if root is None else root,
             "group_session": uuid.uuid4().hex}
+
+
+def check_values_taken_for_paths(config: pytest.Config) -> None:
+    """Refuse a session whose rootdir or ini file changed because pytest took the value of
+    a ``--sacred-*`` option, written as a separate argument, for a test path.
+
+    pytest chooses both before it loads plugins, when every argument that is not an option
+    of pytest's own and names an existing path counts as a test path. The default store
+    (``runs/`` at the rootdir), the node ids, the sources recorded relative to the rootdir
+    and pytest's cache would move with the rootdir, and the ini file's settings (``addopts``
+    and the ``sacred_*`` keys among them) could be lost: nothing would be stored where the
+    user expects. Only a choice that actually changed is refused; a value inside the
+    project usually changes nothing. Costs nothing unless such a value names a path.
+    """
+    args = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+            *(str(arg) for arg in config.invocation_params.args)]
+    candidates = [(option, value) for option, value in zip(args, args[1:], strict=False)
+                  if option.startswith("--sacred-") and "=" not in option
+                  and not value.startswith("-") and _names_a_path(value)]
+    if not candidates:
+        return
+    from .compat import setup_for
+
+    paths, rootpath, inipath = setup_for(config, args)
+    taken = [(option, value) for option, value in candidates if value not in paths]
+    if not taken or (config.rootpath, config.inipath) == (rootpath, inipath):
+        return
+    changes = []
+    if config.rootpath != rootpath:
+        changes.append(f"the rootdir became {config.rootpath} instead of {rootpath}")
+    if config.inipath != inipath:
+        changes.append(f"the ini file {inipath} was not read" if config.inipath is None
+                       else f"the ini file {config.inipath} was read instead of "
+                            f"{inipath or 'none'}")
+    values = ", ".join(f"{value!r} (the value of {option})" for option, value in taken)
+    raise pytest.UsageError(
+        f"pytest took {values} for a test path: it chooses the rootdir and ini file before "
+        f"it knows pytest-sacred's options, so {' and '.join(changes)}. Write the value "
+        "after '=': " + " ".join(f"{option}={value}" for option, value in taken))
+
+
+def _names_a_path(value: str) -> bool:
+    """Whether pytest would take ``value`` for an existing test path (``path::name`` too)."""
+    try:
+        return Path(value.split("::", 1)[0]).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _value(config: pytest.Config, name: str) -> Any:

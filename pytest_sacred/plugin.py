@@ -59,11 +59,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
-    """Never collect inside a file store: ``_sources/`` holds copies of test modules."""
+    """Never collect inside a store: ``_sources/`` holds copies of test modules, a run
+    directory any artifact. The session's own stores are known; any other file store (of
+    another rootdir, a copied baseline, one Sacred wrote) is recognised by its layout."""
+    from .store_dirs import inside_file_store
+
     state = config.stash.get(STATE, None)
     if state is not None and collection_path in state.store_directories:
         return True
-    return None
+    return True if inside_file_store(collection_path) else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -75,8 +75,6 @@ class SacredSession:
                 observer, None if config.pluginmanager.has_plugin(name) else name)
         stores = {Path(o.basedir).absolute() for o in observers if hasattr(o, "basedir")}
         default = config.rootpath / "runs"
-        if (default / "_sources").is_dir():  # also when this session stores elsewhere
-            stores.add(default)
         events = Dispatcher(config.pluginmanager)
         spill_dir = (options.file_storage or default) / "_spill"
         from .regression import RegressionChecks

@@ -110,7 +110,9 @@ def test_unknown_named_config_in_marker(pytester, runs_dir):
 def test_unwritable_store(project, tmp_path):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the store should be")
-    result = project.runpytest("--sacred-file-storage", str(blocked))
+    # with '=': written apart, the existing path outside the project would move the rootdir
+    # (refused on its own, tests/test_store_location.py)
+    result = project.runpytest(f"--sacred-file-storage={blocked}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*file store '*blocked' is a file, not a directory*"])
     if os.geteuid() != 0:  # root writes anywhere

@@ -161,3 +161,28 @@ def test_shown_at_line_makes_pytest_locate_a_function_at_that_line(pytester):
                 assert traceback.extract_tb(exc.__traceback__)[-1].lineno == 7
         ''')
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_setup_for_gives_the_rootdir_and_ini_file_of_a_command_line(pytester, tmp_path):
+    """pytest's own rule, with every option known: an option's value is no test path, a
+    test path outside the project moves the rootdir (and loses the project's ini file),
+    ``--rootdir`` and ``-o`` are read as pytest reads them."""
+    outside = str(tmp_path)  # beside the pytester project
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_setup=f'''
+        from pathlib import Path
+        from pytest_sacred.compat import setup_for
+
+        OUTSIDE = {outside!r}
+
+        def test_setup(request):
+            config = request.config
+            ini = Path.cwd() / "tox.ini"
+            assert (config.rootpath, config.inipath) == (Path.cwd(), ini)
+            assert setup_for(config, ["--sacred-tinydb", OUTSIDE, "test_setup.py"]) == (
+                ["test_setup.py"], Path.cwd(), ini)
+            assert setup_for(config, [OUTSIDE]) == ([OUTSIDE], Path(OUTSIDE).parent, None)
+            assert setup_for(config, ["--rootdir", OUTSIDE, "-o", "x=y"]) == (
+                [], Path(OUTSIDE), ini)
+        ''')
+    pytester.runpytest().assert_outcomes(passed=1)

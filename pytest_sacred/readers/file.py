@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..journal import JOURNAL, add_journal
+from ..store_dirs import is_run_directory
 from .base import (
     ALL_RUNS,
     Metric,
@@ -211,7 +212,7 @@ def open_store(store: str) -> FileReader:
     if not root.is_dir():
         raise StoreUnreadable(f"{store!r} is not a directory; give the directory passed to "
                               "--sacred-file-storage (runs/ by default)")
-    if (root / "run.json").is_file() and root.name.isdigit():
+    if is_run_directory(root):
         raise StoreUnreadable(f"{store!r} is one run's directory; give the store that holds "
                               f"it: {str(root.parent)!r}")
     try:
