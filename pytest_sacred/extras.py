@@ -51,6 +51,7 @@ PACKAGES: dict[str, Package] = {
     "pandas": Package("analysis", "pandas", "load_runs, get_run and exports"),
     "matplotlib": Package("analysis", "matplotlib", "plotting"),
     "pyarrow": Package("parquet", "pyarrow", "export to .parquet"),
+    "psutil": Package("system", "psutil", "--sacred-system-metrics"),
     "scipy": Package("stats", "scipy", "a group's interval or a rule with a confidence"),
 }
 

@@ -118,7 +118,8 @@ COMMANDS = {
                  "the SQL store", "SQLAlchemy", "sql"),
     "mongo": ("pymongo", ["ls", "mongodb://127.0.0.1:1/db"],
               "the MongoDB store", "pymongo", "mongo"),
-    "tinydb": ("tinydb", ["ls", "tiny"], "the TinyDB store", "tinydb", "tinydb"),
+    # the reader decodes metadata.json itself; it needs hashfs for the stored files
+    "tinydb": ("hashfs", ["ls", "tiny"], "the TinyDB store", "hashfs", "tinydb"),
     "s3": ("boto3", ["ls", "s3://bucket/runs"], "the S3 store", "boto3", "s3"),
     "gcs": ("google", ["ls", "gs://bucket/runs"], "the GCS store", "google-cloud-storage",
             "gcs"),
