@@ -84,8 +84,10 @@ class Run:
         """Keep a file with the run, under ``name`` (default: its basename)."""
         path = _existing_file(filename, "artifact")
         self._record.artifact_paths.add(path)
-        self._record.emit("pytest_sacred_artifact_event", name=name or os.path.basename(path),
-                          filename=path, metadata=metadata, content_type=content_type)
+        name = name or os.path.basename(path)
+        self._record.emit("pytest_sacred_artifact_event", name=name, filename=path,
+                          metadata=self._record.storable(metadata, f"artifact {name!r} metadata"),
+                          content_type=content_type)
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content)."""

@@ -160,10 +160,11 @@ class Runner:
     def _beat(self, record: RunRecord, captured_out: str) -> None:
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
-        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
-                   info=record.info)
-        self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
-                   captured_out=captured_out, beat_time=utcnow(), result=record.result)
+        info = record.storable(record.info, "info")
+        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics, info=info)
+        self._emit(record, "pytest_sacred_heartbeat_event", info=info,
+                   captured_out=captured_out, beat_time=utcnow(),
+                   result=record.storable(record.result, "result"))
 
     def _beat_failed(self, record: RunRecord, exc: BaseException) -> None:
         """A periodic beat raised (the next one still runs): reported with the run."""
@@ -202,7 +203,7 @@ class Runner:
             record.status = status
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
-                           result=record.result)
+                           result=record.storable(record.result, "result"))
             elif status == "FAILED":
                 assert exc is not None or trace is not None
                 self._emit(record, "pytest_sacred_failed_event", fail_time=record.stop_time,

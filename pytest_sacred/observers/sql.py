@@ -33,7 +33,7 @@ from typing import Any
 from ..hashing import md5_of
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
-from ..serialize import flatten
+from ..serialize import to_json
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
 _CONNECT_TIMEOUT = 5
@@ -56,7 +56,7 @@ DRIVER_PACKAGES = {
 
 
 def _json(value: Any) -> str:
-    return json.dumps(flatten(value))
+    return json.dumps(to_json(value))
 
 
 def _float_or_none(value: Any) -> float | None:

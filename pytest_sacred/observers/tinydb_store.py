@@ -33,7 +33,7 @@ from typing import Any
 
 from ..hashing import md5_of
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
-from ..serialize import flatten, is_plain
+from ..serialize import is_plain, to_json
 from ..timestamps import isoformats
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 
@@ -79,7 +79,7 @@ def tiny_value(value: Any) -> Any:
         return "{TinyArray}:" + json.dumps(value.tolist())
     if kind in ("pandas.DataFrame", "pandas.Series"):
         return "{Tiny" + type(value).__name__ + "}:" + value.to_json()
-    return flatten(value)
+    return to_json(value)
 
 
 @dataclass
