@@ -65,9 +65,13 @@ def _register_handlers(needed: tuple[str, ...] = ()) -> None:
     import importlib
     import sys
 
+    import jsonpickle.handlers  # type: ignore[import-untyped]
+
+    registry = id(jsonpickle.handlers.registry)  # a re-imported jsonpickle has a new one
     for package in ("numpy", "pandas"):
-        if (package in sys.modules or package in needed) and package not in _registered:
-            _registered.add(package)
+        if (package in sys.modules or package in needed) \
+                and f"{registry}:{package}" not in _registered:
+            _registered.add(f"{registry}:{package}")
             importlib.import_module(f"jsonpickle.ext.{package}").register_handlers()
 
 
@@ -79,7 +83,7 @@ def flatten(value: Any) -> Any:
     """
     if is_plain(value):
         return value
-    import jsonpickle  # type: ignore[import-untyped]
+    import jsonpickle
 
     _register_handlers()
     with warnings.catch_warnings():

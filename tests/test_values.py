@@ -1,0 +1,231 @@
+"""Values a run cannot store as they are: stored in a converted form with a warning naming
+the entry, the run ends, every store stays readable, config entries are refused."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+from helpers import read_run, stored_runs
+
+pytest.importorskip("numpy")
+
+DEEP = '''
+def deep(levels, leaf=1):
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+'''
+
+UNSTORABLE = '''
+import numpy as np
+import pytest
+''' + DEEP + '''
+
+@pytest.mark.experiment
+def test_lambda(sacred_run):
+    return lambda x: x
+
+@pytest.mark.experiment
+def test_numpy_scalar(sacred_run):
+    return np.float64(2.5)
+
+@pytest.mark.experiment
+def test_numpy_array(sacred_run):
+    return np.arange(3)
+
+@pytest.mark.experiment
+def test_lambda_in_info(sacred_run):
+    sacred_run.info["x"] = {"y": lambda: 1, "z": 1}
+    sacred_run.info["ld"] = np.longdouble(1.5)
+
+@pytest.mark.experiment
+def test_deep_result(sacred_run):
+    return deep(400)
+
+@pytest.mark.experiment
+def test_deep_info(sacred_run):
+    sacred_run.info["d"] = deep(400)
+
+@pytest.mark.experiment
+def test_very_deep_numpy_result(sacred_run):
+    return deep(3000, np.arange(2))
+
+@pytest.mark.experiment
+def test_artifact_metadata(sacred_run, tmp_path):
+    path = tmp_path.parent / "a.txt"
+    path.write_text("a")
+    with open(path) as f:
+        sacred_run.add_artifact(path, metadata={"f": f, "n": 1})
+'''
+
+
+def test_unstorable_values_end_their_runs_stored_as_their_repr(pytester, runs_dir) -> None:
+    pytester.makepyfile(test_unstorable=UNSTORABLE)
+    result = pytester.runpytest("-p", "no:randomly", "-W", "always")
+    result.assert_outcomes(passed=8)
+    assert result.ret == 0, result.stdout.str()  # nothing spilled, nothing lost: not 6
+    assert not (runs_dir / "_spill").exists()
+    out = result.stdout.str()
+    for entry in ("result cannot be stored (neither JSON nor jsonpickle can store a "
+                  "builtins.function)",
+                  "info['x']['y'] cannot be stored",
+                  "info['ld'] cannot be stored (neither JSON nor jsonpickle can store a "
+                  "numpy.longdouble",
+                  "result[0][0][0][0]...(58 levels)...[0][0] cannot be stored (nested deeper "
+                  "than 64 levels)",
+                  "info['d'][0][0][0]...(58 levels)...[0][0] cannot be stored",
+                  "artifact 'a.txt' metadata['f'] cannot be stored"):
+        assert entry in out, entry
+    assert "UnstorableValueWarning" in out
+    runs = _by_name(runs_dir)
+    assert {run["status"] for run in runs.values()} == {"COMPLETED"}
+    assert runs["lambda"]["result"].startswith("<function test_lambda.<locals>.<lambda>")
+    assert runs["numpy_scalar"]["result"] == 2.5
+    assert runs["numpy_array"]["result"] == {"py/object": "numpy.ndarray", "dtype": "int64",
+                                             "values": [0, 1, 2]}
+    info = json.loads((runs_dir / str(runs["lambda_in_info"]["_id"]) / "info.json").read_text())
+    assert info["x"]["z"] == 1 and info["x"]["y"].startswith("<function test_lambda_in_info.<locals>.<lambda>")
+    assert info["ld"] == "np.longdouble('1.5')"
+    result64 = runs["deep_result"]["result"]
+    for _ in range(63):
+        [result64] = result64
+    assert result64 == ["[" * 336 + "1" + "]" * 336]
+    assert runs["very_deep_numpy_result"]["status"] == "COMPLETED"
+
+
+def _by_name(runs_dir) -> dict[str, dict]:
+    """The stored runs by experiment name, each with its id under ``_id``."""
+    return {run["experiment"]["name"]: {**run, "_id": run_id}
+            for run_id, run in stored_runs(runs_dir).items()}
+
+
+def test_the_summary_row_of_a_result_whose_repr_fails(pytester, runs_dir) -> None:
+    pytester.makepyfile(test_r='''
+import pytest
+
+class Odd:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+@pytest.mark.experiment
+def test_odd(sacred_run):
+    return Odd()
+''')
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*COMPLETED*<Odd object; repr faile…*"])
+    [run] = stored_runs(runs_dir).values()
+    assert run["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("deep(400)", "config entry 'layers' cannot be stored: layers['a'][0][0][0]...(58 "
+                  "levels)...[0][0]: nested deeper than 64 levels; use a JSON value or one "
+                  "jsonpickle can restore, nested at most 64 levels"),
+    ("deep(5000)", "config entry 'layers' cannot be stored: layers['a'][0][0][0]...(58 "
+                   "levels)...[0][0]: nested deeper than 64 levels"),
+])
+def test_a_deep_config_is_a_usage_error_naming_the_entry(pytester, runs_dir, value,
+                                                         message) -> None:
+    pytester.makepyfile(test_c=DEEP + f'''
+import pytest
+from pytest_sacred import config
+
+@config
+def layers():
+    return {{"a": {value}}}
+
+@config
+def transform():
+    return open
+
+@pytest.mark.experiment
+def test_deep(layers):
+    pass
+''')
+    result = pytester.runpytest("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert message in result.stderr.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert stored_runs(runs_dir) == {}
+
+
+def test_nan_inf_and_big_ints_read_back_as_written(pytester, runs_dir) -> None:
+    """The file store's readers (orjson when installed) read what json wrote."""
+    pytest.importorskip("orjson")
+    pytester.makepyfile(test_n='''
+import pytest
+
+@pytest.mark.experiment
+def test_n(sacred_run):
+    sacred_run.info.update(nan=float("nan"), inf=float("inf"), big=2**70, neg=-2**64 - 1,
+                           odd="\\ud800")
+    sacred_run.log_scalar("m", float("nan"))
+    sacred_run.log_scalar("m", 2**65)
+    return float("-inf")
+''')
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+    from pytest_sacred.readers.api import get_run, load_runs
+
+    run = get_run(runs_dir, 1)
+    assert run.status == "COMPLETED" and run.result == -math.inf
+    assert math.isnan(run.info["nan"]) and run.info["inf"] == math.inf
+    assert run.info["big"] == 2**70 and type(run.info["big"]) is int
+    assert run.info["neg"] == -2**64 - 1 and run.info["odd"] == "\ud800"
+    values = run.metrics["m"].tolist() if hasattr(run.metrics["m"], "tolist") else None
+    assert values is None or (math.isnan(values[0]) and values[1] == 2**65)
+    assert len(load_runs(runs_dir)) == 1
+    listed = pytester.run(sys.executable, "-m", "pytest_sacred", "ls", str(runs_dir))
+    assert listed.ret == 0, listed.stderr.str()
+    listed.stdout.fnmatch_lines(["*1*n*COMPLETED*-inf*"])
+
+
+def test_a_config_entry_that_cannot_be_stored_and_a_deep_one(pytester, runs_dir) -> None:
+    """The first entry found is named; nothing is stored, nothing spilled."""
+    pytester.makepyfile(test_c=DEEP + '''
+import pytest
+from pytest_sacred import config
+
+@config
+def layers():
+    return deep(300)
+
+@config
+def fn():
+    return lambda: 1
+
+@pytest.mark.experiment
+def test_both(layers, fn):
+    pass
+''')
+    result = pytester.runpytest("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*config entry '*' cannot be stored*"])
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_numpy_results_end_their_runs_on_the_file_store(pytester, runs_dir) -> None:
+    """``indented`` of a numpy value (a float subclass) in run.json: no ambiguous truth."""
+    pytester.makepyfile(test_np='''
+import numpy as np
+import pytest
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("kind", ["f64", "i64", "empty", "bool"])
+def test_np(sacred_run, kind):
+    return {"f64": np.float64(2.5), "i64": np.int64(3), "empty": np.zeros(0),
+            "bool": np.bool_(True)}[kind]
+''')
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    assert result.ret == 0
+    results = sorted(json.dumps(read_run(runs_dir, i)["result"], sort_keys=True)
+                     for i in range(1, 5))
+    assert results == sorted([
+        "2.5", '{"dtype": "int64", "py/object": "numpy.int64", "value": 3}',
+        '{"dtype": "float64", "py/object": "numpy.ndarray", "shape": [0], "values": []}',
+        '{"dtype": "bool", "py/object": "numpy.bool", "value": true}'])
