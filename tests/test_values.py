@@ -229,3 +229,121 @@ def test_np(sacred_run, kind):
         "2.5", '{"dtype": "int64", "py/object": "numpy.int64", "value": 3}',
         '{"dtype": "float64", "py/object": "numpy.ndarray", "shape": [0], "values": []}',
         '{"dtype": "bool", "py/object": "numpy.bool", "value": true}'])
+
+
+SPILLED = '''
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.experiment("a_first")
+def test_a_first(sacred_run):
+    os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)  # the store goes away for good
+    time.sleep(0.3)
+    sacred_run.log_scalar("loss", 0.5)
+    sacred_run.info["f"] = lambda: 1
+    return np.float64(2.5)
+
+
+@pytest.mark.experiment("b_after")
+@pytest.mark.parametrize("how", ["passes", "fails", "skips"])
+def test_b_after(sacred_run, tmp_path, how):
+    sacred_run.log_scalar("loss", 0.25, step=3)
+    sacred_run.info["when"] = how
+    (tmp_path / "model.txt").write_text("weights " + how)
+    resource = tmp_path.parent / "data.csv"
+    resource.write_text("x,y")
+    sacred_run.add_resource(resource)
+    print("out of", how)
+    if how == "fails":
+        raise ValueError("boom")
+    if how == "skips":
+        pytest.skip("not today")
+    return lambda: 2
+'''
+
+
+def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monkeypatch) -> None:
+    """A MongoDB store killed mid-session: every later event goes to the spill file
+    (values that cannot be stored as their repr), and ``pytest-sacred replay`` writes
+    each kind of event into a file store, and then into MongoDB again."""
+    pytest.importorskip("pymongo")
+    pytest.importorskip("secantus", reason="secantusdb is not installed (test extra)")
+    from mongo_server import start_server
+
+    server = start_server(":memory:")
+    try:
+        pytester.makepyfile(test_spilled=SPILLED)
+        db = f"{server.host}:{server.port}:spilled"
+        monkeypatch.setenv("KILL_PID", str(server.process.pid))
+        result = pytester.runpytest_subprocess(f"--sacred-mongo={db}", "--sacred-store-retry=0.5",
+                                               "--sacred-heartbeat=0.1", "-p", "no:randomly")
+    finally:
+        server.stop()
+    out = result.stdout.str()
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    [spill] = (runs_dir / "_spill").glob("mongo-*.jsonl")
+    assert f"python -m pytest_sacred replay {spill}" in out
+    hooks = {json.loads(line)["hook"] for line in spill.read_text().splitlines()[1:]}
+    assert hooks >= {f"pytest_sacred_{kind}" for kind in (
+        "started_event", "heartbeat_event", "log_metrics", "completed_event", "failed_event",
+        "interrupted_event", "artifact_event", "resource_event")}, hooks
+
+    # a queued run's first event, spilled: the store goes away after the first is queued
+    pytester.makeconftest("""
+import os, signal, time
+
+def pytest_runtest_teardown(item):
+    if os.environ.get("KILL_PID"):
+        os.kill(int(os.environ.pop("KILL_PID")), signal.SIGKILL)
+        time.sleep(0.3)
+""")
+    server = start_server(":memory:")
+    try:
+        monkeypatch.setenv("KILL_PID", str(server.process.pid))
+        queued = pytester.runpytest_subprocess(
+            f"--sacred-mongo={server.host}:{server.port}:spilled", "--sacred-queue",
+            "--sacred-store-retry=0.5", "-p", "no:randomly", "-k", "passes or fails")
+    finally:
+        server.stop()
+    [queued_spill] = set((runs_dir / "_spill").glob("mongo-*.jsonl")) - {spill}
+    assert "pytest_sacred_queued_event" in queued_spill.read_text(), queued.stdout.str()
+
+    for path in (spill, queued_spill):
+        target = tmp_path / "replayed"
+        replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(path),
+                                "--store", str(target))
+        assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
+        assert "ERROR" not in replayed.stdout.str()
+    runs = {(run["experiment"]["name"], run["status"]): (run_id, run)
+            for run_id, run in stored_runs(tmp_path / "replayed").items()}
+    assert set(runs) >= {("a_first", "COMPLETED"), ("b_after", "COMPLETED"),
+                         ("b_after", "FAILED"), ("b_after", "SKIPPED"), ("b_after", "QUEUED")}
+    first_id, first = runs["a_first", "COMPLETED"]
+    assert first["result"] == 2.5
+    first_dir = tmp_path / "replayed" / str(first_id)
+    assert json.loads((first_dir / "info.json").read_text())["f"].startswith("<function")
+    assert json.loads((first_dir / "metrics.json").read_text())["loss"]["values"] == [0.5]
+    passed_id, passed = runs["b_after", "COMPLETED"]
+    assert passed["result"].startswith("<function test_b_after.<locals>.<lambda>")
+    assert (tmp_path / "replayed" / str(passed_id) / "model.txt").read_text() == \
+        "weights passes"
+    assert [name for name, _ in passed["resources"]][0].endswith("data.csv")
+    failed = runs["b_after", "FAILED"][1]
+    assert "ValueError: boom" in "".join(failed["fail_trace"])
+
+    # and into MongoDB, the store the spill file was written for
+    again = start_server(":memory:")
+    try:
+        replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(spill),
+                                "--store", f"{again.host}:{again.port}:spilled")
+        assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
+        with again.client() as client:
+            statuses = sorted(d["status"] for d in client.spilled.runs.find())
+        assert statuses == ["COMPLETED", "COMPLETED", "FAILED", "SKIPPED"], statuses
+    finally:
+        again.stop()
