@@ -202,3 +202,16 @@ def test_reader_lists_and_reads_runs(pytester: pytest.Pytester, gcs: FakeGCS,
     listed.stdout.fnmatch_lines(["*1*cloud*COMPLETED*", "*3*cloud*FAILED*"])
     with pytest.raises(StoreUnreadable, match="no such bucket"):
         open_reader("gs://never-made-here/r")
+
+
+def test_unstorable_values_end_their_runs_on_gcs(pytester: pytest.Pytester, gcs: FakeGCS,
+                                                 bucket: str) -> None:
+    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
+    store (see test_values.py)."""
+    from test_values import UNSTORABLE, check_unstorable_read_back
+
+    pytester.makepyfile(test_unstorable=UNSTORABLE)
+    result = pytester.runpytest("-p", "no:randomly", "--sacred-gcs", f"gs://{bucket}/v")
+    result.assert_outcomes(passed=8)
+    assert result.ret == 0 and "could not store" not in result.stdout.str()
+    check_unstorable_read_back(f"gs://{bucket}/v")

@@ -109,7 +109,7 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is dict:
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if type(a) is list:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 

@@ -356,3 +356,18 @@ def test_reader_of_a_missing_bucket(moto: MotoS3, monkeypatch: pytest.MonkeyPatc
         open_reader("s3://never-created/x")
     with pytest.raises(StoreUnreadable, match="not a bucket name"):
         open_reader("s3://A/x")
+
+
+def test_unstorable_values_end_their_runs_on_s3(pytester: pytest.Pytester, moto: MotoS3,
+                                                bucket: str, monkeypatch) -> None:
+    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
+    store (see test_values.py)."""
+    from test_values import UNSTORABLE, check_unstorable_read_back
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)  # for the reader
+    pytester.makepyfile(test_unstorable=UNSTORABLE)
+    result = pytester.runpytest("-p", "no:randomly", "--sacred-s3", f"s3://{bucket}/v",
+                                "--sacred-s3-endpoint", moto.url)
+    result.assert_outcomes(passed=8)
+    assert result.ret == 0 and "could not store" not in result.stdout.str()
+    check_unstorable_read_back(f"s3://{bucket}/v")
