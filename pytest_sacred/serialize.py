@@ -177,7 +177,8 @@ def normalize(value: Any, entry: str) -> tuple[Any, list[Replacement]]:
 
     The one normalisation of a run's values (result, info, config, metadata) before any
     layout encodes them: plain JSON data and whatever jsonpickle stores faithfully (numpy,
-    tuples, sets, datetimes, objects) is kept as it is; a part neither can store (a
+    tuples, sets, datetimes, objects) is kept as it is (subclasses of JSON's scalars, such
+    as ``numpy.float64``, as the plain scalar JSON writes); a part neither can store (a
     lambda, an open file, ``numpy.longdouble``), or one nested deeper than
     :data:`MAX_DEPTH` levels, becomes its ``repr``, and is named (``entry`` is the
     value's own name, e.g. ``"result"``) in the replacements returned. ``value`` itself
@@ -189,10 +190,24 @@ def normalize(value: Any, entry: str) -> tuple[Any, list[Replacement]]:
     return _normalize(value, entry, (), MAX_DEPTH, replaced), replaced
 
 
+def _plain_scalar(value: Any) -> Any:
+    """A subclass of a JSON scalar (``numpy.float64``, an ``IntEnum``) as its base type:
+    what ``json`` writes of it in plain data, so that it is stored the same beside
+    values jsonpickle has to tag."""
+    kind = type(value)
+    if kind in PLAIN_SCALAR_TYPES:
+        return value
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    return "".join([value])  # a str subclass; str() would call its own __str__
+
+
 def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
                replaced: list[Replacement]) -> Any:
     if isinstance(value, PLAIN_SCALARS):
-        return value
+        return _plain_scalar(value)
 
     def as_repr(reason: str) -> str:
         replaced.append(Replacement(entry_name(entry, path), reason))

@@ -282,12 +282,19 @@ import signal
 import time
 
 import numpy as np
+import pymongo
 import pytest
 
 
 @pytest.mark.experiment("a_first")
 def test_a_first(sacred_run):
-    os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)  # the store goes away for good
+    # the store goes away for good once it holds this run: the rest of it is spilled
+    with pymongo.MongoClient(os.environ["MONGO_URL"]) as client:
+        deadline = time.monotonic() + 30
+        while not client.spilled.runs.find_one({"_id": sacred_run._id}):
+            assert time.monotonic() < deadline, "the run never reached the store"
+            time.sleep(0.05)
+    os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)
     time.sleep(0.3)
     sacred_run.log_scalar("loss", 0.5)
     sacred_run.info["f"] = lambda: 1
@@ -315,18 +322,21 @@ def test_b_after(sacred_run, tmp_path, how):
 def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monkeypatch) -> None:
     """A MongoDB store killed mid-session: every later event goes to the spill file
     (values that cannot be stored as their repr), and ``pytest-sacred replay`` writes
-    each kind of event into a file store, and then into MongoDB again."""
+    each kind of event into the store once it is back; a queued run's spill replays
+    into a file store."""
     pytest.importorskip("pymongo")
     pytest.importorskip("secantus", reason="secantusdb is not installed (test extra)")
     from mongo_server import start_server
 
-    server = start_server(":memory:")
+    data = tmp_path / "mongo-data"
+    server = start_server(data, "--sync-on-commit")
     try:
         pytester.makepyfile(test_spilled=SPILLED)
-        db = f"{server.host}:{server.port}:spilled"
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
-        result = pytester.runpytest_subprocess(f"--sacred-mongo={db}", "--sacred-store-retry=0.5",
-                                               "--sacred-heartbeat=0.1", "-p", "no:randomly")
+        monkeypatch.setenv("MONGO_URL", server.url)
+        result = pytester.runpytest_subprocess(
+            f"--sacred-mongo={server.host}:{server.port}:spilled", "--sacred-store-retry=0.5",
+            "--sacred-heartbeat=0.1", "-p", "no:randomly")
     finally:
         server.stop()
     out = result.stdout.str()
@@ -337,6 +347,30 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
     assert hooks >= {f"pytest_sacred_{kind}" for kind in (
         "started_event", "heartbeat_event", "log_metrics", "completed_event", "failed_event",
         "interrupted_event", "artifact_event", "resource_event")}, hooks
+
+    again = start_server(data, "--sync-on-commit")  # the same data, back on another port
+    try:
+        replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(spill),
+                                "--store", f"{again.host}:{again.port}:spilled")
+        assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
+        assert "ERROR" not in replayed.stdout.str()
+        with again.client() as client:
+            runs = {(d["experiment"]["name"], d["status"]): d for d in client.spilled.runs.find()}
+            artifacts = {f["filename"]: client.spilled.fs.chunks.find_one(
+                {"files_id": f["_id"]})["data"] for f in client.spilled.fs.files.find()}
+    finally:
+        again.stop()
+    assert sorted(runs) == [("a_first", "COMPLETED"), ("b_after", "COMPLETED"),
+                            ("b_after", "FAILED"), ("b_after", "SKIPPED")]
+    first = runs["a_first", "COMPLETED"]
+    assert first["result"] == 2.5 and first["info"]["f"].startswith("<function")
+    passed = runs["b_after", "COMPLETED"]
+    assert passed["result"].startswith("<function test_b_after.<locals>.<lambda>")
+    assert "out of passes" in passed["captured_out"]
+    assert [a["name"] for a in passed["artifacts"]] == ["model.txt"]
+    assert b"weights passes" in artifacts.values()
+    assert passed["resources"][0][0].endswith("data.csv")
+    assert "ValueError: boom" in "".join(runs["b_after", "FAILED"]["fail_trace"])
 
     # a queued run's first event, spilled: the store goes away after the first is queued
     pytester.makeconftest("""
@@ -357,38 +391,9 @@ def pytest_runtest_teardown(item):
         server.stop()
     [queued_spill] = set((runs_dir / "_spill").glob("mongo-*.jsonl")) - {spill}
     assert "pytest_sacred_queued_event" in queued_spill.read_text(), queued.stdout.str()
-
-    for path in (spill, queued_spill):
-        target = tmp_path / "replayed"
-        replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(path),
-                                "--store", str(target))
-        assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
-        assert "ERROR" not in replayed.stdout.str()
-    runs = {(run["experiment"]["name"], run["status"]): (run_id, run)
-            for run_id, run in stored_runs(tmp_path / "replayed").items()}
-    assert set(runs) >= {("a_first", "COMPLETED"), ("b_after", "COMPLETED"),
-                         ("b_after", "FAILED"), ("b_after", "SKIPPED"), ("b_after", "QUEUED")}
-    first_id, first = runs["a_first", "COMPLETED"]
-    assert first["result"] == 2.5
-    first_dir = tmp_path / "replayed" / str(first_id)
-    assert json.loads((first_dir / "info.json").read_text())["f"].startswith("<function")
-    assert json.loads((first_dir / "metrics.json").read_text())["loss"]["values"] == [0.5]
-    passed_id, passed = runs["b_after", "COMPLETED"]
-    assert passed["result"].startswith("<function test_b_after.<locals>.<lambda>")
-    assert (tmp_path / "replayed" / str(passed_id) / "model.txt").read_text() == \
-        "weights passes"
-    assert [name for name, _ in passed["resources"]][0].endswith("data.csv")
-    failed = runs["b_after", "FAILED"][1]
-    assert "ValueError: boom" in "".join(failed["fail_trace"])
-
-    # and into MongoDB, the store the spill file was written for
-    again = start_server(":memory:")
-    try:
-        replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(spill),
-                                "--store", f"{again.host}:{again.port}:spilled")
-        assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
-        with again.client() as client:
-            statuses = sorted(d["status"] for d in client.spilled.runs.find())
-        assert statuses == ["COMPLETED", "COMPLETED", "FAILED", "SKIPPED"], statuses
-    finally:
-        again.stop()
+    target = tmp_path / "replayed"
+    replayed = pytester.run(sys.executable, "-m", "pytest_sacred", "replay", str(queued_spill),
+                            "--store", str(target))
+    assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
+    [queued_run] = stored_runs(target).values()
+    assert queued_run["status"] == "QUEUED"
