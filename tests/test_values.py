@@ -397,3 +397,89 @@ def pytest_runtest_teardown(item):
     assert replayed.ret == 0, replayed.stdout.str() + replayed.stderr.str()
     [queued_run] = stored_runs(target).values()
     assert queued_run["status"] == "QUEUED"
+
+
+# -- the normalisation itself ------------------------------------------------------------------
+
+
+def test_normalize_names_each_replaced_part_and_keeps_the_rest() -> None:
+    import enum
+
+    import numpy as np
+
+    from pytest_sacred.serialize import MAX_DEPTH, normalize
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    def deep(levels):
+        value = 1
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    plain = {"a": [1, 2.5, None, "x"], "b": {"c": True}}
+    assert normalize(plain, "info") == (plain, []) and normalize(plain, "info")[0] is plain
+    value, replaced = normalize({"ok": (1, np.int64(2)), "f": lambda: 0, 3: {"g": open},
+                                 "level": Level.HIGH, "x": np.float64(0.5),
+                                 "ld": np.longdouble(1.5), "deep": deep(MAX_DEPTH)}, "info")
+    assert [r.entry for r in replaced] == [
+        "info['f']", "info['ld']", "info['deep'][0][0][0]...(58 levels)...[0][0]"]
+    assert all("its repr is stored instead" in r.message() for r in replaced)
+    assert value["ok"] == (1, np.int64(2)) and value[3] == {"g": open}
+    assert value["f"].startswith("<function test_normalize_names")
+    assert type(value["level"]) is int and type(value["x"]) is float
+    assert value["ld"] == "np.longdouble('1.5')"
+    assert normalize(deep(MAX_DEPTH - 1), "result") == (deep(MAX_DEPTH - 1), [])
+    # a tuple counts two levels: {"py/tuple": [...]} in JSON
+    assert normalize(_nested_tuples(MAX_DEPTH // 2), "result")[1] == []
+    [too_deep] = normalize(_nested_tuples(MAX_DEPTH // 2 + 1), "result")[1]
+    assert too_deep.reason == "nested deeper than 64 levels"
+
+
+def _nested_tuples(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = (value,)
+    return value
+
+
+def test_check_storable_refuses_naming_the_part() -> None:
+    from pytest_sacred.serialize import NotSerializableError, check_storable
+
+    check_storable({"lr": 0.1, "layers": (1, 2)}, "optimizer")
+    with pytest.raises(NotSerializableError, match=r"optimizer\['f'\]: neither JSON nor "
+                                                   r"jsonpickle can store a builtins.function"):
+        check_storable({"lr": 0.1, "f": lambda: 0}, "optimizer")
+
+
+def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_path) -> None:
+    """The replay process imports numpy for the tagged values it restores."""
+    from datetime import datetime
+
+    import numpy as np
+
+    from pytest_sacred.observers.file_storage import FileStorageObserver
+    from pytest_sacred.spill import SpillWriter
+
+    store = tmp_path / "runs"
+    observer = FileStorageObserver(store)
+    observer.open()
+    spill = SpillWriter(store / "_spill", "file", observer.store_spec())
+    observer.close()
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    spill.write("pytest_sacred_started_event", {
+        "run_id": 1, "ex_info": {"name": "e", "base_dir": str(tmp_path), "sources": []},
+        "command": "test_e", "host_info": {"hostname": "h"}, "start_time": t0,
+        "config": {"seed": 1}, "meta_info": {"command": "test_e"}}, "test")
+    spill.write("pytest_sacred_completed_event", {
+        "run_id": 1, "stop_time": t0, "result": {"a": np.arange(3), "b": np.int64(4)}}, "test")
+    spill.close()
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "pytest_sacred", "replay", str(spill.path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_run(store, 1)["result"] == {
+        "a": {"py/object": "numpy.ndarray", "dtype": "int64", "values": [0, 1, 2]},
+        "b": {"py/object": "numpy.int64", "dtype": "int64", "value": 4}}
