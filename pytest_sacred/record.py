@@ -47,6 +47,8 @@ class RunRecord:
     sections: list[tuple[str, str, str]] = field(default_factory=list)
     #: entries already warned about as stored by their ``repr`` (once per run and entry)
     warned: set[str] = field(default_factory=set)
+    #: those warnings that ``-W error`` made exceptions: raised once the run has ended
+    unsaid: list[str] = field(default_factory=list)
 
     def storable(self, value: Any, entry: str) -> Any:
         """``value`` (the run's ``entry``: ``"result"``, ``"info"``, an artifact's
@@ -65,10 +67,15 @@ class RunRecord:
             if replacement.entry in self.warned:
                 return
             self.warned.add(replacement.entry)
-            if code is None:
-                warnings.warn(replacement.message(), UnstorableValueWarning, stacklevel=4)
-            else:  # shown at the experiment's function, not at the plugin's line
-                warnings.warn_explicit(replacement.message(), UnstorableValueWarning,
-                                       code.co_filename, code.co_firstlineno)
+            try:
+                if code is None:
+                    warnings.warn(replacement.message(), UnstorableValueWarning, stacklevel=4)
+                else:  # shown at the experiment's function, not at the plugin's line
+                    warnings.warn_explicit(replacement.message(), UnstorableValueWarning,
+                                           code.co_filename, code.co_firstlineno)
+            except UnstorableValueWarning as exc:  # -W error: the run must still end
+                self.unsaid.append(str(exc))
 
-        return storable(value, entry, warn)
+        # a snapshot: the user (and the test body, while a periodic beat is made) may
+        # change info after this; what was checked is what the stores get
+        return storable(value, entry, warn, fresh=True)

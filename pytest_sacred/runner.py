@@ -297,6 +297,10 @@ class RunHooks:
             raise
         item.obj = function  # type: ignore[attr-defined]
         runner.finish(record, item, None, compat.report_sections(item))
+        if record.unsaid:  # -W error made a warning an error: it fails the test, as
+            from .serialize import UnstorableValueWarning  # the run ended and was stored
+
+            raise UnstorableValueWarning(record.unsaid[0])
         # the regression checks may fail the test, once the run is stored as it ended
         self.session.regression.after_run(item, item.stash[RUN_KEY],
                                           self.session.stored_in(record))

@@ -75,6 +75,27 @@ def _register_handlers(needed: tuple[str, ...] = ()) -> None:
             importlib.import_module(f"jsonpickle.ext.{package}").register_handlers()
 
 
+class _Dropped(Exception):
+    """jsonpickle met a value it would replace with ``None``."""
+
+
+def _strict_pickler() -> Any:
+    """A jsonpickle ``Pickler`` that raises where it would warn "cannot pickle ...:
+    replaced with None". Raising from the pickler itself, rather than turning warnings
+    into errors, keeps other threads' warnings (a store's write queue, the heartbeat)
+    out of it: ``warnings.catch_warnings`` changes the filters of every thread."""
+    from jsonpickle.pickler import Pickler  # type: ignore[import-untyped]
+
+    if not hasattr(Pickler, "_pickle_warning"):  # another jsonpickle: warnings as errors
+        return None
+
+    class StrictPickler(Pickler):  # type: ignore[misc]
+        def _pickle_warning(self, obj: Any) -> None:
+            raise _Dropped(f"jsonpickle cannot pickle {safe_repr(obj):.80}")
+
+    return StrictPickler(keys=True, warn=True)
+
+
 def flatten(value: Any) -> Any:
     """Turn ``value`` into plain JSON data, tagging non-JSON values the way Sacred does.
 
@@ -86,13 +107,17 @@ def flatten(value: Any) -> Any:
     import jsonpickle
 
     _register_handlers()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        try:
-            text = jsonpickle.encode(value, keys=True, warn=True)
-        except Exception as exc:  # jsonpickle raises whatever the object raises
-            raise NotSerializableError(
-                f"{type(value).__name__} value {value!r:.80}: {exc}") from exc
+    pickler = _strict_pickler()
+    try:
+        if pickler is not None:
+            text = jsonpickle.encode(value, keys=True, warn=True, context=pickler)
+        else:  # pragma: no cover - a jsonpickle without the hook
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                text = jsonpickle.encode(value, keys=True, warn=True)
+    except Exception as exc:  # jsonpickle raises whatever the object raises
+        raise NotSerializableError(
+            f"{type(value).__name__} value {safe_repr(value):.80}: {exc}") from exc
     return json.loads(text)
 
 
@@ -172,7 +197,7 @@ def entry_name(entry: str, path: tuple[Any, ...]) -> str:
     return entry + "".join(steps)
 
 
-def normalize(value: Any, entry: str) -> tuple[Any, list[Replacement]]:
+def normalize(value: Any, entry: str, fresh: bool = False) -> tuple[Any, list[Replacement]]:
     """``value`` in a form every store can take and read back, and what was replaced.
 
     The one normalisation of a run's values (result, info, config, metadata) before any
@@ -182,9 +207,11 @@ def normalize(value: Any, entry: str) -> tuple[Any, list[Replacement]]:
     lambda, an open file, ``numpy.longdouble``), or one nested deeper than
     :data:`MAX_DEPTH` levels, becomes its ``repr``, and is named (``entry`` is the
     value's own name, e.g. ``"result"``) in the replacements returned. ``value`` itself
-    is returned when nothing was replaced; never raises.
+    is returned when nothing was replaced, unless ``fresh``: then its dicts, lists and
+    tuples are always new ones (a snapshot of a value the user may still change, taken
+    as it is checked); never raises.
     """
-    if _plain_within(value, MAX_DEPTH):
+    if not fresh and _plain_within(value, MAX_DEPTH):
         return value, []
     replaced: list[Replacement] = []
     return _normalize(value, entry, (), MAX_DEPTH, replaced), replaced
@@ -234,7 +261,7 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
     except NotSerializableError as exc:
         cause = exc.__cause__
         why = f" ({type(cause).__name__})" if cause is not None and not isinstance(
-            cause, UserWarning) else ""
+            cause, (UserWarning, _Dropped)) else ""
         return as_repr(f"neither JSON nor jsonpickle can store a "
                        f"{kind.__module__}.{kind.__qualname__}{why}")
     if json_depth(flat) > budget:
@@ -242,18 +269,21 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
     return value
 
 
-def storable(value: Any, entry: str,
-             warn: Callable[[Replacement], None] | None = None) -> Any:
+def storable(value: Any, entry: str, warn: Callable[[Replacement], None] | None = None,
+             fresh: bool = False) -> Any:
     """:func:`normalize`, each replacement said: by ``warn``, else as an
     :class:`UnstorableValueWarning`. Every store's writer calls this before its layout's
     encoding, so no store fails on a value (the run's own events are normalised where they
     are made, with one warning per run and entry, and pass through unchanged here)."""
-    normal, replaced = normalize(value, entry)
+    normal, replaced = normalize(value, entry, fresh)
     for replacement in replaced:
         if warn is not None:
             warn(replacement)
-        else:
+            continue
+        try:
             warnings.warn(replacement.message(), UnstorableValueWarning, stacklevel=2)
+        except UnstorableValueWarning:  # -W error: the write must still happen (the run's
+            pass                         # events were warned about where they were made)
     return normal
 
 

@@ -483,3 +483,18 @@ def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_pat
     assert read_run(store, 1)["result"] == {
         "a": {"py/object": "numpy.ndarray", "dtype": "int64", "values": [0, 1, 2]},
         "b": {"py/object": "numpy.int64", "dtype": "int64", "value": 4}}
+
+
+def test_warnings_as_errors_fail_the_test_and_still_end_the_run(pytester, runs_dir) -> None:
+    pytester.makepyfile(test_w='''
+import pytest
+
+@pytest.mark.experiment
+def test_w(sacred_run):
+    return lambda: 0
+''')
+    result = pytester.runpytest("-p", "no:randomly", "-W", "error::UserWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UnstorableValueWarning: result cannot be stored*"])
+    [run] = stored_runs(runs_dir).values()
+    assert run["status"] == "COMPLETED" and run["result"].startswith("<function")
