@@ -12,6 +12,14 @@ from helpers import read_run, stored_runs
 
 pytest.importorskip("numpy")
 
+# imported before any in-process pytester session: a module first imported inside one is
+# dropped after it, and SQLAlchemy's compiled parts cannot be imported a second time
+for _module in ("sqlalchemy", "tinydb", "pymongo"):
+    try:
+        __import__(_module)
+    except ImportError:
+        pass
+
 DEEP = '''
 def deep(levels, leaf=1):
     value = leaf
