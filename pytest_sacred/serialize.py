@@ -256,6 +256,10 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
         items = [_normalize(item, entry, (*path, i), budget - levels, replaced)
                  for i, item in enumerate(value)]
         return tuple(items) if kind is tuple else items
+    if _numeric_array(value):  # jsonpickle's numpy handler stores these: no trial encoding
+        if value.ndim + 2 > budget:  # {"py/object": ..., "values": [[...]]}
+            return as_repr(f"nested deeper than {MAX_DEPTH} levels")
+        return value
     try:
         flat = flatten(value)
     except NotSerializableError as exc:
@@ -267,6 +271,15 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
     if json_depth(flat) > budget:
         return as_repr(f"nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def _numeric_array(value: Any) -> bool:
+    """A numpy array of bools, integers or floats of at most 64 bits (``longdouble`` and
+    object arrays are not: jsonpickle cannot store every one of them)."""
+    if type(value).__module__ != "numpy" or type(value).__name__ != "ndarray":
+        return False
+    dtype = value.dtype
+    return dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8)
 
 
 def storable(value: Any, entry: str, warn: Callable[[Replacement], None] | None = None,
