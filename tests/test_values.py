@@ -229,8 +229,9 @@ def test_n(sacred_run):
     assert math.isnan(run.info["nan"]) and run.info["inf"] == math.inf
     assert run.info["big"] == 2**70 and type(run.info["big"]) is int
     assert run.info["neg"] == -2**64 - 1 and run.info["odd"] == "\ud800"
-    values = run.metrics["m"].tolist() if hasattr(run.metrics["m"], "tolist") else None
-    assert values is None or (math.isnan(values[0]) and values[1] == 2**65)
+    points = run.metric_points["m"]
+    assert points.steps == [0, 1] and math.isnan(points.values[0])
+    assert points.values[1] == 2**65 and type(points.values[1]) is int
     assert len(load_runs(runs_dir)) == 1
     listed = pytester.run(sys.executable, "-m", "pytest_sacred", "ls", str(runs_dir))
     assert listed.ret == 0, listed.stderr.str()
