@@ -47,3 +47,37 @@ class RunRecord:
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: captured output of phases already over (setup), as pytest's report sections
     sections: list[tuple[str, str, str]] = field(default_factory=list)
+    #: entries already warned about as stored by their ``repr`` (once per run and entry)
+    warned: set[str] = field(default_factory=set)
+    #: those warnings that ``-W error`` made exceptions: raised once the run has ended
+    unsaid: list[str] = field(default_factory=list)
+
+    def storable(self, value: Any, entry: str) -> Any:
+        """``value`` (the run's ``entry``: ``"result"``, ``"info"``, an artifact's
+        metadata) as every store can take it (:func:`~.serialize.normalize`): what neither
+        JSON nor jsonpickle stores becomes its ``repr``, with an
+        :class:`~.serialize.UnstorableValueWarning` naming the part, once per run. Called
+        where the run's events are made, so that every store and the spill file get the
+        same value and the warning reaches the test's own warnings."""
+        import warnings
+
+        from .serialize import Replacement, UnstorableValueWarning, storable
+
+        code = getattr(self.function, "__code__", None)
+
+        def warn(replacement: Replacement) -> None:
+            if replacement.entry in self.warned:
+                return
+            self.warned.add(replacement.entry)
+            try:
+                if code is None:
+                    warnings.warn(replacement.message(), UnstorableValueWarning, stacklevel=4)
+                else:  # shown at the experiment's function, not at the plugin's line
+                    warnings.warn_explicit(replacement.message(), UnstorableValueWarning,
+                                           code.co_filename, code.co_firstlineno)
+            except UnstorableValueWarning as exc:  # -W error: the run must still end
+                self.unsaid.append(str(exc))
+
+        # a snapshot: the user (and the test body, while a periodic beat is made) may
+        # change info after this; what was checked is what the stores get
+        return storable(value, entry, warn, fresh=True)

@@ -21,7 +21,7 @@ import pytest
 from .compat import conftest_modules, fixture_definitions, visible_fixture_definitions
 from .decorators import CONFIG_ATTR, NAMED_ATTR, ConfigEntry, NamedConfig
 from .keys import NAMED_PARAM, SEED_PARAM, SPEC_KEY
-from .serialize import NotSerializableError, flatten, normalize_config_value
+from .serialize import MAX_DEPTH, NotSerializableError, check_storable, normalize_config_value
 from .updates import (
     ConfigError,
     SacredConfigWarning,
@@ -329,10 +329,11 @@ def build_spec(
         raise ConfigError(f"{item.nodeid}: seed must be an int, got {seed!r}")
     for key, value in values.items():
         try:
-            flatten(value)
+            check_storable(value, key)
         except NotSerializableError as exc:
             raise ConfigError(f"{item.nodeid}: config entry {key!r} cannot be stored: {exc}; "
-                              "use a JSON value or one jsonpickle can restore") from None
+                              f"use a JSON value or one jsonpickle can restore, nested at "
+                              f"most {MAX_DEPTH} levels") from None
 
     return RunSpec(
         experiment=name,

@@ -106,8 +106,10 @@ class Run:
         stored = artifact_name(os.path.basename(path) if name is None else name)
         self._record.artifact_paths.add(path)
         self._record.artifact_names.add(stored)
-        self._record.emit("pytest_sacred_artifact_event", name=stored,
-                          filename=path, metadata=metadata, content_type=content_type)
+        self._record.emit("pytest_sacred_artifact_event", name=stored, filename=path,
+                          metadata=self._record.storable(metadata,
+                                                         f"artifact {stored!r} metadata"),
+                          content_type=content_type)
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content)."""

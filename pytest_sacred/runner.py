@@ -227,11 +227,15 @@ class Runner:
         """Send what is new; ``judge`` (see :meth:`finish`) says whether to hold the end."""
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
-        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics,
-                   info=record.info)
-        held = judge() if judge is not None else False  # its verdict joins the info beat
-        self._emit(record, "pytest_sacred_heartbeat_event", info=record.info,
-                   captured_out=captured_out, beat_time=utcnow(), result=record.result)
+        info = record.storable(record.info, "info")
+        self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics, info=info)
+        held = False
+        if judge is not None:
+            held = judge()  # its verdict joins the info of this beat
+            info = record.storable(record.info, "info")
+        self._emit(record, "pytest_sacred_heartbeat_event", info=info,
+                   captured_out=captured_out, beat_time=utcnow(),
+                   result=record.storable(record.result, "result"))
         return held
 
     def _beat_failed(self, record: RunRecord, exc: BaseException) -> None:
@@ -294,7 +298,7 @@ class Runner:
                 return
             if status == "COMPLETED":
                 self._emit(record, "pytest_sacred_completed_event", stop_time=record.stop_time,
-                           result=record.result)
+                           result=record.storable(record.result, "result"))
             elif status == "FAILED":
                 assert exc is not None or trace is not None
                 self._emit(record, "pytest_sacred_failed_event", fail_time=record.stop_time,
@@ -426,6 +430,10 @@ class RunHooks:
         run = item.stash[RUN_KEY]
         runner.finish(record, item, None, compat.report_sections(item),
                       judge=functools.partial(regression.judge, item, run))
+        if record.unsaid:  # -W error made a warning an error: it fails the test, as
+            from .serialize import UnstorableValueWarning  # the run ended and was stored
+
+            raise UnstorableValueWarning(record.unsaid[0])
         # the regression checks may fail the test, once the run is stored as it ended
         regression.after_run(item, run, self.session.stored_in(record))
         return result

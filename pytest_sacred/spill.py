@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .serialize import flatten, restore
+from .serialize import restore, to_json
 
 FORMAT = "pytest-sacred-spill/1"
 _FILE_ARGS = {"pytest_sacred_artifact_event": "filename",
@@ -77,7 +77,7 @@ def encode_event(hook: str, kwargs: dict[str, Any], reason: str) -> dict[str, An
     if name and kwargs.get(name):
         with open(kwargs[name], "rb") as f:
             files[name] = base64.b64encode(f.read()).decode("ascii")
-    return {"hook": hook, "kwargs": flatten(kwargs), "reason": reason, "files": files}
+    return {"hook": hook, "kwargs": to_json(kwargs, "event"), "reason": reason, "files": files}
 
 
 def read_spill(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .record import RunRecord
     from .session import SacredSession
 
+from .serialize import safe_repr
 from .textable import aligned_lines
 
 COLUMNS = ("id", "experiment", "variant", "status", "result", "duration", "stored in")
@@ -28,7 +29,7 @@ def row(record: RunRecord, variant: str, stores: list[str], errors: list[str],
         "experiment": record.experiment_info["name"],
         "variant": variant,
         "status": record.status,
-        "result": _short(repr(record.result)) if record.result is not None else "",
+        "result": _short(safe_repr(record.result)) if record.result is not None else "",
         "duration": duration,
         "stored in": stores,
         "errors": errors,

@@ -24,7 +24,7 @@ from .base import StoreError
 
 def indented(value: Any) -> str:
     """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
-    if type(value) in PLAIN_SCALAR_TYPES or value == []:  # no line breaks: the C encoder will do
+    if type(value) in PLAIN_SCALAR_TYPES or (type(value) is list and not value):  # one line
         return json.dumps(value)
     return dumps(value).replace("\n", "\n  ")
 

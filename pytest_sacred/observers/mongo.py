@@ -707,7 +707,7 @@ class MongoObserver(Observer):
             self._files = GridFiles(self._database())
         with open(filename, "rb") as f:
             self._files.put(f, file_id, f"artifact://{self.collection}/{run_id}/{name}",
-                            retry=retry, metadata=mongo_safe(metadata),
+                            retry=retry, metadata=to_document(metadata),
                             contentType=content_type)
         self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
         del self._artifact_ids[(run_id, name)]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..redact import redact_strings
-from ..serialize import PLAIN_SCALAR_TYPES, flatten, is_numpy
+from ..serialize import PLAIN_SCALAR_TYPES, flatten, is_numpy, storable
 
 #: characters kept from each end of a text moved to GridFS
 PREVIEW_CHARS = 32 * 1024
@@ -206,7 +206,7 @@ def _as_float(value: int) -> float:
 
 def to_document(value: Any) -> Any:
     """What the run document stores for config, info and result."""
-    return mongo_safe(flatten(readable(value)))
+    return mongo_safe(flatten(readable(storable(value, "value"))))
 
 def meta_document(meta_info: Mapping[str, Any]) -> dict[str, Any]:
     """Sacred stores ``meta`` as is (not flattened): we only escape keys and hide URLs'

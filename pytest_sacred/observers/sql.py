@@ -34,7 +34,7 @@ from ..hashing import md5_of
 from ..names import artifact_name
 from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..redact import redact_url, scrub_password
-from ..serialize import flatten
+from ..serialize import to_json
 from .base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
 from .sql_values import column_float, column_text, metric_point, status_columns
 
@@ -58,7 +58,7 @@ DRIVER_PACKAGES = {
 
 
 def _json(value: Any) -> str:
-    return json.dumps(flatten(value))
+    return json.dumps(to_json(value))
 
 
 def _fits(steps: Sequence[Any], values: Sequence[Any], step_range: range) -> bool:

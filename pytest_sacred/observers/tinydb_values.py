@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ..serialize import flatten
+from ..serialize import to_json
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 DATE_TAG = "{TinyDate}:"
@@ -79,7 +79,7 @@ def tiny_value(value: Any) -> Any:
         return "{TinyArray}:" + json.dumps(value.tolist())
     if name in ("pandas.DataFrame", "pandas.Series"):
         return "{Tiny" + kind.__name__ + "}:" + value.to_json()
-    flat = flatten(value)
+    flat = to_json(value)  # the shared normalisation, then jsonpickle's tags
     return flat if flat is value else tiny_value(flat)
 
 

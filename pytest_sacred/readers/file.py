@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from json import JSONDecodeError as _StdDecodeError
+from json import loads as _std_loads
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,43 @@ from .file_layout import matches, metric_from, stored_run, summaries_of
 _READ_ATTEMPTS = 3
 
 try:  # several times faster on the large metrics.json files; the standard library otherwise
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - depends on the environment
-    from json import loads as _loads  # type: ignore[assignment]
-
-try:
     from orjson import JSONDecodeError as _OrDecodeError
-except ImportError:  # pragma: no cover
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - depends on the environment
     _OrDecodeError = _StdDecodeError  # type: ignore[misc, assignment]
+    _fast_loads = _std_loads  # type: ignore[assignment]
 _DECODE_ERRORS = (_StdDecodeError, _OrDecodeError, UnicodeDecodeError)
+#: orjson reads an integer beyond 64 bits as a float: a float this large may have been one
+_HUGE = 2.0**63
+
+
+def _has_huge_float(value: Any) -> bool:
+    """Whether parsed JSON holds a float of magnitude 2**63 or more (iterative)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        items = item.values() if type(item) is dict else item if type(item) is list else ()
+        for v in items:
+            kind = type(v)
+            if kind is float:
+                if v >= _HUGE or v <= -_HUGE:
+                    return True
+            elif kind is dict or kind is list:
+                stack.append(v)
+    return False
+
+
+def _loads(data: bytes | str) -> Any:
+    """The JSON as the writer wrote it: orjson for speed, the standard library where orjson
+    reads otherwise (``NaN``/``Infinity``, lone surrogates, integers beyond 64 bits, which
+    orjson refuses or turns into floats)."""
+    try:
+        value = _fast_loads(data)
+    except _OrDecodeError:
+        return _std_loads(data)
+    if _fast_loads is not _std_loads and _has_huge_float(value):
+        return _std_loads(data)
+    return value
 
 
 #: statuses of runs that may still have a metrics journal: not ended, or killed
