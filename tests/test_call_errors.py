@@ -125,7 +125,7 @@ def check_the_one_name_check(pytester: pytest.Pytester, stores: dict[str, list[s
                              observers: list[str]) -> None:
     """A session of HOSTILE_EVENTS into ``stores`` (reader URL -> options): each of the
     ``observers`` refuses the four names and stores the fifth normalised."""
-    path = pytester.makepyfile(test_events=HOSTILE_EVENTS)
+    path = pytester.makepyfile(test_hostile_events=HOSTILE_EVENTS)
     result = pytester.runpytest(path, *(o for options in stores.values() for o in options))
     result.assert_outcomes(passed=1)
     out = result.stdout.str()

@@ -71,7 +71,7 @@ def test_conftest_modules_lists_the_conftests_above_a_path(pytester):
     pytester.makeconftest("LEVEL = 'root'")
     sub = pytester.mkpydir("sub")
     (sub / "conftest.py").write_text("LEVEL = 'sub'\n")
-    (sub / "test_where.py").write_text('''
+    (sub / "test_entry_site.py").write_text('''
 from pathlib import Path
 from pytest_sacred import compat
 

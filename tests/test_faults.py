@@ -175,7 +175,7 @@ def test_sigkill_at_any_moment_leaves_valid_files_and_loses_no_delivered_point(t
 
 def test_bad_metric_values_fail_at_the_call_and_cost_nothing_else(pytester, runs_dir):
     pytest.importorskip("numpy")
-    pytester.makepyfile(test_values='''
+    pytester.makepyfile(test_metric_values='''
         import math
         import numpy as np
         import pytest

@@ -554,7 +554,7 @@ def test_values_beyond_the_columns_read_back_exactly(pytester: pytest.Pytester,
     import pytest_sacred
 
     url = new_url()
-    pytester.makepyfile(test_values=HOSTILE_METRICS)
+    pytester.makepyfile(test_hostile_metrics=HOSTILE_METRICS)
     result = pytester.runpytest("--sacred-sql", url)
     result.assert_outcomes(passed=1)
     assert result.ret == 0, result.outlines

@@ -385,14 +385,22 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
     pytester.makeconftest("""
 import os, signal, time
 
+import pymongo
+
 def pytest_runtest_teardown(item):
     if os.environ.get("KILL_PID"):
+        # the first queued run reaches the store (its write queue is a thread), then it dies
+        with pymongo.MongoClient(os.environ["MONGO_URL"]) as client:
+            deadline = time.monotonic() + 30
+            while not client.spilled.runs.find_one() and time.monotonic() < deadline:
+                time.sleep(0.02)
         os.kill(int(os.environ.pop("KILL_PID")), signal.SIGKILL)
         time.sleep(0.3)
 """)
     server = start_server(":memory:")
     try:
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
+        monkeypatch.setenv("MONGO_URL", server.url)
         queued = pytester.runpytest_subprocess(
             f"--sacred-mongo={server.host}:{server.port}:spilled", "--sacred-queue",
             "--sacred-store-retry=0.5", "-p", "no:randomly", "-k", "passes or fails")
