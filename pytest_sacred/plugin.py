@@ -46,6 +46,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
 
 
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """A plugin registered after the session began (an observer in a conftest, a test...):
+    its observer hooks get their isolation and Sacred's order now, once, not per event."""
+    state = manager.get_plugin("sacred-session")
+    if state is not None:
+        state.events.isolate()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
