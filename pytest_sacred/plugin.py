@@ -125,12 +125,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """The print/save commands report on the selected experiments instead of running them."""
+    """The print/save commands report on the selected experiments instead of running them;
+    a launcher or a queue worker runs the variants its own way; otherwise pytest's loop runs
+    them. From here on SIGTERM stops the experiments as Ctrl-C does."""
     from .extras import missing_as_usage_error
 
     state = session.config.stash[STATE]
     with missing_as_usage_error():
         if not state.options.command:
+            state.catch_sigterm(session.config.pluginmanager.has_plugin(_HOOKS))
             if state.options.launches:  # a launcher or a queue worker runs the variants
                 from . import launchers
 

@@ -459,16 +459,6 @@ class RunHooks:
             report.sacred_notices = notices
         return report
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """From here to the end of the session (the stores' queues included), SIGTERM
-        (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C does:
-        the run ends INTERRUPTED, the summary prints. Put back in ``SacredSession.close``."""
-        from .signals import sigterm_as_interrupt
-
-        if self.session.restore_sigterm is None:
-            self.session.restore_sigterm = sigterm_as_interrupt()
-
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
         try:

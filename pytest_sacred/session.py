@@ -280,12 +280,15 @@ class SacredSession:
         if notices and not hasattr(self.config, "workerinput"):
             write_notices(self.config, notices)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """The xdist controller treats SIGTERM as Ctrl-C too (its workers do in RunHooks),
-        so that it prints the summary of what they stored."""
-        if getattr(self.config.option, "dist", "no") != "no" and \
-                not hasattr(self.config, "workerinput") and self.restore_sigterm is None:
+    def catch_sigterm(self, runs_experiments: bool) -> None:
+        """From the test loop to the end of the session (the stores' queues included),
+        SIGTERM (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C
+        does: the run ends INTERRUPTED, the summary prints. In a process running
+        experiments, and in the xdist controller, so that it prints the summary of what its
+        workers stored. Put back in :meth:`close`."""
+        controller = getattr(self.config.option, "dist", "no") != "no" and \
+            not hasattr(self.config, "workerinput")
+        if (runs_experiments or controller) and self.restore_sigterm is None:
             from .signals import sigterm_as_interrupt
 
             self.restore_sigterm = sigterm_as_interrupt()
