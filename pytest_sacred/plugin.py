@@ -1,4 +1,20 @@
-"""pytest hooks and option registration. Each hook hands over to the module doing the work."""
+"""pytest hooks and option registration. Each hook hands over to the module doing the work.
+
+The other pytest hooks of pytest-sacred are on objects registered from here, each for the
+processes that need it:
+
+- ``sacred-session`` (:class:`.session.SacredSession`, every process): the seeds of a
+  group as a parameter, store notices with the test reports, a worker's usage error, and
+  in the xdist controller ``pytest_configure_node``/``pytest_testnodedown``.
+- ``sacred-run-hooks`` (:class:`.runner.RunHooks`) and ``sacred-run-hooks-flush``
+  (:class:`.runner.TerminalFlush`), registered after collection in a process that runs
+  experiments (plain pytest, an xdist worker, a queue worker, a Slurm task): the per-test
+  hooks that make each variant a run.
+- the stores and notifiers (``sacred-<name>``, :mod:`.stores`): ``pytest_sacred_*``
+  hooks; the Slack/Telegram notifiers also put their message on the test's report.
+- a Slurm task's own session gets its report collector through ``pytest.main(plugins=)``
+  (:mod:`.launchers.task`).
+"""
 
 from __future__ import annotations
 
