@@ -8,6 +8,7 @@ re-encoding what does not change (the experiment and host entries, old metric po
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,11 +30,17 @@ def indented(value: Any) -> str:
     return dumps(value).replace("\n", "\n  ")
 
 
+@functools.lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    """A member's name as JSON: the same dozen names in every ``run.json`` write."""
+    return json.dumps(name)
+
+
 def json_object(members: dict[str, str]) -> str:
     """Sacred's ``json.dump(..., sort_keys=True, indent=2)`` of a dict from encoded members."""
     if not members:
         return "{}"
-    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {members[k]}" for k in sorted(members)) + "\n}"
+    return "{\n" + ",\n".join(f"  {_key(k)}: {members[k]}" for k in sorted(members)) + "\n}"
 
 
 #: ids tried before a store gives up claiming one
