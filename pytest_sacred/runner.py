@@ -427,7 +427,8 @@ class RunHooks:
         runner.finish(record, item, None, compat.report_sections(item),
                       judge=functools.partial(regression.judge, item, run))
         # the regression checks may fail the test, once the run is stored as it ended
-        regression.after_run(item, run, self.session.stored_in(record))
+        regression.after_run(item, run, self.session.stored_in(record)
+                             if regression.records_runs else [])
         return result
 
     @pytest.hookimpl(wrapper=True)
