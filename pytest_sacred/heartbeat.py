@@ -46,8 +46,8 @@ class Heartbeat:
         """Beat ``run`` every ``interval`` seconds from now on.
 
         The thread is not woken: it wakes at the due time it waits for (at most one
-        interval away) and then waits for the new run's. Runs shorter than the interval,
-        most of a sweep, cost it no wake-up at all, and the running test no GIL handoff.
+        interval away) and then waits for the new run's. However many runs start and end,
+        it wakes about once an interval, and a run costs the test no GIL handoff.
         """
         if self.interval <= 0:
             return
