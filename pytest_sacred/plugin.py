@@ -4,8 +4,9 @@ The other pytest hooks of pytest-sacred are on objects registered from here, eac
 processes that need it:
 
 - ``sacred-session`` (:class:`.session.SacredSession`, every process): the seeds of a
-  group as a parameter, store notices with the test reports, a worker's usage error, and
-  in the xdist controller ``pytest_configure_node``/``pytest_testnodedown``.
+  group as a parameter, store notices with the test reports, a worker's usage error.
+- ``sacred-xdist`` (:class:`.session.XdistController`, the xdist controller): the
+  workers' seeds, and each worker's final word on its runs.
 - ``sacred-run-hooks`` (:class:`.runner.RunHooks`) and ``sacred-run-hooks-flush``
   (:class:`.runner.TerminalFlush`), registered after collection in a process that runs
   experiments (plain pytest, an xdist worker, a queue worker, a Slurm task): the per-test
@@ -59,6 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist, config.option.numprocesses = "no", 0
     config.pluginmanager.register(fixtures, "sacred-fixtures")
     config.pluginmanager.register(state, "sacred-session")
+    if getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput"):
+        from .session import XdistController
+
+        config.pluginmanager.register(XdistController(state), "sacred-xdist")
     config.stash[STATE] = state
 
 

@@ -293,19 +293,6 @@ class SacredSession:
 
             self.restore_sigterm = sigterm_as_interrupt()
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """xdist: the workers derive the seeds of groups from this session's root."""
-        node.workerinput["sacred_seeds"] = {"root": self.options.seed_root,
-                                            "group": self.options.group_session}
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist: a worker's final word on its runs (after its queues were done)."""
-        result = getattr(node, "workeroutput", {}).get("sacred")
-        if result:
-            self.worker_results.append(result)
-
     @property
     def store_failed(self) -> bool:
         """Some run, or part of one, could not be stored (here or in a worker)."""
@@ -372,3 +359,25 @@ def short_path(location: str) -> str:
             return relative
     return location
 
+
+class XdistController:
+    """The pytest-sacred role of an xdist controller (registered as ``sacred-xdist``, as
+    xdist registers its ``dsession``): it runs no experiment; it hands its workers the
+    session's seeds and takes each worker's final word on its runs for the summary."""
+
+    def __init__(self, session: SacredSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """The workers derive the seeds of groups from this session's root."""
+        options = self.session.options
+        node.workerinput["sacred_seeds"] = {"root": options.seed_root,
+                                            "group": options.group_session}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """A worker's final word on its runs (after its queues were done)."""
+        result = getattr(node, "workeroutput", {}).get("sacred")
+        if result:
+            self.session.worker_results.append(result)
