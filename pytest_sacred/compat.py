@@ -1,4 +1,5 @@
-"""Every use of a private pytest API, in one place, each covered by tests/test_compat.py.
+"""Every use of a private pytest or pluggy API, in one place, each covered by
+tests/test_compat.py (pytest's) or tests/test_compat_pluggy.py (pluggy's).
 
 pytest gives plugins no public way to read the output captured so far in a phase, the
 conftest modules that apply to a path, the report sections collected for an item, an
@@ -51,7 +52,8 @@ def visible_fixture_definitions(item: pytest.Item, name: str) -> Sequence[Any]:
 
 
 def replace_hookimpl_function(impl: Any, function: Any) -> None:
-    """Make pluggy call ``function`` instead of ``impl``'s own (used to isolate observers).
+    """Make pluggy call ``function`` instead of ``impl``'s own (used to isolate observers,
+    once per implementation, when its plugin registers).
 
     pluggy reads ``HookImpl.function`` at every call and passes the arguments named by
     ``HookImpl.argnames``, which stay those of the original function; the attribute is
@@ -61,7 +63,9 @@ def replace_hookimpl_function(impl: Any, function: Any) -> None:
 
 
 def order_plain_hookimpls(caller: Any, key: Any) -> None:
-    """Reorder ``caller``'s non-wrapper implementations so pluggy calls them by ``key``.
+    """Reorder ``caller``'s non-wrapper implementations so pluggy calls them by ``key``
+    (Sacred's priority order: done when a plugin registers; pluggy keeps the order until
+    the next registration inserts one in its own place).
 
     pluggy keeps a hook's implementations in ``HookCaller._hookimpls``, plain ones first,
     and calls them from the end of that list; the sort is stable, so ties keep pluggy's

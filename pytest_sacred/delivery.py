@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .events import ALLOCATE, Dispatcher, ObserverError
+from .events import ALLOCATE, PARTS, Dispatcher, ObserverError
 from .observers.base import Observer
 
 if TYPE_CHECKING:
@@ -127,10 +127,9 @@ def error_lines(errors: list[ObserverError]) -> list[str]:
 
 
 def _part(error: ObserverError) -> str:
-    if error.hook.endswith("artifact_event"):
-        return f"artifact {error.detail}"
-    if error.hook.endswith("resource_event"):
-        return f"resource {error.detail}"
+    part = PARTS.get(error.hook)
+    if part is not None:
+        return f"{part[0]} {error.detail}"
     return error.hook.removeprefix("pytest_sacred_").replace("_", " ")
 
 
@@ -143,14 +142,11 @@ def _state(errors: list[ObserverError], dropped: bool) -> str:
     if dropped or any(e.hook in _FIRST for e in errors):
         return "NOT STORED" + kept
     parts = []
-    artifacts = [e.detail for e in errors if e.hook.endswith("artifact_event")]
-    if artifacts:
-        parts.append("stored without artifact " + ", ".join(dict.fromkeys(artifacts)))
-    resources = [e.detail for e in errors if e.hook.endswith("resource_event")]
-    if resources:
-        parts.append("stored without resource " + ", ".join(dict.fromkeys(resources)))
-    beats = sorted({_part(e) for e in errors if e.hook not in _FINAL
-                    and not e.hook.endswith(("artifact_event", "resource_event"))})
+    for hook, (what, _) in PARTS.items():
+        missing = [e.detail for e in errors if e.hook == hook]
+        if missing:
+            parts.append(f"stored without {what} " + ", ".join(dict.fromkeys(missing)))
+    beats = sorted({_part(e) for e in errors if e.hook not in _FINAL and e.hook not in PARTS})
     if beats:
         parts.append("incomplete: " + ", ".join(beats) + " failed")
     if any(e.hook in _FINAL for e in errors):

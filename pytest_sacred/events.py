@@ -1,12 +1,17 @@
 """Delivering observer events through pluggy, so that one failing observer never stops the rest.
 
-Order: pluggy's tryfirst/trylast classes, and within each the observers' ``priority``
-attribute (Sacred's, default 0, higher first), then pluggy's own order (the plugin
-registered last first). pluggy stops a hook call at the first exception. Before each call,
-every plain (non-wrapper) implementation of the hook gets a guard that reports its exception
-and returns ``None``, so pluggy goes on to the next one; ``firstresult`` then moves on to the
-next observer too. The
-guard also skips observers that failed a run's first event, for the rest of that run.
+pluggy calls the hooks: :meth:`Dispatcher.call` only says which run the event belongs to.
+Isolation and order are set up once per plugin, when it registers (``isolate``, from
+pytest's ``pytest_plugin_registered``), never on the event's way:
+
+- every plain (non-wrapper) implementation of an observer hook gets a guard that reports its
+  exception and returns ``None``, so pluggy goes on to the next one (pluggy stops a hook
+  call at the first exception); ``firstresult`` then moves on to the next observer too. The
+  guard also skips observers that failed a run's first event, for the rest of that run.
+- order: pluggy's tryfirst/trylast classes, and within each the observers' ``priority``
+  attribute (Sacred's, default 0, higher first, read when the plugin registers), then
+  pluggy's own order (the plugin registered last first).
+
 Wrappers are left as pluggy runs them: an exception a wrapper raises ends that event and is
 reported here, naming the wrapper's plugin.
 """
@@ -57,8 +62,18 @@ class ObserverError:
                 f"{message}{spilled}")
 
 
-#: the argument of each event that says which part of the run it carries
-_DETAIL = {"pytest_sacred_artifact_event": "name", "pytest_sacred_resource_event": "filename"}
+#: the events that carry one part of a run: what the part is called, and the argument
+#: naming it (an artifact's name, a resource's path)
+PARTS = {"pytest_sacred_artifact_event": ("artifact", "name"),
+         "pytest_sacred_resource_event": ("resource", "filename")}
+
+
+def detail(hook: str, kwargs: dict[str, Any]) -> str:
+    """Which part of the run the event ``hook`` with these arguments carries (``""``: the
+    event is about the whole run)."""
+    part = PARTS.get(hook)
+    value = kwargs.get(part[1]) if part is not None else None
+    return str(value) if value is not None else ""
 
 
 @dataclass
@@ -96,6 +111,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         #: called with each new error (from any thread), to say it when it happens
         self.listener: Callable[[ObserverError], None] | None = None
+        self.isolate()
 
     def name(self, plugin: object) -> str:
         if isinstance(plugin, str):  # pytest-sacred's own parts (e.g. the heartbeat)
@@ -146,9 +162,8 @@ class Dispatcher:
             try:
                 result = function(*args)
             except Exception as exc:
-                name = _DETAIL.get(hook)
-                detail = str(args[impl.argnames.index(name)]) if name in impl.argnames else ""
-                self.report(plugin, hook, call.run_id, exc, detail=detail)
+                self.report(plugin, hook, call.run_id, exc,
+                            detail=detail(hook, dict(zip(impl.argnames, args, strict=False))))
                 if call.first:
                     call.dropped.add(id(plugin))
                 return None
@@ -162,14 +177,23 @@ class Dispatcher:
         guarded.__wrapped__ = function  # type: ignore[attr-defined]
         return guarded
 
-    def _caller(self, hook: str) -> pluggy.HookCaller:
-        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
-        for impl in caller.get_hookimpls():
-            if not (impl.wrapper or impl.hookwrapper) and id(impl) not in self._guarded:
-                replace_hookimpl_function(impl, self._guard(impl, hook))
-                self._guarded[id(impl)] = impl
-        order_plain_hookimpls(caller, _call_rank)
-        return caller
+    def isolate(self) -> None:
+        """Guard every observer hook implementation not guarded yet and put each hook's in
+        Sacred's order. Called when the dispatcher is made and whenever a plugin registers
+        (pytest's ``pytest_plugin_registered``): pluggy adds a new plugin's implementations
+        in its own order, which the events then keep until the next registration."""
+        for hook in HOOKS:
+            caller: pluggy.HookCaller | None = getattr(self._pm.hook, hook, None)
+            if caller is None:
+                continue
+            added = False
+            for impl in caller.get_hookimpls():
+                if not (impl.wrapper or impl.hookwrapper) and id(impl) not in self._guarded:
+                    replace_hookimpl_function(impl, self._guard(impl, hook))
+                    self._guarded[id(impl)] = impl
+                    added = True
+            if added:
+                order_plain_hookimpls(caller, _call_rank)
 
     def _wrapper_plugin(self, hook: str, exc: BaseException) -> object:
         """The plugin whose hook wrapper raised ``exc`` (pluggy itself, if none)."""
@@ -189,7 +213,7 @@ class Dispatcher:
         With ``first`` (the run's first event, or id allocation), an observer that raises
         is added to ``dropped``: it holds no record of the run to update later.
         """
-        caller = self._caller(hook)
+        caller: pluggy.HookCaller = getattr(self._pm.hook, hook)
         run_id = kwargs.get("run_id")
         self._local.call = _Call(run_id, dropped, first, hook)
         try:

@@ -43,19 +43,24 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def watch(self, run: Any) -> None:
-        """Beat ``run`` every ``interval`` seconds from now on."""
+        """Beat ``run`` every ``interval`` seconds from now on.
+
+        The thread is not woken: it wakes at the due time it waits for (at most one
+        interval away) and then waits for the new run's. However many runs start and end,
+        it wakes about once an interval, and a run costs the test no GIL handoff.
+        """
         if self.interval <= 0:
             return
-        self._run, self._due = run, time.monotonic() + self.interval
+        self._due = time.monotonic() + self.interval
+        self._run = run
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="pytest-sacred-heartbeat",
                                             daemon=True)
             self._thread.start()
-        self._changed.set()
 
     def unwatch(self) -> None:
+        """No more periodic beats of the run (its final beat is the runner's)."""
         self._run = None
-        self._changed.set()
 
     def stop(self) -> None:
         self._stopped = True
@@ -66,14 +71,16 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stopped:
-            run = self._run
-            timeout = None if run is None else max(self._due - time.monotonic(), 0)
-            if self._changed.wait(timeout):
-                self._changed.clear()
+            run, due = self._run, self._due
+            # idle: look again an interval later (a run watched meanwhile is due later)
+            timeout = self.interval if run is None else max(due - time.monotonic(), 0)
+            if self._changed.wait(timeout):  # stopped
                 continue
-            if run is self._run and run is not None:
+            # the run watched when the wait began, and still watched with the same due time
+            if run is not None and run is self._run and due == self._due:
                 self._safe_beat(run)
-                self._due += self.interval
+                if self._run is run:  # not a new run watched during the beat
+                    self._due = due + self.interval
 
     def _safe_beat(self, run: Any) -> None:
         try:

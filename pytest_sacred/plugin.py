@@ -1,4 +1,21 @@
-"""pytest hooks and option registration. Each hook hands over to the module doing the work."""
+"""pytest hooks and option registration. Each hook hands over to the module doing the work.
+
+The other pytest hooks of pytest-sacred are on objects registered from here, each for the
+processes that need it:
+
+- ``sacred-session`` (:class:`.session.SacredSession`, every process): the seeds of a
+  group as a parameter, store notices with the test reports, a worker's usage error.
+- ``sacred-xdist`` (:class:`.session.XdistController`, the xdist controller): the
+  workers' seeds, and each worker's final word on its runs.
+- ``sacred-run-hooks`` (:class:`.runner.RunHooks`) and ``sacred-run-hooks-flush``
+  (:class:`.runner.TerminalFlush`), registered after collection in a process that runs
+  experiments (plain pytest, an xdist worker, a queue worker, a Slurm task): the per-test
+  hooks that make each variant a run.
+- the stores and notifiers (``sacred-<name>``, :mod:`.stores`): ``pytest_sacred_*``
+  hooks; the Slack/Telegram notifiers also put their message on the test's report.
+- a Slurm task's own session gets its report collector through ``pytest.main(plugins=)``
+  (:mod:`.launchers.task`).
+"""
 
 from __future__ import annotations
 
@@ -43,7 +60,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist, config.option.numprocesses = "no", 0
     config.pluginmanager.register(fixtures, "sacred-fixtures")
     config.pluginmanager.register(state, "sacred-session")
+    if getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput"):
+        from .session import XdistController
+
+        config.pluginmanager.register(XdistController(state), "sacred-xdist")
     config.stash[STATE] = state
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """A plugin registered after the session began (an observer in a conftest, a test...):
+    its observer hooks get their isolation and Sacred's order now, once, not per event."""
+    state = manager.get_plugin("sacred-session")
+    if state is not None:
+        state.events.isolate()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -117,12 +146,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """The print/save commands report on the selected experiments instead of running them."""
+    """The print/save commands report on the selected experiments instead of running them;
+    a launcher or a queue worker runs the variants its own way; otherwise pytest's loop runs
+    them. From here on SIGTERM stops the experiments as Ctrl-C does."""
     from .extras import missing_as_usage_error
 
     state = session.config.stash[STATE]
     with missing_as_usage_error():
         if not state.options.command:
+            state.catch_sigterm(session.config.pluginmanager.has_plugin(_HOOKS))
             if state.options.launches:  # a launcher or a queue worker runs the variants
                 from . import launchers
 

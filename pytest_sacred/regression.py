@@ -258,6 +258,12 @@ class RegressionChecks:
             return None
         return self.comparison.group_cell(label)
 
+    @property
+    def records_runs(self) -> bool:
+        """Runs are recorded for a check or a baseline: :meth:`after_run` uses where each
+        run is stored (otherwise it returns at once)."""
+        return self.recorder is not None
+
     def after_run(self, item: pytest.Item, run: Any, stored_in: list[str],
                   raising: bool = True) -> None:
         """A run has ended (and was judged if it COMPLETED): copy it into the baseline

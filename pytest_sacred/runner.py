@@ -435,7 +435,8 @@ class RunHooks:
 
             raise UnstorableValueWarning(record.unsaid[0])
         # the regression checks may fail the test, once the run is stored as it ended
-        regression.after_run(item, run, self.session.stored_in(record))
+        regression.after_run(item, run, self.session.stored_in(record)
+                             if regression.records_runs else [])
         return result
 
     @pytest.hookimpl(wrapper=True)
@@ -466,16 +467,6 @@ class RunHooks:
         if notices:  # printed when the report is logged, here or in the xdist controller
             report.sacred_notices = notices
         return report
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """From here to the end of the session (the stores' queues included), SIGTERM
-        (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C does:
-        the run ends INTERRUPTED, the summary prints. Put back in ``SacredSession.close``."""
-        from .signals import sigterm_as_interrupt
-
-        if self.session.restore_sigterm is None:
-            self.session.restore_sigterm = sigterm_as_interrupt()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -280,28 +280,18 @@ class SacredSession:
         if notices and not hasattr(self.config, "workerinput"):
             write_notices(self.config, notices)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """The xdist controller treats SIGTERM as Ctrl-C too (its workers do in RunHooks),
-        so that it prints the summary of what they stored."""
-        if getattr(self.config.option, "dist", "no") != "no" and \
-                not hasattr(self.config, "workerinput") and self.restore_sigterm is None:
+    def catch_sigterm(self, runs_experiments: bool) -> None:
+        """From the test loop to the end of the session (the stores' queues included),
+        SIGTERM (Slurm, ``timeout``, ``docker stop``, CI) stops the experiments as Ctrl-C
+        does: the run ends INTERRUPTED, the summary prints. In a process running
+        experiments, and in the xdist controller, so that it prints the summary of what its
+        workers stored. Put back in :meth:`close`."""
+        controller = getattr(self.config.option, "dist", "no") != "no" and \
+            not hasattr(self.config, "workerinput")
+        if (runs_experiments or controller) and self.restore_sigterm is None:
             from .signals import sigterm_as_interrupt
 
             self.restore_sigterm = sigterm_as_interrupt()
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """xdist: the workers derive the seeds of groups from this session's root."""
-        node.workerinput["sacred_seeds"] = {"root": self.options.seed_root,
-                                            "group": self.options.group_session}
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist: a worker's final word on its runs (after its queues were done)."""
-        result = getattr(node, "workeroutput", {}).get("sacred")
-        if result:
-            self.worker_results.append(result)
 
     @property
     def store_failed(self) -> bool:
@@ -369,3 +359,25 @@ def short_path(location: str) -> str:
             return relative
     return location
 
+
+class XdistController:
+    """The pytest-sacred role of an xdist controller (registered as ``sacred-xdist``, as
+    xdist registers its ``dsession``): it runs no experiment; it hands its workers the
+    session's seeds and takes each worker's final word on its runs for the summary."""
+
+    def __init__(self, session: SacredSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """The workers derive the seeds of groups from this session's root."""
+        options = self.session.options
+        node.workerinput["sacred_seeds"] = {"root": options.seed_root,
+                                            "group": options.group_session}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """A worker's final word on its runs (after its queues were done)."""
+        result = getattr(node, "workeroutput", {}).get("sacred")
+        if result:
+            self.session.worker_results.append(result)

@@ -377,3 +377,46 @@ def test_unmarked_tests_produce_no_events(pytester: pytest.Pytester, runs_dir: P
     assert events(pytester, None) == []
     assert not runs_dir.exists()
     assert "pytest-sacred" not in result.stdout.str()
+
+
+def test_observer_registered_mid_session_is_isolated_and_ordered(
+        pytester: pytest.Pytester, runs_dir: Path) -> None:
+    """Isolation and Sacred's order are set up when a plugin registers: observers a test
+    registers after the first run are guarded and ordered by priority like the others."""
+    observer_conftest(pytester, ONE_RECORDER)
+    pytester.makepyfile(
+        """
+        import pytest
+        from conftest import Recorder
+
+        @pytest.mark.experiment
+        def test_a(sacred_run):
+            pass
+
+        def test_register(request):
+            pm = request.config.pluginmanager
+            # registered low priority first: pluggy alone would call it first
+            pm.register(Recorder('late-low', priority=-5), 'late-low')
+            pm.register(Recorder('late-broken', priority=200, fail_in={'started_event'}),
+                        'late-broken')
+
+        @pytest.mark.experiment
+        def test_b(sacred_run):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["pytest-sacred: late-broken could not store started event "
+                                 "of run 2 (*"])
+    started = [e["observer"] for e in events(pytester, None)
+               if e["hook"] == "started_event"]
+    # run 1: only rec; run 2: by priority, the broken one skipped after failing
+    assert started == ["rec", "late-broken", "rec", "late-low"]
+    late = [e["hook"] for e in events(pytester, None) if e["observer"] == "late-broken"]
+    assert late == ["allocate_id", "started_event"]  # dropped for the rest of run 2
+    # asked after the file store (priority 20), which named the run: no allocate_id for it
+    rec_run_2 = [e["hook"] for e in events(pytester) if e.get("run_id") == 2]
+    assert rec_run_2[0] == "started_event" and rec_run_2[-1] == "completed_event"
+    assert hooks(events(pytester, "late-low")) == rec_run_2

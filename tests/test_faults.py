@@ -264,6 +264,32 @@ def test_a_failing_error_report_does_not_stop_the_beats(capfd):
     assert "RuntimeError: store gone" in capfd.readouterr().err  # printed instead
 
 
+def test_runs_shorter_than_the_interval_get_no_periodic_beat_and_a_long_one_does() -> None:
+    """Runs come and go without waking the heartbeat thread; a run that lasts gets its beats
+    on time, none before its interval is up."""
+    beats: list[tuple[str, float]] = []
+    done = threading.Event()
+
+    def beat(run):
+        beats.append((run, time.monotonic()))
+        if len(beats) >= 2:
+            done.set()
+
+    heartbeat = Heartbeat(0.3, beat)
+    try:
+        for i in range(50):  # a sweep of short runs
+            heartbeat.watch(f"short {i}")
+            heartbeat.unwatch()
+        watched = time.monotonic()
+        heartbeat.watch("long")
+        assert done.wait(10), beats
+    finally:
+        heartbeat.stop()
+    assert [run for run, _ in beats[:2]] == ["long", "long"]
+    assert beats[0][1] - watched >= 0.3
+    assert beats[1][1] - watched >= 0.6  # the next one an interval later, not at once
+
+
 # -- hostile artifact names and tmp_path contents ------------------------------------------------
 
 HOSTILE = '''

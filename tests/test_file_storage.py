@@ -414,3 +414,25 @@ def test_two_sessions_at_once_get_distinct_ids(pytester: pytest.Pytester,
     for pid in set(pids):
         assert sorted(r["config"]["x"] for r in runs.values() if r["result"] == pid) == list(
             range(20))
+
+
+@pytest.mark.parametrize("meta", [
+    {"command": "t", "named_configs": [], "config_updates": {}, "pytest": {"nodeid": "a[é-1]"}},
+    {"command": "t", "config_updates": {"a": {"b": [1, 2.5, None]}}, "seeds": {"root": 3}},
+    {"command": "t", "config_updates": {"a": (1, 2)}},  # not plain JSON: jsonpickle's tags
+    {},
+], ids=["plain", "nested", "tagged", "empty"])
+def test_meta_with_the_session_options_encoded_once_is_the_same_text(meta: dict) -> None:
+    """``meta`` of every run holds the session's options (the same dict each time): encoded
+    once, the text must stay byte for byte Sacred's ``json.dump(..., indent=2)`` nested in
+    run.json, for this run and the next."""
+    from pytest_sacred.observers.file_layout import SESSION_META, EncodedOnce, indented
+
+    options = {"--sacred-a": None, "--sacred-b": True, "--sacred-c": ["x", 1.5],
+               "--sacred-d": {"k": "ü\n"}}
+    encode = EncodedOnce()
+    for run in range(2):
+        value = {**meta, "options": options, "run": run} if meta else meta
+        text = encode.members(value, SESSION_META)
+        assert text == indented(value)
+        assert json.loads(text) == json.loads(indented(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,14 +99,14 @@ def queued(method: F) -> F:
     Without a queue (an observer used outside a session) the method runs when called.
     """
 
-    names = method.__code__.co_varnames[1:method.__code__.co_argcount]
+    # pluggy passes a hook's arguments by position, in the order of the method's parameters
+    names = tuple(inspect.signature(method).parameters)[1:]
 
     @functools.wraps(method)
     def hook(self: Observer, *args: Any, **kwargs: Any) -> Any:
         if self.queue is None:
             return method(self, *args, **kwargs)
-        self.queue.submit(method.__name__, method, self,
-                          {**dict(zip(names, args, strict=False)), **kwargs})
+        self.queue.submit(method, self, names, args, kwargs)
         return None
 
     return hook  # type: ignore[return-value]

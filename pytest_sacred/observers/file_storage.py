@@ -34,6 +34,7 @@ from ..serialize import dumps
 from .atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
 from .base import Observer, RunExists, StoreError, queued
 from .file_layout import (
+    SESSION_META,
     EncodedOnce,
     IdClaims,
     MetricText,
@@ -215,7 +216,7 @@ class FileStorageObserver(Observer):
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
             "host": self._encode_once(host_info),
-            "meta": indented(meta_info),
+            "meta": self._encode_once.members(meta_info, SESSION_META),
         }
         entry = initial_entry(command, status, times)
         write_new(directory / "config.json", dumps(config))  # before run.json: readers

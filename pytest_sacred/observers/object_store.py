@@ -37,12 +37,12 @@ from ..payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ..serialize import dumps
 from .base import Observer, StoreError
 from .file_layout import (
+    SESSION_META,
     EncodedOnce,
     FinalEvents,
     IdClaims,
     MetricText,
     add_metrics,
-    indented,
     initial_entry,
     metrics_text,
     run_json,
@@ -220,7 +220,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
             "host": self._encode_once(host_info),
-            "meta": indented(meta_info),
+            "meta": self._encode_once.members(meta_info, SESSION_META),
         }
         run = _RunObjects(self.url.key(str(run_id)), initial_entry(command, status, times),
                           fixed)

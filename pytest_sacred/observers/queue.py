@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..events import detail
+
 if TYPE_CHECKING:
     from ..spill import SpillWriter
     from .base import Observer
@@ -104,18 +106,19 @@ class StoreQueue:
 
     # -- producer side ------------------------------------------------------------------
 
-    def submit(self, hook: str, method: Callable[..., Any], observer: Any,
-               kwargs: dict[str, Any]) -> None:
-        """Write ``method(observer, **kwargs)`` now (inline, healthy, nothing waiting) or
-        queue it."""
-        if (self.inline and not self._items and not self.down
-                and kwargs.get("run_id") not in self._broken):
+    def submit(self, method: Callable[..., Any], observer: Any, names: tuple[str, ...],
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Write ``method(observer, *args, **kwargs)`` now (inline, healthy, nothing
+        waiting) or queue it; ``names`` are the names of ``args``."""
+        if self.inline and not self._items and not self.down and not (
+                self._broken and _named(names, args, kwargs).get("run_id") in self._broken):
             with self._write_lock:
                 try:
-                    method(observer, **kwargs)
+                    method(observer, *args, **kwargs)
                     return
                 except Exception as exc:
-                    item = _Item(hook, functools.partial(method, observer), kwargs)
+                    item = _Item(method.__name__, functools.partial(method, observer),
+                                 _named(names, args, kwargs))
                     if not self.observer.is_transient(exc):
                         self._refused(item, exc)
                         return
@@ -123,7 +126,8 @@ class StoreQueue:
                 self._enqueue(item, front=True)
             return
         with self._cv:
-            self._enqueue(_Item(hook, functools.partial(method, observer), kwargs))
+            self._enqueue(_Item(method.__name__, functools.partial(method, observer),
+                                _named(names, args, kwargs)))
 
     def _enqueue(self, item: _Item, front: bool = False) -> None:
         """Queue ``item`` (under ``self._cv``), with copies of the run's live objects."""
@@ -270,7 +274,11 @@ class StoreQueue:
         return path
 
 
+def _named(names: tuple[str, ...], args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A hook's arguments by name (what a queued item and a spill file keep)."""
+    return {**dict(zip(names, args, strict=False)), **kwargs}
+
+
 def _detail(item: _Item) -> str:
-    value = item.kwargs.get("name") if item.hook.endswith("artifact_event") else \
-        item.kwargs.get("filename") if item.hook.endswith("resource_event") else None
-    return str(value) if value is not None else ""
+    return detail(item.hook, item.kwargs)
