@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .observers.base import DEFAULT_LOCK_TIMEOUT
+from .stores.base import DEFAULT_LOCK_TIMEOUT
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
 
 if TYPE_CHECKING:

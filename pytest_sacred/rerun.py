@@ -119,7 +119,7 @@ def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
 def apply(item: pytest.Item, stored: Any, runner: Any) -> None:
     """The variant runs with the stored config and seed; warn about changed code."""
     from .keys import SPEC_KEY
-    from .queue import replay
+    from .launchers.queued_runs import replay
 
     replay(item, stored.config, None, {"rerun_of": stored.id})
     current = runner.experiment_info(item, item.stash[SPEC_KEY].experiment)

@@ -2,7 +2,8 @@
 
 ``open_reader(store)`` names a store the way the options do: a directory (file store or
 TinyDB), a ``mongodb://`` URL or ``HOST:PORT:DB``, an SQLAlchemy URL, ``s3://`` or
-``gs://``. Each reader module is imported only when its store is read.
+``gs://``. Each store's reader lives in its package (``pytest_sacred.stores.<kind>.reader``)
+and is imported only when its store is read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _SQL_SCHEMES = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb|oracle|ms
 
 
 def _kind(store: str) -> str:
-    """Which reader module reads ``store``."""
+    """Which store kind (package of :mod:`pytest_sacred.stores`) reads ``store``."""
     if store.startswith(("mongodb://", "mongodb+srv://")):
         return "mongo"
     if store.startswith("s3://"):
@@ -46,7 +47,7 @@ def open_reader(store: str | os.PathLike[str]) -> Reader:
     from ..extras import optional_imports
 
     store = os.fspath(store)
-    module = importlib.import_module(f".{_kind(store)}", __name__)
+    module = importlib.import_module(f"pytest_sacred.stores.{_kind(store)}.reader")
     with optional_imports():  # a missing client names its extra
         reader: Reader = module.open_store(store)
     return reader

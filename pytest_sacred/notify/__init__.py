@@ -1,0 +1,2 @@
+"""Notifications at the end of a run or a session (Slack, Telegram): observers that
+store nothing."""

@@ -1,0 +1,1 @@
+"""Sacred's FileStorage layout in a directory: writer, layout, reader."""

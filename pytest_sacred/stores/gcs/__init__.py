@@ -1,0 +1,1 @@
+"""The Google Cloud Storage store: Sacred's FileStorage layout in a bucket."""

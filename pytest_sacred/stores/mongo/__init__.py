@@ -1,0 +1,1 @@
+"""Sacred's MongoDB layout: writer, GridFS uploads, value encoding, reader."""

@@ -1,0 +1,1 @@
+"""The S3 store: Sacred's FileStorage layout in a bucket, through boto3."""

@@ -1,0 +1,1 @@
+"""Sacred's SQL tables through SQLAlchemy: schema, writer, value encoding, reader."""

@@ -1,0 +1,1 @@
+"""Sacred's TinyDB layout (``metadata.json`` and ``hashfs/``): writer, value encoding, reader."""
