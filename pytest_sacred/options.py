@@ -159,7 +159,7 @@ def register(parser: pytest.Parser) -> None:
     parser.addini("sacred_tinydb", "TinyDB store directory, relative to the ini file")
     parser.addini("sacred_sql", "SQL store: an SQLAlchemy URL")
     parser.addini("sacred_lock_timeout", "seconds to wait for a TinyDB/SQLite lock (default 30)")
-    # object stores and notifications (built in observers/remote.py)
+    # object stores (stores/s3, stores/gcs) and notifications (notify/)
     add("--sacred-s3", metavar="s3://BUCKET/PREFIX",
         help="store runs in S3 in Sacred's FileStorage layout (boto3; bucket created if "
              "missing; endpoint, region and credentials from the AWS configuration)")

@@ -19,15 +19,12 @@ _MD5 = re.compile(r"[0-9a-f]{32}")
 
 def store_of(observers: list[Any]) -> str:
     """How to name the session's first store to :func:`~pytest_sacred.readers.open_reader`."""
+    from .stores.registry import reader_store
+
     for observer in observers:
-        if getattr(observer, "name", None) == "mongo":
-            address, _, query = observer.url.partition("?")
-            scheme, _, rest = address.partition("://")
-            authority = rest[:rest.find("/", rest.rfind("@") + 1)] if "/" in rest else rest
-            return (f"{scheme}://{authority}/{observer.db_name}.{observer.collection}"
-                    + (f"?{query}" if query else ""))
-        if hasattr(observer, "basedir"):
-            return str(observer.basedir)
+        store = reader_store(observer)
+        if store is not None:
+            return store
     raise pytest.UsageError("--sacred-rerun: the session has no store to read the run from; "
                             "give --sacred-rerun-from STORE")
 

@@ -105,30 +105,14 @@ def read_spill(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
 
 def open_store(spec: dict[str, Any] | None, store: str | None = None) -> Any:
     """The observer that writes into ``store`` (a directory, ``mongodb://…`` or
-    ``HOST:PORT:DB``), or else into the store the spill file names."""
-    from .stores.base import StoreError
+    ``HOST:PORT:DB``, any store name the registry of store kinds knows), or else into the
+    store the spill file names, opened."""
+    from .stores import registry
 
     if store is not None:
-        if "://" in store or store.count(":") == 2:
-            from .stores.mongo.writer import MongoObserver
-
-            observer: Any = MongoObserver(store)
-        else:
-            from .stores.file.writer import FileStorageObserver
-
-            observer = FileStorageObserver(store)
-    elif spec and spec.get("kind") == "file":
-        from .stores.file.writer import FileStorageObserver
-
-        observer = FileStorageObserver(spec["directory"])
-    elif spec and spec.get("kind") == "mongo":
-        from .stores.mongo.writer import MongoObserver
-
-        observer = MongoObserver(spec["url"], db_name=spec["db"],
-                                 collection=spec["collection"])
+        observer: Any = registry.kind_of(store, writing=True).open_writer(store)
     else:
-        raise StoreError("the spill file does not say how to reach its store; give the store "
-                         "(a directory or a mongodb:// URL)")
+        observer = registry.reopen(spec)
     observer.open()
     return observer
 

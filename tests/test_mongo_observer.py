@@ -25,12 +25,8 @@ from bson import ObjectId  # noqa: E402
 
 import pytest_sacred  # noqa: E402
 from pytest_sacred.stores.base import StoreError  # noqa: E402
-from pytest_sacred.stores.mongo.writer import (  # noqa: E402
-    FORMAT,
-    MongoObserver,
-    parse_target,
-    redact_url,
-)
+from pytest_sacred.stores.mongo.target import parse_target  # noqa: E402
+from pytest_sacred.stores.mongo.writer import FORMAT, MongoObserver, redact_url  # noqa: E402
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456)
 SOURCE = "import pytest\n\ndef test_train():\n    return 0.5\n"
@@ -526,9 +522,9 @@ def test_malformed_values_give_readable_errors(value, message):
 
 
 def test_unreachable_server_fails_quickly_at_open(monkeypatch):
-    from pytest_sacred.stores.mongo import writer as mongo
+    from pytest_sacred.stores.mongo import connection
 
-    monkeypatch.setattr(mongo, "_SERVER_SELECTION_MS", 800)  # the default is 5 s
+    monkeypatch.setattr(connection, "_SERVER_SELECTION_MS", 800)  # the default is 5 s
     port = free_port()  # nothing listens there
     obs = MongoObserver.from_option(f"mongodb://alice:hunter2@127.0.0.1:{port}/exp")
     with pytest.raises(StoreError, match="cannot reach MongoDB at") as caught:
@@ -849,7 +845,7 @@ def test_metric_points_beyond_64_bits_read_back_as_logged(observer, db, ex_info,
     assert parts[0]["exact"] == {"1": json.dumps([1, 10**400]), "2": json.dumps([2**64, 1])}
     assert parts[1]["exact"] == {"0": json.dumps([3, 2**63])}
     observer.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=None)
-    reader = MongoReader(observer)
+    reader = MongoReader(observer.connection)
     metric = reader.metric(run_id, "m")
     assert metric.steps == steps and metric.values == values
     summary = reader.metric_summaries([reader.get_run(run_id)])[run_id]["m"]

@@ -120,21 +120,16 @@ REQUEUABLE = ("DIED?", "FAILED", "INTERRUPTED", "TIMEOUT")
 
 def open_queue(store: str) -> Any:
     """The writable observer of a store with a queue (MongoDB or SQL), opened."""
-    from ..readers import StoreUnreadable, _kind
+    from ..readers import StoreUnreadable
     from ..stores.base import StoreError
+    from ..stores.registry import kind_of, queue_kinds
 
-    kind = _kind(store)
-    if kind == "mongo":
-        from ..stores.mongo.writer import MongoObserver
-
-        observer: Any = MongoObserver(store)
-    elif kind == "sql":
-        from ..stores.sql.writer import SqlObserver
-
-        observer = SqlObserver(store)
-    else:
-        raise StoreUnreadable(f"{store!r} is a {kind} store, which has no queue: requeue works "
-                              "on MongoDB and SQL stores")
+    kind = kind_of(store)
+    if not kind.queue:
+        having = " and ".join(k.title for k in queue_kinds())
+        raise StoreUnreadable(f"{store!r} is a {kind.name} store, which has no queue: requeue "
+                              f"works on {having} stores")
+    observer = kind.open_writer(store)
     try:
         observer.open()
     except StoreError as exc:

@@ -89,6 +89,11 @@ class Observer:
         (``{"kind": ..., ...}``, no secrets), or ``None`` when it cannot."""
         return None
 
+    def reader_store(self) -> str | None:
+        """How :func:`~pytest_sacred.readers.open_reader` names this store (baselines and
+        reruns are read from it), or ``None`` when it is not read back."""
+        return None
+
 
 def queued(method: F) -> F:
     """Send a hook method's calls through the observer's write queue, when it has one.

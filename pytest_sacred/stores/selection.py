@@ -1,7 +1,8 @@
 """Which observers a session gets, from its options.
 
-Each store module is imported only when its option is given, so a store's client library
-is needed only by those who use it.
+The stores come from the registry of store kinds (:mod:`.registry`); each store's module
+is imported only when its option is given, so a store's client library is needed only by
+those who use it.
 """
 
 from __future__ import annotations
@@ -21,24 +22,14 @@ def build_observers(options: Options, rootpath: Path) -> list[Observer]:
     """
     if options.unobserved:
         return []
-    observers: list[Observer] = []
-    if options.mongo:
-        from .mongo.writer import MongoObserver
+    from . import registry
 
-        observers.append(MongoObserver.from_option(options.mongo,
-                                                   collection=options.mongo_collection))
-    from . import remote
+    observers: list[Observer] = registry.observers_from_options(options)
+    if not observers:
+        observers.append(registry.kind("file").open_writer(str(rootpath / "runs")))
+    from ..notify import notifiers
 
-    observers += remote.object_stores(options)
-    if options.tinydb is not None or options.sql is not None:
-        from .database_stores import database_stores
-
-        observers += database_stores(options)
-    if options.file_storage is not None or not observers:
-        from .file.writer import FileStorageObserver
-
-        observers.append(FileStorageObserver(options.file_storage or rootpath / "runs"))
-    observers += remote.notifiers(options)  # they store nothing: after the default store
+    observers += notifiers(options)  # they store nothing: after the default store
     if options.observers:
         # after the default store is settled: these feed other tools and store no ids
         from .sacred_adapter import from_spec

@@ -151,6 +151,9 @@ class FileStorageObserver(Observer):
     def store_spec(self) -> dict[str, Any]:
         return {"kind": "file", "directory": str(self.basedir.absolute())}
 
+    def reader_store(self) -> str:
+        return str(self.basedir)
+
     # -- ids -----------------------------------------------------------------------------
 
     def _highest_id(self) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ...readers.base import Reader
 from ..objects.reader import open_bucket_store
+from .bucket import GCSBucket
 
 
 def open_store(store: str) -> Reader:
-    return open_bucket_store(store, "gs")
+    return open_bucket_store(store, "gs", GCSBucket)

@@ -4,7 +4,7 @@ Filters become the query (``_id``, ``experiment.name``, ``status``); lists leave
 ``captured_out``; metric summaries come from one query over the metrics collection. Values
 we moved to GridFS (``captured_out_file``, ``info_file``, ``result_file``) and metric
 continuation documents (``part`` 2, 3, …) are read back whole. Nothing is written: the
-connection is made as the observer makes it, without creating its index.
+connection is made as the writer makes it (:mod:`.connection`), without creating its index.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from ...readers.base import (
 )
 from ...redact import redact_url, scrub_password
 from ..base import StoreError
+from .connection import MongoConnection
 from .values import (
     ENCODING_FIELD,
     exact_from_document,
     from_document,
     info_from_document,
 )
-from .writer import MongoObserver
 
 #: what a list leaves out of each run document (read by get_run)
 _LIST_PROJECTION = {"captured_out": 0}
@@ -45,25 +45,25 @@ _MAX_IN = 200
 class MongoReader(Reader):
     """Runs in one runs collection (and its database's ``metrics`` and GridFS)."""
 
-    def __init__(self, observer: MongoObserver) -> None:
-        self._observer = observer
-        self._url = observer.url
-        self.location = f"{observer.server}/{observer.db_name}.{observer.collection}"
+    def __init__(self, connection: MongoConnection) -> None:
+        self._connection = connection
+        self._url = connection.url
+        self.location = f"{connection.server}/{connection.db_name}.{connection.collection}"
         with self._errors():
-            observer.open(read_only=True)
-            self._db = observer._database()
+            connection.open(read_only=True)
+            self._db = connection.database()
             names = self._db.list_collection_names()
-        if observer.collection not in names:
+        if connection.collection not in names:
             raise StoreUnreadable(
-                f"{self.location} is not a store: database {observer.db_name!r} has no "
-                f"collection {observer.collection!r} (it has: {', '.join(sorted(names)) or 'none'}"
-                f"{self._databases()}); give HOST:PORT:DB or mongodb://HOST:PORT/DB of the "
-                "database the runs were written to")
-        self._runs = self._db[observer.collection]
+                f"{self.location} is not a store: database {connection.db_name!r} has no "
+                f"collection {connection.collection!r} (it has: "
+                f"{', '.join(sorted(names)) or 'none'}{self._databases()}); give HOST:PORT:DB "
+                "or mongodb://HOST:PORT/DB of the database the runs were written to")
+        self._runs = self._db[connection.collection]
 
     def _databases(self) -> str:
         try:
-            names = self._observer._client.list_database_names()
+            names = self._connection.client.list_database_names()
         except Exception:  # listing needs a privilege the user may lack: leave it out
             return ""
         names = [n for n in names if n not in ("admin", "config", "local")]
@@ -83,7 +83,7 @@ class MongoReader(Reader):
                                   f"{scrub_password(str(exc), self._url)[:300]}") from None
 
     def close(self) -> None:
-        self._observer.close()
+        self._connection.close()
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -302,7 +302,7 @@ def open_store(store: str) -> MongoReader:
 
     require("pymongo")
     try:
-        observer = MongoObserver(store)
+        connection = MongoConnection(store)
     except StoreError as exc:
         raise StoreUnreadable(_as_store_message(exc)) from None
-    return MongoReader(observer)
+    return MongoReader(connection)

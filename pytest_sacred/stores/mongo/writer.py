@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,19 +35,11 @@ from typing import Any
 from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
-from ...redact import redact_url, scrub_password
-from ...urls import split_url
+from ...redact import redact_url
 from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued
+from .connection import MongoConnection
 from .gridfs import GridFiles
-from .target import (
-    DEFAULT_DB,
-    DEFAULT_HOST,
-    FORMS,
-    check_collection,
-    check_db_name,
-    parse_target,
-    server_of,
-)
+from .target import DEFAULT_DB, DEFAULT_HOST
 from .values import (
     ENCODING,
     ENCODING_FIELD,
@@ -71,17 +62,10 @@ SAFE_DOCUMENT_BYTES = 12 * 1024 * 1024
 #: a config larger than this in BSON is kept whole in GridFS (``config_file``), its large
 #: entries shortened in the document, so the run can be stored at all
 CONFIG_DOCUMENT_BYTES = 4 * 1024 * 1024
-_SERVER_SELECTION_MS = 5000
 _MAX_ID_ATTEMPTS = 10_000
 #: points of one metric per ``metrics`` document: about 48 bytes of BSON each, so a full
 #: document stays near 10 MB, well below MongoDB's 16 MB
 POINTS_PER_DOCUMENT = 200_000
-
-
-def _require_pymongo() -> None:
-    from ...extras import require
-
-    require("pymongo")
 
 
 # -- the observer ------------------------------------------------------------------------------
@@ -136,17 +120,9 @@ class MongoObserver(Observer):
         (default ``"runs"``) and ``priority`` (default 30) override what it says.
         ``client``, a ``pymongo.MongoClient``, is used instead of connecting and is left
         open by :meth:`close`; ``client_kwargs`` go to ``MongoClient``."""
-        target = parse_target(url_or_db)
-        self.url = target.url
-        self.db_name = check_db_name(db_name, url_or_db) if db_name else target.db_name
-        self.collection = check_collection(collection or target.collection or "runs",
-                                            url_or_db)
-        self.priority = priority if priority is not None else (target.priority or 30)
-        self.server = server_of(self.url)
-        self._client = client
-        self._owns_client = client is None
-        self._client_kwargs = client_kwargs
-        self._db: Any = None
+        self.connection = MongoConnection(url_or_db, db_name, collection, client,
+                                          **client_kwargs)
+        self.priority = priority if priority is not None else (self.connection.priority or 30)
         self._fs: Any = None
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None  # after the last id this process inserted
@@ -171,6 +147,24 @@ class MongoObserver(Observer):
         """The observer for ``--sacred-mongo VALUE`` (and ``--sacred-mongo-collection``)."""
         return cls(value, collection=collection)
 
+    @property
+    def url(self) -> str:
+        """The server's URL (as given: it may hold a password)."""
+        return self.connection.url
+
+    @property
+    def db_name(self) -> str:
+        return self.connection.db_name
+
+    @property
+    def collection(self) -> str:
+        return self.connection.collection
+
+    @property
+    def server(self) -> str:
+        """The server's address without credentials, for messages."""
+        return self.connection.server
+
     def location(self, run_id: int | None) -> str:
         return f"{self.server}/{self.db_name}.{self.collection}/{run_id}"
 
@@ -191,87 +185,21 @@ class MongoObserver(Observer):
         return {"kind": "mongo", "url": redact_url(self.url), "db": self.db_name,
                 "collection": self.collection}
 
+    def reader_store(self) -> str:
+        return self.connection.reader_name()
+
     # -- session -------------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        _require_pymongo()
-        import pymongo
-        from pymongo.errors import ConfigurationError, InvalidURI
-        from pymongo.uri_parser import parse_uri
-
-        kwargs = dict(self._client_kwargs)
-        if "serverselectiontimeoutms" not in {k.lower() for k in kwargs} and \
-                "serverselectiontimeoutms=" not in self.url.lower():
-            kwargs["serverSelectionTimeoutMS"] = _SERVER_SELECTION_MS
-        try:
-            if self.url.startswith("mongodb://"):  # strict: MongoClient only warns on typos
-                parse_uri(self.url)  # (mongodb+srv:// would need a DNS query here)
-            return pymongo.MongoClient(self.url, **kwargs)
-        except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
-            raise StoreError(f"--sacred-mongo {redact_url(self.url)!r} is not a valid MongoDB "
-                             f"URL ({scrub_password(str(exc), self.url)}); expected {FORMS}"
-                             ) from None
-
-    def open(self, read_only: bool = False) -> None:
-        """Connect, and read the runs collection once: that needs a valid URL, a reachable
-        server and, when it asks for one, a valid login. Raises :class:`StoreError` saying
-        which. ``read_only`` (for readers) skips creating the metrics index."""
-        if self._db is not None:
-            return
-        if self._client is None:
-            self._client = self._connect()
-        from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
-
-        where = redact_url(self.url)
-        db = self._client[self.db_name]
-        try:
-            self._client.admin.command("ping")
-            db[self.collection].find_one({}, projection={"_id": 1})
-        except ServerSelectionTimeoutError as exc:
-            seconds = self._client.options.server_selection_timeout
-            reason = re.split(r" \(configured timeouts|, Timeout: ", str(exc))[0]
-            raise StoreError(
-                f"cannot reach MongoDB at {where!r} within {seconds:g} s "
-                f"({scrub_password(reason, self.url)[:300]}); start the server, fix HOST:PORT in "
-                "--sacred-mongo, or raise ?serverSelectionTimeoutMS= in the URL for a slow "
-                "network") from None
-        except OperationFailure as exc:
-            raise StoreError(self._refusal(exc, where)) from None
-        except PyMongoError as exc:
-            raise StoreError(f"MongoDB at {where!r} failed: "
-                             f"{scrub_password(str(exc), self.url)[:300]}") from None
-        if not read_only:
-            try:  # each metrics upsert looks its document up by these two fields
-                db.metrics.create_index([("run_id", 1), ("name", 1)])
-            except PyMongoError:
-                pass  # a user without createIndex rights can still write runs
-        self._db = db
-
-    def _refusal(self, exc: Any, where: str) -> str:
-        if exc.code == 18:
-            hint = "check the user name and password in the URL"
-            auth_db = (split_url(self.url).path or "").partition(".")[0]
-            if auth_db not in ("", "admin") and "authsource=" not in self.url.lower():
-                hint += (f"; the user is looked up in database {auth_db!r}, add "
-                         "?authSource=admin if it was created in 'admin'")
-            return f"MongoDB at {where!r} refused the login (authentication failed): {hint}"
-        if exc.code == 13:
-            return (f"MongoDB at {where!r} requires authentication for database "
-                    f"{self.db_name!r}: give a user in the URL, "
-                    "mongodb://USER:PASSWORD@host:port/db?authSource=admin")
-        return (f"MongoDB at {where!r} refused the request: "
-                f"{scrub_password(str(exc), self.url)[:300]}")
+    def open(self) -> None:
+        """Connect and check the store (see :meth:`.MongoConnection.open`)."""
+        self.connection.open()
 
     def close(self) -> None:
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
-        self._db = self._fs = None
+        self.connection.close()
+        self._fs = None
 
     def _database(self) -> Any:
-        if self._db is None:
-            self.open()
-        return self._db
+        return self.connection.database()
 
     def _gridfs(self) -> Any:
         if self._fs is None:

@@ -1,9 +1,9 @@
 """Reading Sacred's FileStorage layout from a bucket (S3, GCS), through the same
-:class:`~pytest_sacred.stores.objects.writer.Bucket` operations the stores write with."""
+:class:`~pytest_sacred.stores.objects.bucket.Bucket` operations the stores write with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +19,7 @@ from ...readers.base import (
 )
 from ..base import StoreError
 from ..file.read_layout import load_json, matches, metric_from, stored_run, summaries_of
-from .writer import Bucket, BucketURL, parse_bucket_url
+from .bucket import Bucket, BucketURL, parse_bucket_url
 
 #: objects fetched at once when listing runs (each run is two or three small GETs)
 _PARALLEL = 8
@@ -103,16 +103,11 @@ class ObjectStoreReader(Reader):
         return data
 
 
-def open_bucket_store(store: str, scheme: str) -> Reader:
-    """The reader of ``s3://...`` (scheme ``s3``) or ``gs://...`` (``gs``)."""
+def open_bucket_store(store: str, scheme: str, bucket: Callable[[str], Bucket]) -> Reader:
+    """The reader of ``store``, ``scheme://bucket/prefix``, through ``bucket(name)``, the
+    bucket operations of the store's kind."""
     try:
         url = parse_bucket_url(store, scheme, "store")
     except StoreError as exc:
         raise StoreUnreadable(str(exc)) from None
-    if scheme == "s3":
-        from ..s3.writer import S3Bucket
-
-        return ObjectStoreReader(S3Bucket(url.bucket), url)
-    from ..gcs.writer import GCSBucket
-
-    return ObjectStoreReader(GCSBucket(url.bucket), url)
+    return ObjectStoreReader(bucket(url.bucket), url)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ...readers.base import Reader
 from ..objects.reader import open_bucket_store
+from .bucket import S3Bucket
 
 
 def open_store(store: str) -> Reader:
-    return open_bucket_store(store, "s3")
+    return open_bucket_store(store, "s3", S3Bucket)

@@ -51,7 +51,7 @@ class SqlReader(Reader):
 
         from ...redact import redact_url
         from ..base import DEFAULT_LOCK_TIMEOUT, StoreError
-        from .writer import connect_error, create_engine
+        from .connection import connect_error, create_engine
 
         self.url = url
         self.location = redact_url(url)

@@ -33,28 +33,14 @@ from typing import Any
 from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
-from ...redact import redact_url, scrub_password
+from ...redact import redact_url
 from ...serialize import flatten
 from ..base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
+from .connection import connect_error, create_engine
 from .values import column_float, column_text, metric_point, status_columns
 
-_CONNECT_TIMEOUT = 5
 _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
-#: the package to install for each driver SQLAlchemy may ask for
-DRIVER_PACKAGES = {
-    "psycopg": "'psycopg[binary]' (or: pip install 'pytest-sacred[postgres]')",
-    "psycopg2": "psycopg2-binary",
-    "pymysql": "pymysql (or: pip install 'pytest-sacred[mysql]')",
-    "MySQLdb": "mysqlclient",
-    "mysql": "mysql-connector-python",
-    "pg8000": "pg8000",
-    "asyncpg": "asyncpg",
-    "cx_Oracle": "cx_Oracle",
-    "oracledb": "oracledb",
-    "pyodbc": "pyodbc",
-    "pymssql": "pymssql",
-}
 
 
 def _json(value: Any) -> str:
@@ -84,45 +70,6 @@ def _result_column(value: Any, dialect: str) -> float | None:
         except (TypeError, ValueError):
             return None
     return column_float(value, dialect)
-
-
-def create_engine(url: str, lock_timeout: float, what: str = "--sacred-sql") -> Any:
-    """An engine for ``url``, or :class:`StoreError` naming the package or fix needed."""
-    from ...extras import require
-
-    require("sqlalchemy")
-    import sqlalchemy as sa
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    shown = redact_url(url)
-    try:
-        parsed = sa.engine.make_url(url)
-    except ArgumentError:
-        raise StoreError(f"{what} {shown!r} is not an SQLAlchemy URL; expected "
-                         "dialect[+driver]://user:password@host/database, e.g. "
-                         "sqlite:///runs.db or postgresql://user@host/db") from None
-    backend = parsed.get_backend_name()
-    connect_args: dict[str, Any] = {}
-    if backend == "sqlite":
-        connect_args["timeout"] = lock_timeout
-    elif backend in ("postgresql", "mysql", "mariadb"):
-        connect_args["connect_timeout"] = _CONNECT_TIMEOUT
-    try:
-        return sa.create_engine(parsed, connect_args=connect_args)
-    except NoSuchModuleError:
-        raise StoreError(f"{what} {shown!r}: SQLAlchemy knows no dialect "
-                         f"{parsed.drivername!r}; use sqlite, postgresql, mysql, mariadb, "
-                         "... (https://docs.sqlalchemy.org/en/20/dialects/)") from None
-    except ImportError as exc:
-        module = (exc.name or str(exc)).partition(".")[0]
-        package = DRIVER_PACKAGES.get(module, module)
-        raise StoreError(f"{what} {shown!r} needs the database driver {module!r}, which is "
-                         f"not installed: pip install {package}") from None
-
-
-def connect_error(exc: Exception, url: str) -> str:
-    """A short reason from a driver's connection error, password removed."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return scrub_password(" ".join(reason[:2])[:300], url)
 
 
 @dataclass

@@ -1,1 +1,44 @@
-"""Sacred's TinyDB layout (``metadata.json`` and ``hashfs/``): writer, value encoding, reader."""
+"""Sacred's TinyDB layout (``metadata.json`` and ``hashfs/``): the writer (:mod:`.writer`),
+``metadata.json`` written in place (:mod:`.metadata_file`), value encoding, the reader."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..registry import StoreKind
+
+if TYPE_CHECKING:
+    from ...options import Options
+    from ...readers.base import Reader
+    from .writer import TinyDbObserver
+
+
+def _claims(store: str) -> bool:
+    return os.path.isdir(store) and os.path.isfile(os.path.join(store, "metadata.json"))
+
+
+def _from_options(options: Options) -> list[Any]:
+    if options.tinydb is None:
+        return []
+    from .writer import TinyDbObserver
+
+    return [TinyDbObserver(str(options.tinydb), lock_timeout=options.lock_timeout)]
+
+
+def _open_writer(store: str) -> TinyDbObserver:
+    from .writer import TinyDbObserver
+
+    return TinyDbObserver(store)
+
+
+def _open_reader(store: str) -> Reader:
+    from .reader import open_store
+
+    return open_store(store)
+
+
+KIND = StoreKind(
+    name="tinydb", title="TinyDB", options=("--sacred-tinydb", "--sacred-lock-timeout"),
+    client="tinydb", claims=_claims, from_options=_from_options, open_writer=_open_writer,
+    open_reader=_open_reader)

@@ -124,6 +124,9 @@ class TinyDbObserver(Observer):
     def location(self, run_id: int | None) -> str:
         return f"{self.basedir / 'metadata.json'}#{run_id}"
 
+    def reader_store(self) -> str:
+        return str(self.basedir)
+
     def _metadata(self) -> Any:
         if self._file is None:
             self.open()
