@@ -65,6 +65,8 @@ def test_every_kind_is_listed_once_with_its_extra() -> None:
     optional = pyproject[pyproject.index("[project.optional-dependencies]"):]
     extras = set(re.findall(r"^([\w-]+)\s*=\s*\[", optional, re.M))
     for kind in kinds:
+        # the selecting option first, with its value's form: what messages name
+        assert kind.options[0].startswith("--sacred-") and "=" in kind.options[0], kind.name
         if kind.client is None:
             assert kind.extra is None
             continue

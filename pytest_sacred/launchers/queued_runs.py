@@ -8,7 +8,7 @@ the number of workers), runs each with its stored config and seed under its stor
 and stops when the queue is empty (after ``--sacred-worker-idle`` seconds without one).
 
 A store supports the queue when its observer has ``claim_queued`` and ``requeue``
-(MongoDB and SQL).
+(MongoDB and SQL: the kinds the registry of store kinds marks ``queue``).
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ def queue_store(observers: list[Any], what: str) -> Any:
     for observer in observers:
         if callable(getattr(observer, "claim_queued", None)):
             return observer
+    from ..stores.registry import queue_kinds
+
     names = ", ".join(getattr(o, "name", type(o).__name__) for o in observers) or "none"
-    raise pytest.UsageError(f"{what} needs a store with a queue (MongoDB: --sacred-mongo=DB, "
-                            "or SQL: --sacred-sql=URL); "
+    kinds = ", or ".join(f"{k.title}: {k.options[0]}" for k in queue_kinds())
+    raise pytest.UsageError(f"{what} needs a store with a queue ({kinds}); "
                             f"this session's stores ({names}) have none")
 
 
@@ -51,11 +53,15 @@ def check_queueing(observers: list[Any]) -> None:
     if not any(callable(getattr(o, "claim_queued", None)) for o in observers):
         import warnings
 
+        from ..stores.registry import queue_kinds
+
+        kinds = " or ".join(f"{k.title} ({k.options[0].partition('=')[0]})"
+                            for k in queue_kinds())
         warnings.warn(pytest.PytestWarning(
             "--sacred-queue: the runs are recorded QUEUED, but no --sacred-run-queued worker "
             "can claim them from this session's stores "
             f"({', '.join(getattr(o, 'name', type(o).__name__) for o in observers)}); "
-            "queue in MongoDB (--sacred-mongo) or SQL (--sacred-sql) for workers"), stacklevel=1)
+            f"queue in {kinds} for workers"), stacklevel=1)
 
 
 def replay(item: pytest.Item, config: dict[str, Any], run_id: int | None,

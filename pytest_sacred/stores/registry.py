@@ -36,7 +36,8 @@ class StoreKind:
     name: str
     #: what the kind is called in messages ("MongoDB")
     title: str
-    #: the options that select it (``--sacred-mongo`` ...), for messages
+    #: its options, the one that selects it first, with the form of its value
+    #: (``--sacred-mongo=DB``), for messages
     options: tuple[str, ...]
     #: top-level module of its client library, a key of :data:`~..extras.PACKAGES`
     #: (``None``: the standard library is enough)

@@ -40,6 +40,6 @@ def _reopen(spec: dict[str, Any]) -> FileStorageObserver:
 
 
 KIND = StoreKind(
-    name="file", title="file store", options=("--sacred-file-storage",), client=None,
+    name="file", title="file store", options=("--sacred-file-storage=DIR",), client=None,
     claims=os.path.isdir, from_options=_from_options, open_writer=_open_writer,
     open_reader=_open_reader, reopen=_reopen)

@@ -38,6 +38,6 @@ def _open_reader(store: str) -> Reader:
 
 
 KIND = StoreKind(
-    name="gcs", title="Google Cloud Storage", options=("--sacred-gcs",),
+    name="gcs", title="Google Cloud Storage", options=("--sacred-gcs=gs://BUCKET/PREFIX",),
     client="google.cloud.storage", claims=_claims, from_options=_from_options,
     open_writer=_open_writer, open_reader=_open_reader)

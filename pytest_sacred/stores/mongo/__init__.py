@@ -51,6 +51,6 @@ def _reopen(spec: dict[str, Any]) -> MongoObserver:
 
 
 KIND = StoreKind(
-    name="mongo", title="MongoDB", options=("--sacred-mongo", "--sacred-mongo-collection"),
+    name="mongo", title="MongoDB", options=("--sacred-mongo=DB", "--sacred-mongo-collection=NAME"),
     client="pymongo", claims=_claims, from_options=_from_options, open_writer=_open_writer,
     open_reader=_open_reader, reopen=_reopen, queue=True)

@@ -44,6 +44,7 @@ def _open_reader(store: str) -> Reader:
 
 KIND = StoreKind(
     name="s3", title="S3",
-    options=("--sacred-s3", "--sacred-s3-endpoint", "--sacred-s3-region"), client="boto3",
+    options=("--sacred-s3=s3://BUCKET/PREFIX", "--sacred-s3-endpoint=URL",
+             "--sacred-s3-region=REGION"), client="boto3",
     claims=_claims, from_options=_from_options, open_writer=_open_writer,
     open_reader=_open_reader)

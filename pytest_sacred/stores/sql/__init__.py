@@ -42,6 +42,6 @@ def _open_reader(store: str) -> Reader:
 
 
 KIND = StoreKind(
-    name="sql", title="SQL", options=("--sacred-sql", "--sacred-lock-timeout"),
+    name="sql", title="SQL", options=("--sacred-sql=URL", "--sacred-lock-timeout=SECONDS"),
     client="sqlalchemy", claims=_claims, from_options=_from_options, open_writer=_open_writer,
     open_reader=_open_reader, queue=True)

@@ -39,6 +39,6 @@ def _open_reader(store: str) -> Reader:
 
 
 KIND = StoreKind(
-    name="tinydb", title="TinyDB", options=("--sacred-tinydb", "--sacred-lock-timeout"),
+    name="tinydb", title="TinyDB", options=("--sacred-tinydb=DIR", "--sacred-lock-timeout=SECONDS"),
     client="tinydb", claims=_claims, from_options=_from_options, open_writer=_open_writer,
     open_reader=_open_reader)
