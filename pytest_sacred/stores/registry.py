@@ -2,9 +2,10 @@
 
 Each kind's package (``pytest_sacred.stores.<kind>``) declares its :class:`StoreKind` as
 ``KIND``: the options that select it, the store names it answers to (a directory, a URL),
-the client library it needs, and how to open its writer (an observer), its reader, and its
-writer again from a spill file's header. Those openers import the kind's modules (and its
-client library) only when called, so asking the registry costs no client import.
+the client library it needs, and how to open its writer (an observer) and to open it again
+from a spill file's header; its reader is its package's ``reader.open_store``. Those
+openers import the kind's modules (and its client library) only when called, so asking
+the registry costs no client import.
 
 The order of :data:`ORDER` is the order of the session's stores (and of the hooks of stores
 with equal priority) and the order in which a store name is matched: the URL schemes first,
@@ -48,13 +49,18 @@ class StoreKind:
     from_options: Callable[[Options], list[Observer]]
     #: its observer writing into ``store``, not opened yet
     open_writer: Callable[[str], Observer]
-    #: its reader of ``store``; raises ``StoreUnreadable`` naming what is wrong
-    open_reader: Callable[[str], Reader]
     #: its observer again from a spill file's ``store`` header (its ``store_spec()``);
     #: ``None`` for a kind whose writer keeps no spill file
     reopen: Callable[[dict[str, Any]], Observer] | None = None
     #: whether its observer holds queued runs (``claim_queued``, ``requeue``)
     queue: bool = False
+
+    def open_reader(self, store: str) -> Reader:
+        """Its reader of ``store`` (``open_store`` of the kind's ``reader`` module); raises
+        ``StoreUnreadable`` naming what is wrong."""
+        module = importlib.import_module(f"{__package__}.{self.name}.reader")
+        reader: Reader = module.open_store(store)
+        return reader
 
     @property
     def extra(self) -> str | None:

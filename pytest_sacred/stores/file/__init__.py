@@ -11,7 +11,6 @@ from ..registry import StoreKind
 
 if TYPE_CHECKING:
     from ...options import Options
-    from ...readers.base import Reader
     from .writer import FileStorageObserver
 
 
@@ -29,12 +28,6 @@ def _open_writer(store: str | os.PathLike[str]) -> FileStorageObserver:
     return FileStorageObserver(store)
 
 
-def _open_reader(store: str) -> Reader:
-    from .reader import open_store
-
-    return open_store(store)
-
-
 def _reopen(spec: dict[str, Any]) -> FileStorageObserver:
     return _open_writer(spec["directory"])
 
@@ -42,4 +35,4 @@ def _reopen(spec: dict[str, Any]) -> FileStorageObserver:
 KIND = StoreKind(
     name="file", title="file store", options=("--sacred-file-storage=DIR",), client=None,
     claims=os.path.isdir, from_options=_from_options, open_writer=_open_writer,
-    open_reader=_open_reader, reopen=_reopen)
+    reopen=_reopen)

@@ -11,7 +11,6 @@ from ..registry import StoreKind
 
 if TYPE_CHECKING:
     from ...options import Options
-    from ...readers.base import Reader
     from .writer import MongoObserver
 
 #: ``HOST:PORT:DB``, the short form of a store name
@@ -38,12 +37,6 @@ def _open_writer(store: str) -> MongoObserver:
     return MongoObserver(store)
 
 
-def _open_reader(store: str) -> Reader:
-    from .reader import open_store
-
-    return open_store(store)
-
-
 def _reopen(spec: dict[str, Any]) -> MongoObserver:
     from .writer import MongoObserver
 
@@ -51,6 +44,7 @@ def _reopen(spec: dict[str, Any]) -> MongoObserver:
 
 
 KIND = StoreKind(
-    name="mongo", title="MongoDB", options=("--sacred-mongo=DB", "--sacred-mongo-collection=NAME"),
-    client="pymongo", claims=_claims, from_options=_from_options, open_writer=_open_writer,
-    open_reader=_open_reader, reopen=_reopen, queue=True)
+    name="mongo", title="MongoDB",
+    options=("--sacred-mongo=DB", "--sacred-mongo-collection=NAME"), client="pymongo",
+    claims=_claims, from_options=_from_options, open_writer=_open_writer, reopen=_reopen,
+    queue=True)

@@ -1,5 +1,6 @@
 """The S3 store: Sacred's FileStorage layout in a bucket (:mod:`..objects`), through boto3:
-the bucket operations and observer (:mod:`.writer`), the reader (:mod:`.reader`)."""
+the bucket operations (:mod:`.bucket`), the observer (:mod:`.writer`), the reader
+(:mod:`.reader`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from ..registry import StoreKind
 
 if TYPE_CHECKING:
     from ...options import Options
-    from ...readers.base import Reader
     from .writer import S3Observer
 
 
@@ -36,15 +36,8 @@ def _open_writer(store: str) -> S3Observer:
     return S3Observer(store)
 
 
-def _open_reader(store: str) -> Reader:
-    from .reader import open_store
-
-    return open_store(store)
-
-
 KIND = StoreKind(
     name="s3", title="S3",
     options=("--sacred-s3=s3://BUCKET/PREFIX", "--sacred-s3-endpoint=URL",
-             "--sacred-s3-region=REGION"), client="boto3",
-    claims=_claims, from_options=_from_options, open_writer=_open_writer,
-    open_reader=_open_reader)
+             "--sacred-s3-region=REGION"),
+    client="boto3", claims=_claims, from_options=_from_options, open_writer=_open_writer)

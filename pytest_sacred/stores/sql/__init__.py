@@ -10,7 +10,6 @@ from ..registry import StoreKind
 
 if TYPE_CHECKING:
     from ...options import Options
-    from ...readers.base import Reader
     from .writer import SqlObserver
 
 #: the SQLAlchemy URL schemes (with an optional ``+driver``) a store name may start with
@@ -35,13 +34,7 @@ def _open_writer(store: str) -> SqlObserver:
     return SqlObserver(store)
 
 
-def _open_reader(store: str) -> Reader:
-    from .reader import open_store
-
-    return open_store(store)
-
-
 KIND = StoreKind(
     name="sql", title="SQL", options=("--sacred-sql=URL", "--sacred-lock-timeout=SECONDS"),
     client="sqlalchemy", claims=_claims, from_options=_from_options, open_writer=_open_writer,
-    open_reader=_open_reader, queue=True)
+    queue=True)

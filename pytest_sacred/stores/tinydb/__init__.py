@@ -10,7 +10,6 @@ from ..registry import StoreKind
 
 if TYPE_CHECKING:
     from ...options import Options
-    from ...readers.base import Reader
     from .writer import TinyDbObserver
 
 
@@ -32,13 +31,7 @@ def _open_writer(store: str) -> TinyDbObserver:
     return TinyDbObserver(store)
 
 
-def _open_reader(store: str) -> Reader:
-    from .reader import open_store
-
-    return open_store(store)
-
-
 KIND = StoreKind(
-    name="tinydb", title="TinyDB", options=("--sacred-tinydb=DIR", "--sacred-lock-timeout=SECONDS"),
-    client="tinydb", claims=_claims, from_options=_from_options, open_writer=_open_writer,
-    open_reader=_open_reader)
+    name="tinydb", title="TinyDB",
+    options=("--sacred-tinydb=DIR", "--sacred-lock-timeout=SECONDS"), client="tinydb",
+    claims=_claims, from_options=_from_options, open_writer=_open_writer)
