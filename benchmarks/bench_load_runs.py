@@ -43,7 +43,7 @@ import pandas as pd
 
 FILE_OURS = _COMMON + """\
 from pytest_sacred import load_runs
-import pytest_sacred.readers.api, pytest_sacred.readers.file  # imports: not what is timed
+import pytest_sacred.readers.api, pytest_sacred.stores.file.reader  # imports: not what is timed
 start = time.perf_counter()
 frame = load_runs({store!r})
 elapsed = time.perf_counter() - start
@@ -80,7 +80,7 @@ elapsed = time.perf_counter() - start
 
 MONGO_OURS = _COMMON + """\
 from pytest_sacred import load_runs
-import pytest_sacred.readers.api, pytest_sacred.readers.mongo, pymongo
+import pytest_sacred.readers.api, pytest_sacred.stores.mongo.reader, pymongo
 start = time.perf_counter()
 frame = load_runs({store!r})
 elapsed = time.perf_counter() - start

@@ -71,9 +71,9 @@ def layer_cost(events: int = 200_000, repeats: int = 5) -> str:
     import time
 
     sys.path.insert(0, str(harness.REPO))
-    from pytest_sacred.observers.base import Observer, queued
-    from pytest_sacred.observers.queue import StoreQueue
     from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.base import Observer, queued
+    from pytest_sacred.stores.write_queue import StoreQueue
 
     class Null(Observer):
         writes_inline = True

@@ -63,7 +63,7 @@ class BaselineSaver:
     """Writes runs into the baseline directory, replacing earlier sessions' copies."""
 
     def __init__(self, directory: str, session_start: datetime) -> None:
-        from .observers.file_storage import FileStorageObserver
+        from .stores.file.writer import FileStorageObserver
 
         self.directory = Path(directory)
         self._session_start = session_start

@@ -621,7 +621,7 @@ def _requeue_arguments(parser: argparse.ArgumentParser) -> None:
 def requeue(args: argparse.Namespace) -> int:
     """Runs a killed worker left (DIED?) or that failed go back in the queue, for the
     ``--sacred-run-queued`` workers to run again."""
-    from .queue import requeue_runs
+    from .launchers.queued_runs import requeue_runs
 
     try:
         lines = requeue_runs(args.store, _ids(args.ids))

@@ -464,26 +464,6 @@ def open_compare_store(store: str) -> Reader:
         raise pytest.UsageError(f"--sacred-compare-store {store}: {exc}") from None
 
 
-def reader_store(observer: Any) -> str | None:
-    """How a reader names the store an observer of this session writes, if it has one.
-
-    A store observer can say so itself with a ``reader_store()`` method."""
-    own = getattr(observer, "reader_store", None)
-    if callable(own):
-        named: str | None = own()
-        return named
-    basedir = getattr(observer, "basedir", None)
-    if basedir is not None:
-        return str(basedir)
-    if getattr(observer, "name", None) == "mongo" and hasattr(observer, "db_name"):
-        head, query_mark, query = observer.url.partition("?")
-        scheme, _, rest = head.partition("://")
-        path = observer.db_name + ("" if observer.collection == "runs"
-                                   else f".{observer.collection}")
-        return f"{scheme}://{rest.partition('/')[0]}/{path}{query_mark}{query}"
-    return None
-
-
 @dataclass
 class Outcome:
     """What the check of one run found, for its summary cell."""
@@ -553,6 +533,7 @@ class Comparison:
     def open_store(self, observers: Iterable[Any]) -> None:
         """The compare store, or the first store of the session that can be read."""
         from .readers import StoreUnreadable, open_reader
+        from .stores.registry import reader_store
 
         if self.options.store is not None:
             self.reader = open_compare_store(self.options.store)

@@ -1,7 +1,7 @@
 """What each store actually holds of each run, said when it goes wrong and at the end.
 
 One :class:`Delivery` per session: it gives every shipped observer its write queue
-(:mod:`.observers.queue`), turns observer errors and store outages into one-line notices
+(:mod:`.stores.write_queue`), turns observer errors and store outages into one-line notices
 printed as they happen (once per observer and run, once per outage), writes each run's
 "stored in" cells from the errors recorded for it, and decides the exit code: a session
 whose tests passed but some run, or part of one, could not be stored exits
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .events import ALLOCATE, PARTS, Dispatcher, ObserverError
-from .observers.base import Observer
+from .stores.base import Observer
 
 if TYPE_CHECKING:
-    from .observers.queue import StoreQueue
+    from .stores.write_queue import StoreQueue
 
 #: exit code of a session whose tests passed but whose runs were not all stored whole
 STORE_FAILED = 6
@@ -43,8 +43,8 @@ class Delivery:
 
     def attach(self, plugins: Iterable[object]) -> None:
         """Give every shipped observer among ``plugins`` a write queue (once)."""
-        from .observers.queue import StoreQueue
         from .spill import SpillWriter
+        from .stores.write_queue import StoreQueue
 
         for plugin in plugins:
             if isinstance(plugin, Observer) and plugin.queue is None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .queue import Replay
+    from .launchers.queued_runs import Replay
     from .record import RunRecord
     from .resolve import RunSpec
     from .run import Run

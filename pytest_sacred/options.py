@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .observers.base import DEFAULT_LOCK_TIMEOUT
+from .stores.base import DEFAULT_LOCK_TIMEOUT
 from .updates import ConfigError, is_config_file, load_config_file, parse_assignments
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def register(parser: pytest.Parser) -> None:
     parser.addini("sacred_tinydb", "TinyDB store directory, relative to the ini file")
     parser.addini("sacred_sql", "SQL store: an SQLAlchemy URL")
     parser.addini("sacred_lock_timeout", "seconds to wait for a TinyDB/SQLite lock (default 30)")
-    # object stores and notifications (built in observers/remote.py)
+    # object stores (stores/s3, stores/gcs) and notifications (notify/)
     add("--sacred-s3", metavar="s3://BUCKET/PREFIX",
         help="store runs in S3 in Sacred's FileStorage layout (boto3; bucket created if "
              "missing; endpoint, region and credentials from the AWS configuration)")

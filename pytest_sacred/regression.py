@@ -102,7 +102,7 @@ class RegressionChecks:
         from .baseline import BaselineSaver, RunRecorder
         from .clock import utcnow
         from .compare import Comparison, stored_name
-        from .observers.base import StoreError
+        from .stores.base import StoreError
 
         if options.save_baseline is not None:
             self.saver = BaselineSaver(options.save_baseline, utcnow())

@@ -19,15 +19,12 @@ _MD5 = re.compile(r"[0-9a-f]{32}")
 
 def store_of(observers: list[Any]) -> str:
     """How to name the session's first store to :func:`~pytest_sacred.readers.open_reader`."""
+    from .stores.registry import reader_store
+
     for observer in observers:
-        if getattr(observer, "name", None) == "mongo":
-            address, _, query = observer.url.partition("?")
-            scheme, _, rest = address.partition("://")
-            authority = rest[:rest.find("/", rest.rfind("@") + 1)] if "/" in rest else rest
-            return (f"{scheme}://{authority}/{observer.db_name}.{observer.collection}"
-                    + (f"?{query}" if query else ""))
-        if hasattr(observer, "basedir"):
-            return str(observer.basedir)
+        store = reader_store(observer)
+        if store is not None:
+            return store
     raise pytest.UsageError("--sacred-rerun: the session has no store to read the run from; "
                             "give --sacred-rerun-from STORE")
 
@@ -119,7 +116,7 @@ def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
 def apply(item: pytest.Item, stored: Any, runner: Any) -> None:
     """The variant runs with the stored config and seed; warn about changed code."""
     from .keys import SPEC_KEY
-    from .queue import replay
+    from .launchers.queued_runs import replay
 
     replay(item, stored.config, None, {"rerun_of": stored.id})
     current = runner.experiment_info(item, item.stash[SPEC_KEY].experiment)

@@ -17,7 +17,6 @@ import pytest
 from .delivery import STORE_FAILED, Delivery, error_lines
 from .events import Dispatcher, ObserverError
 from .keys import SPEC_KEY
-from .observers.base import Observer, StoreError
 from .options import Options
 from .resolve import (
     RunSpec,
@@ -30,7 +29,8 @@ from .resolve import (
     named_updates,
     warn_unused_entries,
 )
-from .stores import build_observers
+from .stores.base import Observer, StoreError
+from .stores.selection import build_observers
 from .updates import ConfigError, did_you_mean
 
 if TYPE_CHECKING:

@@ -105,30 +105,14 @@ def read_spill(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
 
 def open_store(spec: dict[str, Any] | None, store: str | None = None) -> Any:
     """The observer that writes into ``store`` (a directory, ``mongodb://…`` or
-    ``HOST:PORT:DB``), or else into the store the spill file names."""
-    from .observers.base import StoreError
+    ``HOST:PORT:DB``, any store name the registry of store kinds knows), or else into the
+    store the spill file names, opened."""
+    from .stores import registry
 
     if store is not None:
-        if "://" in store or store.count(":") == 2:
-            from .observers.mongo import MongoObserver
-
-            observer: Any = MongoObserver(store)
-        else:
-            from .observers.file_storage import FileStorageObserver
-
-            observer = FileStorageObserver(store)
-    elif spec and spec.get("kind") == "file":
-        from .observers.file_storage import FileStorageObserver
-
-        observer = FileStorageObserver(spec["directory"])
-    elif spec and spec.get("kind") == "mongo":
-        from .observers.mongo import MongoObserver
-
-        observer = MongoObserver(spec["url"], db_name=spec["db"],
-                                 collection=spec["collection"])
+        observer: Any = registry.kind_of(store, writing=True).open_writer(store)
     else:
-        raise StoreError("the spill file does not say how to reach its store; give the store "
-                         "(a directory or a mongodb:// URL)")
+        observer = registry.reopen(spec)
     observer.open()
     return observer
 
@@ -213,7 +197,7 @@ def _replay_first(observer: Any, hook: str, kwargs: dict[str, Any], ids: dict[An
     it; only a :class:`RunExists` refusal means another run has the id. Asking
     ``has_run`` first instead renamed such runs, which then were stored twice.
     """
-    from .observers.base import RunExists
+    from .stores.base import RunExists
 
     old = kwargs.get("run_id")
     method = getattr(observer, hook)
@@ -254,7 +238,7 @@ def run(args: Any) -> int:
     """``pytest-sacred replay SPILL [--store STORE]``: 0 when every event was written, 5
     when some were not (each is named), 2 for a file that is no spill file, 3 for a store
     that cannot be opened."""
-    from .observers.base import StoreError
+    from .stores.base import StoreError
 
     try:
         summary = replay(args.spill, args.store)

@@ -445,7 +445,8 @@ def test_committed_baseline_workflow(exp, monkeypatch) -> None:
 
 
 def test_compare_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -> None:
-    pytest.importorskip("pytest_sacred.readers.mongo", reason="the Mongo reader is not merged")
+    pytest.importorskip("pytest_sacred.stores.mongo.reader",
+                        reason="the Mongo reader is not merged")
     store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
     session(exp, monkeypatch, "--sacred-mongo", store, result="0.9").assert_outcomes(passed=1)
     session(exp, monkeypatch, "--sacred-mongo", store, "--sacred-with", "C=3",

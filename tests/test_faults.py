@@ -25,7 +25,7 @@ import pytest
 
 from pytest_sacred.heartbeat import Heartbeat
 from pytest_sacred.names import WORKING_PREFIX
-from pytest_sacred.observers.file_storage import JOURNAL, read_metrics
+from pytest_sacred.stores.file.writer import JOURNAL, read_metrics
 
 INI = """\
 [pytest]
@@ -82,7 +82,7 @@ def check_store(store: Path, delivered: dict[int, int] | None = None) -> dict:
 #: (priority 20) has been delivered before it, so the test can tell delivered from lost
 DELIVERY_CONFTEST = '''
 import os
-import pytest_sacred.observers.file_storage as file_storage
+import pytest_sacred.stores.file.writer as file_storage
 
 if os.environ.get("LIVE_METRICS_BYTES"):  # reach the journal quickly
     file_storage.LIVE_METRICS_BYTES = int(os.environ["LIVE_METRICS_BYTES"])
@@ -494,7 +494,7 @@ def test_plain(sacred_run, i, tmp_path):
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "os-replace"])
 def test_every_file_is_whole_and_no_working_file_remains(pytester, runs_dir, monkeypatch,
                                                          exchange):
-    import pytest_sacred.observers.atomic_file as atomic_file
+    import pytest_sacred.stores.atomic_file as atomic_file
 
     if not exchange:  # as on a system or filesystem without RENAME_EXCHANGE
         monkeypatch.setattr(atomic_file, "_renameat2", False)

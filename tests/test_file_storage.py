@@ -426,7 +426,7 @@ def test_meta_with_the_session_options_encoded_once_is_the_same_text(meta: dict)
     """``meta`` of every run holds the session's options (the same dict each time): encoded
     once, the text must stay byte for byte Sacred's ``json.dump(..., indent=2)`` nested in
     run.json, for this run and the next."""
-    from pytest_sacred.observers.file_layout import SESSION_META, EncodedOnce, indented
+    from pytest_sacred.stores.file.layout import SESSION_META, EncodedOnce, indented
 
     options = {"--sacred-a": None, "--sacred-b": True, "--sacred-c": ["x", 1.5],
                "--sacred-d": {"k": "ü\n"}}

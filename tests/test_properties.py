@@ -188,7 +188,7 @@ def expected(value: Any, kind: str = "file") -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnstorableValueWarning)
         if kind == "mongo":
-            from pytest_sacred.observers.mongo_values import readable
+            from pytest_sacred.stores.mongo.values import readable
 
             return to_json(readable(normalize(thaw(value), "value")[0]))
         return to_json(thaw(value))

@@ -132,8 +132,8 @@ def test_file_reads_the_live_journal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """A live run with large metrics keeps later points in metrics.journal: the
     reader shows metrics.json's points followed by the journal's, and once the run ends
     (metrics.json written whole) no point twice."""
-    from pytest_sacred.observers import file_storage
-    from pytest_sacred.observers.file_storage import FileStorageObserver
+    from pytest_sacred.stores.file import writer as file_storage
+    from pytest_sacred.stores.file.writer import FileStorageObserver
 
     monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", 0)
     observer = FileStorageObserver(tmp_path)
@@ -282,8 +282,8 @@ def test_mongo_reads_sacreds_own_runs(mongo_stores, unchanged_mongo) -> None:
 def test_mongo_continuations_and_spilled_values(mongo_server, mongo_db_name) -> None:
     """Our MongoObserver's continuation documents and GridFS spills, written for real with
     small limits, read back whole."""
-    from pytest_sacred.observers import mongo as mongo_module
-    from pytest_sacred.observers.mongo import MongoObserver
+    from pytest_sacred.stores.mongo import writer as mongo_module
+    from pytest_sacred.stores.mongo.writer import MongoObserver
 
     store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
     observer = MongoObserver(store)
@@ -491,9 +491,9 @@ def test_mongo_where_goes_into_the_query(mongo_server, mongo_db_name) -> None:
     """Simple ``and`` terms over config, id and experiment become query clauses; what
     MongoDB would compare differently from Python (a bool against a number) still
     matches, because the rows are checked again."""
-    from pytest_sacred.observers.mongo import MongoObserver
-    from pytest_sacred.readers.mongo import MongoReader
     from pytest_sacred.readers.table import run_rows
+    from pytest_sacred.stores.mongo.reader import MongoReader
+    from pytest_sacred.stores.mongo.writer import MongoObserver
     from pytest_sacred.where import WhereError, compile_where
 
     query = MongoReader._query(RunFilter(where=compile_where(

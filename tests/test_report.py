@@ -481,9 +481,9 @@ def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, store: str) 
     import shutil
     import threading
 
-    from pytest_sacred.readers.file import FileReader
     from pytest_sacred.readers.table import run_rows
     from pytest_sacred.report.serve import _EndedSummaries
+    from pytest_sacred.stores.file.reader import FileReader
 
     copy = tmp_path / "runs"
     shutil.copytree(store, copy)

@@ -268,7 +268,7 @@ def test_store_directory_is_never_collected(pytester, runs_dir):
 
 def test_large_metrics_are_journaled_during_the_run_and_stored_whole_at_the_end(
         pytester, runs_dir, monkeypatch):
-    import pytest_sacred.observers.file_storage as file_storage
+    import pytest_sacred.stores.file.writer as file_storage
 
     monkeypatch.setattr(file_storage, "LIVE_METRICS_BYTES", 2000)
     pytester.makeconftest('''

@@ -21,10 +21,10 @@ pytest.importorskip("moto.server")
 
 from cloud_servers import MotoS3, MotoS3WithAuth, claim_concurrently, free_port  # noqa: E402
 
-from pytest_sacred.observers.base import StoreError  # noqa: E402
-from pytest_sacred.observers.object_store import parse_bucket_url  # noqa: E402
-from pytest_sacred.observers.s3 import S3Observer  # noqa: E402
 from pytest_sacred.readers import NoSuchRun, RunFilter, StoreUnreadable, open_reader  # noqa: E402
+from pytest_sacred.stores.base import StoreError  # noqa: E402
+from pytest_sacred.stores.objects.bucket import parse_bucket_url  # noqa: E402
+from pytest_sacred.stores.s3.writer import S3Observer  # noqa: E402
 
 SECRET = "s3cr3t-Key-0123456789abcdef"
 

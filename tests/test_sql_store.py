@@ -491,9 +491,9 @@ def test_end_abandoned_ends_only_a_running_run(new_url: Callable[[], str], tmp_p
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A Slurm task killed at its time limit: the submitting session ends its RUNNING run
     TIMEOUT with the reason in info; a run that ended itself is left as it is."""
-    from pytest_sacred.observers.sql import SqlObserver as Store
+    from pytest_sacred.stores.sql.writer import SqlObserver as Store
 
-    monkeypatch.setattr("pytest_sacred.observers.sql.DEFER_BEAT_SECONDS", 0)  # beats written
+    monkeypatch.setattr("pytest_sacred.stores.sql.writer.DEFER_BEAT_SECONDS", 0)  # beats written
     url = new_url()
     store = Store(url)
     store.open()
@@ -632,7 +632,7 @@ def test_a_database_from_before_the_exact_column_gets_it(pytester: pytest.Pytest
     are extended when a writer opens them; a step beyond their 32 bits still reads back."""
     url = new_url()
     engine = sa.create_engine(url)
-    from pytest_sacred.observers.sql_schema import build_metadata
+    from pytest_sacred.stores.sql.schema import build_metadata
 
     metadata = build_metadata()
     metric, details = metadata.tables["metric"], metadata.tables["run_details"]

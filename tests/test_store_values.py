@@ -158,7 +158,7 @@ def test_tinydb_huge_integer_metric_keeps_the_store_readable(tiny) -> None:
 def test_tinydb_encoding_round_trips_every_string() -> None:
     """The encoder and the decoder are inverse on strings, whatever they begin with."""
     pytest.importorskip("tinydb")
-    from pytest_sacred.observers.tinydb_values import decode, tiny_value
+    from pytest_sacred.stores.tinydb.values import decode, tiny_value
 
     values = [*TAG_LIKE, "", "{", "{}", "{}:", "{a}b:", "{{TinyDate}}:x", "plain", "{x}:" * 3]
     assert decode(tiny_value(values)) == values
@@ -261,7 +261,7 @@ def test_mongo_key_escaping_is_injective() -> None:
 
     import bson
 
-    from pytest_sacred.observers.mongo_values import escape_key, unescape_key
+    from pytest_sacred.stores.mongo.values import escape_key, unescape_key
 
     alphabet = ["a", ".", ",", "$", "@", "\\", "\0", "u", "0", "\ud800"]
     escaped: dict[str, str] = {}
@@ -318,7 +318,7 @@ def test_generated_values_round_trip_through_tinydb_and_sacreds_reader(tmp_path)
     pytest.importorskip("tinydb")
     from sacred.observers import TinyDbReader
 
-    from pytest_sacred.observers.tinydb_values import decode, tiny_value
+    from pytest_sacred.stores.tinydb.values import decode, tiny_value
 
     @hypothesis.settings(derandomize=True, max_examples=300, deadline=None)
     @hypothesis.given(_plain_values(st))
@@ -339,7 +339,7 @@ def test_generated_values_round_trip_through_mongodb(mongo_server, mongo_db_name
     it reads back equal (lone surrogates in text values as U+FFFD, as documented)."""
     hypothesis = _hypothesis()
     st = hypothesis.strategies
-    from pytest_sacred.observers.mongo_values import from_document, mongo_safe
+    from pytest_sacred.stores.mongo.values import from_document, mongo_safe
 
     def documented(value):
         if isinstance(value, str):
@@ -374,7 +374,7 @@ def test_generated_metric_points_round_trip_through_the_sql_columns(dialect, tmp
     sa = pytest.importorskip("sqlalchemy")
     import math
 
-    from pytest_sacred.observers.sql_values import INT32, INT64, metric_point, point_from_columns
+    from pytest_sacred.stores.sql.values import INT32, INT64, metric_point, point_from_columns
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'points.db'}")
     table = sa.Table("metric", sa.MetaData(), sa.Column("step", sa.BigInteger),

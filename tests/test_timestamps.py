@@ -13,9 +13,9 @@ import pytest
 
 from pytest_sacred.journal import JOURNAL, add_journal
 from pytest_sacred.metrics import MetricsBuffer
-from pytest_sacred.observers import file_storage
-from pytest_sacred.observers.file_storage import FileStorageObserver, read_metrics
 from pytest_sacred.serialize import flatten
+from pytest_sacred.stores.file import writer as file_storage
+from pytest_sacred.stores.file.writer import FileStorageObserver, read_metrics
 from pytest_sacred.timestamps import Timestamps, from_micros, iso_quoted, isoformats
 
 EPOCH = datetime(1970, 1, 1)

@@ -19,8 +19,8 @@ pytest.importorskip("tinydb")
 pytest.importorskip("hashfs")
 pytest.importorskip("filelock")
 
-from pytest_sacred.observers.tinydb_file import SLACK, MetadataFile  # noqa: E402
 from pytest_sacred.readers import open_reader  # noqa: E402
+from pytest_sacred.stores.tinydb.metadata_file import SLACK, MetadataFile  # noqa: E402
 
 EXPERIMENT = textwrap.dedent("""
     import pytest

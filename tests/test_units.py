@@ -9,10 +9,10 @@ import pytest
 import pytest_sacred
 from pytest_sacred import output, serialize
 from pytest_sacred.logs import RunLogging, run_logger
-from pytest_sacred.observers.base import StoreError
-from pytest_sacred.observers.mongo_target import parse_target, server_of
-from pytest_sacred.observers.mongo_values import escape_key, mongo_safe, readable, safe_text
 from pytest_sacred.redact import redact_strings, redact_url, scrub_password
+from pytest_sacred.stores.base import StoreError
+from pytest_sacred.stores.mongo.target import parse_target, server_of
+from pytest_sacred.stores.mongo.values import escape_key, mongo_safe, readable, safe_text
 from pytest_sacred.updates import (
     ConfigError,
     TextValue,

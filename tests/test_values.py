@@ -476,7 +476,7 @@ def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_pat
 
     import numpy as np
 
-    from pytest_sacred.observers.file_storage import FileStorageObserver
+    from pytest_sacred.stores.file.writer import FileStorageObserver
     from pytest_sacred.spill import SpillWriter
 
     store = tmp_path / "runs"

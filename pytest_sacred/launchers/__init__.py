@@ -37,11 +37,11 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
     if not state.experiments:
         return
     if opts.run_queued:
-        from ..queue import queue_store
+        from .queued_runs import queue_store
 
         queue_store(state.observers, "--sacred-run-queued")
     if state.options.queue:
-        from ..queue import check_queueing
+        from .queued_runs import check_queueing
 
         check_queueing(state.observers)
     if opts.launcher:
@@ -70,7 +70,7 @@ def run(session: pytest.Session) -> bool:
         launch(session, plan["executor"], opts, state.observers)
         return True
     if opts.run_queued:
-        from ..queue import work
+        from .queued_runs import work
 
         work(session, opts.worker_idle, opts.requeue_dead)
         return True

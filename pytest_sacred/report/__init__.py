@@ -349,9 +349,9 @@ def session_report(state: SacredSession, rows: list[dict[str, Any]],
     """``--sacred-report FILE``: the page of this session's stored runs and their baselines,
     written at the end of the session (``state`` is the ``SacredSession``); its path, or why
     it was not written, is printed under the runs table."""
-    from ..compare import reader_store
     from ..readers import StoreUnreadable, open_reader
     from ..session import short_path
+    from ..stores.registry import reader_store
 
     output = state.options.report
     ids = [r["id"] for r in rows if r.get("id") is not None]

@@ -1,0 +1,117 @@
+"""What the shipped observers have in common besides the hooks they implement."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from .write_queue import StoreQueue
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: seconds a store waits for a lock another process holds (TinyDB file lock, SQLite)
+DEFAULT_LOCK_TIMEOUT = 30.0
+#: a heartbeat this soon after a run's previous write is kept for the run's next write: the
+#: final beat of a short run comes right before its end, which writes it along
+DEFER_BEAT_SECONDS = 2.0
+
+
+class StoreError(Exception):
+    """A store that cannot be used: unreachable, unwritable, or a value that does not parse.
+
+    Raised before any experiment runs; the message names the store and what would be right.
+    """
+
+
+class RunExists(StoreError):
+    """A run's first event names an id the store holds for another run (a replay then
+    stores the run under a new id)."""
+
+
+class StoreWriteError(StoreError):
+    """A write to a store that failed during a run (a full disk, a lost mount...).
+
+    ``path`` and ``errno`` say which file and why, for the run's summary row; what the
+    store held before the failed write is unchanged.
+    """
+
+    def __init__(self, message: str, path: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
+class Observer:
+    """Base of the shipped observers.
+
+    Subclasses implement some ``pytest_sacred_*`` hooks as methods. ``open`` runs once per
+    session before the first run (only when experiments are selected), ``close`` once at
+    the end of the session.
+    """
+
+    priority: int = 0
+    #: short name shown in the summary table and in error messages
+    name: str = "observer"
+    #: the session's write queue (see :func:`queued`); ``None``: hooks write when called
+    queue: StoreQueue | None = None
+    #: the queue writes on the caller's thread while the store answers (a local disk)
+    writes_inline: bool = False
+    #: ``log_metrics`` may get :class:`~pytest_sacred.timestamps.Timestamps` (datetimes
+    #: made on first use) instead of a list; only when every listener says so
+    takes_timestamps: bool = True
+
+    def open(self) -> None:
+        """Check the store can be written; raise :class:`StoreError` if not."""
+
+    def close(self) -> None:
+        """Flush whatever is pending; called once at the end of the session."""
+
+    def location(self, run_id: int | None) -> str:
+        """Where this run is stored, for the summary table."""
+        return f"{self.name}:{run_id}"
+
+    def has_run(self, run_id: int) -> bool | None:
+        """Whether the store already holds a run with this id (``None``: cannot tell).
+
+        Asked before anything runs when ``--sacred-id`` names the run's id."""
+        return None
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` may go away when the write is tried again later (the store is
+        down or unreachable), rather than meaning the store refuses the write."""
+        return False
+
+    def store_spec(self) -> dict[str, Any] | None:
+        """How :mod:`pytest_sacred.spill` reopens this store to replay a spill file
+        (``{"kind": ..., ...}``, no secrets), or ``None`` when it cannot."""
+        return None
+
+    def reader_store(self) -> str | None:
+        """How :func:`~pytest_sacred.readers.open_reader` names this store (baselines and
+        reruns are read from it), or ``None`` when it is not read back."""
+        return None
+
+
+def queued(method: F) -> F:
+    """Send a hook method's calls through the observer's write queue, when it has one.
+
+    pluggy still calls the hook (wrappers and monitoring see every event); the write
+    itself then happens on the queue's thread, in order, retried while the store is down.
+    Without a queue (an observer used outside a session) the method runs when called.
+    """
+
+    # pluggy passes a hook's arguments by position, in the order of the method's parameters
+    names = tuple(inspect.signature(method).parameters)[1:]
+
+    @functools.wraps(method)
+    def hook(self: Observer, *args: Any, **kwargs: Any) -> Any:
+        if self.queue is None:
+            return method(self, *args, **kwargs)
+        self.queue.submit(method, self, names, args, kwargs)
+        return None
+
+    return hook  # type: ignore[return-value]

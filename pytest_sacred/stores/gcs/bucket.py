@@ -1,0 +1,105 @@
+"""A Google Cloud Storage bucket through google-cloud-storage (extra ``gcs``): the
+operations of :class:`~..objects.bucket.Bucket` the GCS store's writer and reader use.
+
+Credentials and project come from Application Default Credentials
+(``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth application-default login``);
+``STORAGE_EMULATOR_HOST`` points the client at an emulator instead (no credentials then).
+An id is claimed with an upload preconditioned on ``ifGenerationMatch=0`` (the object
+must not exist), which GCS applies atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..base import StoreError
+
+OPTION = "--sacred-gcs"
+_OPEN_TIMEOUT = 10  # seconds for the bucket check at session start, retries included
+
+
+class GCSBucket:
+    """One GCS bucket through a ``google.cloud.storage.Client`` (made at :meth:`open`)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.name = bucket
+        self.url = f"gs://{bucket}"
+        self._bucket: Any = None
+
+    def _where(self) -> str:
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        return f"{OPTION} {self.url}" + (f" (emulator {emulator})" if emulator else "")
+
+    def bucket(self) -> Any:
+        if self._bucket is None:
+            self.open()
+        return self._bucket
+
+    def open(self, create: bool = True) -> None:
+        """Check the bucket answers and our credentials are accepted; with ``create``,
+        create it when missing."""
+        from ...extras import require
+
+        storage = require("google.cloud.storage")
+        from google.api_core import exceptions as api
+        from google.api_core.retry import Retry
+        from google.auth.exceptions import GoogleAuthError
+        from requests.exceptions import ConnectionError, Timeout
+
+        retry = Retry(timeout=_OPEN_TIMEOUT)
+        try:
+            client = storage.Client()
+            try:
+                self._bucket = client.get_bucket(self.name, timeout=5, retry=retry)
+            except api.NotFound:
+                if not create:
+                    raise StoreError(f"{self._where()}: there is no such bucket") from None
+                self._bucket = client.create_bucket(self.name, timeout=5, retry=retry)
+        except GoogleAuthError as exc:
+            raise StoreError(f"{self._where()}: no usable Google credentials ({exc}); set "
+                             "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file "
+                             "or run 'gcloud auth application-default login'") from None
+        except (ConnectionError, Timeout, api.RetryError) as exc:
+            raise StoreError(f"{self._where()}: the service cannot be reached ({exc}); check "
+                             "the network or STORAGE_EMULATOR_HOST") from None
+        except (api.Forbidden, api.Unauthorized) as exc:
+            raise StoreError(f"{self._where()}: the credentials are not accepted for this "
+                             f"bucket ({exc.code} {exc.message})") from None
+        except api.GoogleAPICallError as exc:
+            raise StoreError(f"{self._where()}: the bucket cannot be used ({exc.code} "
+                             f"{exc.message})") from None
+
+    def put(self, key: str, data: bytes, content_type: str, create_only: bool = False) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        blob = self.bucket().blob(key)
+        try:
+            if create_only:  # generation 0 matches only an object that does not exist
+                blob.upload_from_string(data, content_type=content_type, if_generation_match=0)
+            else:
+                blob.upload_from_string(data, content_type=content_type)
+        except PreconditionFailed:
+            return False
+        return True
+
+    def put_file(self, key: str, filename: str, content_type: str) -> None:
+        self.bucket().blob(key).upload_from_filename(filename, content_type=content_type)
+
+    def get(self, key: str) -> bytes | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            data: bytes = self.bucket().blob(key).download_as_bytes()
+            return data
+        except NotFound:
+            return None
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        blobs = self.bucket().list_blobs(prefix=prefix, delimiter="/")
+        for _ in blobs:  # the prefixes are known once the pages are read
+            pass
+        return [p[len(prefix):].rstrip("/") for p in sorted(blobs.prefixes)]
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return [b.name for b in self.bucket().list_blobs(prefix=prefix)]

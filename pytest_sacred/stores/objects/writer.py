@@ -1,0 +1,232 @@
+"""Sacred's FileStorage layout in an object store bucket (S3, GCS), under a prefix.
+
+``<prefix>/<id>/{run.json, config.json, metrics.json, info.json, cout.txt, <artifacts>}``
+and ``<prefix>/_sources/``, ``<prefix>/_resources/``, the text made by
+:mod:`..file.layout` as for the file store. What differs from a directory:
+
+* an id is claimed by creating ``<prefix>/<id>/config.json`` *only if it does not exist*
+  (S3 ``If-None-Match: *``, GCS ``ifGenerationMatch=0``): of several writers racing for
+  an id exactly one gets it, the others try the next one;
+* objects cannot be appended to or rewritten in place, so each event uploads only the
+  objects that changed: ``run.json`` (its heartbeat time changes at every beat), and
+  ``cout.txt``, ``info.json`` and ``metrics.json`` only when their content did. Sacred's
+  S3 observer overwrote ``cout.txt`` with the last beat's delta; here it is always whole;
+* an artifact's or resource's entry in ``run.json`` is uploaded with the next heartbeat
+  (a run's last artifacts come just before its final beat): the artifact itself at once;
+* a heartbeat within ``RUN_JSON_INTERVAL`` of the last upload of ``run.json`` does not
+  upload it again (the run's final beat, right before its final event, is one): a
+  crash then loses less than that much of the heartbeat time.
+
+A bucket only needs to give :class:`~.bucket.Bucket`'s few operations; the client library
+of each service is imported by its module (:mod:`..s3.bucket`, :mod:`..gcs.bucket`) only
+when that store is used.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...hashing import md5_of
+from ...names import artifact_name
+from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
+from ...serialize import dumps
+from ..base import Observer, StoreError
+from ..file.layout import (
+    SESSION_META,
+    EncodedOnce,
+    FinalEvents,
+    IdClaims,
+    MetricText,
+    add_metrics,
+    initial_entry,
+    metrics_text,
+    run_json,
+    stored_copy_name,
+)
+from ..file.writer import LIVE_METRICS_BYTES
+from .bucket import Bucket, BucketURL
+
+#: seconds: a heartbeat sooner than this after the last upload of run.json skips it
+RUN_JSON_INTERVAL = 1.0
+_JSON = "application/json"
+_TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass
+class _RunObjects:
+    """What the observer keeps of a run it writes, to upload only what changed."""
+
+    key: str  # "<prefix>/<id>"
+    #: the fields of run.json that change during the run
+    entry: dict[str, Any]
+    #: the fields that do not (experiment, host, meta), encoded once
+    fixed: dict[str, str]
+    cout: str | None = None  # as uploaded
+    info: str | None = None  # info.json as uploaded
+    metrics: dict[str, MetricText] = field(default_factory=dict)
+    metrics_bytes: int = 0
+    metrics_uploaded: bool = False
+    metrics_stale: bool = False
+    saved_at: float = 0.0  # time.monotonic() of the last upload of run.json
+
+
+class ObjectStoreObserver(FinalEvents, Observer):
+    """Stores runs in a bucket in Sacred's FileStorage layout (see the module docstring)."""
+
+    priority = 20
+
+    def __init__(self, bucket: Bucket, url: BucketURL, option: str, name: str,
+                 priority: int = 20) -> None:
+        self.bucket = bucket
+        self.url = url
+        self.option = option
+        self.name = name
+        self.priority = priority
+        self._runs: dict[int, _RunObjects] = {}
+        self._ids = IdClaims(str(url))
+        self._stored: set[str] = set()
+        self._encode_once = EncodedOnce()
+
+    # -- session -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.bucket.open()
+
+    def location(self, run_id: int | None) -> str:
+        return f"{self.url}/{run_id}"
+
+    def _put(self, run: _RunObjects, name: str, text: str, content_type: str = _JSON) -> None:
+        self.bucket.put(f"{run.key}/{name}", text.encode("utf-8"), content_type)
+
+    # -- ids -----------------------------------------------------------------------------
+
+    def _highest_id(self) -> int:
+        names = self.bucket.list_dirs(self.url.key(""))  # "prefix/", or "" at the root
+        return max((int(n) for n in names if n.isdigit()), default=0)
+
+    def _claim(self, run_id: int, config: dict[str, Any]) -> bool:
+        """Create ``<id>/config.json`` if no run has it: the atomic claim of the id."""
+        return self.bucket.put(self.url.key(str(run_id), "config.json"),
+                               dumps(config).encode("utf-8"), _JSON, create_only=True)
+
+    def pytest_sacred_allocate_id(self, config: dict[str, Any]) -> int:
+        return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
+
+    # -- content-addressed copies ----------------------------------------------------------
+
+    def _store_copy(self, source: str, md5: str, folder: str) -> str:
+        """Upload ``source`` to ``<prefix>/folder/<stem>_<md5><ext>`` once; returns the
+        path relative to the prefix."""
+        relative = f"{folder}/{stored_copy_name(source, md5)}"
+        if relative not in self._stored:
+            with open(source, "rb") as f:
+                self.bucket.put(self.url.key(relative), f.read(), _content_type(source),
+                                create_only=True)  # already there: same content, same name
+            self._stored.add(relative)
+        return relative
+
+    def _experiment_entry(self, ex_info: ExperimentInfo) -> dict[str, Any]:
+        base = ex_info["base_dir"]
+        sources = [[name, self._store_copy(f"{base}/{name}", md5, "_sources")]
+                   for name, md5 in ex_info.get("sources", [])]
+        return {**ex_info, "sources": sources}
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _begin(self, run_id: int | None, ex_info: ExperimentInfo, command: str,
+               host_info: HostInfo, config: dict[str, Any], meta_info: Mapping[str, Any],
+               status: str, **times: datetime) -> _RunObjects:
+        if run_id is None:
+            raise StoreError("the run has no id")
+        # an id claimed here has its config.json already; one handed in is claimed now
+        if not self._ids.take(run_id) and not self._claim(run_id, config):
+            raise StoreError(f"{self.location(run_id)} already holds run {run_id}; choose a "
+                             f"free id (--sacred-id) or another {self.option}")
+        fixed = {
+            "experiment": self._encode_once(ex_info, self._experiment_entry),
+            "host": self._encode_once(host_info),
+            "meta": self._encode_once.members(meta_info, SESSION_META),
+        }
+        run = _RunObjects(self.url.key(str(run_id)), initial_entry(command, status, times),
+                          fixed)
+        self._save(run)
+        return run
+
+    def _save(self, run: _RunObjects) -> None:
+        self._put(run, "run.json", run_json(run.fixed, run.entry))
+        run.saved_at = time.monotonic()
+
+    def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                   command: str, host_info: HostInfo, queue_time: datetime,
+                                   config: dict[str, Any], meta_info: MetaInfo) -> None:
+        meta = {**meta_info, "queue_time": queue_time.isoformat()}
+        self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED")
+
+    def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, start_time: datetime,
+                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
+        self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
+                                         meta_info, "RUNNING", start_time=start_time)
+
+    def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any],
+                                      captured_out: str, beat_time: datetime,
+                                      result: Any) -> None:
+        run = self._runs[run_id]
+        run.entry["heartbeat"] = beat_time.isoformat()
+        run.entry["result"] = result
+        if captured_out != run.cout:
+            self._put(run, "cout.txt", captured_out, _TEXT)
+            run.cout = captured_out
+        if info:
+            text = dumps(info)
+            if text != run.info:
+                self._put(run, "info.json", text)
+                run.info = text
+        if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL:
+            self._save(run)
+
+    def pytest_sacred_log_metrics(self, run_id: int,
+                                  metrics_by_name: dict[str, MetricSeries]) -> None:
+        run = self._runs[run_id]
+        run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
+        if not run.metrics_uploaded or (metrics_by_name and
+                                        run.metrics_bytes <= LIVE_METRICS_BYTES):
+            self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
+        elif metrics_by_name:
+            run.metrics_stale = True  # past the live size: uploaded once, at the end
+
+    def _save_metrics(self, run: _RunObjects) -> None:
+        self._put(run, "metrics.json", metrics_text(run.metrics))
+        run.metrics_uploaded, run.metrics_stale = True, False
+
+    def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:
+        run = self._runs.pop(run_id)
+        if run.metrics_stale:
+            self._save_metrics(run)
+        if run.info is None:  # as the file store: Incense's reader needs it, even empty
+            self._put(run, "info.json", "{}")
+        run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
+        self._save(run)
+
+    def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
+                                     content_type: str | None) -> None:
+        name = artifact_name(name)  # inside the run's prefix, not one of its own files
+        run = self._runs[run_id]
+        self.bucket.put_file(f"{run.key}/{name}", filename,
+                             content_type or _content_type(filename))
+        run.entry["artifacts"].append(name)  # run.json goes up with the next beat
+
+    def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
+        run = self._runs[run_id]
+        stored = self._store_copy(filename, md5_of(filename), "_resources")
+        run.entry["resources"].append([filename, f"{self.url}/{stored}"])
+
+
+def _content_type(filename: str) -> str:
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
