@@ -39,17 +39,6 @@ class SystemMarkMissing(pytest.PytestWarning):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """The suite runs on every core (pytest-xdist's ``-n auto``) unless ``-n`` is given:
-    ``-n 0`` runs it in one process, as it must also pass. This hook of an initial conftest
-    runs before pytest-xdist's, which turns ``auto`` into workers; an ini ``addopts`` would
-    put the README's example run (``pytest examples/``) under xdist too."""
-    if (config.pluginmanager.hasplugin("xdist") and config.option.numprocesses is None
-            and not config.option.collectonly and not config.getoption("usepdb", False)):
-        config.option.numprocesses = "auto"
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """The suite's default timeout, set here rather than in pyproject.toml: an ini key there
     would make every session without pytest-timeout (the README's example run, with only
