@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ..serialize import to_json
+from ..serialize import JSON_KEY, flatten, is_plain, storable
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 DATE_TAG = "{TinyDate}:"
@@ -57,19 +57,29 @@ def tiny_value(value: Any) -> Any:
     """``value`` as the run document stores it: JSON data in which every string that
     begins like a tag is a tag we wrote (dates, files, arrays, escaped text).
 
-    Plain data is walked once; numpy arrays are ``{TinyArray}``, pandas frames and series
-    ``{TinyDataFrame}``/``{TinySeries}`` (Sacred's serializers), anything else is
-    jsonpickle-tagged as Sacred's other stores tag it.
+    The value is normalised (:func:`~pytest_sacred.serialize.storable`) and then has the
+    JSON layouts' form (:func:`~pytest_sacred.serialize.to_json`), except for Sacred's
+    TinyDB types: datetimes are ``{TinyDate}``, numpy arrays ``{TinyArray}``, pandas
+    frames and series ``{TinyDataFrame}``/``{TinySeries}``. Plain data is walked once;
+    the parts JSON cannot hold are jsonpickle-tagged as Sacred's other stores tag them.
     """
+    normal = storable(value, "value")
+    # jsonpickle escapes a key that begins with its key tag in every dict of a value it
+    # encodes, and it encodes a value unless the whole value is plain JSON: the walk
+    # does the same, so each dict's keys are those the JSON layouts store
+    return _tiny(normal, not is_plain(normal))
+
+
+def _tiny(value: Any, tagged: bool) -> Any:
     kind = type(value)
     if kind is str:
         return tiny_text(value)
     if kind in (int, float, bool) or value is None:
         return value
     if kind is dict and all(type(k) is str for k in value):
-        return {k: tiny_value(v) for k, v in value.items()}
+        return {_tagged_key(k) if tagged else k: _tiny(v, tagged) for k, v in value.items()}
     if kind is list:
-        return [tiny_value(v) for v in value]
+        return [_tiny(v, tagged) for v in value]
     if isinstance(value, datetime):
         return tiny_date(value)
     if isinstance(value, str):  # a str subclass: its text
@@ -79,8 +89,14 @@ def tiny_value(value: Any) -> Any:
         return "{TinyArray}:" + json.dumps(value.tolist())
     if name in ("pandas.DataFrame", "pandas.Series"):
         return "{Tiny" + kind.__name__ + "}:" + value.to_json()
-    flat = to_json(value)  # the shared normalisation, then jsonpickle's tags
-    return flat if flat is value else tiny_value(flat)
+    flat = flatten(value)  # jsonpickle's tags, as the JSON layouts store the value
+    return flat if flat is value else _tiny(flat, False)  # its keys are jsonpickle's
+
+
+def _tagged_key(key: str) -> str:
+    """A dict key as jsonpickle writes it: one beginning with its key tag (``json://``,
+    the tag of a key that is not a string) is escaped as a string key's JSON."""
+    return JSON_KEY + json.dumps(key) if key.startswith(JSON_KEY) else key
 
 
 # -- reading ---------------------------------------------------------------------------------
