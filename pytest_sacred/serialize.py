@@ -290,7 +290,7 @@ def _reserved_keys(value: dict[Any, Any]) -> list[str]:
     tagged = [k for k in value if type(k) is str and k.startswith("py/")]
     if not tagged:
         return []
-    from jsonpickle import tags  # type: ignore[import-untyped]
+    from jsonpickle import tags
 
     return [k for k in tagged if k in tags.RESERVED]
 

@@ -8,17 +8,11 @@ import math
 import sys
 
 import pytest
-from helpers import read_run, stored_runs
+from helpers import import_store_drivers, read_run, stored_runs
 
 pytest.importorskip("numpy")
 
-# imported before any in-process pytester session: a module first imported inside one is
-# dropped after it, and SQLAlchemy's compiled parts cannot be imported a second time
-for _module in ("sqlalchemy", "tinydb", "pymongo"):
-    try:
-        __import__(_module)
-    except ImportError:
-        pass
+import_store_drivers()
 
 DEEP = '''
 def deep(levels, leaf=1):
