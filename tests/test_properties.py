@@ -207,11 +207,12 @@ def expected_config(value: Any) -> Any:
     return to_json(normalize_config_value(value))
 
 
-def expected_point(value: Any, kind: str) -> Any:
-    """A logged metric value as the store of ``kind`` reads it back: the SQL layout's
-    ``value`` column is a DOUBLE (Sacred's), so an int it holds exactly reads back as that
-    float; only what it cannot hold is kept exactly beside it."""
-    if kind == "sqlite" and type(value) is int:
+def expected_point(step: int, value: Any, kind: str) -> Any:
+    """A logged metric value as the store of ``kind`` reads it back. The SQL layout's
+    ``value`` column is a DOUBLE (Sacred's): an int it holds exactly reads back as that
+    float, unless the point is kept as logged beside the columns (``exact``: a step beyond
+    SQLite's 64-bit ``step`` column, or a value the column cannot hold)."""
+    if kind == "sqlite" and type(value) is int and -(2**63) <= step < 2**63:
         try:
             return float(value) if float(value) == value else value
         except OverflowError:
@@ -224,7 +225,7 @@ def expected_metrics(case: dict[str, Any], kind: str = "file"
     """name -> (steps, values) in the order logged (each log_scalar with its own step)."""
     points: dict[str, list[tuple[int, Any]]] = {}
     for name, value, step in case["metrics"]:
-        points.setdefault(name, []).append((step, expected_point(value, kind)))
+        points.setdefault(name, []).append((step, expected_point(step, value, kind)))
     return {name: ([s for s, _ in pts], [v for _, v in pts]) for name, pts in points.items()}
 
 
