@@ -64,22 +64,35 @@ def tiny_value(value: Any) -> Any:
     the parts JSON cannot hold are jsonpickle-tagged as Sacred's other stores tag them.
     """
     normal = storable(value, "value")
+    seen: list[str] = []
+    stored = _tiny(normal, False, seen)
     # jsonpickle escapes a key that begins with its key tag in every dict of a value it
-    # encodes, and it encodes a value unless the whole value is plain JSON: the walk
-    # does the same, so each dict's keys are those the JSON layouts store
-    return _tiny(normal, not is_plain(normal))
+    # encodes, and it encodes a value unless the whole value is plain JSON: such keys
+    # (rare: checked only when the walk met one) are escaped the same way here
+    if seen and not is_plain(normal):
+        stored = _tiny(normal, True, seen)
+    return stored
 
 
-def _tiny(value: Any, tagged: bool) -> Any:
+def _tiny(value: Any, tagged: bool, seen: list[str]) -> Any:
+    """:func:`tiny_value` of a normalised value; ``tagged``: its keys as jsonpickle writes
+    them; a key that begins with jsonpickle's key tag is added to ``seen``."""
     kind = type(value)
     if kind is str:
         return tiny_text(value)
     if kind in (int, float, bool) or value is None:
         return value
     if kind is dict and all(type(k) is str for k in value):
-        return {_tagged_key(k) if tagged else k: _tiny(v, tagged) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            if key.startswith(JSON_KEY):
+                seen.append(key)
+                if tagged:
+                    key = _tagged_key(key)
+            out[key] = _tiny(item, tagged, seen)
+        return out
     if kind is list:
-        return [_tiny(v, tagged) for v in value]
+        return [_tiny(v, tagged, seen) for v in value]
     if isinstance(value, datetime):
         return tiny_date(value)
     if isinstance(value, str):  # a str subclass: its text
@@ -90,13 +103,13 @@ def _tiny(value: Any, tagged: bool) -> Any:
     if name in ("pandas.DataFrame", "pandas.Series"):
         return "{Tiny" + kind.__name__ + "}:" + value.to_json()
     flat = flatten(value)  # jsonpickle's tags, as the JSON layouts store the value
-    return flat if flat is value else _tiny(flat, False)  # its keys are jsonpickle's
+    return flat if flat is value else _tiny(flat, False, [])  # its keys are jsonpickle's
 
 
 def _tagged_key(key: str) -> str:
-    """A dict key as jsonpickle writes it: one beginning with its key tag (``json://``,
-    the tag of a key that is not a string) is escaped as a string key's JSON."""
-    return JSON_KEY + json.dumps(key) if key.startswith(JSON_KEY) else key
+    """A string key that begins with jsonpickle's key tag (``json://``, the tag of a key
+    that is not a string) as jsonpickle writes it: the tag and the key's JSON."""
+    return JSON_KEY + json.dumps(key)
 
 
 # -- reading ---------------------------------------------------------------------------------
