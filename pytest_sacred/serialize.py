@@ -18,6 +18,9 @@ PLAIN_SCALARS: tuple[type, ...] = (str, int, float, bool, type(None))
 #: the same types for exact checks in C: ``type(v) in ...``, ``set(map(type, vs)) <= ...``
 PLAIN_SCALAR_TYPES: frozenset[type] = frozenset(PLAIN_SCALARS)
 _registered: set[str] = set()
+#: how jsonpickle (with ``keys=True``) begins a dict key that is not a string, and escapes
+#: a string key that begins so
+JSON_KEY = "json://"
 
 
 #: the deepest a stored value may nest, in levels of its JSON form (a dict or a list is
@@ -211,10 +214,11 @@ def normalize(value: Any, entry: str, fresh: bool = False) -> tuple[Any, list[Re
     tuples are always new ones (a snapshot of a value the user may still change, taken
     as it is checked); never raises.
     """
-    if not fresh and _plain_within(value, MAX_DEPTH):
+    plain = _plain_within(value, MAX_DEPTH)
+    if not fresh and plain:
         return value, []
     replaced: list[Replacement] = []
-    return _normalize(value, entry, (), MAX_DEPTH, replaced), replaced
+    return _normalize(value, entry, (), MAX_DEPTH, replaced, not plain), replaced
 
 
 def _plain_scalar(value: Any) -> Any:
@@ -232,7 +236,9 @@ def _plain_scalar(value: Any) -> Any:
 
 
 def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
-               replaced: list[Replacement]) -> Any:
+               replaced: list[Replacement], encoded: bool) -> Any:
+    """One part of :func:`normalize`'s value; ``encoded``: the value is not plain JSON,
+    so jsonpickle will encode all of it (and drop its reserved keys)."""
     if isinstance(value, PLAIN_SCALARS):
         return _plain_scalar(value)
 
@@ -246,14 +252,19 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
         if budget < levels:
             return as_repr(f"nested deeper than {MAX_DEPTH} levels")
         if kind is dict:
+            if encoded and (tags := _reserved_keys(value)):
+                return as_repr(f"jsonpickle drops its key{'s' * (len(tags) > 1)} "
+                               f"{', '.join(map(repr, tags))} (reserved for its own tags) "
+                               "from a value it encodes")
             out = {}
             for key, item in value.items():
                 if type(key) is not str:  # jsonpickle encodes it into the key's text
                     key = _normalize(key, f"{entry_name(entry, path)} key", (), MAX_DEPTH,
-                                     replaced)
-                out[key] = _normalize(item, entry, (*path, key), budget - 1, replaced)
+                                     replaced, True)
+                out[key] = _normalize(item, entry, (*path, key), budget - 1, replaced,
+                                      encoded)
             return out
-        items = [_normalize(item, entry, (*path, i), budget - levels, replaced)
+        items = [_normalize(item, entry, (*path, i), budget - levels, replaced, encoded)
                  for i, item in enumerate(value)]
         return tuple(items) if kind is tuple else items
     if _numeric_array(value):  # jsonpickle's numpy handler stores these: no trial encoding
@@ -271,6 +282,17 @@ def _normalize(value: Any, entry: str, path: tuple[Any, ...], budget: int,
     if json_depth(flat) > budget:
         return as_repr(f"nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def _reserved_keys(value: dict[Any, Any]) -> list[str]:
+    """The string keys of ``value`` that jsonpickle reserves for its tags (``py/tuple``,
+    ``py/object`` ...): it leaves them out when it encodes the dict."""
+    tagged = [k for k in value if type(k) is str and k.startswith("py/")]
+    if not tagged:
+        return []
+    from jsonpickle import tags
+
+    return [k for k in tagged if k in tags.RESERVED]
 
 
 def _numeric_array(value: Any) -> bool:

@@ -20,3 +20,14 @@ def stored_runs(store: Path) -> dict[int, dict]:
     if not store.is_dir():
         return {}
     return {int(p.name): read_run(store, p.name) for p in store.iterdir() if p.name.isdigit()}
+
+
+def import_store_drivers() -> None:
+    """Import the stores' drivers before any pytester session: pytester drops the modules
+    first imported during a test once it ends, and SQLAlchemy's compiled parts cannot be
+    imported a second time (the next test using SQLAlchemy then fails inside it)."""
+    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "tinydb", "pymongo"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass

@@ -155,6 +155,28 @@ def test_tinydb_huge_integer_metric_keeps_the_store_readable(tiny) -> None:
         assert reader.metric(1, "m").values == [0.5, 10**400]
 
 
+def test_tinydb_keys_are_those_the_json_layouts_store() -> None:
+    """jsonpickle escapes a key beginning with ``json://`` in every dict of a value it
+    encodes (one that is not plain JSON): the TinyDB document has the same keys as the
+    file store's JSON, and plain JSON keeps its keys as they are."""
+    import numpy as np
+
+    from pytest_sacred.stores.tinydb.values import decode, tiny_value
+    from pytest_sacred.serialize import to_json
+
+    for value in ({"json://1": 1, "t": (1, "{TinyDate}:x")},
+                  [{"json://1": {"json://é": [1]}}, np.int64(3)],
+                  {"json://1": 1}, {"a": {"json://1": (2,)}}):
+        stored = json.loads(json.dumps(tiny_value(value)))
+        assert decode(stored) == to_json(value), value
+    assert tiny_value({"json://1": 1}) == {"json://1": 1}
+    assert tiny_value({"json://1": 1, "t": (1,)}) == {'json://"json://1"': 1,
+                                                      "t": {"py/tuple": [1]}}
+    # a datetime makes the value one jsonpickle encodes on the JSON layouts
+    assert tiny_value({"json://1": 1, "d": datetime(2020, 1, 2)}) == {
+        'json://"json://1"': 1, "d": "{TinyDate}:2020-01-02T00:00:00.000000"}
+
+
 def test_tinydb_encoding_round_trips_every_string() -> None:
     """The encoder and the decoder are inverse on strings, whatever they begin with."""
     pytest.importorskip("tinydb")

@@ -8,17 +8,11 @@ import math
 import sys
 
 import pytest
-from helpers import read_run, stored_runs
+from helpers import import_store_drivers, read_run, stored_runs
 
 pytest.importorskip("numpy")
 
-# imported before any in-process pytester session: a module first imported inside one is
-# dropped after it, and SQLAlchemy's compiled parts cannot be imported a second time
-for _module in ("sqlalchemy", "tinydb", "pymongo"):
-    try:
-        __import__(_module)
-    except ImportError:
-        pass
+import_store_drivers()
 
 DEEP = '''
 def deep(levels, leaf=1):
@@ -468,6 +462,26 @@ def test_check_storable_refuses_naming_the_part() -> None:
     with pytest.raises(NotSerializableError, match=r"optimizer\['f'\]: neither JSON nor "
                                                    r"jsonpickle can store a builtins.function"):
         check_storable({"lr": 0.1, "f": lambda: 0}, "optimizer")
+
+
+def test_jsonpickles_reserved_keys_in_an_encoded_value_are_its_repr_not_dropped() -> None:
+    """jsonpickle leaves the keys it reserves for its tags (``py/tuple`` ...) out of a
+    dict it encodes; such a dict in a value that is not plain JSON is stored as its repr,
+    with a warning naming it. In plain JSON (never encoded) the keys are kept."""
+    from pytest_sacred.serialize import flatten, normalize, to_json
+
+    dropped = {"py/tuple": [1], "py/object": "x", "k": 3}
+    assert flatten({"d": dropped, "t": (1,)})["d"] == {"k": 3}  # what jsonpickle does
+    value, replaced = normalize({"d": dropped, "t": (1,), "ok": {"py/other": 1}}, "result")
+    [replacement] = replaced
+    assert replacement.entry == "result['d']"
+    assert "'py/tuple', 'py/object'" in replacement.reason
+    assert value == {"d": repr(dropped), "t": (1,), "ok": {"py/other": 1}}
+    with pytest.warns(UserWarning, match=r"result\['d'\] cannot be stored"):
+        assert to_json({"d": dropped, "t": (1,)}, "result") == {
+            "d": repr(dropped), "t": {"py/tuple": [1]}}
+    assert normalize({"d": dropped, "l": [1]}, "result") == ({"d": dropped, "l": [1]}, [])
+    assert to_json({"d": dropped}) == {"d": dropped}
 
 
 def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_path) -> None:

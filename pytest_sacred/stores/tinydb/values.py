@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ...serialize import to_json
+from ...serialize import JSON_KEY, flatten, is_plain, storable
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 DATE_TAG = "{TinyDate}:"
@@ -57,19 +57,42 @@ def tiny_value(value: Any) -> Any:
     """``value`` as the run document stores it: JSON data in which every string that
     begins like a tag is a tag we wrote (dates, files, arrays, escaped text).
 
-    Plain data is walked once; numpy arrays are ``{TinyArray}``, pandas frames and series
-    ``{TinyDataFrame}``/``{TinySeries}`` (Sacred's serializers), anything else is
-    jsonpickle-tagged as Sacred's other stores tag it.
+    The value is normalised (:func:`~pytest_sacred.serialize.storable`) and then has the
+    JSON layouts' form (:func:`~pytest_sacred.serialize.to_json`), except for Sacred's
+    TinyDB types: datetimes are ``{TinyDate}``, numpy arrays ``{TinyArray}``, pandas
+    frames and series ``{TinyDataFrame}``/``{TinySeries}``. Plain data is walked once;
+    the parts JSON cannot hold are jsonpickle-tagged as Sacred's other stores tag them.
     """
+    normal = storable(value, "value")
+    seen: list[str] = []
+    stored = _tiny(normal, False, seen)
+    # jsonpickle escapes a key that begins with its key tag in every dict of a value it
+    # encodes, and it encodes a value unless the whole value is plain JSON: such keys
+    # (rare: checked only when the walk met one) are escaped the same way here
+    if seen and not is_plain(normal):
+        stored = _tiny(normal, True, seen)
+    return stored
+
+
+def _tiny(value: Any, tagged: bool, seen: list[str]) -> Any:
+    """:func:`tiny_value` of a normalised value; ``tagged``: its keys as jsonpickle writes
+    them; a key that begins with jsonpickle's key tag is added to ``seen``."""
     kind = type(value)
     if kind is str:
         return tiny_text(value)
     if kind in (int, float, bool) or value is None:
         return value
     if kind is dict and all(type(k) is str for k in value):
-        return {k: tiny_value(v) for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            if key.startswith(JSON_KEY):
+                seen.append(key)
+                if tagged:
+                    key = _tagged_key(key)
+            out[key] = _tiny(item, tagged, seen)
+        return out
     if kind is list:
-        return [tiny_value(v) for v in value]
+        return [_tiny(v, tagged, seen) for v in value]
     if isinstance(value, datetime):
         return tiny_date(value)
     if isinstance(value, str):  # a str subclass: its text
@@ -79,8 +102,14 @@ def tiny_value(value: Any) -> Any:
         return "{TinyArray}:" + json.dumps(value.tolist())
     if name in ("pandas.DataFrame", "pandas.Series"):
         return "{Tiny" + kind.__name__ + "}:" + value.to_json()
-    flat = to_json(value)  # the shared normalisation, then jsonpickle's tags
-    return flat if flat is value else tiny_value(flat)
+    flat = flatten(value)  # jsonpickle's tags, as the JSON layouts store the value
+    return flat if flat is value else _tiny(flat, False, [])  # its keys are jsonpickle's
+
+
+def _tagged_key(key: str) -> str:
+    """A string key that begins with jsonpickle's key tag (``json://``, the tag of a key
+    that is not a string) as jsonpickle writes it: the tag and the key's JSON."""
+    return JSON_KEY + json.dumps(key)
 
 
 # -- reading ---------------------------------------------------------------------------------
