@@ -635,19 +635,13 @@ class Comparison:
     def _lookup_group_of(self, run_id: int, groups: list[tuple[str, str, dict[str, Any]]]
                          ) -> None:
         """``--sacred-compare=ID`` for groups: the COMPLETED runs of run ID's group."""
-        from .readers import RunFilter
         from .readers.table import group_members
 
         assert self.reader is not None
-        found = next(iter(self.reader.list_runs(RunFilter(ids=frozenset({run_id})))), None)
-        if found is None:
-            raise pytest.UsageError(f"--sacred-compare={run_id}: {self.reader.location} holds no "
-                                    "run with that id; give an id it holds, last or best")
+        found = self._named_run(run_id)
         members = [r for r in group_members(self.reader, found) if r.status == "COMPLETED"]
         if not members:
-            raise pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
-                                    f"{self.reader.location} is {found.status}; a baseline must "
-                                    "be a COMPLETED run")
+            raise self._not_a_baseline(run_id, found)
         stored_name = found.experiment.get("name")
         for label, name, _ in groups:
             if name != stored_name:
@@ -746,7 +740,9 @@ class Comparison:
             self._infos[run.id] = self.reader.get_run(run.id).info
         return self._infos[run.id]
 
-    def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
+    def _named_run(self, run_id: int) -> StoredRun:
+        """The run ``--sacred-compare=ID`` names, for single runs and groups alike; a usage
+        error when the store does not hold it."""
         from .readers import RunFilter
 
         assert self.reader is not None
@@ -754,10 +750,19 @@ class Comparison:
         if found is None:
             raise pytest.UsageError(f"--sacred-compare={run_id}: {self.reader.location} holds no "
                                     "run with that id; give an id it holds, last or best")
+        return found
+
+    def _not_a_baseline(self, run_id: int, found: StoredRun) -> pytest.UsageError:
+        """The usage error for a named run (or group) that holds no COMPLETED run."""
+        assert self.reader is not None
+        return pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
+                                 f"{self.reader.location} is {found.status}; a baseline must "
+                                 "be a COMPLETED run")
+
+    def _lookup_id(self, run_id: int, variants: list[tuple[str, str, dict[str, Any]]]) -> None:
+        found = self._named_run(run_id)
         if found.status != "COMPLETED":
-            raise pytest.UsageError(f"--sacred-compare={run_id}: run {run_id} in "
-                                    f"{self.reader.location} is {found.status}; a baseline must "
-                                    "be a COMPLETED run")
+            raise self._not_a_baseline(run_id, found)
         stored_name = found.experiment.get("name")
         for nodeid, name, config in variants:
             if name != stored_name:
