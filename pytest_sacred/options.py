@@ -147,6 +147,10 @@ def register(parser: pytest.Parser) -> None:
              "(meta.rerun_of); warns when sources, dependencies or the commit changed")
     add("--sacred-rerun-from", metavar="STORE",
         help="the store to read --sacred-rerun's run from (default: the session's store)")
+    add("--sacred-resume", type=_run_id, nargs="+", metavar="ID",
+        help="continue stored INTERRUPTED, TIMEOUT, FAILED or DIED? runs under their own ids, "
+             "with their config and seed: metrics, output, info and tmp_path/checkpoint go on "
+             "from what the session's first store holds")
     add("--sacred-tinydb", metavar="DIR",
         help="store runs in DIR as Sacred's TinyDbObserver does (metadata.json + hashfs/; "
              "Sacred's TinyDbReader reads it)")
@@ -459,6 +463,7 @@ def _launches(option: Any) -> bool:
     """Whether an option of the launchers, queue workers or re-runs is given."""
     return bool(option.sacred_launcher or option.sacred_run_queued or option.sacred_queue
                 or option.sacred_rerun is not None or option.sacred_worker_idle is not None
+                or bool(option.sacred_resume)
                 or option.sacred_requeue_dead
                 or any(v is not None and v is not False for k, v in vars(option).items()
                        if k.startswith("sacred_slurm_")))

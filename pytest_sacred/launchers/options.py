@@ -39,6 +39,8 @@ class LaunchOptions:
     requeue_dead: bool = False
     rerun: int | None = None
     rerun_from: str | None = None
+    #: ``--sacred-resume``: the stored runs to continue, in the order given
+    resume: tuple[int, ...] = ()
 
 
 def _bad(name: str, value: Any, expected: str) -> pytest.UsageError:
@@ -154,6 +156,8 @@ def read(config: pytest.Config) -> LaunchOptions:
     if option.sacred_queue and (launcher or option.sacred_run_queued or option.sacred_rerun):
         raise pytest.UsageError("--sacred-queue only records runs; it cannot be combined with "
                                 "--sacred-launcher, --sacred-run-queued or --sacred-rerun")
+    if option.sacred_resume:
+        _check_resume(option, launcher)
     if option.sacred_rerun is not None and option.sacred_run_queued:
         raise pytest.UsageError("--sacred-rerun and --sacred-run-queued exclude each other")
     if option.sacred_worker_idle is not None and not option.sacred_run_queued:
@@ -175,4 +179,18 @@ def read(config: pytest.Config) -> LaunchOptions:
         requeue_dead=bool(option.sacred_requeue_dead),
         rerun=option.sacred_rerun,
         rerun_from=option.sacred_rerun_from,
+        resume=tuple(dict.fromkeys(option.sacred_resume or ())),
     )
+
+
+def _check_resume(option: Any, launcher: str | None) -> None:
+    """``--sacred-resume`` continues runs in this process, under their stored ids: what
+    would run them elsewhere, under other ids or more than once is refused."""
+    others = [name for name, given in (
+        ("--sacred-rerun", option.sacred_rerun is not None),
+        ("--sacred-queue", option.sacred_queue), ("--sacred-run-queued", option.sacred_run_queued),
+        ("--sacred-launcher", launcher), ("--sacred-id", option.sacred_id is not None),
+        ("-n/--dist", getattr(option, "dist", "no") != "no")) if given]
+    if others:
+        raise pytest.UsageError(f"--sacred-resume continues stored runs in this session under "
+                                f"their own ids; it cannot be combined with {', '.join(others)}")

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from ..spill import SpillWriter
     from .base import Observer
 
-FIRST_EVENTS = frozenset({"pytest_sacred_started_event", "pytest_sacred_queued_event"})
+FIRST_EVENTS = frozenset({"pytest_sacred_started_event", "pytest_sacred_queued_event",
+                          "pytest_sacred_resumed_event"})
 #: arguments that are live objects of the run (the user may change them later): copied
 _LIVE = frozenset({"info", "result", "metadata"})
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 2.0

@@ -1,0 +1,253 @@
+"""``--sacred-resume``: a run stopped by SIGTERM continues under its own id, in every store."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: a training loop with the checkpoint protocol: ``checkpoint/state.txt`` holds the next
+#: step; the session stops (waits for SIGTERM) at the steps of STOPS, one per session
+EXPERIMENT = '''
+import os, pathlib, time
+import pytest
+
+MARKS = pathlib.Path({marks!r})
+STOPS = {stops!r}
+
+@pytest.mark.experiment
+def test_train(sacred_run, seed, tmp_path):
+    state = tmp_path / "checkpoint" / "state.txt"
+    start = int(state.read_text()) if state.exists() else 0
+    print(f"start at {{start}}, resumed {{sacred_run.resumed}}, seed {{seed}}")
+    sacred_run.info["starts"] = sacred_run.info.get("starts", []) + [start]
+    if sacred_run.resumed:
+        sacred_run.log_scalar("loss", 99.0, 0)  # a step stored already: dropped, said once
+        sacred_run.log_scalar("loss", 98.0, 1)
+    for step in range(start, 6):
+        sacred_run.log_scalar("loss", float(step), step)
+        sacred_run.log_scalar("auto", float(step))
+        state.parent.mkdir(exist_ok=True)
+        state.with_suffix(".tmp").write_text(str(step + 1))
+        os.replace(state.with_suffix(".tmp"), state)  # written whole: rename
+        if sacred_run.resumed < len(STOPS) and step == STOPS[sacred_run.resumed]:
+            (MARKS / f"stop{{sacred_run.resumed}}").write_text(str(seed))
+            time.sleep(120)
+    return sacred_run.resumed
+'''
+
+
+@dataclass
+class Store:
+    """How the inner sessions write a store, and how a reader names it."""
+
+    options: list[str]
+    name: str
+    #: its kind in the registry of store kinds
+    kind: str
+    env: dict[str, str] | None = None
+
+
+def _file_store(tmp_path: Path) -> Store:
+    return Store(["--sacred-file-storage", str(tmp_path / "runs")], str(tmp_path / "runs"),
+                 "file")
+
+
+def _tinydb_store(tmp_path: Path) -> Store:
+    pytest.importorskip("tinydb")
+    return Store(["--sacred-tinydb", str(tmp_path / "tdb")], str(tmp_path / "tdb"), "tinydb")
+
+
+def _sqlite_store(tmp_path: Path) -> Store:
+    pytest.importorskip("sqlalchemy")
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    return Store(["--sacred-sql", url], url, "sql")
+
+
+STORES: dict[str, Callable[[Path], Store]] = {"file": _file_store}
+
+
+@pytest.fixture(params=list(STORES))
+def store(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Iterator[Store]:
+    yield STORES[request.param](pytester.path)
+
+
+def _session(pytester: pytest.Pytester, store: Store, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rw",
+         "--sacred-heartbeat=0.1", *store.options, *args],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=store.env)
+
+
+def _stop_at_mark(session: subprocess.Popen, mark: Path) -> str:
+    """SIGTERM the session once its run waits at ``mark``; its output."""
+    deadline = time.monotonic() + 90
+    while not mark.exists():
+        assert session.poll() is None and time.monotonic() < deadline, session.communicate()
+        time.sleep(0.05)
+    session.send_signal(signal.SIGTERM)
+    out = session.communicate(timeout=60)[0]
+    assert session.returncode == pytest.ExitCode.INTERRUPTED, out
+    return out
+
+
+def _read(store: Store, run_id: int) -> tuple[Any, dict[str, Any], dict[str, bytes]]:
+    from pytest_sacred.readers import open_reader
+
+    with open_reader(store.name) as reader:
+        run = reader.get_run(run_id)
+        metrics = reader.metrics(run_id)
+        checkpoint = {name: reader.artifact(run_id, name) for name in run.artifacts
+                      if name.startswith("checkpoint/")}
+    return run, metrics, checkpoint
+
+
+def _experiment(pytester: pytest.Pytester, stops: list[int]) -> Path:
+    marks = pytester.path / "marks"
+    marks.mkdir()
+    pytester.makepyfile(test_longrun=EXPERIMENT.format(marks=str(marks), stops=stops))
+    return marks
+
+
+@pytest.mark.parametrize("stops", [[2], [1, 3]], ids=["killed-once", "killed-twice"])
+def test_a_killed_run_resumes_under_its_id_to_completion(
+        pytester: pytest.Pytester, store: Store, stops: list[int]) -> None:
+    marks = _experiment(pytester, stops)
+    out = _stop_at_mark(_session(pytester, store), marks / "stop0")
+    seed = int((marks / "stop0").read_text())
+    run, _, checkpoint = _read(store, 1)
+    assert run.status == "INTERRUPTED", out
+    assert checkpoint == {"checkpoint/state.txt": str(stops[0] + 1).encode()}
+    for n in range(1, len(stops)):
+        out = _stop_at_mark(_session(pytester, store, "--sacred-resume", "1"),
+                            marks / f"stop{n}")
+        assert int((marks / f"stop{n}").read_text()) == seed  # the stored seed
+    session = _session(pytester, store, "--sacred-resume", "1")
+    out = session.communicate(timeout=120)[0]
+    assert session.returncode == 0, out
+    run, metrics, checkpoint = _read(store, 1)
+    assert run.status == "COMPLETED" and run.result == len(stops), out
+    assert metrics["loss"].steps == list(range(6))
+    assert metrics["loss"].values == [float(s) for s in range(6)]  # each point once
+    assert metrics["auto"].steps == list(range(6))
+    assert checkpoint == {"checkpoint/state.txt": b"6"}
+    resumed = run.meta["resumed"]
+    assert [entry["from_status"] for entry in resumed] == ["INTERRUPTED"] * len(stops)
+    assert all(entry["host"] and entry["time"] for entry in resumed)
+    starts = [0] + [s + 1 for s in stops]
+    assert run.info["starts"] == starts and "ended_by" not in run.info
+    for count, start in enumerate(starts):
+        assert f"start at {start}, resumed {count}, seed {seed}" in run.captured_out
+    assert out.count("metric 'loss': points logged at steps the resumed run") == 1, out
+    from pytest_sacred.readers import open_reader
+
+    with open_reader(store.name) as reader:
+        assert [r.id for r in reader.list_runs()] == [1]  # no second run
+
+
+def test_a_completed_run_is_refused_naming_rerun(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_done="""
+        import pytest
+
+        @pytest.mark.experiment
+        def test_done(sacred_run):
+            return 1
+        """)
+    assert pytester.runpytest_subprocess().ret == 0
+    result = pytester.runpytest_subprocess("--sacred-resume", "1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-resume 1: run 1 in * is COMPLETED*"
+                                 "--sacred-rerun 1*"])
+    result = pytester.runpytest_subprocess("--sacred-resume", "7")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-resume 7: the store * has no run 7*"])
+
+
+def _interrupted_run(observer: Any, run_id: int) -> None:
+    """Write a run that ended INTERRUPTED through the observer's hooks (no queue)."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    observer.pytest_sacred_started_event(
+        run_id=run_id, ex_info={"name": "e", "base_dir": "/", "sources": [],
+                                "dependencies": [], "repositories": [], "mainfile": "x.py"},
+        command="test_e", host_info={"hostname": "h"}, start_time=now,
+        config={"seed": 1}, meta_info={"command": "test_e", "options": {}})
+    observer.pytest_sacred_interrupted_event(run_id=run_id, interrupt_time=now,
+                                             status="INTERRUPTED")
+
+
+def _claim_twice(observers: list[Any], run_id: int) -> list[str | None]:
+    """Both observers claim the run at once; what each got."""
+    from datetime import datetime, timedelta, timezone
+
+    from pytest_sacred.resume import CLAIMABLE
+
+    since = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=2)
+    got: list[str | None] = []
+    start = threading.Barrier(len(observers))
+
+    def claim(observer: Any) -> None:
+        start.wait()
+        got.append(observer.claim_resume(run_id, CLAIMABLE, since))
+
+    threads = [threading.Thread(target=claim, args=(o,)) for o in observers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
+def _writer(store: Store) -> Any:
+    from pytest_sacred.stores.registry import kind
+
+    observer = kind(store.kind).open_writer(store.name)
+    observer.open()
+    return observer
+
+
+def test_two_claims_of_one_run_one_wins(store: Store) -> None:
+    first = _writer(store)
+    _interrupted_run(first, 3)
+    others = [first, _writer(store)]
+    try:
+        got = _claim_twice(others, 3)
+    finally:
+        for observer in others:
+            observer.close()
+    assert sorted(got, key=str) == ["INTERRUPTED", None]
+
+
+def test_the_resume_command_prints_the_pytest_command(pytester: pytest.Pytester) -> None:
+    marks = _experiment(pytester, [1])
+    store = _file_store(pytester.path)
+    _stop_at_mark(_session(pytester, store), marks / "stop0")
+    result = pytester.run(sys.executable, "-m", "pytest_sacred", "resume", store.name, "1")
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.lines[-1] == (
+        f"pytest test_longrun.py --sacred-file-storage {store.name} --sacred-resume 1")
+
+
+def test_checkpoint_lists_changed_files_once(tmp_path: Path) -> None:
+    from pytest_sacred.resume import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path / "checkpoint")
+    assert checkpoint.changed() == []
+    (tmp_path / "checkpoint" / "sub").mkdir(parents=True)
+    (tmp_path / "checkpoint" / "sub" / "a.pt").write_bytes(b"1")
+    assert checkpoint.changed() == [("checkpoint/sub/a.pt",
+                                     str(tmp_path / "checkpoint" / "sub" / "a.pt"))]
+    assert checkpoint.changed() == []
+    assert checkpoint.unchanged_paths() == {str(tmp_path / "checkpoint" / "sub" / "a.pt")}
+    (tmp_path / "checkpoint" / "sub" / "a.pt").write_bytes(b"22")
+    assert [name for name, _ in checkpoint.changed()] == ["checkpoint/sub/a.pt"]
