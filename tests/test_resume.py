@@ -57,27 +57,29 @@ class Store:
 
 
 def _file_store(tmp_path: Path) -> Store:
-    return Store(["--sacred-file-storage", str(tmp_path / "runs")], str(tmp_path / "runs"),
-                 "file")
+    runs = str(tmp_path / "runs")
+    return Store(["--sacred-file-storage", runs], runs, "file")
 
 
-def _tinydb_store(tmp_path: Path) -> Store:
-    pytest.importorskip("tinydb")
-    return Store(["--sacred-tinydb", str(tmp_path / "tdb")], str(tmp_path / "tdb"), "tinydb")
+def _stores() -> dict[str, Callable[[pytest.FixtureRequest, Path], Store]]:
+    """Each store kind: how a test gets one (its server's fixture asked for when needed)."""
+    def file(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+        return _file_store(tmp_path)
+
+    def mongo(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+        server = request.getfixturevalue("mongo_server")
+        name = f"{server.host}:{server.port}:{request.getfixturevalue('mongo_db_name')}"
+        return Store([f"--sacred-mongo={name}"], name, "mongo")
+
+    return {"file": file, "mongo": mongo}
 
 
-def _sqlite_store(tmp_path: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    return Store(["--sacred-sql", url], url, "sql")
-
-
-STORES: dict[str, Callable[[Path], Store]] = {"file": _file_store}
+STORES = _stores()
 
 
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Iterator[Store]:
-    yield STORES[request.param](pytester.path)
+    yield STORES[request.param](request, pytester.path)
 
 
 def _session(pytester: pytest.Pytester, store: Store, *args: str) -> subprocess.Popen:
@@ -108,6 +110,7 @@ def _read(store: Store, run_id: int) -> tuple[Any, dict[str, Any], dict[str, byt
         metrics = reader.metrics(run_id)
         checkpoint = {name: reader.artifact(run_id, name) for name in run.artifacts
                       if name.startswith("checkpoint/")}
+    assert len(set(run.artifacts)) == len(run.artifacts), run.artifacts  # replaced, once
     return run, metrics, checkpoint
 
 
