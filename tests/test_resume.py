@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# the stores' client libraries, imported before any pytester test: pytester drops the
+# modules a test imported from sys.modules, and a second import of a C extension breaks
+for _client in ("sqlalchemy", "sqlalchemy.orm", "psycopg", "pymysql", "pymongo", "tinydb",
+                "hashfs", "boto3", "google.cloud.storage"):
+    try:
+        importlib.import_module(_client)
+    except ImportError:
+        pass
 
 #: a training loop with the checkpoint protocol: ``checkpoint/state.txt`` holds the next
 #: step; the session stops (waits for SIGTERM) at the steps of STOPS, one per session
@@ -71,7 +82,47 @@ def _stores() -> dict[str, Callable[[pytest.FixtureRequest, Path], Store]]:
         name = f"{server.host}:{server.port}:{request.getfixturevalue('mongo_db_name')}"
         return Store([f"--sacred-mongo={name}"], name, "mongo")
 
-    return {"file": file, "mongo": mongo}
+    def sql(engine: str) -> Callable[[pytest.FixtureRequest, Path], Store]:
+        def make(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+            url = _sql_database(request, tmp_path, engine)
+            return Store([f"--sacred-sql={url}"], url, "sql")
+        return make
+
+    return {"file": file, "mongo": mongo, "sqlite": sql("sqlite"),
+            "postgresql": sql("postgresql"), "mariadb": sql("mariadb")}
+
+
+#: the machine's SQL servers (a fresh schema or database per test under them)
+SQL_SERVERS = {"postgresql": "postgresql://postgres@127.0.0.1/test",
+               "mariadb": "mysql+pymysql://root@127.0.0.1/test"}
+
+
+def _sql_database(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> str:
+    """An empty database namespace on ``engine``, dropped after the test; its URL."""
+    sa = pytest.importorskip("sqlalchemy")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if engine == "sqlite":
+        return f"sqlite:///{tmp_path / (name + '.db')}"
+    kind = "SCHEMA" if engine == "postgresql" else "DATABASE"
+    try:
+        admin = sa.create_engine(SQL_SERVERS[engine], connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE {kind} {name}"))
+            conn.commit()
+    except Exception as exc:  # the driver is missing or the server is down
+        pytest.skip(f"{engine} not usable here: {exc}"[:200])
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP {kind} IF EXISTS {name}"
+                                 + (" CASCADE" if engine == "postgresql" else "")))
+            conn.commit()
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    if engine == "postgresql":
+        return f"{SQL_SERVERS[engine]}?options=-csearch_path%3D{name}"
+    return SQL_SERVERS[engine].rsplit("/", 1)[0] + "/" + name
 
 
 STORES = _stores()

@@ -563,6 +563,7 @@ class SqlObserver(Observer):
         with open(filename, "rb") as f:
             content = f.read()
         with self._begin() as conn:
+            self._drop_artifact(conn, run_id, name)  # a name is listed once: replaced
             conn.execute(self._tables["artifact"].insert().values(**self._fit(
                 "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
             conn.commit()
@@ -578,3 +579,71 @@ class SqlObserver(Observer):
             conn.execute(self._tables["runs_resources"].insert().values(
                 run_id=str(run_id), resource_id=resource_id))
             conn.commit()
+
+    def _drop_artifact(self, conn: Any, run_id: int, name: str) -> None:
+        """Delete the run's artifact ``name`` (in the caller's transaction, before the new
+        content is inserted): a checkpoint file sent again replaces its earlier copy."""
+        artifact = self._tables["artifact"]
+        conn.execute(artifact.delete().where(artifact.c.run_id == str(run_id),
+                                             artifact.c.filename == name))
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: a conditional ``UPDATE … WHERE status = <the
+        status read>`` (for RUNNING, also: silent since ``silent_since``) whose row count
+        says whether this session won. Returns the status it had, ``None`` when it is not
+        resumable (another session took it first, or it ended SKIPPED)."""
+        import sqlalchemy as sa
+
+        from ...clock import utcnow
+
+        self._db()
+        run, details = self._tables["run"], self._tables["run_details"]
+        own_status = sa.exists().where(details.c.run_id == str(run_id),
+                                       details.c.status.is_not(None))  # SKIPPED
+        last = sa.func.coalesce(run.c.heartbeat, run.c.start_time)
+        with self._begin() as conn:
+            row = conn.execute(sa.select(run.c.status).where(run.c.id == run_id)).first()
+            if row is None:
+                raise StoreError(f"{self.location(run_id)}: no such run")
+            status = row[0]
+            if status == "RUNNING":
+                condition = [last < silent_since]
+            elif status in statuses:
+                condition = [~own_status]
+            else:
+                return None
+            claimed: int = conn.execute(run.update().where(
+                run.c.id == run_id, run.c.status == status, *condition).values(
+                status="RUNNING", heartbeat=utcnow())).rowcount
+            conn.commit()
+        return str(status) if claimed == 1 else None
+
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry in its
+        details, its rows kept (later points are added to its metric rows)."""
+        import sqlalchemy as sa
+
+        self._db()
+        run, details = self._tables["run"], self._tables["run_details"]
+        entry = {"time": resume_time, "host": host_info.get("hostname"),
+                 "from_status": from_status}
+        with self._begin() as conn:
+            row = conn.execute(sa.select(details.c.meta).where(
+                details.c.run_id == str(run_id))).first()
+            meta = json.loads((row[0] if row else None) or "{}")
+            meta["resumed"] = [*meta.get("resumed", []), to_json(entry)]
+            conn.execute(run.update().where(run.c.id == run_id).values(
+                status="RUNNING", heartbeat=resume_time))
+            conn.execute(details.update().where(details.c.run_id == str(run_id)).values(
+                **self._fit("run_details", {"meta": json.dumps(meta), "status": None})))
+            conn.commit()
+        self._runs[run_id] = _Run(last_write=time.monotonic())
+
+    def reader_store(self) -> str:
+        """The URL :func:`~pytest_sacred.readers.open_reader` reads this store by (a resumed
+        or re-run run is read back from it)."""
+        return self.url
