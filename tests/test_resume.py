@@ -88,7 +88,12 @@ def _stores() -> dict[str, Callable[[pytest.FixtureRequest, Path], Store]]:
             return Store([f"--sacred-sql={url}"], url, "sql")
         return make
 
-    return {"file": file, "mongo": mongo, "sqlite": sql("sqlite"),
+    def tinydb(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+        pytest.importorskip("hashfs")
+        return Store(["--sacred-tinydb", str(tmp_path / "tdb")], str(tmp_path / "tdb"),
+                     "tinydb")
+
+    return {"file": file, "mongo": mongo, "tinydb": tinydb, "sqlite": sql("sqlite"),
             "postgresql": sql("postgresql"), "mariadb": sql("mariadb")}
 
 

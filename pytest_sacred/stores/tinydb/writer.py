@@ -263,11 +263,71 @@ class TinyDbObserver(Observer):
         """Kept in the document with the next write (heartbeat or end)."""
         name = artifact_name(name)  # the same names as every store, refused for the same reasons
         md5 = self._put(filename)
-        self._runs[run_id].entry["artifacts"].append([tiny_text(name), tiny_text(filename), md5,
-                                                   tiny_file(md5)])
+        self._replace_artifact(self._runs[run_id], [tiny_text(name), tiny_text(filename), md5,
+                                                    tiny_file(md5)])
 
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         md5 = self._put(filename)
         resources = self._runs[run_id].entry["resources"]
         if not any(r[0] == tiny_text(filename) and r[1] == md5 for r in resources):
             resources.append([tiny_text(filename), md5, tiny_file(md5)])
+
+    @staticmethod
+    def _replace_artifact(run: _Run, stored: list[Any]) -> None:
+        """List an artifact once by name: a checkpoint file sent again replaces its entry."""
+        artifacts = run.entry["artifacts"]
+        artifacts[:] = [a for a in artifacts if a[0] != stored[0]] + [stored]
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: its document RUNNING again with a fresh
+        heartbeat if its status is one of ``statuses`` or RUNNING without a sign of life
+        since ``silent_since``; read and written under one hold of the file lock, so of two
+        sessions one wins. Returns the status it had, ``None`` when it is not resumable."""
+        from ...clock import utcnow
+        from .values import DATE_TAG
+
+        def change(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
+            if doc is None:
+                raise StoreError(f"{self.location(run_id)}: no such run")
+            status = doc.get("status")
+            if status == "RUNNING":
+                last = doc.get("heartbeat") or doc.get("start_time")
+                if not last or datetime.fromisoformat(
+                        str(last).removeprefix(DATE_TAG)) > silent_since:
+                    return None, None
+            elif status not in statuses:
+                return None, None
+            return json.dumps({**doc, "status": "RUNNING",
+                               "heartbeat": tiny_date(utcnow())}), str(status)
+
+        result: str | None = self._metadata().compare_and_set(run_id, change)
+        return result
+
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on from its stored document: RUNNING, one more
+        ``meta.resumed`` entry; its metrics file read back, so that the run's final write
+        holds the stored points and the new ones."""
+        from .values import FILE_TAG
+
+        doc = self._metadata().document(run_id)
+        if doc is None:
+            raise StoreError(f"{self.location(run_id)}: no such run to resume")
+        fixed = {key: json.dumps(doc[key]) for key in ("experiment", "host") if key in doc}
+        doc.update(dict.fromkeys(fixed))  # written from ``fixed``, in their place
+        run = _Run(doc, fixed)
+        stored = doc.pop("metrics", None) or {}
+        if stored.get("file"):
+            md5 = json.loads(str(stored["file"]).removeprefix(FILE_TAG))
+            with open(self._fs.idpath(md5), encoding="ascii") as f:
+                run.metrics = json.load(f)
+        meta = doc["meta"] = dict(doc.get("meta") or {})
+        meta["resumed"] = [*(meta.get("resumed") or []), tiny_value(
+            {"time": resume_time, "host": host_info.get("hostname"),
+             "from_status": from_status})]
+        doc.update(status="RUNNING", heartbeat=tiny_date(resume_time))
+        self._runs[run_id] = run
+        self._write(run_id, run)
