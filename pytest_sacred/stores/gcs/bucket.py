@@ -103,3 +103,25 @@ class GCSBucket:
 
     def list_keys(self, prefix: str) -> list[str]:
         return [b.name for b in self.bucket().list_blobs(prefix=prefix)]
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from google.api_core.exceptions import NotFound
+
+        blob = self.bucket().get_blob(key)
+        if blob is None:
+            return None
+        try:  # this very generation: a newer one is not read with the older's number
+            data: bytes = blob.download_as_bytes(if_generation_match=blob.generation)
+        except NotFound:
+            return None
+        return data, str(blob.generation)
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            self.bucket().blob(key).upload_from_string(data, content_type=content_type,
+                                                       if_generation_match=int(version))
+        except PreconditionFailed:
+            return False
+        return True

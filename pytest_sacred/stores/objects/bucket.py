@@ -37,6 +37,14 @@ class Bucket(Protocol):
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``."""
 
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object at ``key`` and a token of this version of it (S3's ETag, GCS's
+        generation), or None when there is none."""
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        """Store ``data`` at ``key`` only if the object there is still ``version``
+        (S3 ``If-Match``, GCS ``ifGenerationMatch``), atomically: False when it changed."""
+
 
 @dataclass(frozen=True)
 class BucketURL:

@@ -219,12 +219,91 @@ class ObjectStoreObserver(FinalEvents, Observer):
         run = self._runs[run_id]
         self.bucket.put_file(f"{run.key}/{name}", filename,
                              content_type or _content_type(filename))
-        run.entry["artifacts"].append(name)  # run.json goes up with the next beat
+        self._list_artifact(run, name)  # run.json goes up with the next beat
 
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         run = self._runs[run_id]
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, f"{self.url}/{stored}"])
+
+    @staticmethod
+    def _list_artifact(run: _RunObjects, name: str) -> None:
+        """An artifact is listed once by name (a checkpoint file sent again replaced its
+        object)."""
+        if name not in run.entry["artifacts"]:
+            run.entry["artifacts"].append(name)
+
+    def reader_store(self) -> str:
+        """How :func:`~pytest_sacred.readers.open_reader` names this store (a resumed run
+        is read back from it); the reader takes its endpoint from the environment."""
+        return str(self.url)
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: ``run.json`` rewritten RUNNING with a fresh
+        heartbeat, on the condition that it is still the version read (S3 ``If-Match``,
+        GCS ``ifGenerationMatch``), if its status is one of ``statuses`` or RUNNING without
+        a sign of life since ``silent_since``. Returns the status it had, ``None`` when it
+        is not resumable (another session took it first)."""
+        import json
+
+        from ...clock import utcnow
+
+        key = self.url.key(str(run_id), "run.json")
+        found = self.bucket.get_versioned(key)
+        if found is None:
+            raise StoreError(f"{self.location(run_id)}: no such run (no run.json)")
+        data, version = found
+        entry = json.loads(data)
+        status = entry.get("status")
+        if status == "RUNNING":
+            last = entry.get("heartbeat") or entry.get("start_time")
+            if last is None or datetime.fromisoformat(last) > silent_since:
+                return None
+        elif status not in statuses:
+            return None
+        entry.update(status="RUNNING", heartbeat=utcnow().isoformat())
+        if not self.bucket.put_if_unchanged(key, dumps(entry).encode("utf-8"), _JSON, version):
+            return None
+        return str(status)
+
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on from its stored objects (run.json, cout.txt, info.json,
+        metrics.json read back): RUNNING, one more ``meta.resumed`` entry, the rest kept."""
+        import json
+
+        from ..file.layout import indented
+
+        key = str(run_id)
+        data = self.bucket.get(self.url.key(key, "run.json"))
+        if data is None:
+            raise StoreError(f"{self.location(run_id)}: no such run to resume")
+        entry = json.loads(data)
+        meta = entry.pop("meta", None) or {}
+        meta["resumed"] = [*(meta.get("resumed") or []), {
+            "time": resume_time.isoformat(), "host": host_info.get("hostname"),
+            "from_status": from_status}]
+        fixed = {name: indented(entry.pop(name)) for name in ("experiment", "host")
+                 if name in entry}
+        fixed["meta"] = indented(meta)
+        run = _RunObjects(self.url.key(key), entry, fixed)
+        cout, info = (self.bucket.get(self.url.key(key, name)) for name in ("cout.txt",
+                                                                            "info.json"))
+        run.cout = cout.decode("utf-8") if cout is not None else None
+        run.info = info.decode("utf-8") if info is not None else None
+        stored = self.bucket.get(self.url.key(key, "metrics.json"))
+        for name, metric in (json.loads(stored) if stored else {}).items():
+            text = run.metrics[name] = MetricText()
+            run.metrics_bytes += text.add(
+                metric["steps"], list(map(datetime.fromisoformat, metric["timestamps"])),
+                metric["values"])
+        run.metrics_uploaded = stored is not None
+        entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
+        self._runs[run_id] = run
+        self._save(run)
 
 
 def _content_type(filename: str) -> str:

@@ -148,6 +148,30 @@ class S3Bucket:
             Bucket=self.name, Prefix=prefix)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client().get_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+        return answer["Body"].read(), str(answer["ETag"])
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().put_object(Bucket=self.name, Key=key, Body=data,
+                                     ContentType=content_type, IfMatch=version)
+        except ClientError as exc:
+            # 412: another version is there now; 409: another conditional write under way
+            if _status(exc) in (409, 412):
+                return False
+            raise
+        return True
+
 
 def _status(exc: Any) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
