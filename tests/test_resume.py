@@ -275,16 +275,20 @@ def test_a_completed_run_is_refused_naming_rerun(pytester: pytest.Pytester) -> N
     result.stderr.fnmatch_lines(["*--sacred-resume 7: the store * has no run 7*"])
 
 
-def _interrupted_run(observer: Any, run_id: int) -> None:
-    """Write a run that ended INTERRUPTED through the observer's hooks (no queue)."""
-    from datetime import datetime, timezone
+def _interrupted_run(observer: Any, run_id: int, ended: bool = True,
+                     started_ago: float = 0.0) -> None:
+    """Write a run through the observer's hooks (no queue): ended INTERRUPTED, or left
+    RUNNING without a heartbeat since it started ``started_ago`` seconds ago."""
+    from datetime import datetime, timedelta, timezone
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=started_ago)
     observer.pytest_sacred_started_event(
         run_id=run_id, ex_info={"name": "e", "base_dir": "/", "sources": [],
                                 "dependencies": [], "repositories": [], "mainfile": "x.py"},
         command="test_e", host_info={"hostname": "h"}, start_time=now,
         config={"seed": 1}, meta_info={"command": "test_e", "options": {}})
+    if not ended:
+        return
     observer.pytest_sacred_interrupted_event(run_id=run_id, interrupt_time=now,
                                              status="INTERRUPTED")
 
@@ -331,6 +335,17 @@ def test_two_claims_of_one_run_one_wins(store: Store) -> None:
     assert sorted(got, key=str) == ["INTERRUPTED", None]
 
 
+def test_a_running_run_is_claimed_only_once_its_heartbeat_is_old(store: Store) -> None:
+    observer = _writer(store)
+    try:
+        _interrupted_run(observer, 4, ended=False)  # alive: refused
+        _interrupted_run(observer, 5, ended=False, started_ago=600)  # DIED?: taken once
+        assert _claim_twice([observer], 4) == [None]
+        assert sorted(map(str, _claim_twice([observer, observer], 5))) == ["None", "RUNNING"]
+    finally:
+        observer.close()
+
+
 def test_the_resume_command_prints_the_pytest_command(pytester: pytest.Pytester) -> None:
     marks = _experiment(pytester, [1])
     store = _file_store(pytester.path)
@@ -354,3 +369,45 @@ def test_checkpoint_lists_changed_files_once(tmp_path: Path) -> None:
     assert checkpoint.unchanged_paths() == {str(tmp_path / "checkpoint" / "sub" / "a.pt")}
     (tmp_path / "checkpoint" / "sub" / "a.pt").write_bytes(b"22")
     assert [name for name, _ in checkpoint.changed()] == ["checkpoint/sub/a.pt"]
+
+
+def test_a_sacred_observer_is_told_it_cannot_follow_a_resumed_run() -> None:
+    from pytest_sacred.resume import ResumeWarning
+    from pytest_sacred.stores.sacred_adapter import from_sacred
+
+    class Recorder:  # the three methods that make a Sacred observer
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def started_event(self, **kwargs: Any) -> None:
+            self.calls.append("started")
+
+        def completed_event(self, **kwargs: Any) -> None:
+            self.calls.append("completed")
+
+        def failed_event(self, **kwargs: Any) -> None:
+            self.calls.append("failed")
+
+    recorder = Recorder()
+    adapter = from_sacred(recorder)
+    with pytest.warns(ResumeWarning, match="cannot express a resumed run: run 7"):
+        adapter.pytest_sacred_resumed_event(run_id=7, from_status="TIMEOUT")
+    adapter.pytest_sacred_completed_event(run_id=7, stop_time=None, result=1)
+    adapter.pytest_sacred_completed_event(run_id=8, stop_time=None, result=1)
+    assert recorder.calls == ["completed"]  # run 8's, not the resumed run's
+
+
+def test_resume_options_that_exclude_each_other(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mixed="""
+        import pytest
+
+        @pytest.mark.experiment
+        def test_one(sacred_run):
+            return 1
+        """)
+    result = pytester.runpytest_subprocess("--sacred-resume", "1", "--sacred-id", "3",
+                                           "--sacred-queue")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-resume continues stored runs in this session under "
+                                 "their own ids; it cannot be combined with --sacred-queue, "
+                                 "--sacred-id*"])
