@@ -182,13 +182,17 @@ class Runner:
     @staticmethod
     def _continue(record: RunRecord, resumption: Resumption) -> None:
         """A resumed run goes on from its stored self: its info (without what ended it last
-        time), its output, its metrics' steps; its earlier resumptions in ``meta.resumed``
-        (this one is added when it starts)."""
+        time), its output, its metrics' steps, and ``meta.resumed`` one entry longer."""
         record.resumption = resumption
         record.info = {k: v for k, v in resumption.info.items() if k != "ended_by"}
         record.output_before = resumption.captured_out
         record.metrics.continue_after(resumption.last_steps)
-        record.meta_info["resumed"] = resumption.earlier
+        # this resumption is counted from the run's setup on (its fixtures see it); its
+        # time becomes the start's
+        from .resume import resumed_entry
+
+        record.meta_info["resumed"] = [*resumption.earlier, resumed_entry(
+            utcnow(), record.host_info["hostname"], resumption.from_status)]
 
     def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
         with record.lock:  # the heartbeat thread and the test body both send events
@@ -218,13 +222,9 @@ class Runner:
         if record.resumption is None:
             self._open(record, "pytest_sacred_started_event", start_time=record.start_time)
         else:
-            from .resume import resumed_entry
-
-            from_status = record.resumption.from_status
-            record.meta_info["resumed"].append(resumed_entry(
-                record.start_time, record.host_info["hostname"], from_status))
+            record.meta_info["resumed"][-1]["time"] = record.start_time
             self._open(record, "pytest_sacred_resumed_event", resume_time=record.start_time,
-                       from_status=from_status)
+                       from_status=record.resumption.from_status)
         for hook, kwargs in record.pending:
             self._emit(record, hook, **kwargs)
         record.pending.clear()
