@@ -103,6 +103,8 @@ class _Run:
     #: run's next update (its end, usually), at the latest ``DEFER_BEAT_SECONDS`` later
     pending: dict[str, Any] = field(default_factory=dict)
     last_write: float = field(default_factory=time.monotonic)
+    #: artifact names the run's document lists: one stored again replaces its entry
+    artifacts: set[str] = field(default_factory=set)
 
 
 class MongoObserver(Observer):
@@ -439,8 +441,9 @@ class MongoObserver(Observer):
         if run is None:
             run = self._runs[run_id] = _Run(unconfirmed=True)
             doc = self._database()[self.collection].find_one(
-                {"_id": run_id}, projection={"info.metrics": 1}) or {}
+                {"_id": run_id}, projection={"info.metrics": 1, "artifacts.name": 1}) or {}
             run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
+            run.artifacts = {a.get("name") for a in doc.get("artifacts") or []}
             for ref in run.metric_refs:
                 run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
         return run
@@ -652,6 +655,13 @@ class MongoObserver(Observer):
         so that a name is listed once."""
         from pymongo import ReturnDocument
 
+        run = self._runs.get(run_id)
+        if run is None or name not in run.artifacts:  # a new name: one update
+            self._update(run_id, {"$addToSet": {"artifacts": {"name": name,
+                                                              "file_id": file_id}}})
+            if run is not None:
+                run.artifacts.add(name)
+            return
         runs = self._database()[self.collection]
         before = runs.find_one_and_update(
             {"_id": run_id, "artifacts.name": name},
