@@ -19,6 +19,7 @@ run to continue without the option (a requeued Slurm task).
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,12 +230,17 @@ class Checkpoint:
 
     A file is compared by its modification time and size: checkpoints are written whole
     (write a temporary file, then rename it over the old one, so that a beat never sends
-    half of one).
+    half of one). What a beat sends is a snapshot in ``staging`` (a hard link, else a copy,
+    made when the beat lists the file): a store that writes it later still gets the file
+    as it was, although the test goes on replacing it, and a file that is gone by the time
+    it is linked (the temporary file of such a rename) is no part of the checkpoint.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, staging: Path) -> None:
         self.directory = directory
+        self.staging = staging
         self._sent: dict[str, tuple[int, int]] = {}
+        self._snapshots = 0
 
     def _files(self) -> dict[str, tuple[str, tuple[int, int]]]:
         from .names import ArtifactNameError, artifact_name
@@ -265,13 +271,31 @@ class Checkpoint:
         self._sent = {name: key for name, (_, key) in self._files().items()}
 
     def changed(self) -> list[tuple[str, str]]:
-        """``(artifact name, path)`` of the files new or changed since the last call."""
+        """``(artifact name, snapshot path)`` of the files new or changed since the last
+        call; a file removed before its snapshot is made is left out."""
         out = []
         for name, (path, key) in self._files().items():
             if self._sent.get(name) != key:
-                self._sent[name] = key
-                out.append((name, path))
+                snapshot = self._snapshot(path)
+                if snapshot is not None:
+                    self._sent[name] = key
+                    out.append((name, snapshot))
         return out
+
+    def _snapshot(self, path: str) -> str | None:
+        self._snapshots += 1
+        target = self.staging / str(self._snapshots) / os.path.basename(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                os.link(path, target)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                shutil.copy2(path, target)  # another filesystem, or no hard links there
+        except FileNotFoundError:  # renamed or removed since it was listed
+            return None
+        return str(target)
 
     def unchanged_paths(self) -> set[str]:
         """Absolute paths of the files stored as they are now: the end of the run skips them."""

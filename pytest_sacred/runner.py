@@ -467,7 +467,10 @@ class RunHooks:
         if isinstance(tmp, Path):
             from .resume import Checkpoint
 
-            record.checkpoint = Checkpoint(tmp / "checkpoint")
+            # snapshots beside tmp_path: pytest's retention of its temporary
+            # directories removes them with it
+            record.checkpoint = Checkpoint(tmp / "checkpoint",
+                                           tmp.parent / f"{tmp.name}-checkpoint-snapshots")
         if record.resumption is not None:
             from .resume import restore
 

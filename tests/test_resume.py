@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -359,16 +360,42 @@ def test_the_resume_command_prints_the_pytest_command(pytester: pytest.Pytester)
 def test_checkpoint_lists_changed_files_once(tmp_path: Path) -> None:
     from pytest_sacred.resume import Checkpoint
 
-    checkpoint = Checkpoint(tmp_path / "checkpoint")
+    checkpoint = Checkpoint(tmp_path / "checkpoint", tmp_path / "snapshots")
     assert checkpoint.changed() == []
     (tmp_path / "checkpoint" / "sub").mkdir(parents=True)
     (tmp_path / "checkpoint" / "sub" / "a.pt").write_bytes(b"1")
-    assert checkpoint.changed() == [("checkpoint/sub/a.pt",
-                                     str(tmp_path / "checkpoint" / "sub" / "a.pt"))]
+    [(name, snapshot)] = checkpoint.changed()
+    assert name == "checkpoint/sub/a.pt" and Path(snapshot).read_bytes() == b"1"
     assert checkpoint.changed() == []
     assert checkpoint.unchanged_paths() == {str(tmp_path / "checkpoint" / "sub" / "a.pt")}
-    (tmp_path / "checkpoint" / "sub" / "a.pt").write_bytes(b"22")
-    assert [name for name, _ in checkpoint.changed()] == ["checkpoint/sub/a.pt"]
+    # written whole (a new file renamed over it): the snapshot keeps what the beat saw
+    (tmp_path / "checkpoint" / "sub" / "a.tmp").write_bytes(b"22")
+    (tmp_path / "checkpoint" / "sub" / "a.tmp").replace(tmp_path / "checkpoint" / "sub" / "a.pt")
+    [(name, second)] = checkpoint.changed()
+    assert name == "checkpoint/sub/a.pt" and Path(second).read_bytes() == b"22"
+    assert Path(snapshot).read_bytes() == b"1"
+
+
+def test_a_file_gone_before_its_snapshot_is_no_part_of_the_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temporary file of a write-then-rename, listed by a beat and renamed before it is
+    linked: not sent (its artifact would name a file that is gone), nothing reported."""
+    from pytest_sacred import resume
+
+    checkpoint = resume.Checkpoint(tmp_path / "checkpoint", tmp_path / "snapshots")
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.tmp").write_bytes(b"1")
+    link = resume.os.link
+
+    def rename_first(src: str, dst: str) -> None:
+        if src.endswith("state.tmp"):
+            os.replace(src, src[:-len("tmp")] + "json")
+        link(src, dst)
+
+    monkeypatch.setattr(resume.os, "link", rename_first)
+    assert checkpoint.changed() == []
+    monkeypatch.undo()
+    assert [name for name, _ in checkpoint.changed()] == ["checkpoint/state.json"]
 
 
 def test_a_sacred_observer_is_told_it_cannot_follow_a_resumed_run() -> None:
