@@ -48,10 +48,9 @@ from .values import column_float, column_text, metric_point, status_columns
 
 _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
-#: MySQL/MariaDB error numbers of a server that cannot be reached or went away (or is
-#: busy): the rest of its OperationalErrors are refusals (a bad value, a denied access)
-_MYSQL_TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2005, 2006, 2013,
-                              2055, 4031})
+#: MySQL/MariaDB error numbers of a server that cannot be reached or went away: the rest
+#: of its OperationalErrors are refusals (a bad value, a denied access, a deadlock)
+_MYSQL_TRANSIENT = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
 
 
 def _json(value: Any) -> str:
@@ -471,22 +470,22 @@ class SqlObserver(Observer):
         t = self._tables
         if run_id not in self._allocated:
             self._insert_run(run_id, self._first_row(ex_info, config, meta_info))
-        self._allocated.discard(run_id)
+            self._allocated.add(run_id)  # ours now: a retry of what follows fills it
         with self._begin() as conn:
             host_id = self._host_id(conn, host_info)
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
-            # a queued run this worker claimed, or a try of this write whose answer was
-            # lost: the run's details are replaced
-            self._claimed.discard(run_id)
-            conn.execute(t["run_details"].delete().where(
-                t["run_details"].c.run_id == str(run_id)))
+            if run_id in self._claimed:  # a queued run this worker claimed: new details
+                conn.execute(t["run_details"].delete().where(
+                    t["run_details"].c.run_id == str(run_id)))
             conn.execute(t["run_details"].insert().values(
                 run_id=str(run_id), meta=_json(meta_info), host=_json(host_info),
                 experiment=_json({**ex_info, "sources": [list(s) for s in
                                                          ex_info.get("sources", [])]})))
             conn.commit()
+        self._claimed.discard(run_id)
+        self._allocated.discard(run_id)
         self._runs[run_id] = _Run(last_write=time.monotonic())
 
     def _run(self, run_id: int) -> _Run:
