@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,6 +93,10 @@ class _Run:
     last_write: float = 0.0
     #: the events whose rows above are not written yet (what a spill file then needs)
     held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: an earlier write of the run may have reached the database though it failed (its
+    #: answer lost with the connection), or the run is continued from a spill file: rows
+    #: inserted are checked against those stored
+    doubtful: bool = False
 
     def take(self) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         taken = self.row, self.details, self.metric_rows
@@ -493,8 +498,26 @@ class SqlObserver(Observer):
         spill file) begins with nothing pending."""
         run = self._runs.get(run_id)
         if run is None:
-            run = self._runs[run_id] = _Run()
+            run = self._runs[run_id] = _Run(doubtful=True)
         return run
+
+    def _not_stored(self, conn: Any, run_id: int, metric_rows: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+        """The points of ``metric_rows`` the run does not hold yet, by name and step
+        (each stored point covers one of the same name and step)."""
+        import sqlalchemy as sa
+
+        metric = self._tables["metric"]
+        stored = Counter(conn.execute(sa.select(metric.c.name, metric.c.step).where(
+            metric.c.run_id == str(run_id))).all())
+        rows = []
+        for row in metric_rows:
+            key = (row["name"], row["step"])
+            if stored[key] > 0:
+                stored[key] -= 1
+            else:
+                rows.append(row)
+        return rows
 
     # -- queue: --sacred-run-queued workers claim QUEUED runs; see pytest_sacred/queue.py -
 
@@ -589,8 +612,10 @@ class SqlObserver(Observer):
         row, details, metric_rows = run.take()
         try:
             with self._begin() as conn:
-                if metric_rows:
-                    conn.execute(t["metric"].insert(), metric_rows)
+                rows = self._not_stored(conn, run_id, metric_rows) if run.doubtful and \
+                    metric_rows else metric_rows
+                if rows:
+                    conn.execute(t["metric"].insert(), rows)
                 if row:
                     conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
                         **self._fit("run", dict(row))))
@@ -602,6 +627,7 @@ class SqlObserver(Observer):
         except Exception as exc:
             if self.is_transient(exc):  # retried: the rows go with the next try
                 run.give_back(row, details, metric_rows)
+                run.doubtful = True
             else:  # refused: what it held is reported with this event, not tried again
                 run.held.clear()
             raise
@@ -687,10 +713,20 @@ class SqlObserver(Observer):
                 f"holds {limit}: give a shorter name, or a new database")
         with open(filename, "rb") as f:
             content = f.read()
-        with self._begin() as conn:
-            conn.execute(self._tables["artifact"].insert().values(**self._fit(
-                "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
-            conn.commit()
+        artifact = self._tables["artifact"]
+        run = self._runs.get(run_id)
+        try:
+            with self._begin() as conn:
+                if run is None or run.doubtful:  # stored by a try whose answer was lost?
+                    conn.execute(artifact.delete().where(artifact.c.run_id == str(run_id),
+                                                         artifact.c.filename == name))
+                conn.execute(artifact.insert().values(**self._fit(
+                    "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
+                conn.commit()
+        except Exception as exc:
+            if run is not None and self.is_transient(exc):
+                run.doubtful = True
+            raise
 
     @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
