@@ -114,12 +114,12 @@ def replay_and_check_whole(spill: Path, store: str | Path, *replay_args: str) ->
     runs = sorted(reader.list_runs(), key=lambda r: r.result)
     assert [r.result for r in runs] == list(range(OUTAGE_VARIANTS))
     assert len({r.id for r in runs}) == OUTAGE_VARIANTS
-    for run in runs:
+    for listed in runs:
+        run = reader.get_run(listed.id)  # whole: with info and output
         i = run.result
         assert run.status == "COMPLETED", (run.id, run.status)
-        assert run.info.get("i") == i, run.info
-        if run.captured_out is not None:  # a reader that gives it (TinyDB's does not)
-            assert f"variant {i}" in run.captured_out, (run.id, run.captured_out)
+        assert run.info.get("i") == i, (run.id, run.info)
+        assert f"variant {i}" in (run.captured_out or ""), (run.id, run.captured_out)
         assert "model.txt" in run.artifacts, run.artifacts
         assert reader.artifact(run.id, "model.txt") == f"model {i}".encode()
         loss = reader.metric(run.id, "loss")

@@ -56,6 +56,8 @@ from .bucket import Bucket, BucketURL
 RUN_JSON_INTERVAL = 1.0
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
+#: the objects of a run that are not artifacts
+_OWN_FILES = frozenset({"run.json", "config.json", "metrics.json", "info.json", "cout.txt"})
 
 
 @dataclass
@@ -208,7 +210,11 @@ class ObjectStoreObserver(FinalEvents, Observer):
         before = json.loads(stored)
         if before.get("start_time") != entry.get("start_time"):
             return False
-        entry["artifacts"] = list(before.get("artifacts") or [])
+        # an artifact is uploaded at once, its entry in run.json with the next beat: the
+        # objects beside the run's own files are its artifacts
+        uploaded = sorted(k[len(key) + 1:] for k in self.bucket.list_keys(f"{key}/"))
+        entry["artifacts"] = list(dict.fromkeys(
+            [*(before.get("artifacts") or []), *(n for n in uploaded if n not in _OWN_FILES)]))
         entry["resources"] = list(before.get("resources") or [])
         return True
 
@@ -289,7 +295,8 @@ class ObjectStoreObserver(FinalEvents, Observer):
         run = self._runs[run_id]
         self.bucket.put_file(f"{run.key}/{name}", filename,
                              content_type or _content_type(filename))
-        run.entry["artifacts"].append(name)  # run.json goes up with the next beat
+        if name not in run.entry["artifacts"]:  # replayed: it may be there already
+            run.entry["artifacts"].append(name)  # run.json goes up with the next beat
 
     @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
