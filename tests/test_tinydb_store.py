@@ -425,11 +425,13 @@ time.sleep(600)
 """
 
 
+@pytest.mark.parametrize("retry", ["1", "0"])
 def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
-        pytester: pytest.Pytester) -> None:
+        pytester: pytest.Pytester, retry: str) -> None:
     """Another process takes metadata.json's lock mid-session and keeps it past
-    --sacred-lock-timeout: the runs go on, their events are spilled (exit 6), and the
-    replay, the lock free again, writes every run whole."""
+    --sacred-lock-timeout: the runs go on, their events are spilled (exit 6; with
+    --sacred-store-retry=0 at the first failure, no retry), and the replay, the lock free
+    again, writes every run whole."""
     from helpers import outage_session, replay_and_check_whole
 
     store = pytester.path / "tiny"
@@ -444,12 +446,14 @@ def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
 
     try:
         out, spill = outage_session(pytester.path, cut, "tinydb", f"--sacred-tinydb={store}",
-                                    "--sacred-lock-timeout=0.2")
+                                    "--sacred-lock-timeout=0.2", f"--sacred-store-retry={retry}")
     finally:
         for holder in holders:
             holder.kill()
             holder.wait()
     assert "is locked by another process" in out
+    assert ("are retried for up to" in out) == (retry != "0"), out
+    assert f"still does not answer after {retry} s" in out
     header = json.loads(spill.read_text().splitlines()[0])
     assert header["store"] == {"kind": "tinydb", "directory": str(store), "lock_timeout": 0.2}
     replay_and_check_whole(spill, store)

@@ -99,6 +99,9 @@ class ObjectStoreObserver(FinalEvents, Observer):
         #: the events of each unfinished run: the run's objects are written from memory,
         #: so a replay rebuilds them from these (see :meth:`unwritten`)
         self._history = RunHistory()
+        #: an id claim failed for a while: the next runs are named without asking the
+        #: store until one of its writes succeeds again (no run waits for it twice)
+        self._claims_down = False
 
     def is_transient(self, exc: BaseException) -> bool:
         return self.bucket.is_transient(exc)
@@ -140,13 +143,14 @@ class ObjectStoreObserver(FinalEvents, Observer):
         """Claim the next id; while the store does not answer, name the run without
         asking it (the id after this session's last claim, claimed by its queued first
         event, or renamed at replay): the experiment never waits for the store here."""
-        if self.queue is not None and self.queue.down:
+        if self.queue is not None and (self.queue.down or self._claims_down):
             return self._provisional_id()
         try:
             return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
         except Exception as exc:
             if self.queue is None or not self.is_transient(exc):
                 raise
+            self._claims_down = True
             return self._provisional_id()
 
     def _provisional_id(self) -> int:
@@ -195,6 +199,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
         }
         run = _RunObjects(self.url.key(str(run_id)), entry, fixed)
         self._save(run)
+        self._claims_down = False
         return run
 
     def _same_run(self, run_id: int, config: dict[str, Any], entry: dict[str, Any]) -> bool:
