@@ -121,6 +121,7 @@ class RunHistory:
         self._events.pop(run_id, None)
 
     def take(self, run_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        """The run's events, forgotten here (they go to the spill file)."""
         return self._events.pop(run_id, [])
 
 

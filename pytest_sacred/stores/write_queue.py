@@ -10,8 +10,9 @@ queue and returns. Id allocation is not queued (a run needs its id before it sta
   unreachable) is retried with back-off, the same event again, so the run's order holds.
   The first one is said once ("unreachable, retrying"), and so is the recovery.
 - When the store has been unreachable for ``retry`` seconds (0: at its first transient
-  error, no retry), or is still retrying when the
-  session ends and its time is up, every unwritten event goes to the spill file; while
+  error, no retry), or is still retrying when the session ends and its time is up, every
+  unwritten event goes to the spill file, a run's events from then on with it, after
+  what its observer held of the run unwritten (:meth:`~.base.Observer.unwritten`); while
   given up, the queue tries the store again at a new run's first event every few seconds.
 - A *permanent* error (the store refuses the write) is reported at once and the event
   spilled; a run whose first event could not be written has its later events spilled too.
