@@ -194,11 +194,6 @@ def claim_all(observers: list[Any], chosen: list[tuple[pytest.Item, Resumption]]
 # -- the run ---------------------------------------------------------------------------------
 
 
-def resumed_entry(resume_time: Any, hostname: str, from_status: str) -> dict[str, Any]:
-    """One entry of ``meta.resumed``."""
-    return {"time": resume_time, "host": hostname, "from_status": from_status}
-
-
 def restore_checkpoint(resumption: Resumption, directory: Path) -> list[Path]:
     """Write the stored ``checkpoint/…`` artifacts into ``directory`` (read through the
     store's reader); returns the files written."""

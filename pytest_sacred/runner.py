@@ -189,10 +189,10 @@ class Runner:
         record.metrics.continue_after(resumption.last_steps)
         # this resumption is counted from the run's setup on (its fixtures see it); its
         # time becomes the start's
-        from .resume import resumed_entry
+        from .stores.base import resumed
 
-        record.meta_info["resumed"] = [*resumption.earlier, resumed_entry(
-            utcnow(), record.host_info["hostname"], resumption.from_status)]
+        record.meta_info["resumed"] = resumed(resumption.earlier, utcnow(), record.host_info,
+                                              resumption.from_status)
 
     def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
         with record.lock:  # the heartbeat thread and the test body both send events

@@ -33,7 +33,7 @@ from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
 from ..atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
-from ..base import Observer, RunExists, StoreError, queued
+from ..base import Observer, RunExists, StoreError, queued, resumed
 from .layout import (
     SESSION_META,
     EncodedOnce,
@@ -424,9 +424,8 @@ class FileStorageObserver(Observer):
         run = self._runs.get(run_id) or _resume(self.basedir / str(run_id))
         self._runs[run_id] = run
         meta = json.loads(run.fixed.get("meta", "{}"))
-        meta.setdefault("resumed", []).append({"time": resume_time.isoformat(),
-                                               "host": host_info.get("hostname"),
-                                               "from_status": from_status})
+        meta["resumed"] = resumed(meta.get("resumed"), resume_time.isoformat(), host_info,
+                                  from_status)
         run.fixed["meta"] = indented(meta)
         run.entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
         run.save()

@@ -36,7 +36,7 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...redact import redact_url
-from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued
+from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued, resumed
 from .connection import MongoConnection
 from .gridfs import GridFiles
 from .target import DEFAULT_DB, DEFAULT_HOST
@@ -705,10 +705,10 @@ class MongoObserver(Observer):
         """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry, the rest of
         its document kept (its metric documents are found again by :meth:`_run`)."""
         self._run(run_id)
-        entry = {"time": resume_time, "host": host_info.get("hostname"),
-                 "from_status": from_status}
+        [entry] = resumed(None, resume_time, host_info, from_status, mongo_safe)
+        # added to the set: the event written again (a retry, a replay) adds no second entry
         self._update(run_id, {"$set": {"status": "RUNNING", "heartbeat": resume_time},
-                              "$push": {"meta.resumed": mongo_safe(entry)}})
+                              "$addToSet": {"meta.resumed": entry}})
 
 
 def _same_run(existing: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
