@@ -611,3 +611,14 @@ def test_requeue_bad_input_is_refused(pytester, runs_dir, args, message):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     _nothing_submitted(pytester, runs_dir)
+
+
+@slurm
+def test_requeue_without_a_store_to_resume_in_is_refused(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-requeue=1",
+                                "--sacred-unobserved")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-slurm-requeue: the session has no store to read "
+                                 "the run from*drop --sacred-unobserved*"])
+    _nothing_submitted(pytester, runs_dir)

@@ -23,6 +23,9 @@ from ..signals import RunStopped, slurm_job
 #: submitting session finds the runs of a task that was killed before it could report
 RUNS_FILE = "{job_id}.runs.jsonl"
 
+#: the option that makes tasks checkpointable (:class:`Requeueing`)
+REQUEUE_OPTION = "--sacred-slurm-requeue"
+
 #: seconds before its time limit that Slurm signals a task (submitit's ``signal_delay_s``)
 SIGNAL_DELAY_S = 90
 #: Slurm checks time limits about every 30 s, and may send that signal up to 60 s early
@@ -201,17 +204,15 @@ class _Resume:
 
         from pytest_sacred import resume
         from pytest_sacred.keys import STATE
-        from pytest_sacred.rerun import store_of
 
         state = session.config.stash[STATE]
         items = {item.nodeid: item for item in state.experiments}
-        store = store_of(state.observers, resume.OPTION)
-        observer = resume.writer_of(state.observers, store)
+        store, observer = resume.store_for(state.observers, REQUEUE_OPTION)
         for nodeid, run_id in self.runs.items():
             item = items.get(nodeid)
             if item is None:
                 raise pytest.UsageError(
-                    f"--sacred-slurm-requeue: the requeued task did not collect {nodeid} "
+                    f"{REQUEUE_OPTION}: the requeued task did not collect {nodeid} "
                     f"again, so run {run_id} cannot be resumed; resume it by hand with "
                     f"--sacred-resume {run_id}")
             resume.resume(item, run_id, observer, store)
@@ -260,7 +261,7 @@ class Requeueing:
             print(f"pytest-sacred: {said}", file=sys.stderr, flush=True)
             raise RunStopped("INTERRUPTED", said)
         said = (f"{what}; not requeued again: the task was requeued {self.limit} time(s), "
-                f"as many as --sacred-slurm-requeue {self.limit} allows")
+                f"as many as {REQUEUE_OPTION} {self.limit} allows")
         print(f"pytest-sacred: {said}", file=sys.stderr, flush=True)
         raise RunStopped("TIMEOUT", said)
 
