@@ -129,10 +129,14 @@ def register(parser: pytest.Parser) -> None:
         help="with --sacred-run-queued: how many worker tasks to start (default 2)")
     add("--sacred-slurm-config", metavar="FILE.yaml",
         help="Slurm parameters from a YAML file (keys: partition, time, cpus, gpus, mem, "
-             "array_parallelism, chunk, workers, folder); options given override it")
+             "array_parallelism, chunk, workers, folder, requeue); options given override it")
     add("--sacred-slurm-folder", metavar="DIR",
         help="submitit's folder for pickles and task logs, on a path every node sees "
              "(default: slurm-logs/ at the rootdir)")
+    add("--sacred-slurm-requeue", metavar="N",
+        help="make each task checkpointable: signalled for its time limit or preemption, "
+             "its run is saved (points, checkpoint) and the task requeued to resume it under "
+             "the same id, up to N times; then the run ends TIMEOUT")
     add("--sacred-slurm-cancel-on-interrupt", action="store_true",
         help="Ctrl-C cancels the array without asking")
     add("--sacred-run-queued", action="store_true",

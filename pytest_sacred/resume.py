@@ -77,6 +77,18 @@ def writer_of(observers: list[Any], store: str) -> Any:
     raise pytest.UsageError(f"{OPTION}: no store of this session writes {store!r}")
 
 
+def store_for(observers: list[Any], option: str = OPTION) -> tuple[str, Any]:
+    """The session's store that runs are resumed in (its reader's name) and its writer; a
+    usage error naming ``option`` when there is none or it cannot claim runs."""
+    from .rerun import store_of
+
+    store = store_of(observers, option)
+    observer = writer_of(observers, store)
+    if not callable(getattr(observer, "claim_resume", None)):
+        raise pytest.UsageError(f"{option}: the {observer.name} store cannot resume runs")
+    return store, observer
+
+
 def check_resumable(stored: Any, store: str) -> str:
     """The run's shown status when it can be resumed; else a usage error saying what to do."""
     from .readers.status import shown_status

@@ -52,6 +52,11 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
         from .executors import build
 
         plan["executor"] = build(opts.launcher, opts.slurm, config.rootpath)
+        if opts.slurm.requeue is not None:  # requeued tasks resume their runs in this store
+            from ..resume import store_for
+            from .task import REQUEUE_OPTION
+
+            store_for(state.observers, REQUEUE_OPTION)
     if "rerun" in plan and not opts.launcher:
         from ..rerun import apply
 

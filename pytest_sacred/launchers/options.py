@@ -11,7 +11,7 @@ import pytest
 
 #: keys of a --sacred-slurm-config YAML file (the options without ``--sacred-slurm-``)
 SLURM_KEYS = ("partition", "time", "cpus", "gpus", "mem", "array_parallelism", "chunk",
-              "workers", "folder")
+              "workers", "folder", "requeue")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class SlurmParameters:
     chunk: int = 1
     workers: int = 2
     folder: Path | None = None
+    #: ``--sacred-slurm-requeue``: how many times a signalled task is requeued to resume
+    #: its run (``None``: tasks are not checkpointable)
+    requeue: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def slurm_parameters(config: pytest.Config) -> SlurmParameters:
         chunk=_count("chunk", values.get("chunk"), 1) or 1,
         workers=_count("workers", values.get("workers"), 1) or 2,
         folder=None if folder is None else Path(folder).absolute(),
+        requeue=_count("requeue", values.get("requeue"), 0),
     )
 
 
@@ -158,6 +162,11 @@ def read(config: pytest.Config) -> LaunchOptions:
                                 "--sacred-launcher, --sacred-run-queued or --sacred-rerun")
     if option.sacred_resume:
         _check_resume(option, launcher)
+    if option.sacred_run_queued and (option.sacred_slurm_requeue is not None or (
+            launcher and slurm_parameters(config).requeue is not None)):
+        raise pytest.UsageError("--sacred-slurm-requeue resumes the runs of array tasks; "
+                                "queue workers take runs from the queue instead (requeue "
+                                "dead ones with --sacred-requeue-dead): drop one of them")
     if option.sacred_rerun is not None and option.sacred_run_queued:
         raise pytest.UsageError("--sacred-rerun and --sacred-run-queued exclude each other")
     if option.sacred_worker_idle is not None and not option.sacred_run_queued:
