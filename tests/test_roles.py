@@ -67,6 +67,22 @@ def test_xdist_controller_and_worker_hold_their_roles(project: pytest.Pytester) 
     ]
 
 
+def test_an_xdist_workers_usage_error_stops_the_session(project: pytest.Pytester) -> None:
+    """The worker's role stops with the message; the controller's says it at the end."""
+    pytest.importorskip("xdist")
+    project.makepyfile(test_role_experiment="""
+import pytest
+
+@pytest.mark.experiment("probe")
+def test_probe(sacred_run):
+    pass
+""")
+    result = project.runpytest_subprocess("-n", "1", "-p", "xdist", "--sacred-with", "nope=1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["ERROR: pytest-sacred usage error: --sacred-with nope: no "
+                                 "selected experiment has a config entry 'nope'*"])
+
+
 def test_a_job_array_task_holds_the_array_task_role(project: pytest.Pytester) -> None:
     """A task's session (launchers/task.py) is a plain one that also gathers its reports
     for the submitting session through ``sacred-array-task``."""
