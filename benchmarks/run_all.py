@@ -21,6 +21,7 @@ import bench_db_stores
 import bench_import
 import bench_load_runs
 import bench_metrics
+import bench_outage
 import bench_stores
 import bench_sweep
 import bench_xdist
@@ -43,6 +44,7 @@ FULL = {
     "xdist": dict(repeats=3),
     "load_runs": dict(runs=10_000, repeats=3),
     "db_stores": dict(repeats=2, server_repeats=0),
+    "outage": dict(repeats=3),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=0, cloud_repeats=0),
@@ -54,6 +56,7 @@ QUICK = {
     "xdist": dict(repeats=1),
     "load_runs": dict(runs=2_000, repeats=1),
     "db_stores": dict(repeats=1, server_repeats=0),
+    "outage": dict(repeats=1),
 }
 #: modules written on other branches: run when present (``run(**plan[key])`` -> Section)
 OPTIONAL = {"session": "bench_session", "mongo_roundtrips": "bench_mongo_roundtrips"}
@@ -68,7 +71,8 @@ def _modules() -> dict[str, Any]:
             if hasattr(module, "run"):
                 modules[key] = module
     modules.update({"metrics": bench_metrics, "import": bench_import, "xdist": bench_xdist,
-                    "load_runs": bench_load_runs, "db_stores": bench_db_stores})
+                    "load_runs": bench_load_runs, "db_stores": bench_db_stores,
+                    "outage": bench_outage})
     return modules
 
 

@@ -716,15 +716,6 @@ def test_text_that_is_not_unicode_and_overlong_metric_names(pytester: pytest.Pyt
 
 # -- the store out of reach for good: spilled, then replayed whole ----------------------
 
-HOLD_SQLITE = """
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(600)
-"""
-
-
 def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
         pytester: pytest.Pytester, new_url: Callable[[], str]) -> None:
     """Mid-session the server becomes unreachable (its connections cut, new ones refused)
@@ -732,7 +723,7 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
     on without waiting for it, their events are spilled (exit 6), the spill names the
     store without a password, and the replay writes every run whole."""
     from cloud_servers import CutProxy
-    from helpers import outage_session, replay_and_check_whole
+    from helpers import HOLD_SQLITE_LOCK, hold_lock, outage_session, replay_and_check_whole
 
     url = new_url()
     holders: list[subprocess.Popen] = []
@@ -741,11 +732,7 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
         store, extra = url, ("--sacred-lock-timeout=0.2",)
 
         def cut() -> None:
-            holder = subprocess.Popen([sys.executable, "-c", HOLD_SQLITE,
-                                       url.removeprefix("sqlite:///")],
-                                      stdout=subprocess.PIPE, text=True)
-            holders.append(holder)
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            holders.append(hold_lock(HOLD_SQLITE_LOCK, url.removeprefix("sqlite:///")))
     else:
         proxy = CutProxy(5432 if new_url.kind == "postgresql" else 3306)  # type: ignore[attr-defined]
         store, extra = url.replace("@127.0.0.1/", f"@127.0.0.1:{proxy.port}/"), ()
