@@ -276,7 +276,7 @@ def for_good(store: Store, directory: Path,
 
 def _proxied(port: int) -> tuple[Any, Callable[[Path, str], Callable[[], None]]]:
     """A CutProxy to ``port`` and the cut of a :class:`Store` through it."""
-    proxy = harness.load_tests_module("cloud_servers.py").CutProxy(port)
+    proxy = cloud.servers().CutProxy(port)
 
     def cut(directory: Path, spec: str) -> Callable[[], None]:
         proxy.cut()
@@ -512,7 +512,7 @@ def _report(section: Section, chosen: list[Store], results: dict[str, dict[str, 
             _cell(cut, lambda t: t.wall) + " s", _cell(clean, lambda t: t.wall) + " s",
             "/".join(times(r) for r in ratios),
             _cell(cut, lambda t: t.after_restore or 0),
-            f"{tally.exit_code}, {'spill' if tally.spill else 'NO spill'}, "
+            f"{tally.exit_code} in {tally.wall:.1f} s, {'spill' if tally.spill else 'NO spill'}, "
             f"{complete if complete is not None else 0}/{VARIANTS}"
             + (f" (lost {after.lost}, duplicated {after.duplicated})" if after else "")])
         for t in cut + clean:
@@ -533,6 +533,9 @@ def _report(section: Section, chosen: list[Store], results: dict[str, dict[str, 
         "meets it, the queue's back-off before it sees the store back (at most 2 s), and "
         "writing the backlog after the last variant if the sweep ends first: 2-3 s on a "
         "~20 s sweep.",
+        "MongoDB is named `mongodb://…?directConnection=true`: secantusd answers as a "
+        "replica-set primary naming its own port, and a client given only the seed would "
+        "find that address and go around the relay (no outage at all).",
         "Several values in a cell: one per round. The servers and the relay share the "
         "cores with the measured sessions.",
         f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
@@ -547,6 +550,9 @@ def main() -> None:
                         help=f"comma-separated, among {','.join(ALL)} (default: all)")
     args = parser.parse_args()
     stores = tuple(s.strip().lower() for s in args.stores.split(",") if s.strip())
+    unknown = sorted(set(stores) - set(ALL))
+    if unknown:
+        parser.error(f"--stores: unknown {', '.join(unknown)}; choose among {','.join(ALL)}")
     print(section_markdown(run(1 if args.quick else args.repeats, stores)))
 
 

@@ -1,6 +1,7 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run_all.py            # about 30-35 minutes on a 2-core machine
+    python benchmarks/run_all.py            # about 30-35 minutes on a 2-core machine,
+                                            # and 15 more for bench_outage
     python benchmarks/run_all.py --quick    # one round each, to try the harness
 
 Needs Sacred 0.8.7 (``pip install -e '.[bench]'``); the Mongo rows also need pymongo and
@@ -44,6 +45,7 @@ FULL = {
     "xdist": dict(repeats=3),
     "load_runs": dict(runs=10_000, repeats=3),
     "db_stores": dict(repeats=2, server_repeats=0),
+    #: 3 rounds x 7 stores x 2 sweeps of ~18 s, and a for-good session per store: ~15 min
     "outage": dict(repeats=3),
 }
 QUICK = {
