@@ -26,7 +26,9 @@ def import_store_drivers() -> None:
     """Import the stores' drivers before any pytester session: pytester drops the modules
     first imported during a test once it ends, and SQLAlchemy's compiled parts cannot be
     imported a second time (the next test using SQLAlchemy then fails inside it)."""
-    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "tinydb", "pymongo"):
+    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "sqlalchemy.orm", "psycopg",
+                   "pymysql", "tinydb", "pymongo", "gridfs", "filelock", "boto3",
+                   "google.cloud.storage", "sacred.observers"):
         try:
             __import__(module)
         except ImportError:

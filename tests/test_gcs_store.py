@@ -22,13 +22,6 @@ from pytest_sacred.stores.gcs.writer import GCSObserver  # noqa: E402
 from pytest_sacred.stores.objects import writer as observer_module  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> FakeGCS:
-    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs") / "server.log")
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def emulator_env(gcs: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)

@@ -8,7 +8,6 @@ server keeps; bad input at session start; and the reader.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import textwrap
 from collections import Counter
@@ -19,14 +18,21 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
-from cloud_servers import MotoS3, MotoS3WithAuth, claim_concurrently, free_port  # noqa: E402
+from cloud_servers import (  # noqa: E402
+    AWS_TEST_SECRET,
+    MotoS3,
+    MotoS3WithAuth,
+    aws_test_env,
+    claim_concurrently,
+    free_port,
+)
 
 from pytest_sacred.readers import NoSuchRun, RunFilter, StoreUnreadable, open_reader  # noqa: E402
 from pytest_sacred.stores.base import StoreError  # noqa: E402
 from pytest_sacred.stores.objects.bucket import parse_bucket_url  # noqa: E402
 from pytest_sacred.stores.s3.writer import S3Observer  # noqa: E402
 
-SECRET = "s3cr3t-Key-0123456789abcdef"
+SECRET = AWS_TEST_SECRET
 
 EXPERIMENT = textwrap.dedent("""
     import time
@@ -54,27 +60,9 @@ EXPERIMENT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="session")
-def moto() -> MotoS3:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = MotoS3()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Credentials for moto and no AWS configuration from the machine (nor its metadata
-    service: every request stays on loopback)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                 "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
+    aws_test_env(monkeypatch, tmp_path)
 
 
 _buckets = iter(range(1, 10_000))
