@@ -207,16 +207,3 @@ def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, gcs: Fak
     check_the_one_name_check(pytester, {f"gs://{bucket}/r": ["--sacred-gcs", f"gs://{bucket}/r"]},
                              ["gcs"])
     check_tmp_path_names(pytester, {f"gs://{bucket}/t": ["--sacred-gcs", f"gs://{bucket}/t"]})
-
-
-def test_unstorable_values_end_their_runs_on_gcs(pytester: pytest.Pytester, gcs: FakeGCS,
-                                                 bucket: str) -> None:
-    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
-    store (see test_values.py)."""
-    from test_values import UNSTORABLE, check_unstorable_read_back
-
-    pytester.makepyfile(test_unstorable=UNSTORABLE)
-    result = pytester.runpytest("-p", "no:randomly", "--sacred-gcs", f"gs://{bucket}/v")
-    result.assert_outcomes(passed=8)
-    assert result.ret == 0 and "could not store" not in result.stdout.str()
-    check_unstorable_read_back(f"gs://{bucket}/v")

@@ -358,18 +358,3 @@ def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, moto: Mo
     check_the_one_name_check(pytester, {f"s3://{bucket}/r": options}, ["s3"])
     options[1] = f"s3://{bucket}/t"
     check_tmp_path_names(pytester, {f"s3://{bucket}/t": options})
-
-
-def test_unstorable_values_end_their_runs_on_s3(pytester: pytest.Pytester, moto: MotoS3,
-                                                bucket: str, monkeypatch) -> None:
-    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
-    store (see test_values.py)."""
-    from test_values import UNSTORABLE, check_unstorable_read_back
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)  # for the reader
-    pytester.makepyfile(test_unstorable=UNSTORABLE)
-    result = pytester.runpytest("-p", "no:randomly", "--sacred-s3", f"s3://{bucket}/v",
-                                "--sacred-s3-endpoint", moto.url)
-    result.assert_outcomes(passed=8)
-    assert result.ret == 0 and "could not store" not in result.stdout.str()
-    check_unstorable_read_back(f"s3://{bucket}/v")

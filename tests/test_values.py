@@ -124,29 +124,6 @@ def check_unstorable_read_back(store: str, ignore: frozenset[str] | set[str] = f
     assert runs["very_deep_numpy_result"].result is not None
 
 
-@pytest.mark.parametrize("kind", ["mongo", "tinydb", "sqlite"])
-def test_unstorable_values_on_every_store(pytester, request, kind) -> None:
-    """The same rule on MongoDB, TinyDB and SQL (S3 and GCS: in their own test files)."""
-    if kind == "mongo":
-        server = request.getfixturevalue("mongo_server")
-        db = request.getfixturevalue("mongo_db_name")
-        args, store = [f"--sacred-mongo={server.host}:{server.port}:{db}"], f"{server.url}{db}"
-    elif kind == "tinydb":
-        pytest.importorskip("tinydb")
-        store = str(pytester.path / "tiny")
-        args = [f"--sacred-tinydb={store}"]
-    else:
-        pytest.importorskip("sqlalchemy")
-        store = f"sqlite:///{pytester.path / 'runs.db'}"
-        args = [f"--sacred-sql={store}"]
-    pytester.makepyfile(test_unstorable=UNSTORABLE)
-    result = pytester.runpytest("-p", "no:randomly", *args)
-    result.assert_outcomes(passed=8)
-    assert result.ret == 0, result.stdout.str()
-    assert "could not store" not in result.stdout.str()
-    check_unstorable_read_back(store)
-
-
 def _by_name(runs_dir) -> dict[str, dict]:
     """The stored runs by experiment name, each with its id under ``_id``."""
     return {run["experiment"]["name"]: {**run, "_id": run_id}
