@@ -431,7 +431,8 @@ def _value(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name)
     if value in (None, "", []):
         value = config.getini(name)
-    return value or None
+    # 0 is a value (--sacred-store-retry=0: spill at once), only absence means the default
+    return None if value in (None, "", []) else value
 
 
 def _path(config: pytest.Config, name: str) -> Path | None:

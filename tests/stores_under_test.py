@@ -43,10 +43,11 @@ FILE_STORE_NO_OUTAGE = (
     "every error (a full disk, a read-only or lost mount are refusals), so a failed write "
     "is spilled at once and there is no outage to ride out")
 
-#: the machine's SQL servers (COMMON.md), each test in a namespace of its own
+#: the machine's SQL servers (docs/development.md): URL template and port, each test in a
+#: namespace of its own
 SQL_SERVERS = {
-    "postgresql": ("postgresql://postgres@127.0.0.1:{port}/test", 5432),
-    "mariadb": ("mysql+pymysql://root@127.0.0.1:{port}/test", 3306),
+    "postgresql": ("postgresql://postgres@127.0.0.1{port}/test", 5432),
+    "mariadb": ("mysql+pymysql://root@127.0.0.1{port}/test", 3306),
 }
 #: seconds a local store's writer waits for a held lock before the write fails
 LOCK_TIMEOUT = "0.5"
@@ -58,9 +59,10 @@ _names = itertools.count(1)
 # -- SQL servers -------------------------------------------------------------------------------
 
 def sql_server_url(engine: str, port: int | None = None) -> str:
-    """The URL of the ``test`` database of ``engine``'s server (on ``port``, e.g. a proxy)."""
-    template, default = SQL_SERVERS[engine]
-    return template.format(port=port or default)
+    """The URL of the ``test`` database of ``engine``'s server (on ``port``, e.g. a proxy;
+    by default the server's own port, left out of the URL)."""
+    template, _ = SQL_SERVERS[engine]
+    return template.format(port=f":{port}" if port else "")
 
 
 def sql_server_problem(engine: str) -> str | None:

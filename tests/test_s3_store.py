@@ -358,3 +358,31 @@ def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, moto: Mo
     check_the_one_name_check(pytester, {f"s3://{bucket}/r": options}, ["s3"])
     options[1] = f"s3://{bucket}/t"
     check_tmp_path_names(pytester, {f"s3://{bucket}/t": options})
+
+
+# -- the store out of reach for good: spilled, then replayed whole ----------------------
+
+def test_endpoint_gone_for_good_spills_and_replay_writes_every_run_whole(
+        pytester: pytest.Pytester, moto: MotoS3, bucket: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-session the endpoint stops answering (connections cut, new ones refused): the
+    runs go on without waiting for it, their events are spilled (exit 6) with the bucket,
+    prefix and endpoint and no credentials, and the replay writes every run whole."""
+    from helpers import outage_session, replay_and_check_whole
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy("127.0.0.1", moto.port)
+    endpoint = f"http://127.0.0.1:{proxy.port}"
+    try:
+        out, spill = outage_session(pytester.path, proxy.cut, "s3",
+                                    f"--sacred-s3=s3://{bucket}/team", "--sacred-s3-endpoint",
+                                    endpoint)
+        header = json.loads(spill.read_text().splitlines()[0])
+        assert header["store"] == {"kind": "s3", "url": f"s3://{bucket}/team",
+                                   "endpoint": endpoint, "region": None}
+        assert SECRET not in spill.read_text()
+        proxy.restore()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)  # for the reader
+        replay_and_check_whole(spill, f"s3://{bucket}/team")
+    finally:
+        proxy.cut()

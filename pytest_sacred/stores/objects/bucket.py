@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..base import StoreError
 
@@ -16,6 +16,13 @@ class Bucket(Protocol):
 
     #: ``s3://bucket`` or ``gs://bucket``, for messages
     url: str
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` of one of these operations may pass when tried again: the
+        service unreachable, a lost connection, a 5xx answer, throttling."""
+
+    def spec(self) -> dict[str, Any]:
+        """What reaches this bucket again besides its name (an endpoint URL), no secrets."""
 
     def open(self, create: bool = True) -> None:
         """Connect and check the bucket (with ``create``, created when missing); raise

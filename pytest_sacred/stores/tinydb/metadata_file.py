@@ -42,6 +42,11 @@ class MetadataError(Exception):
     """The file is not a TinyDB database (or the lock could not be had in time)."""
 
 
+class MetadataLocked(MetadataError):
+    """Another process held the file's lock past the lock timeout: a write may succeed
+    when tried again later."""
+
+
 def parse_database(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
     """The tables of a TinyDB file; raises :class:`MetadataError` if it is something else."""
     if not data.strip():
@@ -87,7 +92,7 @@ class MetadataFile:
             try:
                 self._lock.acquire()
             except filelock.Timeout:
-                raise MetadataError(
+                raise MetadataLocked(
                     f"{self.path} is locked by another process (lock file {self._lock.lock_file} "
                     f"held for more than {self.lock_timeout:g} s)") from None
             try:
@@ -186,6 +191,17 @@ class MetadataFile:
             self._index["next_id"] = doc_id + 1
             self._save_index()
             return doc_id
+
+    def claim_id(self, doc_id: int) -> bool:
+        """Claim ``doc_id`` if no process has reserved it yet (it is past every id handed
+        out): the ids after it are then handed out to others."""
+        with self.locked():
+            self._sync()
+            if doc_id < self._index["next_id"]:
+                return False
+            self._index["next_id"] = doc_id + 1
+            self._save_index()
+            return True
 
     def contains(self, doc_id: int) -> bool:
         """Whether the runs table holds ``doc_id``. Free for ids past the highest one (the
