@@ -38,6 +38,8 @@ VARIANTS = 20
 CUT_AFTER = 5
 #: seconds the store is away mid-sweep
 OUTAGE = 2.5
+#: the tests without an outage: a store that fails them is given up on soon
+NO_OUTAGE = "--sacred-store-retry=5"
 
 
 def _session(pytester: pytest.Pytester, *args: str) -> subprocess.Popen:
@@ -115,7 +117,7 @@ def test_round_trip(pytester: pytest.Pytester, store_under_test: StoreUnderTest)
     resource_md5 = hashlib.md5(b"resource data").hexdigest()
     pytester.makepyfile(test_contract_trip=ROUND_TRIP.format(steps=STEPS,
                                                              resource=str(resource)))
-    result = pytester.runpytest_subprocess("-p", "no:randomly", *store.options)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", NO_OUTAGE, *store.options)
     result.assert_outcomes(passed=2, failed=1)
     out = result.stdout.str()
     assert "could not store" not in out and "NOT STORED" not in out, out
@@ -332,7 +334,7 @@ def test_concurrent_sessions_get_distinct_ids(pytester: pytest.Pytester,
                                               store_under_test: StoreUnderTest) -> None:
     store = store_under_test
     pytester.makepyfile(test_contract_concurrent=CONCURRENT)
-    sessions = [_session(pytester, *store.options) for _ in range(2)]
+    sessions = [_session(pytester, NO_OUTAGE, *store.options) for _ in range(2)]
     outputs = [s.communicate(timeout=240)[0] for s in sessions]
     assert [s.returncode for s in sessions] == [0, 0], outputs
     runs = _full_runs(store)
@@ -398,7 +400,8 @@ def test_bad_values_are_handled_the_same_by_every_store(
 
     store = store_under_test
     pytester.makepyfile(test_contract_bad=BAD_VALUES, test_unstorable=UNSTORABLE)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-W", "always", *store.options,
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-W", "always", NO_OUTAGE,
+                                           *store.options,
                                            "test_contract_bad.py", "test_unstorable.py")
     result.assert_outcomes(passed=12)
     out = result.stdout.str()
