@@ -48,6 +48,17 @@ def _session(pytester: pytest.Pytester, *args: str) -> subprocess.Popen:
          *args], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _output(session: subprocess.Popen, timeout: float = 240) -> str:
+    """The session's output once it ends; killed (and its output given) if it has not
+    ended after ``timeout`` seconds, so no stuck session outlives its test."""
+    try:
+        return session.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        session.kill()
+        out = session.communicate()[0]
+        raise AssertionError(f"the session did not end within {timeout:g} s:\n{out}") from None
+
+
 def _full_runs(store: StoreUnderTest) -> dict[int, Any]:
     """Every run of the store, whole, with its metrics and artifacts, by id."""
     with open_reader(store.name) as reader:
@@ -242,7 +253,7 @@ def _start_sweep(pytester: pytest.Pytester, store: StoreUnderTest,
     while _done(pytester) < CUT_AFTER:
         if session.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"the sweep did not get to variant {CUT_AFTER}:\n"
-                                 f"{session.communicate()[0]}")
+                                 f"{_output(session, 10)}")
         time.sleep(0.02)
     return session
 
@@ -257,7 +268,7 @@ def test_outage_mid_sweep_loses_nothing(pytester: pytest.Pytester,
     time.sleep(OUTAGE)
     restored_at = _done(pytester)
     store.restore()
-    out = session.communicate(timeout=240)[0]
+    out = _output(session)
     print(out)  # shown when the test fails
     assert restored_at < VARIANTS, "the sweep ended before the store came back"
     # the experiment never waits on a store: variants go on ending while it is away
@@ -279,7 +290,7 @@ def test_outage_for_good_spills_and_replay_completes(pytester: pytest.Pytester,
     assert store.cut is not None and store.restore is not None
     store.cut()
     try:
-        out = session.communicate(timeout=240)[0]
+        out = _output(session)
     finally:
         store.restore()
     print(out)
@@ -335,7 +346,7 @@ def test_concurrent_sessions_get_distinct_ids(pytester: pytest.Pytester,
     store = store_under_test
     pytester.makepyfile(test_contract_concurrent=CONCURRENT)
     sessions = [_session(pytester, NO_OUTAGE, *store.options) for _ in range(2)]
-    outputs = [s.communicate(timeout=240)[0] for s in sessions]
+    outputs = [_output(s) for s in sessions]
     assert [s.returncode for s in sessions] == [0, 0], outputs
     runs = _full_runs(store)
     assert sorted(runs) == list(range(1, 2 * PER_SESSION + 1)), sorted(runs)
