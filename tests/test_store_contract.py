@@ -346,7 +346,13 @@ def test_concurrent_sessions_get_distinct_ids(pytester: pytest.Pytester,
     store = store_under_test
     pytester.makepyfile(test_contract_concurrent=CONCURRENT)
     sessions = [_session(pytester, NO_OUTAGE, *store.options) for _ in range(2)]
-    outputs = [_output(s) for s in sessions]
+    try:
+        outputs = [_output(s) for s in sessions]
+    finally:
+        for session in sessions:
+            if session.poll() is None:
+                session.kill()
+                session.wait()
     assert [s.returncode for s in sessions] == [0, 0], outputs
     runs = _full_runs(store)
     assert sorted(runs) == list(range(1, 2 * PER_SESSION + 1)), sorted(runs)
