@@ -5,7 +5,7 @@ PostgreSQL, MariaDB, S3 on moto, GCS on fake-gcs-server) a 40-variant sweep runs
 round, side by side: once with the store cut off for 12 s in the middle, once without.
 Each variant logs a few metric points and writes an artifact and lasts about 0.4 s, so
 the sweep goes on past the outage. A networked store is reached through the test suite's
-``CutProxy`` (its connections closed, new ones refused, then the port open again); for
+``TcpProxy`` (its connections reset, new ones refused, then the port open again); for
 SQLite and TinyDB another process holds the database's lock (``tests/helpers.py``'s
 ``hold_lock``) past ``--sacred-lock-timeout``. The file store is not measured: a local
 directory has no transient failure mode (every error writing it is a refusal, spilled at
@@ -275,8 +275,8 @@ def for_good(store: Store, directory: Path,
 
 
 def _proxied(port: int) -> tuple[Any, Callable[[Path, str], Callable[[], None]]]:
-    """A CutProxy to ``port`` and the cut of a :class:`Store` through it."""
-    proxy = cloud.servers().CutProxy(port)
+    """A TcpProxy to ``port`` and the cut of a :class:`Store` through it."""
+    proxy = harness.load_tests_module("tcp_proxy.py").TcpProxy("127.0.0.1", port)
 
     def cut(directory: Path, spec: str) -> Callable[[], None]:
         proxy.cut()

@@ -13,7 +13,7 @@ try:  # in-process pytester runs drop modules imported inside them; numpy cannot
 except ImportError:
     pass
 
-pytest_plugins = ["pytester", "conftest_mongo", "stored_runs"]
+pytest_plugins = ["pytester", "conftest_mongo", "stored_runs", "stores_under_test"]
 
 #: seconds a test of this suite may take before pytest-timeout stops it
 SUITE_TIMEOUT = 300
@@ -25,6 +25,7 @@ SYSTEM_FIXTURES = frozenset({
     "mongo_server", "mongo_auth_server", "durable_server",  # secantusdb subprocesses
     "file_stores", "mongo_stores",  # stores written by pytest and Sacred subprocesses
     "moto", "gcs", "omniboard_bin",  # S3, GCS and Omniboard servers
+    "store_under_test",  # a store of every kind (stores_under_test.py)
     "new_url", "postgres_url",  # the machine's PostgreSQL and MariaDB
 })
 

@@ -32,8 +32,11 @@ def stored_runs(store: Path) -> dict[int, dict]:
 def import_store_drivers() -> None:
     """Import the stores' drivers before any pytester session: pytester drops the modules
     first imported during a test once it ends, and SQLAlchemy's compiled parts cannot be
-    imported a second time (the next test using SQLAlchemy then fails inside it)."""
-    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "tinydb", "pymongo"):
+    imported a second time (the next test using SQLAlchemy then fails inside it); moto's
+    in-process server, started by a test, answers 500 once Flask's modules are dropped."""
+    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "sqlalchemy.orm", "psycopg",
+                   "pymysql", "tinydb", "pymongo", "gridfs", "filelock", "boto3",
+                   "moto.server", "google.cloud.storage", "sacred.observers"):
         try:
             __import__(module)
         except ImportError:

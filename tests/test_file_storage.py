@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -354,66 +352,6 @@ def test_forced_id_and_taken_id(pytester: pytest.Pytester, runs_dir: Path) -> No
     result.assert_outcomes()
     assert run_dirs(runs_dir) == [42]
     assert snapshot(runs_dir / "42") == before
-
-
-CONCURRENT = """
-    import os
-    import pathlib
-    import time
-    import pytest
-
-    def both_sessions_at(x):
-        # a barrier between the two sessions: each has claimed the id of variant x (runs
-        # get theirs before the body) before either claims the next one
-        sync = pathlib.Path("sync")
-        sync.mkdir(exist_ok=True)
-        (sync / f"{x}-{os.getpid()}").touch()
-        deadline = time.monotonic() + 120  # generous: only a stuck session hits it
-        while len(list(sync.glob(f"{x}-*"))) < 2:
-            assert time.monotonic() < deadline, f"the other session never reached {x}"
-            time.sleep(0.005)
-
-    @pytest.mark.experiment
-    @pytest.mark.parametrize("x", range(20))
-    def test_variant(x, sacred_run, tmp_path):
-        sacred_run.log_scalar("x", x)
-        (tmp_path / "pid.txt").write_text(str(os.getpid()))
-        both_sessions_at(x)
-        return os.getpid()
-"""
-
-
-def test_two_sessions_at_once_get_distinct_ids(pytester: pytest.Pytester,
-                                               runs_dir: Path) -> None:
-    pytester.makepyfile(test_concurrent=CONCURRENT)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "test_concurrent.py"]
-    procs = [subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    runs = stored_runs(runs_dir)
-    assert sorted(runs) == list(range(1, 41))
-    pids = [run["result"] for run in runs.values()]
-    assert sorted({pids.count(pid) for pid in pids}) == [20]
-    assert len(set(pids)) == 2
-    for run_id, run in runs.items():
-        directory = runs_dir / str(run_id)
-        assert run["status"] == "COMPLETED"
-        assert run["artifacts"] == ["pid.txt"]
-        assert (directory / "pid.txt").read_text() == str(run["result"])
-        metrics = json.loads((directory / "metrics.json").read_text())
-        assert metrics["x"]["values"] == [run["config"]["x"]]
-        assert (directory / "cout.txt").exists()
-    # the sessions really ran side by side: their ids interleave (in lock step, each pair
-    # of ids 2x+1, 2x+2 went to one run of each session)
-    owner = [runs[i]["result"] for i in range(1, 41)]
-    assert sum(a != b for a, b in zip(owner, owner[1:])) > 1, owner
-    assert all(owner[i] != owner[i + 1] for i in range(0, 40, 2)), owner
-    # each session ran every variant once
-    for pid in set(pids):
-        assert sorted(r["config"]["x"] for r in runs.values() if r["result"] == pid) == list(
-            range(20))
 
 
 @pytest.mark.parametrize("meta", [

@@ -23,13 +23,6 @@ from pytest_sacred.stores.gcs.writer import GCSObserver  # noqa: E402
 from pytest_sacred.stores.objects import writer as observer_module  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> FakeGCS:
-    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs") / "server.log")
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def emulator_env(gcs: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
@@ -217,19 +210,6 @@ def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, gcs: Fak
     check_tmp_path_names(pytester, {f"gs://{bucket}/t": ["--sacred-gcs", f"gs://{bucket}/t"]})
 
 
-def test_unstorable_values_end_their_runs_on_gcs(pytester: pytest.Pytester, gcs: FakeGCS,
-                                                 bucket: str) -> None:
-    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
-    store (see test_values.py)."""
-    from test_values import UNSTORABLE, check_unstorable_read_back
-
-    pytester.makepyfile(test_unstorable=UNSTORABLE)
-    result = pytester.runpytest("-p", "no:randomly", "--sacred-gcs", f"gs://{bucket}/v")
-    result.assert_outcomes(passed=8)
-    assert result.ret == 0 and "could not store" not in result.stdout.str()
-    check_unstorable_read_back(f"gs://{bucket}/v")
-
-
 # -- the store out of reach for good: spilled, then replayed whole ----------------------
 
 def test_service_gone_for_good_spills_and_replay_writes_every_run_whole(
@@ -238,10 +218,10 @@ def test_service_gone_for_good_spills_and_replay_writes_every_run_whole(
     """Mid-session the service stops answering: the runs go on without waiting for it
     (the client's own retries are short: no run waits a minute for its id), their events
     are spilled (exit 6), and the replay writes every run whole."""
-    from cloud_servers import CutProxy
     from helpers import outage_session, replay_and_check_whole
+    from tcp_proxy import TcpProxy
 
-    proxy = CutProxy(gcs.port)
+    proxy = TcpProxy("127.0.0.1", gcs.port)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
     try:
         started = time.monotonic()

@@ -8,7 +8,6 @@ server keeps; bad input at session start; and the reader.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import textwrap
 from collections import Counter
@@ -19,14 +18,21 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
-from cloud_servers import MotoS3, MotoS3WithAuth, claim_concurrently, free_port  # noqa: E402
+from cloud_servers import (  # noqa: E402
+    AWS_TEST_SECRET,
+    MotoS3,
+    MotoS3WithAuth,
+    aws_test_env,
+    claim_concurrently,
+    free_port,
+)
 
 from pytest_sacred.readers import NoSuchRun, RunFilter, StoreUnreadable, open_reader  # noqa: E402
 from pytest_sacred.stores.base import StoreError  # noqa: E402
 from pytest_sacred.stores.objects.bucket import parse_bucket_url  # noqa: E402
 from pytest_sacred.stores.s3.writer import S3Observer  # noqa: E402
 
-SECRET = "s3cr3t-Key-0123456789abcdef"
+SECRET = AWS_TEST_SECRET
 
 EXPERIMENT = textwrap.dedent("""
     import time
@@ -54,27 +60,9 @@ EXPERIMENT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="session")
-def moto() -> MotoS3:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = MotoS3()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Credentials for moto and no AWS configuration from the machine (nor its metadata
-    service: every request stays on loopback)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                 "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
+    aws_test_env(monkeypatch, tmp_path)
 
 
 _buckets = iter(range(1, 10_000))
@@ -372,21 +360,6 @@ def test_artifact_names_are_the_other_stores(pytester: pytest.Pytester, moto: Mo
     check_tmp_path_names(pytester, {f"s3://{bucket}/t": options})
 
 
-def test_unstorable_values_end_their_runs_on_s3(pytester: pytest.Pytester, moto: MotoS3,
-                                                bucket: str, monkeypatch) -> None:
-    """Values neither JSON nor jsonpickle can store are stored as their repr, as on every
-    store (see test_values.py)."""
-    from test_values import UNSTORABLE, check_unstorable_read_back
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)  # for the reader
-    pytester.makepyfile(test_unstorable=UNSTORABLE)
-    result = pytester.runpytest("-p", "no:randomly", "--sacred-s3", f"s3://{bucket}/v",
-                                "--sacred-s3-endpoint", moto.url)
-    result.assert_outcomes(passed=8)
-    assert result.ret == 0 and "could not store" not in result.stdout.str()
-    check_unstorable_read_back(f"s3://{bucket}/v")
-
-
 # -- the store out of reach for good: spilled, then replayed whole ----------------------
 
 def test_endpoint_gone_for_good_spills_and_replay_writes_every_run_whole(
@@ -395,10 +368,10 @@ def test_endpoint_gone_for_good_spills_and_replay_writes_every_run_whole(
     """Mid-session the endpoint stops answering (connections cut, new ones refused): the
     runs go on without waiting for it, their events are spilled (exit 6) with the bucket,
     prefix and endpoint and no credentials, and the replay writes every run whole."""
-    from cloud_servers import CutProxy
     from helpers import outage_session, replay_and_check_whole
+    from tcp_proxy import TcpProxy
 
-    proxy = CutProxy(moto.port)
+    proxy = TcpProxy("127.0.0.1", moto.port)
     endpoint = f"http://127.0.0.1:{proxy.port}"
     try:
         out, spill = outage_session(pytester.path, proxy.cut, "s3",

@@ -32,28 +32,14 @@ for _driver in ("psycopg", "pymysql"):  # the same goes for the drivers
     except ImportError:
         pass
 
+from stores_under_test import (  # noqa: E402
+    drop_sql_namespaces,
+    make_sql_namespace,
+    sql_server_problem,
+)
+
 from pytest_sacred.readers import open_reader  # noqa: E402
 from pytest_sacred.readers.base import RunFilter  # noqa: E402
-
-SERVERS = {
-    "postgresql": "postgresql://postgres@127.0.0.1/test",
-    "mariadb": "mysql+pymysql://root@127.0.0.1/test",
-}
-_reachable: dict[str, str | None] = {}
-
-
-def _why_unreachable(engine_name: str) -> str | None:
-    if engine_name not in _reachable:
-        try:
-            engine = sa.create_engine(SERVERS[engine_name],
-                                      connect_args={"connect_timeout": 3})
-            with engine.connect():
-                pass
-            engine.dispose()
-            _reachable[engine_name] = None
-        except Exception as exc:  # driver missing or server down
-            _reachable[engine_name] = f"{engine_name} not usable here: {exc}"[:200]
-    return _reachable[engine_name]
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -61,37 +47,22 @@ def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
     """Makes an empty database namespace on the engine of the parameter; returns its URL."""
     kind = request.param
     if kind != "sqlite":
-        why = _why_unreachable(kind)
+        why = sql_server_problem(kind)
         if why:
             pytest.skip(why)
     made: list[str] = []
 
     def make() -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        made.append(name)
         if kind == "sqlite":
-            return f"sqlite:///{tmp_path / (name + '.db')}"
-        admin = sa.create_engine(SERVERS[kind])
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE {'SCHEMA' if kind == 'postgresql' else 'DATABASE'} "
-                                 f"{name}"))
-            conn.commit()
-        admin.dispose()
-        if kind == "postgresql":
-            return f"{SERVERS[kind]}?options=-csearch_path%3D{name}"
-        return SERVERS[kind].rsplit("/", 1)[0] + "/" + name
+            return f"sqlite:///{tmp_path / (f't_{uuid.uuid4().hex[:12]}.db')}"
+        name, url = make_sql_namespace(kind)
+        made.append(name)
+        return url
 
     make.kind = kind  # type: ignore[attr-defined]
     yield make
-    if kind != "sqlite" and made:
-        admin = sa.create_engine(SERVERS[kind])
-        with admin.connect() as conn:
-            for name in made:
-                conn.execute(sa.text(f"DROP {'SCHEMA' if kind == 'postgresql' else 'DATABASE'} "
-                                     f"IF EXISTS {name}" + (" CASCADE" if kind == "postgresql"
-                                                            else "")))
-            conn.commit()
-        admin.dispose()
+    if made:
+        drop_sql_namespaces(kind, made)
 
 
 def rows(url: str, table: str) -> list[dict]:
@@ -722,8 +693,8 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
     or, for SQLite, another process locks the file past --sacred-lock-timeout: the runs go
     on without waiting for it, their events are spilled (exit 6), the spill names the
     store without a password, and the replay writes every run whole."""
-    from cloud_servers import CutProxy
     from helpers import HOLD_SQLITE_LOCK, hold_lock, outage_session, replay_and_check_whole
+    from tcp_proxy import TcpProxy
 
     url = new_url()
     holders: list[subprocess.Popen] = []
@@ -734,7 +705,8 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
         def cut() -> None:
             holders.append(hold_lock(HOLD_SQLITE_LOCK, url.removeprefix("sqlite:///")))
     else:
-        proxy = CutProxy(5432 if new_url.kind == "postgresql" else 3306)  # type: ignore[attr-defined]
+        port = 5432 if new_url.kind == "postgresql" else 3306  # type: ignore[attr-defined]
+        proxy = TcpProxy("127.0.0.1", port)
         store, extra = url.replace("@127.0.0.1/", f"@127.0.0.1:{proxy.port}/"), ()
         cut = proxy.cut
     try:
