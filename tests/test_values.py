@@ -484,6 +484,7 @@ def test_jsonpickles_reserved_keys_in_an_encoded_value_are_its_repr_not_dropped(
     assert to_json({"d": dropped}) == {"d": dropped}
 
 
+@pytest.mark.system  # the replay runs in a subprocess
 def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_path) -> None:
     """The replay process imports numpy for the tagged values it restores."""
     from datetime import datetime
