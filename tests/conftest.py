@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -120,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _audit_installed:
         sys.addaudithook(_audit)
         _audit_installed.append(True)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # started with ``&`` from a non-interactive shell (nohup, CI scripts), which ignores
+        # SIGINT: the sessions the tests start would inherit that, and the tests sending
+        # them Ctrl-C would find it ignored. The workers xdist starts later inherit this.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _audit_installed: list[bool] = []
