@@ -41,6 +41,9 @@ SUITE_WORKERS = 2
 #: under them: no session below one that distributes the suite distributes again
 DISTRIBUTED_ENV = "PYTEST_SACRED_SUITE_DISTRIBUTED"
 
+#: set on the config of a session :func:`pytest_cmdline_main` distributed
+_DISTRIBUTED = pytest.StashKey[bool]()
+
 #: where a test not marked ``system`` that starts a subprocess is noted (see _audit)
 _running: list[pytest.Item] = []
 _SPAWNED = pytest.StashKey[list[str]]()
@@ -103,6 +106,15 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = min(SUITE_WORKERS, _cores())
         config.option.dist = "loadfile"
         os.environ[DISTRIBUTED_ENV] = "1"
+        config.stash[_DISTRIBUTED] = True
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Says that the workers are the suite's default, and how to run it in one process."""
+    if config.stash.get(_DISTRIBUTED, False):
+        return (f"tests/conftest.py: {config.option.numprocesses} xdist workers, --dist "
+                "loadfile (-n 0 runs the suite in one process)")
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)

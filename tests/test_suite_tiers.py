@@ -85,4 +85,5 @@ def test_the_suite_runs_on_workers_that_start_none(tmp_path: Path) -> None:
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"created: {SUITE_WORKERS}/{SUITE_WORKERS} workers" in done.stdout, done.stdout
+    assert f"{SUITE_WORKERS} xdist workers, --dist loadfile (-n 0 runs" in done.stdout
     assert "1 passed" in done.stdout, done.stdout
