@@ -632,6 +632,26 @@ def requeue(args: argparse.Namespace) -> int:
     return OK
 
 
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    _store_argument(parser)
+    parser.add_argument("id", metavar="ID", help="the INTERRUPTED, TIMEOUT, FAILED or DIED? "
+                        "run to continue")
+
+
+def resume(args: argparse.Namespace) -> int:
+    """The pytest command line that continues a stored run (``--sacred-resume``), to run
+    from the rootdir it ran in."""
+    import pytest
+
+    from .resume import command
+
+    try:
+        print(command(args.store, _ids([args.id])[0]))
+    except pytest.UsageError as exc:
+        raise UsageError(str(exc)) from None
+    return OK
+
+
 def _replay_arguments(parser: argparse.ArgumentParser) -> None:
     from . import spill
 
@@ -680,6 +700,8 @@ COMMANDS: list[Command] = [
     Command("requeue", "put runs shown DIED? (or FAILED, INTERRUPTED) back in the queue of a "
             "MongoDB or SQL store, for --sacred-run-queued workers", _requeue_arguments,
             requeue),
+    Command("resume", "print the pytest command that continues a stopped run under its id "
+            "(--sacred-resume)", _resume_arguments, resume),
     Command("replay", "write a spill file's events (runs/_spill/*.jsonl) into its store",
             _replay_arguments, _replay),
     Command("report", "one HTML page of runs (table, curves, each run whole) that opens "

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 #: exit code of a session whose tests passed but whose runs were not all stored whole
 STORE_FAILED = 6
-_FIRST = ("pytest_sacred_started_event", "pytest_sacred_queued_event", ALLOCATE)
+_FIRST = ("pytest_sacred_started_event", "pytest_sacred_queued_event",
+          "pytest_sacred_resumed_event", ALLOCATE)
 _FINAL = ("pytest_sacred_completed_event", "pytest_sacred_failed_event",
           "pytest_sacred_interrupted_event")
 

@@ -30,6 +30,7 @@ from .compat import order_plain_hookimpls, replace_hookimpl_function
 
 ALLOCATE = "pytest_sacred_allocate_id"
 HOOKS = (ALLOCATE, "pytest_sacred_queued_event", "pytest_sacred_started_event",
+         "pytest_sacred_resumed_event",
          "pytest_sacred_heartbeat_event", "pytest_sacred_log_metrics",
          "pytest_sacred_completed_event", "pytest_sacred_interrupted_event",
          "pytest_sacred_failed_event", "pytest_sacred_resource_event",

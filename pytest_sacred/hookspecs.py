@@ -82,6 +82,42 @@ def pytest_sacred_started_event(
 
 
 @hookspec
+def pytest_sacred_resumed_event(
+    run_id: int,
+    ex_info: ExperimentInfo,
+    command: str,
+    host_info: HostInfo,
+    resume_time: datetime,
+    config: dict[str, Any],
+    meta_info: MetaInfo,
+    from_status: str,
+) -> None:
+    """A stored run continues (``--sacred-resume``): fires instead of ``started_event``,
+    when its fixtures are set up and the body is about to run again.
+
+    The store already holds the run under ``run_id`` (the session claimed it, atomically,
+    before anything ran). A store sets its status back to RUNNING, appends
+    ``{"time": resume_time, "host": host_info["hostname"], "from_status": from_status}``
+    to its ``meta.resumed`` and keeps everything else it holds (config, metrics, output,
+    info, artifacts, start time). The run's later events are those of any run: its
+    heartbeats carry the stored output followed by the new, its metrics the points after
+    the last stored step of each, and its final event ends it.
+
+    :param ex_info: experiment info of the code that runs now (it may differ from the
+        stored one).
+    :param command: the test function's name.
+    :param host_info: the host it continues on (see ``started_event``).
+    :param resume_time: when it continues.
+    :param config: the stored config, seed included.
+    :param meta_info: this session's meta info; ``meta_info["resumed"]`` lists every
+        resumption of the run, this one last.
+    :param from_status: the status it is resumed from: ``"INTERRUPTED"``, ``"TIMEOUT"``,
+        ``"FAILED"`` or ``"DIED?"`` (RUNNING without a heartbeat for longer than the
+        readers' limit).
+    """
+
+
+@hookspec
 def pytest_sacred_heartbeat_event(
     run_id: int | None,
     info: dict[str, Any],

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from .launchers.queued_runs import Replay
     from .record import RunRecord
     from .resolve import RunSpec
+    from .resume import Resumption
     from .run import Run
     from .session import SacredSession
 
@@ -30,3 +31,5 @@ SEED_PARAM = "sacred_seed_index"
 REPLAY_KEY: pytest.StashKey[Replay] = pytest.StashKey()
 #: what a launcher, queue worker or re-run session planned at collection
 LAUNCH_KEY: pytest.StashKey[dict[str, Any]] = pytest.StashKey()
+#: the stored run a variant continues (``--sacred-resume``), set once it is claimed
+RESUME_KEY: pytest.StashKey[Resumption] = pytest.StashKey()

@@ -132,6 +132,31 @@ class MetricsBuffer:
         self._next_step: dict[str, int] = {}
         #: each metric's last value drained so far (its final value once the run ended)
         self.finals: dict[str, Any] = {}
+        #: a resumed run's last stored step of each metric: points at or before it are not
+        #: delivered again (see :meth:`continue_after`)
+        self._stored_through: dict[str, int] = {}
+        #: metrics that had such points, not said yet (the runner warns, once per metric)
+        self.repeated: list[str] = []
+        self._said: set[str] = set()
+
+    def continue_after(self, last_steps: dict[str, int]) -> None:
+        """A resumed run: each metric's default steps go on after its last stored step, and
+        points logged at a step at or before it are dropped (they are stored already)."""
+        self._stored_through = dict(last_steps)
+        for name, step in last_steps.items():
+            self._next_step[name] = step + 1
+
+    def _unstored(self, name: str, steps: list[int], values: list[Any],
+                  times: list[int]) -> tuple[list[int], list[Any], list[int]]:
+        """The points after the stored ones of a resumed run's metric ``name``."""
+        through = self._stored_through[name]
+        keep = [i for i, step in enumerate(steps) if step > through]
+        if len(keep) == len(steps):
+            return steps, values, times
+        if name not in self._said:
+            self._said.add(name)
+            self.repeated.append(name)
+        return ([steps[i] for i in keep], [values[i] for i in keep], [times[i] for i in keep])
 
     def log(self, name: str, value: Any, step: int | None = None,
             _time: Callable[[], int] = time_ns, _float: type[float] = float,
@@ -183,10 +208,15 @@ class MetricsBuffer:
                 taken.append(points[:count])
                 del points[:count]
             steps, values, times = taken
+            steps = self._steps(name, steps)
+            if name in self._stored_through:
+                steps, values, times = self._unstored(name, steps, values, times)
+                if not steps:
+                    continue
             stamps: Sequence[datetime] = Timestamps(times)
             if not lazy:
                 stamps = Timestamps(times).datetimes()
             self.finals[name] = values[-1]
-            drained[name] = {"name": name, "steps": self._steps(name, steps),
+            drained[name] = {"name": name, "steps": steps,
                              "values": values, "timestamps": stamps}  # values: log() checked
         return drained

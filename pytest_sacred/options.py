@@ -129,10 +129,14 @@ def register(parser: pytest.Parser) -> None:
         help="with --sacred-run-queued: how many worker tasks to start (default 2)")
     add("--sacred-slurm-config", metavar="FILE.yaml",
         help="Slurm parameters from a YAML file (keys: partition, time, cpus, gpus, mem, "
-             "array_parallelism, chunk, workers, folder); options given override it")
+             "array_parallelism, chunk, workers, folder, requeue); options given override it")
     add("--sacred-slurm-folder", metavar="DIR",
         help="submitit's folder for pickles and task logs, on a path every node sees "
              "(default: slurm-logs/ at the rootdir)")
+    add("--sacred-slurm-requeue", metavar="N",
+        help="make each task checkpointable: signalled for its time limit or preemption, "
+             "its run is saved (points, checkpoint) and the task requeued to resume it under "
+             "the same id, up to N times; then the run ends TIMEOUT")
     add("--sacred-slurm-cancel-on-interrupt", action="store_true",
         help="Ctrl-C cancels the array without asking")
     add("--sacred-run-queued", action="store_true",
@@ -147,6 +151,10 @@ def register(parser: pytest.Parser) -> None:
              "(meta.rerun_of); warns when sources, dependencies or the commit changed")
     add("--sacred-rerun-from", metavar="STORE",
         help="the store to read --sacred-rerun's run from (default: the session's store)")
+    add("--sacred-resume", type=_run_id, nargs="+", metavar="ID",
+        help="continue stored INTERRUPTED, TIMEOUT, FAILED or DIED? runs under their own ids, "
+             "with their config and seed: metrics, output, info and tmp_path/checkpoint go on "
+             "from what the session's first store holds")
     add("--sacred-tinydb", metavar="DIR",
         help="store runs in DIR as Sacred's TinyDbObserver does (metadata.json + hashfs/; "
              "Sacred's TinyDbReader reads it)")
@@ -431,7 +439,8 @@ def _value(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name)
     if value in (None, "", []):
         value = config.getini(name)
-    return value or None
+    # 0 is a value (--sacred-store-retry=0: spill at once), only absence means the default
+    return None if value in (None, "", []) else value
 
 
 def _path(config: pytest.Config, name: str) -> Path | None:
@@ -459,6 +468,7 @@ def _launches(option: Any) -> bool:
     """Whether an option of the launchers, queue workers or re-runs is given."""
     return bool(option.sacred_launcher or option.sacred_run_queued or option.sacred_queue
                 or option.sacred_rerun is not None or option.sacred_worker_idle is not None
+                or bool(option.sacred_resume)
                 or option.sacred_requeue_dead
                 or any(v is not None and v is not False for k, v in vars(option).items()
                        if k.startswith("sacred_slurm_")))

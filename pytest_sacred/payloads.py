@@ -55,6 +55,8 @@ class MetaInfo(_MetaInfoRequired, total=False):
     queue_time: datetime
     #: a run of a group of seeds: ``{"root", "index", "count", "group"}``
     seeds: dict[str, Any]
+    #: a resumed run's resumptions, oldest first: ``{"time", "host", "from_status"}``
+    resumed: list[dict[str, Any]]
 
 
 class MetricSeries(TypedDict):

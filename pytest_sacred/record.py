@@ -51,6 +51,13 @@ class RunRecord:
     warned: set[str] = field(default_factory=set)
     #: those warnings that ``-W error`` made exceptions: raised once the run has ended
     unsaid: list[str] = field(default_factory=list)
+    #: the stored run this one continues (``--sacred-resume``), else ``None``
+    resumption: Any = None
+    #: the captured output stored before a resume: this run's output goes on after it
+    output_before: str = ""
+    #: the run's ``tmp_path / "checkpoint"`` (a :class:`~.resume.Checkpoint`), when it
+    #: has a ``tmp_path``
+    checkpoint: Any = None
 
     def storable(self, value: Any, entry: str) -> Any:
         """``value`` (the run's ``entry``: ``"result"``, ``"info"``, an artifact's

@@ -17,7 +17,7 @@ import pytest
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
 
-def store_of(observers: list[Any]) -> str:
+def store_of(observers: list[Any], option: str = "--sacred-rerun") -> str:
     """How to name the session's first store to :func:`~pytest_sacred.readers.open_reader`."""
     from .stores.registry import reader_store
 
@@ -25,12 +25,14 @@ def store_of(observers: list[Any]) -> str:
         store = reader_store(observer)
         if store is not None:
             return store
-    raise pytest.UsageError("--sacred-rerun: the session has no store to read the run from; "
-                            "give --sacred-rerun-from STORE")
+    hint = "; give --sacred-rerun-from STORE" if option == "--sacred-rerun" else \
+        " (it continues a run in the store that holds it): drop --sacred-unobserved"
+    raise pytest.UsageError(f"{option}: the session has no store to read the run from{hint}")
 
 
-def load(run_id: int, store: str) -> Any:
-    """The stored run; a usage error when the store or the run cannot be read."""
+def load(run_id: int, store: str, option: str = "--sacred-rerun") -> Any:
+    """The stored run; a usage error (naming ``option``) when the store or the run cannot
+    be read."""
     from .readers import NoSuchRun, StoreUnreadable, open_reader
 
     try:
@@ -44,12 +46,12 @@ def load(run_id: int, store: str) -> Any:
                     for name, _ in stored.experiment.get("sources", [])]}
             return stored
     except NoSuchRun:
-        raise pytest.UsageError(f"--sacred-rerun {run_id}: the store {store!r} has no run "
+        raise pytest.UsageError(f"{option} {run_id}: the store {store!r} has no run "
                                 f"{run_id}") from None
     except StoreUnreadable as exc:
-        raise pytest.UsageError(f"--sacred-rerun {run_id}: {exc}") from None
+        raise pytest.UsageError(f"{option} {run_id}: {exc}") from None
     except ImportError as exc:
-        raise pytest.UsageError(f"--sacred-rerun {run_id}: cannot read {store!r} ({exc})") from None
+        raise pytest.UsageError(f"{option} {run_id}: cannot read {store!r} ({exc})") from None
 
 
 def select(config: pytest.Config, items: list[pytest.Item], observers: list[Any], run_id: int,
@@ -57,20 +59,32 @@ def select(config: pytest.Config, items: list[pytest.Item], observers: list[Any]
     """Keep only the stored run's variant in ``items``; returns the stored run."""
     store = rerun_from or store_of(observers)
     stored = load(run_id, store)
+    keep_only(config, items, [variant(items, stored, store)])
+    return stored
+
+
+def variant(items: list[pytest.Item], stored: Any, store: str,
+            option: str = "--sacred-rerun") -> pytest.Item:
+    """The collected item of the stored run's experiment variant (its ``meta.pytest.nodeid``);
+    a usage error naming ``option`` when the run has none or it is not collected."""
     nodeid = (stored.meta.get("pytest") or {}).get("nodeid")
     if not nodeid:
-        raise pytest.UsageError(f"--sacred-rerun {run_id}: run {run_id} in {store!r} has no "
+        raise pytest.UsageError(f"{option} {stored.id}: run {stored.id} in {store!r} has no "
                                 "meta.pytest.nodeid (it was not recorded by pytest-sacred)")
-    keep = [item for item in items if item.nodeid == nodeid]
-    if not keep:
-        raise pytest.UsageError(f"--sacred-rerun {run_id}: its experiment {nodeid} is not "
-                                "collected here; run from the same rootdir, with its test file "
-                                "on the command line or in testpaths")
-    others = [item for item in items if item.nodeid != nodeid]
+    for item in items:
+        if item.nodeid == nodeid:
+            return item
+    raise pytest.UsageError(f"{option} {stored.id}: its experiment {nodeid} is not "
+                            "collected here; run from the same rootdir, with its test file "
+                            "on the command line or in testpaths")
+
+
+def keep_only(config: pytest.Config, items: list[pytest.Item], keep: list[pytest.Item]) -> None:
+    """Deselect every item but ``keep`` (as pytest's ``-k`` would), in collection order."""
+    others = [item for item in items if item not in keep]
     if others:
         config.hook.pytest_deselected(items=others)
-    items[:] = keep
-    return stored
+    items[:] = [item for item in items if item in keep]
 
 
 def _source_md5s(sources: list[Any] | None) -> dict[str, str | None]:

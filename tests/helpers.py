@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 
 def read_run(store: Path, run_id: int | str) -> dict:
@@ -31,6 +38,95 @@ def import_store_drivers() -> None:
             __import__(module)
         except ImportError:
             pass
+
+
+# -- a store that goes away for good in the middle of a session -------------------------
+
+#: variants of :data:`OUTAGE_EXPERIMENT`; the store goes away while variant 2 runs
+OUTAGE_VARIANTS = 6
+OUTAGE_EXPERIMENT = f"""
+import pathlib
+import time
+
+import pytest
+
+
+@pytest.mark.experiment("outage")
+@pytest.mark.parametrize("i", range({OUTAGE_VARIANTS}))
+def test_outage(i, sacred_run, tmp_path):
+    if i == 2:  # this run is stored already: the store goes away under it
+        pathlib.Path("cut-now").touch()
+        deadline = time.monotonic() + 60
+        while not pathlib.Path("cut-done").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    for step in range(3):
+        sacred_run.log_scalar("loss", 1.0 / (step + 1 + i), step=step)
+        time.sleep(0.03)
+    sacred_run.info["i"] = i
+    (tmp_path / "model.txt").write_text(f"model {{i}}")
+    print("variant", i)
+    return i
+"""
+
+
+def outage_session(path: Path, cut: Callable[[], None], store: str,
+                   *args: str) -> tuple[str, Path]:
+    """Run :data:`OUTAGE_EXPERIMENT` in a pytest subprocess in ``path``; ``cut()`` makes
+    the store unreachable for good while variant 2 runs. Checks the session exits 6 with
+    every test passed and returns its output and the spill file of ``store`` (the
+    observer's name)."""
+    (path / "test_outage_sweep.py").write_text(OUTAGE_EXPERIMENT)
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while not (path / "cut-now").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cut()
+        (path / "cut-done").touch()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    session = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--sacred-heartbeat=0.05", "--sacred-store-retry=1", "test_outage_sweep.py", *args],
+        cwd=path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
+    watcher.join(5)
+    out = session.stdout
+    assert session.returncode == 6, out
+    assert f"{OUTAGE_VARIANTS} passed" in out, out
+    [spill] = (path / "runs" / "_spill").glob(f"{store}-*.jsonl")
+    assert f"python -m pytest_sacred replay {spill.relative_to(path)}" in out or \
+        f"python -m pytest_sacred replay {spill}" in out, out
+    return out, spill
+
+
+def replay_and_check_whole(spill: Path, store: str | Path, *replay_args: str) -> None:
+    """``pytest-sacred replay SPILL`` succeeds, and then ``store``, read through its
+    reader, holds every run of :data:`OUTAGE_EXPERIMENT` whole."""
+    from pytest_sacred.readers import open_reader
+
+    replayed = subprocess.run(
+        [sys.executable, "-m", "pytest_sacred", "replay", str(spill), *replay_args],
+        capture_output=True, text=True, timeout=240)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "ERROR" not in replayed.stdout, replayed.stdout
+    reader = open_reader(store)
+    runs = sorted(reader.list_runs(), key=lambda r: r.result)
+    assert [r.result for r in runs] == list(range(OUTAGE_VARIANTS))
+    assert len({r.id for r in runs}) == OUTAGE_VARIANTS
+    for listed in runs:
+        run = reader.get_run(listed.id)  # whole: with info and output
+        i = run.result
+        assert run.status == "COMPLETED", (run.id, run.status)
+        assert run.info.get("i") == i, (run.id, run.info)
+        assert f"variant {i}" in (run.captured_out or ""), (run.id, run.captured_out)
+        assert "model.txt" in run.artifacts, run.artifacts
+        assert reader.artifact(run.id, "model.txt") == f"model {i}".encode()
+        loss = reader.metric(run.id, "loss")
+        assert loss.steps == [0, 1, 2], (run.id, loss.steps)
+        # MariaDB's metric column keeps single precision
+        assert loss.values == pytest.approx([1.0 / (step + 1 + i) for step in range(3)],
+                                            rel=1e-6)
 
 
 #: the experiment the launcher tests sweep (``.format(n=...)`` variants), through Slurm

@@ -104,3 +104,43 @@ def test_iris_with_the_mongo_store(examples, mongo_server, mongo_db_name):
             assert metric == {"id": str(doc["_id"]), "name": "test.accuracy"}
             assert doc["values"] == [r["result"]]
             assert [a["name"] for a in r["artifacts"]] == ["model.pkl"]
+
+
+def test_the_long_training_example_stopped_and_resumed(examples, tmp_path):
+    """The README's resume workflow: SIGTERM once its checkpoint is stored, then
+    ``--sacred-resume 1``: one run, COMPLETED, every step of its curve once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "long-runs"
+    argv = [sys.executable, "-m", "pytest", "examples/resume/", "-p", "no:cacheprovider",
+            f"--sacred-file-storage={store}", "--sacred-heartbeat=0.2"]
+    first = subprocess.Popen(argv, cwd=examples.path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    checkpoint = store / "1" / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    out = first.communicate(timeout=60)[0]
+    assert stored_runs(store)[1]["status"] == "INTERRUPTED", out
+    stopped_at = len(stored_runs_metrics(store, 1))
+    assert 0 < stopped_at < 300, out
+
+    second = subprocess.run([*argv, "--sacred-resume", "1"], cwd=examples.path,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    runs = stored_runs(store)
+    assert list(runs) == [1]
+    assert runs[1]["status"] == "COMPLETED" and runs[1]["result"] == 1
+    assert stored_runs_metrics(store, 1) == list(range(300))
+    assert [r["from_status"] for r in runs[1]["meta"]["resumed"]] == ["INTERRUPTED"]
+
+
+def stored_runs_metrics(store: Path, run_id: int) -> list[int]:
+    """The steps of run ``run_id``'s loss curve in a file store."""
+    import json
+
+    return json.loads((store / str(run_id) / "metrics.json").read_text())["loss"]["steps"]

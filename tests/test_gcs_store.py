@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -227,3 +228,29 @@ def test_unstorable_values_end_their_runs_on_gcs(pytester: pytest.Pytester, gcs:
     result.assert_outcomes(passed=8)
     assert result.ret == 0 and "could not store" not in result.stdout.str()
     check_unstorable_read_back(f"gs://{bucket}/v")
+
+
+# -- the store out of reach for good: spilled, then replayed whole ----------------------
+
+def test_service_gone_for_good_spills_and_replay_writes_every_run_whole(
+        pytester: pytest.Pytester, gcs: FakeGCS, bucket: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-session the service stops answering: the runs go on without waiting for it
+    (the client's own retries are short: no run waits a minute for its id), their events
+    are spilled (exit 6), and the replay writes every run whole."""
+    from cloud_servers import CutProxy
+    from helpers import outage_session, replay_and_check_whole
+
+    proxy = CutProxy(gcs.port)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
+    try:
+        started = time.monotonic()
+        out, spill = outage_session(pytester.path, proxy.cut, "gcs",
+                                    f"--sacred-gcs=gs://{bucket}/team")
+        assert time.monotonic() - started < 60, out
+        header = json.loads(spill.read_text().splitlines()[0])
+        assert header["store"] == {"kind": "gcs", "url": f"gs://{bucket}/team"}
+        proxy.restore()
+        replay_and_check_whole(spill, f"gs://{bucket}/team")
+    finally:
+        proxy.cut()

@@ -375,6 +375,16 @@ def test_store_retry_option_checked(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--sacred-store-retry: 'soon' is not a number of seconds*"])
 
 
+def test_store_retry_zero_is_kept_not_taken_for_the_default(pytester: pytest.Pytester) -> None:
+    """0 means: spill at the first transient error, no retry (the ini key and the option)."""
+    from pytest_sacred.options import DEFAULT_STORE_RETRY, Options
+
+    assert DEFAULT_STORE_RETRY != 0
+    assert Options.from_config(pytester.parseconfig("--sacred-store-retry=0")).store_retry == 0
+    pytester.makeini("[pytest]\nsacred_store_retry = 0\n")
+    assert Options.from_config(pytester.parseconfig()).store_retry == 0
+
+
 def test_replay_continues_a_file_store_run_and_keeps_artifact_content(tmp_path: Path) -> None:
     """The tail of a run spilled (as the write queue spills it), the artifact's file gone
     since: the replay continues the stored run in place, in a process that did not start it."""

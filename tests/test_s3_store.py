@@ -385,3 +385,31 @@ def test_unstorable_values_end_their_runs_on_s3(pytester: pytest.Pytester, moto:
     result.assert_outcomes(passed=8)
     assert result.ret == 0 and "could not store" not in result.stdout.str()
     check_unstorable_read_back(f"s3://{bucket}/v")
+
+
+# -- the store out of reach for good: spilled, then replayed whole ----------------------
+
+def test_endpoint_gone_for_good_spills_and_replay_writes_every_run_whole(
+        pytester: pytest.Pytester, moto: MotoS3, bucket: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-session the endpoint stops answering (connections cut, new ones refused): the
+    runs go on without waiting for it, their events are spilled (exit 6) with the bucket,
+    prefix and endpoint and no credentials, and the replay writes every run whole."""
+    from cloud_servers import CutProxy
+    from helpers import outage_session, replay_and_check_whole
+
+    proxy = CutProxy(moto.port)
+    endpoint = f"http://127.0.0.1:{proxy.port}"
+    try:
+        out, spill = outage_session(pytester.path, proxy.cut, "s3",
+                                    f"--sacred-s3=s3://{bucket}/team", "--sacred-s3-endpoint",
+                                    endpoint)
+        header = json.loads(spill.read_text().splitlines()[0])
+        assert header["store"] == {"kind": "s3", "url": f"s3://{bucket}/team",
+                                   "endpoint": endpoint, "region": None}
+        assert SECRET not in spill.read_text()
+        proxy.restore()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)  # for the reader
+        replay_and_check_whole(spill, f"s3://{bucket}/team")
+    finally:
+        proxy.cut()

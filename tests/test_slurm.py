@@ -306,3 +306,170 @@ def test_resources_the_cluster_lacks_are_a_clear_error(pytester, runs_dir):
     result.stderr.fnmatch_lines(["*--sacred-launcher=slurm: submitting the array failed: "
                                  "*Invalid generic resource (gres) specification*"])
     assert not stored_runs(runs_dir)
+
+
+# -- --sacred-slurm-requeue: checkpointable tasks ------------------------------------------
+
+#: a training loop with the checkpoint protocol (``checkpoint/state.json`` holds the next
+#: step); in each time slot it runs 3 steps, then its Slurm task is signalled as a
+#: preemption or time limit is (submitit's USR2, sent with ``scancel --signal``), as many
+#: times as the variant's ``stops`` says
+REQUEUED = """
+import json, os, subprocess, time
+import pytest
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("stops", [2, 3])
+def test_train(stops, sacred_run, tmp_path):
+    state = tmp_path / "checkpoint" / "state.json"
+    step = json.loads(state.read_text())["next"] if state.is_file() else 0
+    slot = sacred_run.resumed
+    print(f"slot {slot} starts at step {step}", flush=True)
+    while step < 9:
+        sacred_run.log_scalar("loss", float(step))
+        step += 1
+        state.parent.mkdir(exist_ok=True)
+        (tmp_path / "state.tmp").write_text(json.dumps({"next": step}))
+        os.replace(tmp_path / "state.tmp", state)  # written whole
+        if slot < stops and step == 3 * (slot + 1):
+            array = os.environ.get("SLURM_ARRAY_JOB_ID")  # none: a one-task array
+            job = (f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array
+                   else os.environ["SLURM_JOB_ID"])
+            subprocess.run(["scancel", "--signal=USR2", job], check=True)
+            time.sleep(120)  # the signal stops the run here
+    return step
+"""
+
+
+def _release_requeued(array: str, seen: dict[str, float]) -> None:
+    """Slurm holds a requeued job for about two minutes (its BeginTime): its old
+    credential stays revoked until it expires, and a job started in the second of its
+    requeue is refused ("Job credential revoked"). The test lets it start once it has
+    been pending a few seconds (``seen``: since when each job is)."""
+    pending = subprocess.run(["squeue", "-h", "-r", "-j", array, "-t", "PD", "-o", "%i|%r"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+    now = time.monotonic()
+    for line in pending:
+        job, _, reason = line.partition("|")
+        if reason != "BeginTime":
+            continue
+        if now - seen.setdefault(job, now) >= 3:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                           capture_output=True, timeout=30)
+            del seen[job]
+    for job in set(seen) - {line.partition("|")[0] for line in pending}:
+        del seen[job]
+
+
+@slurm
+def test_requeued_tasks_resume_their_runs_under_the_same_id(pytester, runs_dir):
+    """With --sacred-slurm-requeue 2 a run signalled twice is requeued twice and resumed
+    each time: it completes under its first id with one series of points and its
+    checkpoint carried over; a run signalled a third time ends TIMEOUT."""
+    pytester.makepyfile(test_exp=REQUEUED)
+    out, array, took = _follow_releasing(pytester, ["--sacred-slurm-requeue=2"])
+    print(f"requeue test: {took:.0f} s\n{out}")  # shown when an assertion fails
+    result = pytest.RunResult(1, out.splitlines(), [], took)
+    result.assert_outcomes(passed=1, failed=1)
+    assert "exit code" not in out, out
+    runs = stored_runs(runs_dir)
+    assert len(runs) == 2, (runs, out)  # one id per variant, whatever its time slots
+    by_stops = {r["config"]["stops"]: run_id for run_id, r in runs.items()}
+    done, over = by_stops[2], by_stops[3]
+    run = read_run(runs_dir, done)
+    assert run["status"] == "COMPLETED", (run, out)
+    assert run["result"] == 9
+    assert [r["from_status"] for r in run["meta"]["resumed"]] == ["INTERRUPTED"] * 2
+    metrics = json.loads((runs_dir / str(done) / "metrics.json").read_text())["loss"]
+    assert metrics["steps"] == list(range(9)) and metrics["values"] == [float(s) for s in range(9)]
+    cout = (runs_dir / str(done) / "cout.txt").read_text()
+    assert [line for line in cout.splitlines() if line.startswith("slot ")] == [
+        "slot 0 starts at step 0", "slot 1 starts at step 3", "slot 2 starts at step 6"]
+    assert "checkpoint/state.json" in run["artifacts"]
+    # the signal's third time: no requeue left, the run ends TIMEOUT with its points
+    run = read_run(runs_dir, over)
+    assert run["status"] == "TIMEOUT", (run, out)
+    assert len(run["meta"]["resumed"]) == 2
+    ended = run_info(runs_dir, over)["ended_by"]
+    assert ended.startswith(f"SIGUSR2 from Slurm: job {array}_") and ended.endswith(
+        "not requeued again: the task was requeued 2 time(s), as many as "
+        "--sacred-slurm-requeue 2 allows"), ended
+    metrics = json.loads((runs_dir / str(over) / "metrics.json").read_text())["loss"]
+    assert metrics["steps"] == list(range(9)) and metrics["values"] == [float(s) for s in range(9)]
+    assert "UncompletedJobError" not in out
+    result.stdout.fnmatch_lines_random([
+        f"FAILED test_exp.py::test_train[[]3[]] - run {over} TIMEOUT: SIGUSR2 from Slurm*",
+        f"{done} *train*2*COMPLETED*", f"{over} *train*3*TIMEOUT*"])
+
+
+def _follow_releasing(pytester: pytest.Pytester, args: list[str]) -> tuple[str, str, float]:
+    """Run a submitting session, releasing its requeued tasks; its output, array id and
+    duration."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    began = time.monotonic()
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exp.py", "-rf",
+         "--sacred-launcher=slurm", "--sacred-heartbeat=1", *args],
+        cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    logs = pytester.path / "slurm-logs"
+    try:
+        array = _wait_for(lambda: next((p.name.split("_")[0] for p in logs.iterdir()
+                                        if p.is_dir() and p.name[0].isdigit()), None)
+                          if logs.is_dir() else None, 120, "the array")
+        deadline, seen = time.monotonic() + 400, {}
+        while submitter.poll() is None and time.monotonic() < deadline:
+            _release_requeued(array, seen)
+            time.sleep(0.5)
+        out = submitter.communicate(timeout=60)[0]
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+    return out, array, time.monotonic() - began
+
+
+@slurm
+def test_a_requeued_chunk_runs_only_what_is_left(pytester, runs_dir):
+    """A task of two variants, signalled in its second: the requeued task resumes that
+    run and does not run the finished one again; both are reported."""
+    pytester.makepyfile(test_exp=REQUEUED.replace("[2, 3]", "[0, 1]"))
+    out, _, took = _follow_releasing(pytester, ["--sacred-slurm-requeue=1",
+                                                "--sacred-slurm-chunk=2"])
+    print(f"requeued chunk test: {took:.0f} s\n{out}")
+    result = pytest.RunResult(0, out.splitlines(), [], took)
+    result.assert_outcomes(passed=2)
+    runs = stored_runs(runs_dir)
+    assert {r["config"]["stops"]: (r["status"], len(r["meta"].get("resumed") or []))
+            for r in runs.values()} == {0: ("COMPLETED", 0), 1: ("COMPLETED", 1)}, out
+    result.stdout.fnmatch_lines(["*submitted 1 task(s)*", "*1 done, 0 running, 0 pending, "
+                                 "0 failed*"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sacred-launcher=slurm", "--sacred-slurm-requeue=-1"],
+     "*--sacred-slurm-requeue '-1': expected an integer >= 0*"),
+    (["--sacred-launcher=slurm", "--sacred-slurm-requeue=twice"],
+     "*--sacred-slurm-requeue 'twice': expected an integer >= 0*"),
+    (["--sacred-slurm-requeue=2"], "*--sacred-slurm-requeue given without "
+                                   "--sacred-launcher=slurm*"),
+    (["--sacred-launcher=local", "--sacred-slurm-requeue=2"],
+     "*--sacred-slurm-requeue needs --sacred-launcher=slurm: only Slurm requeues*"),
+    (["--sacred-launcher=slurm", "--sacred-run-queued", "--sacred-slurm-requeue=1"],
+     "*--sacred-slurm-requeue resumes the runs of array tasks; queue workers*"),
+])
+def test_requeue_bad_input_is_refused(pytester, runs_dir, args, message):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    nothing_submitted(pytester.path, runs_dir)
+
+
+@slurm
+def test_requeue_without_a_store_to_resume_in_is_refused(pytester, runs_dir):
+    pytester.makepyfile(test_exp=SWEEP.format(n=2))
+    result = pytester.runpytest("--sacred-launcher=slurm", "--sacred-slurm-requeue=1",
+                                "--sacred-unobserved")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--sacred-slurm-requeue: the session has no store to read "
+                                 "the run from*drop --sacred-unobserved*"])
+    nothing_submitted(pytester.path, runs_dir)

@@ -713,3 +713,65 @@ def test_text_that_is_not_unicode_and_overlong_metric_names(pytester: pytest.Pyt
             result.stdout.fnmatch_lines(["*metric name 'nnnn*has 300 characters; the "
                                          "metric table of * holds 256: give a shorter name*"])
             assert run.metric_names == []
+
+
+# -- the store out of reach for good: spilled, then replayed whole ----------------------
+
+HOLD_SQLITE = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
+        pytester: pytest.Pytester, new_url: Callable[[], str]) -> None:
+    """Mid-session the server becomes unreachable (its connections cut, new ones refused)
+    or, for SQLite, another process locks the file past --sacred-lock-timeout: the runs go
+    on without waiting for it, their events are spilled (exit 6), the spill names the
+    store without a password, and the replay writes every run whole."""
+    from cloud_servers import CutProxy
+    from helpers import outage_session, replay_and_check_whole
+
+    url = new_url()
+    holders: list[subprocess.Popen] = []
+    proxy = None
+    if new_url.kind == "sqlite":  # type: ignore[attr-defined]
+        store, extra = url, ("--sacred-lock-timeout=0.2",)
+
+        def cut() -> None:
+            holder = subprocess.Popen([sys.executable, "-c", HOLD_SQLITE,
+                                       url.removeprefix("sqlite:///")],
+                                      stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    else:
+        proxy = CutProxy(5432 if new_url.kind == "postgresql" else 3306)  # type: ignore[attr-defined]
+        store, extra = url.replace("@127.0.0.1/", f"@127.0.0.1:{proxy.port}/"), ()
+        cut = proxy.cut
+    try:
+        try:
+            out, spill = outage_session(pytester.path, cut, "sql", f"--sacred-sql={store}",
+                                        *extra)
+        finally:
+            for holder in holders:
+                holder.kill()
+                holder.wait()
+        header = json.loads(spill.read_text().splitlines()[0])
+        assert header["store"]["kind"] == "sql" and header["store"]["url"] == store
+        if proxy is not None:
+            proxy.restore()
+        replay_and_check_whole(spill, store)
+    finally:
+        if proxy is not None:
+            proxy.cut()
+
+
+def test_sql_password_left_out_of_the_spill_header() -> None:
+    from pytest_sacred.stores.sql.writer import SqlObserver
+
+    spec = SqlObserver("postgresql://user:s3cret@db.example/runs").store_spec()
+    assert spec["url"] == "postgresql://user:***@db.example/runs"
+    assert "s3cret" not in json.dumps(spec)

@@ -411,3 +411,49 @@ def test_load_runs_and_the_command_read_the_store(store: dict) -> None:
     assert [line[:3] for line in lines[1:]] == [["1", "tiny", "COMPLETED"],
                                                ["2", "tiny", "FAILED"]]
     assert snapshot(store["db"]) == before
+
+
+# -- the store out of reach for good: spilled, then replayed whole ----------------------
+
+HOLD_LOCK = """
+import sys, time
+import filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("retry", ["1", "0"])
+def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
+        pytester: pytest.Pytester, retry: str) -> None:
+    """Another process takes metadata.json's lock mid-session and keeps it past
+    --sacred-lock-timeout: the runs go on, their events are spilled (exit 6; with
+    --sacred-store-retry=0 at the first failure, no retry), and the replay, the lock free
+    again, writes every run whole."""
+    from helpers import outage_session, replay_and_check_whole
+
+    store = pytester.path / "tiny"
+    holders: list[subprocess.Popen] = []
+
+    def cut() -> None:
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
+                                   str(store / "metadata.json.lock")],
+                                  stdout=subprocess.PIPE, text=True)
+        holders.append(holder)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+
+    try:
+        out, spill = outage_session(pytester.path, cut, "tinydb", f"--sacred-tinydb={store}",
+                                    "--sacred-lock-timeout=0.2", f"--sacred-store-retry={retry}")
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    assert "is locked by another process" in out
+    assert ("are retried for up to" in out) == (retry != "0"), out
+    assert f"still does not answer after {retry} s" in out
+    header = json.loads(spill.read_text().splitlines()[0])
+    assert header["store"] == {"kind": "tinydb", "directory": str(store), "lock_timeout": 0.2}
+    replay_and_check_whole(spill, store)

@@ -66,6 +66,15 @@ def test_the_tutorials_file_is_the_one_the_readme_shows() -> None:
     assert shown.strip() in source
 
 
+def test_the_resume_snippet_is_the_examples_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("**Stop a long run and resume it.**", 1)[1].split(
+        "```python\n", 1)[1].split("```", 1)[0]
+    source = (ROOT / "examples" / "resume" / "test_long_training.py").read_text()
+    lines = [line.strip() for line in shown.strip().splitlines()]
+    assert lines and all(line in source for line in lines)
+
+
 def test_the_tutorial_runs_as_printed(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the tutorial's plot needs matplotlib "
                         "(the examples extra)")

@@ -31,6 +31,10 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
 
             plan["rerun"] = select(config, items, state.observers, opts.rerun,
                                    opts.rerun_from)
+        if opts.resume:
+            from .. import resume
+
+            plan["resume"] = resume.select(config, items, state.observers, opts.resume)
         return
     plan = config.stash[LAUNCH_KEY]
     opts = plan["options"]
@@ -48,10 +52,19 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
         from .executors import build
 
         plan["executor"] = build(opts.launcher, opts.slurm, config.rootpath)
+        if opts.slurm.requeue is not None:  # requeued tasks resume their runs in this store
+            from ..resume import store_for
+            from .task import REQUEUE_OPTION
+
+            store_for(state.observers, REQUEUE_OPTION)
     if "rerun" in plan and not opts.launcher:
         from ..rerun import apply
 
         apply(state.experiments[0], plan["rerun"], state.runner)
+    if "resume" in plan:  # claimed last: every check before has passed
+        from ..resume import claim_all
+
+        claim_all(state.observers, plan["resume"])
 
 
 def run(session: pytest.Session) -> bool:

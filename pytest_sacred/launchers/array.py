@@ -21,7 +21,7 @@ import pytest
 from ..keys import SPEC_KEY
 from ..session import short_path as _short
 from .options import LaunchOptions
-from .task import RUNS_FILE, Outcome, TaskResult, run_pytest
+from .task import RUNS_FILE, Outcome, Requeueing, TaskResult, run_pytest
 
 _OutcomeName = Literal["passed", "failed", "skipped"]
 
@@ -259,7 +259,9 @@ def launch(session: pytest.Session, executor: Any, options: LaunchOptions,
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter is not None else print
     try:
-        jobs = executor.map_array(run_pytest, argv, [cwd] * len(argv), [str(folder)] * len(argv))
+        function = run_pytest if options.slurm.requeue is None else Requeueing(
+            options.slurm.requeue)
+        jobs = executor.map_array(function, argv, [cwd] * len(argv), [str(folder)] * len(argv))
     except Exception as exc:  # sbatch refused the array (e.g. resources the cluster lacks)
         raise pytest.UsageError(f"--sacred-launcher={options.launcher}: submitting the "
                                 f"array failed: {str(exc).strip()[:1000]}") from None

@@ -53,8 +53,16 @@ def build(launcher: str, params: SlurmParameters, rootdir: Path) -> Any:
     elif params.partition or params.mem or params.array_parallelism:
         raise pytest.UsageError("--sacred-slurm-partition/-mem/-array-parallelism need "
                                 "--sacred-launcher=slurm; the local executor cannot honour them")
+    if launcher != "slurm" and params.requeue is not None:
+        raise pytest.UsageError("--sacred-slurm-requeue needs --sacred-launcher=slurm: only "
+                                "Slurm requeues a signalled task")
     folder = (params.folder or rootdir / "slurm-logs") / "%j"
-    executor = submitit.AutoExecutor(folder=folder, cluster=launcher)
+    extra: dict[str, Any] = {}
+    if params.requeue is not None:
+        # submitit refuses to requeue a task timed out more often than this; the task
+        # counts its requeues itself (preemptions included) and never asks for more
+        extra["slurm_max_num_timeout"] = params.requeue
+    executor = submitit.AutoExecutor(folder=folder, cluster=launcher, **extra)
     values: dict[str, Any] = {"name": "pytest-sacred",
                               "timeout_min": params.timeout_min or DEFAULT_TIMEOUT_MIN}
     if params.cpus is not None:

@@ -11,7 +11,7 @@ import pytest
 
 #: keys of a --sacred-slurm-config YAML file (the options without ``--sacred-slurm-``)
 SLURM_KEYS = ("partition", "time", "cpus", "gpus", "mem", "array_parallelism", "chunk",
-              "workers", "folder")
+              "workers", "folder", "requeue")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class SlurmParameters:
     chunk: int = 1
     workers: int = 2
     folder: Path | None = None
+    #: ``--sacred-slurm-requeue``: how many times a signalled task is requeued to resume
+    #: its run (``None``: tasks are not checkpointable)
+    requeue: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class LaunchOptions:
     requeue_dead: bool = False
     rerun: int | None = None
     rerun_from: str | None = None
+    #: ``--sacred-resume``: the stored runs to continue, in the order given
+    resume: tuple[int, ...] = ()
 
 
 def _bad(name: str, value: Any, expected: str) -> pytest.UsageError:
@@ -135,6 +140,7 @@ def slurm_parameters(config: pytest.Config) -> SlurmParameters:
         chunk=_count("chunk", values.get("chunk"), 1) or 1,
         workers=_count("workers", values.get("workers"), 1) or 2,
         folder=None if folder is None else Path(folder).absolute(),
+        requeue=_count("requeue", values.get("requeue"), 0),
     )
 
 
@@ -154,6 +160,13 @@ def read(config: pytest.Config) -> LaunchOptions:
     if option.sacred_queue and (launcher or option.sacred_run_queued or option.sacred_rerun):
         raise pytest.UsageError("--sacred-queue only records runs; it cannot be combined with "
                                 "--sacred-launcher, --sacred-run-queued or --sacred-rerun")
+    if option.sacred_resume:
+        _check_resume(option, launcher)
+    if option.sacred_run_queued and (option.sacred_slurm_requeue is not None or (
+            launcher and slurm_parameters(config).requeue is not None)):
+        raise pytest.UsageError("--sacred-slurm-requeue resumes the runs of array tasks; "
+                                "queue workers take runs from the queue instead (requeue "
+                                "dead ones with --sacred-requeue-dead): drop one of them")
     if option.sacred_rerun is not None and option.sacred_run_queued:
         raise pytest.UsageError("--sacred-rerun and --sacred-run-queued exclude each other")
     if option.sacred_worker_idle is not None and not option.sacred_run_queued:
@@ -175,4 +188,18 @@ def read(config: pytest.Config) -> LaunchOptions:
         requeue_dead=bool(option.sacred_requeue_dead),
         rerun=option.sacred_rerun,
         rerun_from=option.sacred_rerun_from,
+        resume=tuple(dict.fromkeys(option.sacred_resume or ())),
     )
+
+
+def _check_resume(option: Any, launcher: str | None) -> None:
+    """``--sacred-resume`` continues runs in this process, under their stored ids: what
+    would run them elsewhere, under other ids or more than once is refused."""
+    others = [name for name, given in (
+        ("--sacred-rerun", option.sacred_rerun is not None),
+        ("--sacred-queue", option.sacred_queue), ("--sacred-run-queued", option.sacred_run_queued),
+        ("--sacred-launcher", launcher), ("--sacred-id", option.sacred_id is not None),
+        ("-n/--dist", getattr(option, "dist", "no") != "no")) if given]
+    if others:
+        raise pytest.UsageError(f"--sacred-resume continues stored runs in this session under "
+                                f"their own ids; it cannot be combined with {', '.join(others)}")

@@ -23,6 +23,9 @@ from ..signals import RunStopped, slurm_job
 #: submitting session finds the runs of a task that was killed before it could report
 RUNS_FILE = "{job_id}.runs.jsonl"
 
+#: the option that makes tasks checkpointable (:class:`Requeueing`)
+REQUEUE_OPTION = "--sacred-slurm-requeue"
+
 #: seconds before its time limit that Slurm signals a task (submitit's ``signal_delay_s``)
 SIGNAL_DELAY_S = 90
 #: Slurm checks time limits about every 30 s, and may send that signal up to 60 s early
@@ -59,6 +62,8 @@ class _Collect:
         self.interrupted_by = "interrupted"
         self._runs_file = runs_file
         self._config: Any = None
+        #: the runs a signal stopped, by node id (a requeued task resumes them)
+        self.stopped: dict[str, int] = {}
 
     def pytest_configure(self, config: Any) -> None:
         self._config = config
@@ -88,6 +93,8 @@ class _Collect:
             out.outcome = "failed"
             out.longrepr += f"run {row['id']} {row['status']}: {self.interrupted_by}\n"
             out.rows.append(row)
+            if row.get("id") is not None:
+                self.stopped[self._current] = row["id"]
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self._current = nodeid
@@ -105,17 +112,19 @@ def _preemption_signal() -> signal.Signals:
     return getattr(signal, name if name.startswith("SIG") else f"SIG{name}", signal.SIGUSR2)
 
 
-def _on_preemption_signal() -> None:
+def _on_preemption_signal(requeue: Requeueing | None = None) -> Any:
     """Replace submitit's handler of its preemption signal, which raises an ordinary
     exception in whatever the task is running (the run would end FAILED with submitit's
     ``UncompletedJobError``, and a task with a time limit shorter than the signal's delay
-    would be stopped as it starts).
+    would be stopped as it starts); returns submitit's handler.
 
     Near the job's time limit the signal is only a warning: the run goes on until Slurm's
     SIGTERM at the limit, which ends it TIMEOUT (see :mod:`pytest_sacred.signals`), or,
     under submitit's local executor, until its SIGINT at the limit.
     Otherwise the job is being preempted (or was sent the signal with ``scancel
-    --signal``): the run ends INTERRUPTED at once, saying so in ``info.ended_by``."""
+    --signal``): the run ends INTERRUPTED at once, saying so in ``info.ended_by``.
+    A checkpointable task (``requeue``) stops its run at once in both cases, to be
+    requeued (see :class:`Requeueing`)."""
     signum = _preemption_signal()
     name = signum.name
 
@@ -134,22 +143,31 @@ def _on_preemption_signal() -> None:
             signal.signal(signal.SIGINT, timed_out)
             return
         left = (job.end_time - datetime.now()).total_seconds() if job.end_time else None
-        if job.reason == "TimeLimit" or (left is not None
-                                         and left <= SIGNAL_DELAY_S + _SIGNAL_SLACK_S):
+        at_limit = job.reason == "TimeLimit" or (left is not None
+                                                 and left <= SIGNAL_DELAY_S + _SIGNAL_SLACK_S)
+        if at_limit:
+            what = f"{name} from Slurm: job {job.job_id} reaches its time limit ({job.time_limit})"
+            if requeue is not None:
+                requeue.stop(what)
             when = f" in {max(left, 0):.0f} s" if left is not None else ""
-            print(f"pytest-sacred: {name} from Slurm: job {job.job_id} reaches its time limit "
-                  f"({job.time_limit}){when}; the run goes on until Slurm stops it, then "
+            print(f"pytest-sacred: {what}{when}; the run goes on until Slurm stops it, then "
                   "ends TIMEOUT", file=sys.stderr, flush=True)
             return
         why = f"{left:.0f} s before its time limit" if left is not None else (
             job.error or "its time limit is unknown")
-        raise RunStopped("INTERRUPTED", f"{name} from Slurm: job {job.job_id} preempted ({why})")
+        what = f"{name} from Slurm: job {job.job_id} preempted ({why})"
+        if requeue is not None:
+            requeue.stop(what)
+        raise RunStopped("INTERRUPTED", what)
 
+    previous = signal.getsignal(signum)
     signal.signal(signum, handler)
+    return previous
 
 
-def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResult:
-    """Run ``pytest args`` in ``cwd``; the entry point of every array task."""
+def _run(args: list[str], cwd: str, folder: str | None,
+         plugins: list[Any]) -> tuple[int, _Collect]:
+    """``pytest args`` in ``cwd`` with ``plugins``; its exit code and what it reported."""
     import pytest
 
     os.chdir(cwd)
@@ -160,8 +178,124 @@ def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResu
                   else os.environ.get("SLURM_JOB_ID") or str(os.getpid()))
         runs_file = os.path.join(folder, RUNS_FILE.format(job_id=job_id))
     collect = _Collect(runs_file)
+    code = pytest.main(list(args), plugins=[collect, *plugins])
+    return int(code), collect
+
+
+def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResult:
+    """Run ``pytest args`` in ``cwd``; the entry point of every array task."""
     # Slurm's SIGTERM (time limit, scancel, preemption), which submitit only logs, ends
     # the running run: the plugin makes it an interrupt while experiments run
     _on_preemption_signal()
-    code = pytest.main(list(args), plugins=[collect])
-    return TaskResult(int(code), list(collect.outcomes.values()))
+    code, collect = _run(args, cwd, folder, [])
+    return TaskResult(code, list(collect.outcomes.values()))
+
+
+class _Resume:
+    """In a requeued task's session: continue the runs its earlier time slot stopped,
+    each under its own id (claimed as ``--sacred-resume`` claims them), once the
+    session is collected and checked."""
+
+    def __init__(self, runs: dict[str, int]) -> None:
+        self.runs = runs
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        import pytest
+
+        from pytest_sacred import resume
+        from pytest_sacred.keys import STATE
+
+        state = session.config.stash[STATE]
+        items = {item.nodeid: item for item in state.experiments}
+        store, observer = resume.store_for(state.observers, REQUEUE_OPTION)
+        for nodeid, run_id in self.runs.items():
+            item = items.get(nodeid)
+            if item is None:
+                raise pytest.UsageError(
+                    f"{REQUEUE_OPTION}: the requeued task did not collect {nodeid} "
+                    f"again, so run {run_id} cannot be resumed; resume it by hand with "
+                    f"--sacred-resume {run_id}")
+            resume.resume(item, run_id, observer, store)
+
+
+def _finished(out: Outcome) -> bool:
+    """Whether pytest reported the node id to its end (its teardown)."""
+    return any(report.get("when") == "teardown" for report in out.reports)
+
+
+class Requeueing:
+    """:func:`run_pytest` as submitit's checkpointable callable (``--sacred-slurm-requeue
+    N``), for tasks that get more than one time slot.
+
+    Signalled for its time limit or a preemption (submitit's USR2), the task stops its
+    running run at once: it ends INTERRUPTED, its points, heartbeat and ``tmp_path /
+    "checkpoint"`` stored, ``info.ended_by`` saying it is requeued. Then the signal goes
+    on to submitit's handler, which calls :meth:`checkpoint` (this object, pickled with
+    what the slot did) and requeues the task with ``scontrol requeue``. The requeued task
+    resumes the stopped run under its id (:func:`pytest_sacred.resume.resume`: one more
+    ``meta.resumed`` entry), runs the node ids not run yet, and skips the finished ones
+    (their outcomes kept for the submitting session). After ``limit`` requeues the signal
+    ends the run TIMEOUT at once, its checkpoint stored, so it can be resumed by hand.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: requeues so far
+        self.requeued = 0
+        #: the runs to resume in the next slot, by node id
+        self.resume: dict[str, int] = {}
+        #: outcomes of the node ids earlier slots ran to their end
+        self.finished: list[Outcome] = []
+        self._next_args: list[str] | None = None
+        self._stopping = False
+
+    def stop(self, what: str) -> None:
+        """Called by the signal handler: stop the session's run to be requeued, or, out
+        of requeues, end it TIMEOUT. A repeated signal while stopping is ignored."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.requeued < self.limit:
+            said = (f"{what}; requeued ({self.requeued + 1} of {self.limit}): the run is "
+                    "resumed under its id")
+            print(f"pytest-sacred: {said}", file=sys.stderr, flush=True)
+            raise RunStopped("INTERRUPTED", said)
+        said = (f"{what}; not requeued again: the task was requeued {self.limit} time(s), "
+                f"as many as {REQUEUE_OPTION} {self.limit} allows")
+        print(f"pytest-sacred: {said}", file=sys.stderr, flush=True)
+        raise RunStopped("TIMEOUT", said)
+
+    def __call__(self, args: list[str], cwd: str, folder: str | None = None) -> TaskResult:
+        self._next_args, self._stopping = None, False
+        submitit_handler = _on_preemption_signal(self)
+        plugins = [_Resume(dict(self.resume))] if self.resume else []
+        code, collect = _run(args, cwd, folder, plugins)
+        signum = _preemption_signal()
+        signal.signal(signum, signal.SIG_IGN)  # the slot's work is over: no requeue now
+        done = [out for nodeid, out in collect.outcomes.items()
+                if _finished(out) and nodeid not in collect.stopped]
+        outcomes = [*self.finished, *collect.outcomes.values()]
+        if any(out.outcome == "failed" for out in self.finished) and code == 0:
+            code = 1  # pytest.ExitCode.TESTS_FAILED, as if in one session
+        requeue = self._stopping and self.requeued < self.limit
+        if not requeue or not callable(submitit_handler):
+            return TaskResult(code, outcomes)
+        finished = {out.nodeid for out in done}
+        nodeids = args[:next((i for i, a in enumerate(args) if a.startswith("-")), len(args))]
+        if nodeids and all(nodeid in finished for nodeid in nodeids):
+            return TaskResult(code, outcomes)  # stopped after its last run: nothing to resume
+        self.finished += done
+        self.resume = {**{n: r for n, r in self.resume.items() if n not in finished},
+                       **collect.stopped}
+        self._next_args = [a for a in args if a not in finished]
+        self.requeued += 1
+        # submitit's handler calls checkpoint(), requeues the task and exits the process
+        submitit_handler(signum, None)
+        return TaskResult(code, outcomes)  # not reached under submitit
+
+    def checkpoint(self, args: list[str], cwd: str, folder: str | None = None) -> Any:
+        """submitit's checkpoint protocol: what the requeued task calls, this object with
+        its state (the node ids left, the runs to resume)."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, self._next_args or args, cwd, folder)

@@ -165,6 +165,13 @@ class Notifier(Observer):
                               "ex_info": ex_info, "command": command, "host_info": host_info,
                               "start_time": start_time}
 
+    def pytest_sacred_resumed_event(self, run_id: int | None, ex_info: ExperimentInfo,
+                                    command: str, host_info: HostInfo, resume_time: datetime,
+                                    config: dict[str, Any]) -> None:
+        """A resumed run ends with a message as any run does (its time counted from here)."""
+        self.pytest_sacred_started_event(run_id, ex_info, command, host_info, resume_time,
+                                         config)
+
     def _end(self, run_id: int | None, status: str, key: str, when: datetime,
              **fields: Any) -> None:
         values = self._runs.pop(run_id, None)

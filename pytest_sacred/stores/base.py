@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -90,10 +90,52 @@ class Observer:
         (``{"kind": ..., ...}``, no secrets), or ``None`` when it cannot."""
         return None
 
+    def unwritten(self, run_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        """The events of run ``run_id`` this observer took but holds unwritten (a store
+        that writes a run's state from memory, or batches it), as ``(hook, arguments)``;
+        they are forgotten here. The write queue asks when the run's events go to the
+        spill file from now on, so the spill holds what a replay needs to write the run
+        whole."""
+        return []
+
     def reader_store(self) -> str | None:
         """How :func:`~pytest_sacred.readers.open_reader` names this store (baselines and
         reruns are read from it), or ``None`` when it is not read back."""
         return None
+
+
+class RunHistory:
+    """The events of each unfinished run, kept by an observer that writes a run's files
+    or document whole from memory (TinyDB, the object stores): when the run's events go
+    to a spill file, these go first, and a replay rebuilds the run from them."""
+
+    def __init__(self) -> None:
+        self._events: dict[int | None, list[tuple[str, dict[str, Any]]]] = {}
+
+    def add(self, hook: str, run_id: int | None, **kwargs: Any) -> None:
+        """Keep one event (the first event of a run starts its history)."""
+        self._events.setdefault(run_id, []).append((hook, {"run_id": run_id, **kwargs}))
+
+    def forget(self, run_id: int | None) -> None:
+        """The run is written whole: nothing to keep."""
+        self._events.pop(run_id, None)
+
+    def take(self, run_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        """The run's events, forgotten here (they go to the spill file)."""
+        return self._events.pop(run_id, [])
+
+
+def resumed(entries: list[Any] | None, resume_time: Any, host_info: Mapping[str, Any],
+            from_status: str, encode: Callable[[dict[str, Any]], Any] = lambda e: e
+            ) -> list[Any]:
+    """A run's ``meta.resumed`` with this resumption's entry (``{"time", "host",
+    "from_status"}``, as the store ``encode``-s it) at the end, unless it is there already:
+    the resumed event written again (retried after a lost answer, or replayed from a spill
+    file) adds no second entry."""
+    entry = encode({"time": resume_time, "host": host_info.get("hostname"),
+                    "from_status": from_status})
+    entries = list(entries or [])
+    return entries if entry in entries else [*entries, entry]
 
 
 def queued(method: F) -> F:

@@ -128,7 +128,8 @@ def reopen(spec: dict[str, Any] | None) -> Observer:
         from .base import StoreError
 
         raise StoreError("the spill file does not say how to reach its store; give the store "
-                         "(a directory or a mongodb:// URL)")
+                         "with --store (a directory, a mongodb:// URL, an SQLAlchemy URL, "
+                         "s3:// or gs://)")
     return found.reopen(spec)
 
 

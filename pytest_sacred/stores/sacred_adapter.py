@@ -43,10 +43,18 @@ class SacredObserver(Observer):
         self.observer = observer
         self.priority = getattr(observer, "priority", 0)
         self.name = type(observer).__name__
+        #: resumed runs: the Sacred observer never started them, it gets none of their events
+        self._resumed: set[int | None] = set()
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         handler = getattr(self.observer, method, None)
         return handler(*args, **kwargs) if handler is not None else None
+
+    def _call_for(self, run_id: int | None, method: str, **kwargs: Any) -> Any:
+        """``_call`` for an event of a run the Sacred observer was started with."""
+        if run_id in self._resumed:
+            return None
+        return self._call(method, **kwargs)
 
     def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
                                    command: str, host_info: HostInfo, queue_time: datetime,
@@ -62,40 +70,54 @@ class SacredObserver(Observer):
             ex_info=ex_info, command=command, host_info=host_info, start_time=start_time,
             config=config, meta_info=meta_info)), _id=run_id)
 
+    def pytest_sacred_resumed_event(self, run_id: int | None, from_status: str) -> None:
+        """Sacred's observers have no event to continue a stored run with (a started_event
+        would record it anew, or fail on its id): this run is left out of this observer,
+        and the warning says so."""
+        import warnings
+
+        from ..resume import ResumeWarning
+
+        self._resumed.add(run_id)
+        warnings.warn(ResumeWarning(
+            f"the Sacred observer {self.name} cannot express a resumed run: run {run_id} "
+            f"(resumed from {from_status}) is not sent to it; the session's pytest-sacred "
+            "stores record the resumption"), stacklevel=2)
+
     def pytest_sacred_heartbeat_event(self, run_id: int | None, info: dict[str, Any],
                                       captured_out: str, beat_time: datetime,
                                       result: Any) -> None:
-        self._call("heartbeat_event", info=info, captured_out=captured_out,
+        self._call_for(run_id, "heartbeat_event", info=info, captured_out=captured_out,
                    beat_time=beat_time, result=result)
 
     def pytest_sacred_log_metrics(self, run_id: int | None,
                                   metrics_by_name: dict[str, MetricSeries],
                                   info: dict[str, Any]) -> None:
         # Sacred's observers get the lists they expect (pymongo cannot encode a sequence)
-        self._call("log_metrics", metrics_by_name={
+        self._call_for(run_id, "log_metrics", metrics_by_name={
             name: {**metric, "timestamps": list(metric["timestamps"])}
             for name, metric in metrics_by_name.items()}, info=info)
 
     def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
                                       result: Any) -> None:
-        self._call("completed_event", stop_time=stop_time, result=result)
+        self._call_for(run_id, "completed_event", stop_time=stop_time, result=result)
 
     def pytest_sacred_interrupted_event(self, run_id: int | None, interrupt_time: datetime,
                                         status: str) -> None:
-        self._call("interrupted_event", interrupt_time=interrupt_time, status=status)
+        self._call_for(run_id, "interrupted_event", interrupt_time=interrupt_time, status=status)
 
     def pytest_sacred_failed_event(self, run_id: int | None, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
-        self._call("failed_event", fail_time=fail_time, fail_trace=fail_trace)
+        self._call_for(run_id, "failed_event", fail_time=fail_time, fail_trace=fail_trace)
 
     def pytest_sacred_resource_event(self, run_id: int | None, filename: str) -> None:
-        self._call("resource_event", filename=filename)
+        self._call_for(run_id, "resource_event", filename=filename)
 
     def pytest_sacred_artifact_event(self, run_id: int | None, name: str, filename: str,
                                      metadata: dict[str, Any] | None,
                                      content_type: str | None) -> None:
         # the names every store accepts: Sacred's own observers would write "../x" there
-        self._call("artifact_event", name=artifact_name(name), filename=filename,
+        self._call_for(run_id, "artifact_event", name=artifact_name(name), filename=filename,
                    metadata=metadata, content_type=content_type)
 
     def close(self) -> None:

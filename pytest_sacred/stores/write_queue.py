@@ -9,8 +9,10 @@ queue and returns. Id allocation is not queued (a run needs its id before it sta
 - A *transient* error (the observer's :meth:`~.base.Observer.is_transient`: the server is
   unreachable) is retried with back-off, the same event again, so the run's order holds.
   The first one is said once ("unreachable, retrying"), and so is the recovery.
-- When the store has been unreachable for ``retry`` seconds, or is still retrying when the
-  session ends and its time is up, every unwritten event goes to the spill file; while
+- When the store has been unreachable for ``retry`` seconds (0: at its first transient
+  error, no retry), or is still retrying when the session ends and its time is up, every
+  unwritten event goes to the spill file, a run's events from then on with it, after
+  what its observer held of the run unwritten (:meth:`~.base.Observer.unwritten`); while
   given up, the queue tries the store again at a new run's first event every few seconds.
 - A *permanent* error (the store refuses the write) is reported at once and the event
   spilled; a run whose first event could not be written has its later events spilled too.
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from ..spill import SpillWriter
     from .base import Observer
 
-FIRST_EVENTS = frozenset({"pytest_sacred_started_event", "pytest_sacred_queued_event"})
+FIRST_EVENTS = frozenset({"pytest_sacred_started_event", "pytest_sacred_queued_event",
+                          "pytest_sacred_resumed_event"})
 #: arguments that are live objects of the run (the user may change them later): copied
 _LIVE = frozenset({"info", "result", "metadata"})
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 2.0
@@ -56,6 +59,8 @@ class _Item:
     hook: str
     call: Callable[..., Any]
     kwargs: dict[str, Any]
+    #: the transient error of its inline write: the thread's first try is a retry
+    failed: BaseException | None = None
 
     @property
     def run_id(self) -> int | None:
@@ -122,6 +127,7 @@ class StoreQueue:
                     if not self.observer.is_transient(exc):
                         self._refused(item, exc)
                         return
+                    item.failed = exc
             with self._cv:  # transient: the thread retries it
                 self._enqueue(item, front=True)
             return
@@ -191,13 +197,19 @@ class StoreQueue:
             self._spill(item, "an earlier event of this run could not be written", quiet=True)
             return
         if self._given_up and not self._probe_due(item):
+            # the run's later events follow it into the spill file: it is replayed whole
+            self._broken.add(item.run_id)
             self._spill(item, "the store was given up", quiet=True)
             return
         delay = _BACKOFF_START
+        failed, item.failed = item.failed, None
         while True:
             try:
+                if failed is not None:  # its inline write failed just now
+                    raise failed
                 item.call(**item.kwargs)
             except Exception as exc:
+                failed = None
                 if not self.observer.is_transient(exc):
                     self._refused(item, exc)
                     return
@@ -208,6 +220,7 @@ class StoreQueue:
                 now = time.monotonic()
                 if self._down_since is None:
                     self._down_since = now
+                if self.retry > 0 and self._down_since == now:  # 0: the spill notice says it
                     self._notify(f"store {self.observer.name} does not answer ({describe(exc)}); "
                                  f"its writes wait and are retried for up to {self.retry:g} s, "
                                  "the runs go on")
@@ -262,6 +275,9 @@ class StoreQueue:
         of its own, the store's outage was said already)."""
         self.spilled += 1
         try:
+            if item.run_id in self._broken:  # what the observer holds of the run goes first
+                for hook, kwargs in self.observer.unwritten(item.run_id):
+                    self.spill.write(hook, kwargs, reason)
             path = self.spill.write(item.hook, item.kwargs, reason)
         except Exception as error:  # nowhere to keep it: say it is lost
             self._report(self.observer, item.hook, item.run_id,

@@ -20,7 +20,7 @@ from ...payloads import MetricSeries
 from ...serialize import PLAIN_SCALAR_TYPES, dumps, is_plain
 from ...timestamps import Timestamps
 from ..atomic_file import FileRange
-from ..base import StoreError
+from ..base import StoreError, queued
 
 
 def indented(value: Any) -> str:
@@ -56,14 +56,17 @@ class FinalEvents:
     def _finish(self, run_id: Any, stop_time: datetime, status: str, **fields: Any) -> None:
         raise NotImplementedError
 
+    @queued
     def pytest_sacred_completed_event(self, run_id: int | None, stop_time: datetime,
                                       result: Any) -> None:
         self._finish(run_id, stop_time, "COMPLETED", result=result)
 
+    @queued
     def pytest_sacred_failed_event(self, run_id: int | None, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
         self._finish(run_id, fail_time, "FAILED", fail_trace=fail_trace)
 
+    @queued
     def pytest_sacred_interrupted_event(self, run_id: int | None, interrupt_time: datetime,
                                         status: str) -> None:
         self._finish(run_id, interrupt_time, status)
@@ -95,6 +98,14 @@ class IdClaims:
             candidate = highest() + 1 if attempt % 10 == 9 else candidate + 1
         raise StoreError(f"could not claim a run id in {self.where} after "
                          f"{MAX_CLAIM_ATTEMPTS} attempts")
+
+    def provisional(self) -> int | None:
+        """The id after this session's last claim, without claiming it (the store does not
+        answer); ``None`` before the first claim."""
+        if self._next is None:
+            return None
+        run_id, self._next = self._next, self._next + 1
+        return run_id
 
     def take(self, run_id: int) -> bool:
         """True once for an id this session claimed (its run is now starting)."""

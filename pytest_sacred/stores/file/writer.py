@@ -17,9 +17,10 @@ Unlike Sacred, a killed process never leaves a file half-written: ``run.json``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,11 +29,11 @@ from typing import Any
 from ...clock import utcnow
 from ...hashing import md5_of
 from ...journal import JOURNAL, add_journal, journal_record
-from ...names import artifact_name
+from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
 from ..atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
-from ..base import Observer, RunExists, StoreError, queued
+from ..base import Observer, RunExists, StoreError, queued, resumed
 from .layout import (
     SESSION_META,
     EncodedOnce,
@@ -388,6 +389,67 @@ class FileStorageObserver(Observer):
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, str(stored)])
         run.save()
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: its ``run.json`` RUNNING again with a fresh
+        heartbeat, if its status is one of ``statuses`` or RUNNING with no sign of life
+        since ``silent_since``. Returns the status it had, or ``None`` when it is not
+        resumable (another session took it first). The read and the write happen under a
+        lock file in the run's directory, so of two sessions one wins."""
+        directory = self.basedir / str(run_id)
+        run_file = directory / "run.json"
+        if not run_file.is_file():
+            raise StoreError(f"{directory} holds no run {run_id} (no run.json)")
+        with _claim_lock(directory / CLAIM_LOCK):
+            entry = json.loads(run_file.read_text(encoding="utf-8"))
+            status = entry.get("status")
+            if status == "RUNNING":
+                last = entry.get("heartbeat") or entry.get("start_time")
+                if last is None or datetime.fromisoformat(last) > silent_since:
+                    return None
+            elif status not in statuses:
+                return None
+            entry.update(status="RUNNING", heartbeat=utcnow().isoformat())
+            write_new(run_file, dumps(entry))
+        return str(status)
+
+    @queued
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry; its files
+        are read back and kept (later beats append to them)."""
+        run = self._runs.get(run_id) or _resume(self.basedir / str(run_id))
+        self._runs[run_id] = run
+        meta = json.loads(run.fixed.get("meta", "{}"))
+        meta["resumed"] = resumed(meta.get("resumed"), resume_time.isoformat(), host_info,
+                                  from_status)
+        run.fixed["meta"] = indented(meta)
+        run.entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
+        run.save()
+
+
+#: the lock file of a run's claim by a resuming session (a working-file name: never an
+#: artifact, never read by Sacred's tools)
+CLAIM_LOCK = WORKING_PREFIX + "claim.lock"
+
+
+@contextlib.contextmanager
+def _claim_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` for one claim (released when the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the claim is then not atomic across processes
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _make_folder(path: Path) -> None:

@@ -27,7 +27,11 @@ def _open_writer(store: str) -> GCSObserver:
     return GCSObserver(store)
 
 
+def _reopen(spec: dict[str, Any]) -> GCSObserver:
+    return _open_writer(spec["url"])
+
+
 KIND = StoreKind(
     name="gcs", title="Google Cloud Storage", options=("--sacred-gcs=gs://BUCKET/PREFIX",),
     client="google.cloud.storage", claims=_claims, from_options=_from_options,
-    open_writer=_open_writer)
+    open_writer=_open_writer, reopen=_reopen)

@@ -17,6 +17,12 @@ from ..base import StoreError
 
 OPTION = "--sacred-gcs"
 _OPEN_TIMEOUT = 10  # seconds for the bucket check at session start, retries included
+#: (connect, read) seconds of one request during the session
+_TIMEOUT = (3, 60)
+#: seconds one operation may spend in the client's own retries: the store's write queue
+#: retries for longer, without stalling the experiment (the client's default, 120 s,
+#: held each id claim that long during an outage)
+_RETRY_SECONDS = 3
 
 
 class GCSBucket:
@@ -26,6 +32,27 @@ class GCSBucket:
         self.name = bucket
         self.url = f"gs://{bucket}"
         self._bucket: Any = None
+
+    def spec(self) -> dict[str, Any]:
+        return {}
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The service unreachable or the connection lost, a 5xx answer, throttling (429),
+        or the client's own retries running out on one of these."""
+        try:
+            from google.api_core import exceptions as api
+            from requests.exceptions import ConnectionError, Timeout
+        except ImportError:
+            return False
+        return isinstance(exc, (ConnectionError, Timeout, api.ServerError,
+                                api.TooManyRequests, api.RetryError))
+
+    def _calls(self) -> dict[str, Any]:
+        """The timeout and the short own retries of each request during the session."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return {"timeout": _TIMEOUT, "retry": DEFAULT_RETRY.with_delay(
+            initial=0.2, maximum=1.0).with_timeout(_RETRY_SECONDS)}
 
     def _where(self) -> str:
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
@@ -76,30 +103,56 @@ class GCSBucket:
         blob = self.bucket().blob(key)
         try:
             if create_only:  # generation 0 matches only an object that does not exist
-                blob.upload_from_string(data, content_type=content_type, if_generation_match=0)
+                blob.upload_from_string(data, content_type=content_type, if_generation_match=0,
+                                        **self._calls())
             else:
-                blob.upload_from_string(data, content_type=content_type)
+                blob.upload_from_string(data, content_type=content_type, **self._calls())
         except PreconditionFailed:
             return False
         return True
 
     def put_file(self, key: str, filename: str, content_type: str) -> None:
-        self.bucket().blob(key).upload_from_filename(filename, content_type=content_type)
+        self.bucket().blob(key).upload_from_filename(filename, content_type=content_type,
+                                                     **self._calls())
 
     def get(self, key: str) -> bytes | None:
         from google.api_core.exceptions import NotFound
 
         try:
-            data: bytes = self.bucket().blob(key).download_as_bytes()
+            data: bytes = self.bucket().blob(key).download_as_bytes(**self._calls())
             return data
         except NotFound:
             return None
 
     def list_dirs(self, prefix: str) -> list[str]:
-        blobs = self.bucket().list_blobs(prefix=prefix, delimiter="/")
+        blobs = self.bucket().list_blobs(prefix=prefix, delimiter="/", **self._calls())
         for _ in blobs:  # the prefixes are known once the pages are read
             pass
         return [p[len(prefix):].rstrip("/") for p in sorted(blobs.prefixes)]
 
     def list_keys(self, prefix: str) -> list[str]:
-        return [b.name for b in self.bucket().list_blobs(prefix=prefix)]
+        return [b.name for b in self.bucket().list_blobs(prefix=prefix, **self._calls())]
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from google.api_core.exceptions import NotFound
+
+        blob = self.bucket().get_blob(key, **self._calls())
+        if blob is None:
+            return None
+        try:  # this very generation: a newer one is not read with the older's number
+            data: bytes = blob.download_as_bytes(if_generation_match=blob.generation,
+                                                **self._calls())
+        except NotFound:
+            return None
+        return data, str(blob.generation)
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            self.bucket().blob(key).upload_from_string(data, content_type=content_type,
+                                                       if_generation_match=int(version),
+                                                       **self._calls())
+        except PreconditionFailed:
+            return False
+        return True

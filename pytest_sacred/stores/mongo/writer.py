@@ -36,7 +36,7 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...redact import redact_url
-from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued
+from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued, resumed
 from .connection import MongoConnection
 from .gridfs import GridFiles
 from .target import DEFAULT_DB, DEFAULT_HOST
@@ -103,6 +103,8 @@ class _Run:
     #: run's next update (its end, usually), at the latest ``DEFER_BEAT_SECONDS`` later
     pending: dict[str, Any] = field(default_factory=dict)
     last_write: float = field(default_factory=time.monotonic)
+    #: artifact names the run's document lists: one stored again replaces its entry
+    artifacts: set[str] = field(default_factory=set)
 
 
 class MongoObserver(Observer):
@@ -439,8 +441,9 @@ class MongoObserver(Observer):
         if run is None:
             run = self._runs[run_id] = _Run(unconfirmed=True)
             doc = self._database()[self.collection].find_one(
-                {"_id": run_id}, projection={"info.metrics": 1}) or {}
+                {"_id": run_id}, projection={"info.metrics": 1, "artifacts.name": 1}) or {}
             run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
+            run.artifacts = {a.get("name") for a in doc.get("artifacts") or []}
             for ref in run.metric_refs:
                 run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
         return run
@@ -637,7 +640,7 @@ class MongoObserver(Observer):
             self._files.put(f, file_id, f"artifact://{self.collection}/{run_id}/{name}",
                             retry=retry, metadata=to_document(metadata),
                             contentType=content_type)
-        self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
+        self._replace_artifact(run_id, name, file_id)
         del self._artifact_ids[(run_id, name)]
 
     @queued
@@ -645,6 +648,67 @@ class MongoObserver(Observer):
         md5 = md5_of(filename)
         self._put_once(filename, md5, verified=True)
         self._update(run_id, {"$addToSet": {"resources": [filename, md5]}})
+
+    def _replace_artifact(self, run_id: int, name: str, file_id: Any) -> None:
+        """List ``file_id`` as the run's artifact ``name``: an artifact stored under that
+        name before (a checkpoint file sent again) is replaced, its GridFS file deleted,
+        so that a name is listed once."""
+        from pymongo import ReturnDocument
+
+        run = self._runs.get(run_id)
+        if run is None or name not in run.artifacts:  # a new name: one update
+            self._update(run_id, {"$addToSet": {"artifacts": {"name": name,
+                                                              "file_id": file_id}}})
+            if run is not None:
+                run.artifacts.add(name)
+            return
+        runs = self._database()[self.collection]
+        before = runs.find_one_and_update(
+            {"_id": run_id, "artifacts.name": name},
+            {"$pull": {"artifacts": {"name": name, "file_id": {"$ne": file_id}}}},
+            projection={"artifacts": 1}, return_document=ReturnDocument.BEFORE)
+        self._update(run_id, {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
+        for old in (before or {}).get("artifacts") or []:
+            if old.get("name") == name and old.get("file_id") != file_id:
+                self._database()["fs.chunks"].delete_many({"files_id": old["file_id"]})
+                self._database()["fs.files"].delete_one({"_id": old["file_id"]})
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it, in one ``find_one_and_update``: RUNNING again
+        with a fresh heartbeat if its status is one of ``statuses``, or RUNNING without a
+        sign of life since ``silent_since``. Returns the status it had; ``None`` when it
+        was not resumable (another session took it first)."""
+        from pymongo import ReturnDocument
+
+        from ...clock import utcnow
+
+        runs = self._database()[self.collection]
+        stale = {"status": "RUNNING", "$or": [
+            {"heartbeat": {"$lt": silent_since}},
+            {"heartbeat": None, "start_time": {"$lt": silent_since}}]}
+        before = runs.find_one_and_update(
+            {"_id": run_id, "$or": [{"status": {"$in": list(statuses)}}, stale]},
+            {"$set": {"status": "RUNNING", "heartbeat": utcnow()}},
+            projection={"status": 1}, return_document=ReturnDocument.BEFORE)
+        if before is None:
+            if runs.find_one({"_id": run_id}, projection={"_id": 1}) is None:
+                raise StoreError(f"{self.location(run_id)}: no such run")
+            return None
+        return str(before["status"])
+
+    @queued
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry, the rest of
+        its document kept (its metric documents are found again by :meth:`_run`)."""
+        self._run(run_id)
+        [entry] = resumed(None, resume_time, host_info, from_status, mongo_safe)
+        # added to the set: the event written again (a retry, a replay) adds no second entry
+        self._update(run_id, {"$set": {"status": "RUNNING", "heartbeat": resume_time},
+                              "$addToSet": {"meta.resumed": entry}})
 
 
 def _same_run(existing: dict[str, Any] | None, doc: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..base import StoreError
 
@@ -16,6 +16,13 @@ class Bucket(Protocol):
 
     #: ``s3://bucket`` or ``gs://bucket``, for messages
     url: str
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` of one of these operations may pass when tried again: the
+        service unreachable, a lost connection, a 5xx answer, throttling."""
+
+    def spec(self) -> dict[str, Any]:
+        """What reaches this bucket again besides its name (an endpoint URL), no secrets."""
 
     def open(self, create: bool = True) -> None:
         """Connect and check the bucket (with ``create``, created when missing); raise
@@ -36,6 +43,14 @@ class Bucket(Protocol):
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``."""
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object at ``key`` and a token of this version of it (S3's ETag, GCS's
+        generation), or None when there is none."""
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        """Store ``data`` at ``key`` only if the object there is still ``version``
+        (S3 ``If-Match``, GCS ``ifGenerationMatch``), atomically: False when it changed."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ when that store is used.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import time
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
-from ..base import Observer, StoreError
+from ..base import Observer, RunExists, RunHistory, StoreError, queued, resumed
 from ..file.layout import (
     SESSION_META,
     EncodedOnce,
@@ -55,6 +56,8 @@ from .bucket import Bucket, BucketURL
 RUN_JSON_INTERVAL = 1.0
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
+#: the objects of a run that are not artifacts
+_OWN_FILES = frozenset({"run.json", "config.json", "metrics.json", "info.json", "cout.txt"})
 
 
 @dataclass
@@ -73,6 +76,8 @@ class _RunObjects:
     metrics_uploaded: bool = False
     metrics_stale: bool = False
     saved_at: float = 0.0  # time.monotonic() of the last upload of run.json
+    #: the ``metrics_by_name`` added last (a retry of its upload must not add it twice)
+    added: Any = None
 
 
 class ObjectStoreObserver(FinalEvents, Observer):
@@ -91,6 +96,22 @@ class ObjectStoreObserver(FinalEvents, Observer):
         self._ids = IdClaims(str(url))
         self._stored: set[str] = set()
         self._encode_once = EncodedOnce()
+        #: the events of each unfinished run: the run's objects are written from memory,
+        #: so a replay rebuilds them from these (see :meth:`unwritten`)
+        self._history = RunHistory()
+        #: an id claim failed for a while: the next runs are named without asking the
+        #: store until one of its writes succeeds again (no run waits for it twice)
+        self._claims_down = False
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return self.bucket.is_transient(exc)
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": self.name, "url": str(self.url), **self.bucket.spec()}
+
+    def unwritten(self, run_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        self._runs.pop(run_id, None)  # type: ignore[arg-type]
+        return self._history.take(run_id)
 
     # -- session -------------------------------------------------------------------------
 
@@ -115,7 +136,25 @@ class ObjectStoreObserver(FinalEvents, Observer):
                                dumps(config).encode("utf-8"), _JSON, create_only=True)
 
     def pytest_sacred_allocate_id(self, config: dict[str, Any]) -> int:
-        return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
+        """Claim the next id; while the store does not answer, name the run without
+        asking it (the id after this session's last claim, claimed by its queued first
+        event, or renamed at replay): the experiment never waits for the store here."""
+        if self.queue is not None and (self.queue.down or self._claims_down):
+            return self._provisional_id()
+        try:
+            return self._ids.claim(lambda i: self._claim(i, config), self._highest_id)
+        except Exception as exc:
+            if self.queue is None or not self.is_transient(exc):
+                raise
+            self._claims_down = True
+            return self._provisional_id()
+
+    def _provisional_id(self) -> int:
+        run_id = self._ids.provisional()
+        if run_id is None:
+            raise StoreError(f"{self.url} does not answer and this session has stored no "
+                             "run there yet, so no id can be chosen")
+        return run_id
 
     # -- content-addressed copies ----------------------------------------------------------
 
@@ -143,36 +182,65 @@ class ObjectStoreObserver(FinalEvents, Observer):
                status: str, **times: datetime) -> _RunObjects:
         if run_id is None:
             raise StoreError("the run has no id")
+        entry = initial_entry(command, status, times)
         # an id claimed here has its config.json already; one handed in is claimed now
-        if not self._ids.take(run_id) and not self._claim(run_id, config):
-            raise StoreError(f"{self.location(run_id)} already holds run {run_id}; choose a "
-                             f"free id (--sacred-id) or another {self.option}")
+        if not self._ids.take(run_id) and not self._claim(run_id, config) and \
+                not self._same_run(run_id, config, entry):
+            raise RunExists(f"{self.location(run_id)} already holds run {run_id}; choose a "
+                            f"free id (--sacred-id) or another {self.option}")
         fixed = {
             "experiment": self._encode_once(ex_info, self._experiment_entry),
             "host": self._encode_once(host_info),
             "meta": self._encode_once.members(meta_info, SESSION_META),
         }
-        run = _RunObjects(self.url.key(str(run_id)), initial_entry(command, status, times),
-                          fixed)
+        run = _RunObjects(self.url.key(str(run_id)), entry, fixed)
         self._save(run)
+        self._claims_down = False
         return run
+
+    def _same_run(self, run_id: int, config: dict[str, Any], entry: dict[str, Any]) -> bool:
+        """Whether the id is held by this very run: claimed for it before the store went
+        away (its config, no run.json yet) or its first event written before (the same
+        start). The artifacts and resources already stored then stay in its run.json."""
+        key = self.url.key(str(run_id))
+        if self.bucket.get(f"{key}/config.json") != dumps(config).encode("utf-8"):
+            return False
+        stored = self.bucket.get(f"{key}/run.json")
+        if stored is None:
+            return True
+        before = json.loads(stored)
+        if before.get("start_time") != entry.get("start_time"):
+            return False
+        # an artifact is uploaded at once, its entry in run.json with the next beat: the
+        # objects beside the run's own files are its artifacts
+        uploaded = sorted(k[len(key) + 1:] for k in self.bucket.list_keys(f"{key}/"))
+        entry["artifacts"] = list(dict.fromkeys(
+            [*(before.get("artifacts") or []), *(n for n in uploaded if n not in _OWN_FILES)]))
+        entry["resources"] = list(before.get("resources") or [])
+        return True
 
     def _save(self, run: _RunObjects) -> None:
         self._put(run, "run.json", run_json(run.fixed, run.entry))
         run.saved_at = time.monotonic()
 
+    @queued
     def pytest_sacred_queued_event(self, run_id: int | None, ex_info: ExperimentInfo,
                                    command: str, host_info: HostInfo, queue_time: datetime,
                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
         meta = {**meta_info, "queue_time": queue_time.isoformat()}
         self._begin(run_id, ex_info, command, host_info, config, meta, "QUEUED")
 
+    @queued
     def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo,
                                     command: str, host_info: HostInfo, start_time: datetime,
                                     config: dict[str, Any], meta_info: MetaInfo) -> None:
         self._runs[run_id] = self._begin(run_id, ex_info, command, host_info, config,
                                          meta_info, "RUNNING", start_time=start_time)
+        self._history.add("pytest_sacred_started_event", run_id, ex_info=ex_info,
+                          command=command, host_info=host_info, start_time=start_time,
+                          config=config, meta_info=meta_info)
 
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any],
                                       captured_out: str, beat_time: datetime,
                                       result: Any) -> None:
@@ -189,42 +257,133 @@ class ObjectStoreObserver(FinalEvents, Observer):
                 run.info = text
         if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL:
             self._save(run)
+        self._history.add("pytest_sacred_heartbeat_event", run_id, info=info,
+                          captured_out=captured_out, beat_time=beat_time, result=result)
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id: int,
                                   metrics_by_name: dict[str, MetricSeries]) -> None:
         run = self._runs[run_id]
-        run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
-        if not run.metrics_uploaded or (metrics_by_name and
+        if run.added is not metrics_by_name:  # not on a retry of this event
+            run.metrics_bytes += add_metrics(run.metrics, metrics_by_name)
+            run.added = metrics_by_name
+            run.metrics_stale = run.metrics_stale or bool(metrics_by_name)
+        if not run.metrics_uploaded or (run.metrics_stale and
                                         run.metrics_bytes <= LIVE_METRICS_BYTES):
             self._save_metrics(run)  # Sacred's layout has metrics.json from the first beat
-        elif metrics_by_name:
-            run.metrics_stale = True  # past the live size: uploaded once, at the end
+        self._history.add("pytest_sacred_log_metrics", run_id, metrics_by_name=metrics_by_name)
 
     def _save_metrics(self, run: _RunObjects) -> None:
         self._put(run, "metrics.json", metrics_text(run.metrics))
         run.metrics_uploaded, run.metrics_stale = True, False
 
     def _finish(self, run_id: int, stop_time: datetime, status: str, **fields: Any) -> None:
-        run = self._runs.pop(run_id)
+        run = self._runs[run_id]  # kept until written: a retry writes it again
         if run.metrics_stale:
             self._save_metrics(run)
         if run.info is None:  # as the file store: Incense's reader needs it, even empty
             self._put(run, "info.json", "{}")
+            run.info = "{}"
         run.entry.update(stop_time=stop_time.isoformat(), status=status, **fields)
         self._save(run)
+        del self._runs[run_id]
+        self._history.forget(run_id)
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str,
                                      content_type: str | None) -> None:
         name = artifact_name(name)  # inside the run's prefix, not one of its own files
         run = self._runs[run_id]
         self.bucket.put_file(f"{run.key}/{name}", filename,
                              content_type or _content_type(filename))
-        run.entry["artifacts"].append(name)  # run.json goes up with the next beat
+        self._list_artifact(run, name)  # run.json goes up with the next beat
 
+    @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         run = self._runs[run_id]
         stored = self._store_copy(filename, md5_of(filename), "_resources")
         run.entry["resources"].append([filename, f"{self.url}/{stored}"])
+
+    @staticmethod
+    def _list_artifact(run: _RunObjects, name: str) -> None:
+        """An artifact is listed once by name (a checkpoint file sent again replaced its
+        object)."""
+        if name not in run.entry["artifacts"]:
+            run.entry["artifacts"].append(name)
+
+    def reader_store(self) -> str:
+        """How :func:`~pytest_sacred.readers.open_reader` names this store (a resumed run
+        is read back from it); the reader takes its endpoint from the environment."""
+        return str(self.url)
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: ``run.json`` rewritten RUNNING with a fresh
+        heartbeat, on the condition that it is still the version read (S3 ``If-Match``,
+        GCS ``ifGenerationMatch``), if its status is one of ``statuses`` or RUNNING without
+        a sign of life since ``silent_since``. Returns the status it had, ``None`` when it
+        is not resumable (another session took it first)."""
+        import json
+
+        from ...clock import utcnow
+
+        key = self.url.key(str(run_id), "run.json")
+        found = self.bucket.get_versioned(key)
+        if found is None:
+            raise StoreError(f"{self.location(run_id)}: no such run (no run.json)")
+        data, version = found
+        entry = json.loads(data)
+        status = entry.get("status")
+        if status == "RUNNING":
+            last = entry.get("heartbeat") or entry.get("start_time")
+            if last is None or datetime.fromisoformat(last) > silent_since:
+                return None
+        elif status not in statuses:
+            return None
+        entry.update(status="RUNNING", heartbeat=utcnow().isoformat())
+        if not self.bucket.put_if_unchanged(key, dumps(entry).encode("utf-8"), _JSON, version):
+            return None
+        return str(status)
+
+    @queued
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on from its stored objects (run.json, cout.txt, info.json,
+        metrics.json read back): RUNNING, one more ``meta.resumed`` entry, the rest kept."""
+        import json
+
+        from ..file.layout import indented
+
+        key = str(run_id)
+        data = self.bucket.get(self.url.key(key, "run.json"))
+        if data is None:
+            raise StoreError(f"{self.location(run_id)}: no such run to resume")
+        entry = json.loads(data)
+        meta = entry.pop("meta", None) or {}
+        meta["resumed"] = resumed(meta.get("resumed"), resume_time.isoformat(), host_info,
+                                  from_status)
+        fixed = {name: indented(entry.pop(name)) for name in ("experiment", "host")
+                 if name in entry}
+        fixed["meta"] = indented(meta)
+        run = _RunObjects(self.url.key(key), entry, fixed)
+        cout, info = (self.bucket.get(self.url.key(key, name)) for name in ("cout.txt",
+                                                                            "info.json"))
+        run.cout = cout.decode("utf-8") if cout is not None else None
+        run.info = info.decode("utf-8") if info is not None else None
+        stored = self.bucket.get(self.url.key(key, "metrics.json"))
+        for name, metric in (json.loads(stored) if stored else {}).items():
+            text = run.metrics[name] = MetricText()
+            run.metrics_bytes += text.add(
+                metric["steps"], list(map(datetime.fromisoformat, metric["timestamps"])),
+                metric["values"])
+        run.metrics_uploaded = stored is not None
+        entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
+        self._runs[run_id] = run
+        self._history.add("pytest_sacred_resumed_event", run_id, host_info=host_info,
+                          resume_time=resume_time, from_status=from_status)
+        self._save(run)
 
 
 def _content_type(filename: str) -> str:

@@ -36,8 +36,15 @@ def _open_writer(store: str) -> S3Observer:
     return S3Observer(store)
 
 
+def _reopen(spec: dict[str, Any]) -> S3Observer:
+    from .writer import S3Observer
+
+    return S3Observer(spec["url"], spec.get("endpoint"), spec.get("region"))
+
+
 KIND = StoreKind(
     name="s3", title="S3",
     options=("--sacred-s3=s3://BUCKET/PREFIX", "--sacred-s3-endpoint=URL",
              "--sacred-s3-region=REGION"),
-    client="boto3", claims=_claims, from_options=_from_options, open_writer=_open_writer)
+    client="boto3", claims=_claims, from_options=_from_options, open_writer=_open_writer,
+    reopen=_reopen)

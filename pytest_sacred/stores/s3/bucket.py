@@ -16,13 +16,18 @@ from ..base import StoreError
 
 OPTION = "--sacred-s3"
 _ENDPOINT = re.compile(r"https?://[^/?#\s]+/?")
-#: refuse fast when the endpoint does not answer, retry a little when it stumbles; send
-#: checksums only where S3 requires them: S3-compatible servers (--sacred-s3-endpoint)
-#: that predate the CRC32 default of botocore 1.36 refuse those uploads
-_CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 60,
-                  "retries": {"mode": "standard", "max_attempts": 3},
+#: refuse fast when the endpoint does not answer and retry little on our own: the store's
+#: write queue retries a write that failed for a while, without stalling the experiment;
+#: send checksums only where S3 requires them: S3-compatible servers
+#: (--sacred-s3-endpoint) that predate the CRC32 default of botocore 1.36 refuse those
+_CLIENT_CONFIG = {"connect_timeout": 3, "read_timeout": 60,
+                  "retries": {"mode": "standard", "max_attempts": 2},
                   "request_checksum_calculation": "when_required",
                   "response_checksum_validation": "when_required"}
+
+
+_THROTTLED = frozenset({"SlowDown", "Throttling", "ThrottlingException",
+                        "RequestLimitExceeded", "TooManyRequests", "RequestTimeout"})
 
 
 class S3Bucket:
@@ -38,6 +43,28 @@ class S3Bucket:
         self.endpoint = endpoint
         self.region = region
         self._client: Any = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "region": self.region}
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The endpoint unreachable or the connection lost, a 5xx answer, throttling."""
+        try:
+            from botocore.exceptions import (
+                ClientError,
+                ConnectionClosedError,
+                ConnectTimeoutError,
+                EndpointConnectionError,
+                ReadTimeoutError,
+            )
+        except ImportError:
+            return False
+        if isinstance(exc, (EndpointConnectionError, ConnectionClosedError,
+                            ConnectTimeoutError, ReadTimeoutError)):
+            return True
+        if isinstance(exc, ClientError):
+            return _status(exc) >= 500 or _code(exc) in _THROTTLED
+        return False
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -147,6 +174,30 @@ class S3Bucket:
         pages = self.client().get_paginator("list_objects_v2").paginate(
             Bucket=self.name, Prefix=prefix)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client().get_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+        return answer["Body"].read(), str(answer["ETag"])
+
+    def put_if_unchanged(self, key: str, data: bytes, content_type: str, version: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().put_object(Bucket=self.name, Key=key, Body=data,
+                                     ContentType=content_type, IfMatch=version)
+        except ClientError as exc:
+            # 412: another version is there now; 409: another conditional write under way
+            if _status(exc) in (409, 412):
+                return False
+            raise
+        return True
 
 
 def _status(exc: Any) -> int:

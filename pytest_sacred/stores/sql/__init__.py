@@ -34,7 +34,14 @@ def _open_writer(store: str) -> SqlObserver:
     return SqlObserver(store)
 
 
+def _reopen(spec: dict[str, Any]) -> SqlObserver:
+    from ..base import DEFAULT_LOCK_TIMEOUT
+    from .writer import SqlObserver
+
+    return SqlObserver(spec["url"], lock_timeout=spec.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
+
+
 KIND = StoreKind(
     name="sql", title="SQL", options=("--sacred-sql=URL", "--sacred-lock-timeout=SECONDS"),
     client="sqlalchemy", claims=_claims, from_options=_from_options, open_writer=_open_writer,
-    queue=True)
+    reopen=_reopen, queue=True)

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,12 +36,23 @@ from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...redact import redact_url
 from ...serialize import to_json
-from ..base import DEFAULT_LOCK_TIMEOUT, DEFER_BEAT_SECONDS, Observer, StoreError
+from ..base import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFER_BEAT_SECONDS,
+    Observer,
+    RunExists,
+    StoreError,
+    queued,
+    resumed,
+)
 from .connection import connect_error, create_engine
 from .values import column_float, column_text, metric_point, status_columns
 
 _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
+#: MySQL/MariaDB error numbers of a server that cannot be reached or went away: the rest
+#: of its OperationalErrors are refusals (a bad value, a denied access, a deadlock)
+_MYSQL_TRANSIENT = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
 
 
 def _json(value: Any) -> str:
@@ -80,11 +92,23 @@ class _Run:
     details: dict[str, Any] = field(default_factory=dict)  # run_details columns
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
     last_write: float = 0.0
+    #: the events whose rows above are not written yet (what a spill file then needs)
+    held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: an earlier write of the run may have reached the database though it failed (its
+    #: answer lost with the connection), or the run is continued from a spill file: rows
+    #: inserted are checked against those stored
+    doubtful: bool = False
 
     def take(self) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         taken = self.row, self.details, self.metric_rows
         self.row, self.details, self.metric_rows = {}, {}, []
         return taken
+
+    def give_back(self, row: dict[str, Any], details: dict[str, Any],
+                  metric_rows: list[dict[str, Any]]) -> None:
+        """A write that failed for a while: its rows wait for the next try."""
+        self.row, self.details = {**row, **self.row}, {**details, **self.details}
+        self.metric_rows = metric_rows + self.metric_rows
 
 
 class SqlObserver(Observer):
@@ -109,9 +133,44 @@ class SqlObserver(Observer):
         self._claimed: set[int] = set()
         self._experiments: dict[int, tuple[Any, int]] = {}
         self._hosts: dict[int, tuple[Any, int]] = {}
+        #: SQLite is a local file: its writes are made on the experiment's thread while
+        #: they succeed, queued only when the database stays locked
+        self.writes_inline = url.startswith("sqlite")
 
     def location(self, run_id: int | None) -> str:
         return f"{redact_url(self.url)}#{run_id}"
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """The server cannot be reached or the connection was lost (SQLAlchemy invalidated
+        it, or the driver's error is a disconnect), or SQLite stayed locked past
+        ``--sacred-lock-timeout``; a refusal (integrity, a bad value) is not."""
+        try:
+            from sqlalchemy.exc import DBAPIError, OperationalError
+        except ImportError:
+            return False
+        if not isinstance(exc, DBAPIError):
+            return False
+        if exc.connection_invalidated:
+            return True
+        if not isinstance(exc, OperationalError):
+            return False
+        backend = self.url.partition(":")[0].partition("+")[0]
+        if backend == "sqlite":
+            text = str(exc.orig).lower()
+            return "locked" in text or "busy" in text
+        if backend in ("mysql", "mariadb"):
+            args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+            return bool(args) and args[0] in _MYSQL_TRANSIENT
+        # PostgreSQL and the rest: an OperationalError is the server or its database
+        # out of reach (refused, closed, shut down, not accepting connections)
+        return True
+
+    def store_spec(self) -> dict[str, Any]:
+        return {"kind": "sql", "url": redact_url(self.url), "lock_timeout": self.lock_timeout}
+
+    def unwritten(self, run_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        run = self._runs.pop(run_id, None) if run_id is not None else None
+        return run.held if run is not None else []
 
     # -- session ----------------------------------------------------------------------------
 
@@ -335,8 +394,11 @@ class SqlObserver(Observer):
                     conn.commit()
             except IntegrityError:
                 if given:
-                    raise StoreError(f"run {run_id} already exists in {redact_url(self.url)}; "
-                                     "choose a free --sacred-id or another database") from None
+                    assert run_id is not None
+                    if self._same_run(run_id, row):
+                        return run_id
+                    raise RunExists(f"run {run_id} already exists in {redact_url(self.url)}; "
+                                    "choose a free --sacred-id or another database") from None
                 candidate = None  # another writer took it: look again
                 continue
             except OperationalError as exc:
@@ -348,6 +410,19 @@ class SqlObserver(Observer):
             return candidate
         raise StoreError(f"no free run id in {redact_url(self.url)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")
+
+    def _same_run(self, run_id: int, row: dict[str, Any]) -> bool:
+        """Whether the stored row of ``run_id`` is this run's: the placeholder its id was
+        claimed with (no status yet), or its first event written before (a try whose
+        answer was lost, an earlier replay); the config, with its seed, tells them apart."""
+        import sqlalchemy as sa
+
+        run = self._tables["run"]
+        with self._begin() as conn:
+            stored = conn.execute(sa.select(run.c.status, run.c.config).where(
+                run.c.id == run_id)).first()
+        return stored is not None and stored.config == row.get("config") and (
+            stored.status is None or stored.status in ("RUNNING", "QUEUED"))
 
     def _first_row(self, ex_info: ExperimentInfo, config: dict[str, Any], meta_info: MetaInfo
                    ) -> dict[str, Any]:
@@ -365,9 +440,30 @@ class SqlObserver(Observer):
 
     def pytest_sacred_allocate_id(self, ex_info: ExperimentInfo, config: dict[str, Any],
                                   meta_info: MetaInfo) -> int:
-        """Claim the id with a row holding what is known already."""
-        run_id = self._insert_run(None, self._first_row(ex_info, config, meta_info))
+        """Claim the id with a row holding what is known already.
+
+        While the database does not answer, the run is named without asking it: the id
+        after this process's last one, which the queued started event then inserts (a
+        clash with another writer there is a refusal: the run is spilled and replayed
+        under a new id). The experiment never waits for an unreachable database here.
+        """
+        if self.queue is not None and self.queue.down:
+            return self._provisional_id()
+        try:
+            run_id = self._insert_run(None, self._first_row(ex_info, config, meta_info))
+        except Exception as exc:
+            if self.queue is None or not self.is_transient(exc):
+                raise
+            return self._provisional_id()
         self._allocated.add(run_id)
+        return run_id
+
+    def _provisional_id(self) -> int:
+        if self._next_id is None:
+            raise StoreError(f"{redact_url(self.url)} does not answer and this process has "
+                             "stored no run there yet, so no id can be chosen")
+        run_id = self._next_id
+        self._next_id += 1
         return run_id
 
     # -- events -----------------------------------------------------------------------------
@@ -377,14 +473,13 @@ class SqlObserver(Observer):
         t = self._tables
         if run_id not in self._allocated:
             self._insert_run(run_id, self._first_row(ex_info, config, meta_info))
-        self._allocated.discard(run_id)
+            self._allocated.add(run_id)  # ours now: a retry of what follows fills it
         with self._begin() as conn:
             host_id = self._host_id(conn, host_info)
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
             if run_id in self._claimed:  # a queued run this worker claimed: new details
-                self._claimed.discard(run_id)
                 conn.execute(t["run_details"].delete().where(
                     t["run_details"].c.run_id == str(run_id)))
             conn.execute(t["run_details"].insert().values(
@@ -392,7 +487,35 @@ class SqlObserver(Observer):
                 experiment=_json({**ex_info, "sources": [list(s) for s in
                                                          ex_info.get("sources", [])]})))
             conn.commit()
+        self._claimed.discard(run_id)
+        self._allocated.discard(run_id)
         self._runs[run_id] = _Run(last_write=time.monotonic())
+
+    def _run(self, run_id: int) -> _Run:
+        """What is pending of the run; a run this process did not start (continued from a
+        spill file) begins with nothing pending."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(doubtful=True)
+        return run
+
+    def _not_stored(self, conn: Any, run_id: int, metric_rows: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+        """The points of ``metric_rows`` the run does not hold yet, by name and step
+        (each stored point covers one of the same name and step)."""
+        import sqlalchemy as sa
+
+        metric = self._tables["metric"]
+        stored = Counter(conn.execute(sa.select(metric.c.name, metric.c.step).where(
+            metric.c.run_id == str(run_id))).all())
+        rows = []
+        for row in metric_rows:
+            key = (row["name"], row["step"])
+            if stored[key] > 0:
+                stored[key] -= 1
+            else:
+                rows.append(row)
+        return rows
 
     # -- queue: --sacred-run-queued workers claim QUEUED runs; see pytest_sacred/queue.py -
 
@@ -466,6 +589,7 @@ class SqlObserver(Observer):
                 **({"fail_trace": reason} if status == "FAILED" else {})))
             conn.commit()
 
+    @queued
     def pytest_sacred_queued_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
                                    host_info: HostInfo, queue_time: datetime,
                                    config: dict[str, Any], meta_info: MetaInfo) -> None:
@@ -473,6 +597,7 @@ class SqlObserver(Observer):
                        status="QUEUED", queue_time=queue_time)
         self._runs.pop(run_id, None)
 
+    @queued
     def pytest_sacred_started_event(self, run_id: int, ex_info: ExperimentInfo, command: str,
                                     host_info: HostInfo, start_time: datetime,
                                     config: dict[str, Any], meta_info: MetaInfo) -> None:
@@ -483,32 +608,49 @@ class SqlObserver(Observer):
         """Write what the run has pending in one transaction."""
         t = self._tables
         row, details, metric_rows = run.take()
-        with self._begin() as conn:
-            if metric_rows:
-                conn.execute(t["metric"].insert(), metric_rows)
-            if row:
-                conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
-                    **self._fit("run", row)))
-            if details:
-                conn.execute(t["run_details"].update().where(
-                    t["run_details"].c.run_id == str(run_id)).values(
-                    **self._fit("run_details", details)))
-            conn.commit()
+        try:
+            with self._begin() as conn:
+                rows = self._not_stored(conn, run_id, metric_rows) if run.doubtful and \
+                    metric_rows else metric_rows
+                if rows:
+                    conn.execute(t["metric"].insert(), rows)
+                if row:
+                    conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
+                        **self._fit("run", dict(row))))
+                if details:
+                    conn.execute(t["run_details"].update().where(
+                        t["run_details"].c.run_id == str(run_id)).values(
+                        **self._fit("run_details", dict(details))))
+                conn.commit()
+        except Exception as exc:
+            if self.is_transient(exc):  # retried: the rows go with the next try
+                run.give_back(row, details, metric_rows)
+                run.doubtful = True
+            else:  # refused: what it held is reported with this event, not tried again
+                run.held.clear()
+            raise
+        run.held.clear()
         run.last_write = time.monotonic()
 
+    @queued
     def pytest_sacred_heartbeat_event(self, run_id: int, info: dict[str, Any], captured_out: str,
                                       beat_time: datetime, result: Any) -> None:
-        run = self._runs[run_id]
+        run = self._run(run_id)
         run.row.update(info=_json(info), captured_out=captured_out or "", heartbeat=beat_time,
                        result=_result_column(result, self._db().dialect.name))
         run.details["result"] = _json(result)
         if time.monotonic() - run.last_write >= DEFER_BEAT_SECONDS:
             self._flush(run_id, run)
+        else:
+            run.held.append(("pytest_sacred_heartbeat_event", {
+                "run_id": run_id, "info": info, "captured_out": captured_out,
+                "beat_time": beat_time, "result": result}))
 
+    @queued
     def pytest_sacred_log_metrics(self, run_id: int,
                                   metrics_by_name: dict[str, MetricSeries]) -> None:
         """Kept until the run's next write: one multi-row insert per write."""
-        run = self._runs[run_id]
+        run = self._run(run_id)
         dialect, steps = self._db().dialect.name, self._step_range
         key = str(run_id)
         limit = self._limit("metric", "name")
@@ -529,29 +671,36 @@ class SqlObserver(Observer):
                 step, value, exact = metric_point(s, v, steps, dialect)
                 run.metric_rows.append({"run_id": key, "name": name, "step": step,
                                         "value": value, "timestamp": ts, "exact": exact})
+        run.held.append(("pytest_sacred_log_metrics",
+                         {"run_id": run_id, "metrics_by_name": metrics_by_name}))
 
     def _finish(self, run_id: int, status: str, stop_time: datetime,
                 details: dict[str, Any] | None = None, **columns: Any) -> None:
-        run = self._runs.pop(run_id, None) or _Run()
+        run = self._run(run_id)
         sacreds, ours = status_columns(status)  # SKIPPED: outside Sacred's status enum
         run.row.update(stop_time=stop_time, status=sacreds, **columns)
         run.details.update(details or {}, status=ours)
-        self._flush(run_id, run)
+        self._flush(run_id, run)  # a transient failure keeps the run for the next try
+        self._runs.pop(run_id, None)
 
+    @queued
     def pytest_sacred_completed_event(self, run_id: int, stop_time: datetime,
                                       result: Any) -> None:
         self._finish(run_id, "COMPLETED", stop_time, {"result": _json(result)},
                      result=_result_column(result, self._db().dialect.name))
 
+    @queued
     def pytest_sacred_failed_event(self, run_id: int, fail_time: datetime,
                                    fail_trace: list[str]) -> None:
         self._finish(run_id, "FAILED", fail_time, {"fail_trace": json.dumps(list(fail_trace))},
                      fail_trace="\n".join(fail_trace))
 
+    @queued
     def pytest_sacred_interrupted_event(self, run_id: int, interrupt_time: datetime,
                                         status: str) -> None:
         self._finish(run_id, status, interrupt_time)
 
+    @queued
     def pytest_sacred_artifact_event(self, run_id: int, name: str, filename: str) -> None:
         name = artifact_name(name)  # the same names as every store, refused for the same reasons
         limit = self._limit("artifact", "filename")
@@ -562,11 +711,21 @@ class SqlObserver(Observer):
                 f"holds {limit}: give a shorter name, or a new database")
         with open(filename, "rb") as f:
             content = f.read()
-        with self._begin() as conn:
-            conn.execute(self._tables["artifact"].insert().values(**self._fit(
-                "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
-            conn.commit()
+        run = self._runs.get(run_id)
+        try:
+            with self._begin() as conn:
+                # a name is listed once: a checkpoint file sent again, or a try whose
+                # answer was lost, is replaced
+                self._drop_artifact(conn, run_id, name)
+                conn.execute(self._tables["artifact"].insert().values(**self._fit(
+                    "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
+                conn.commit()
+        except Exception as exc:
+            if run is not None and self.is_transient(exc):
+                run.doubtful = True
+            raise
 
+    @queued
     def pytest_sacred_resource_event(self, run_id: int, filename: str) -> None:
         md5 = md5_of(filename)
         with open(filename, "rb") as f:
@@ -578,3 +737,71 @@ class SqlObserver(Observer):
             conn.execute(self._tables["runs_resources"].insert().values(
                 run_id=str(run_id), resource_id=resource_id))
             conn.commit()
+
+    def _drop_artifact(self, conn: Any, run_id: int, name: str) -> None:
+        """Delete the run's artifact ``name`` (in the caller's transaction, before the new
+        content is inserted): a checkpoint file sent again replaces its earlier copy."""
+        artifact = self._tables["artifact"]
+        conn.execute(artifact.delete().where(artifact.c.run_id == str(run_id),
+                                             artifact.c.filename == name))
+
+    # -- resume (--sacred-resume) -----------------------------------------------------------
+
+    def claim_resume(self, run_id: int, statuses: tuple[str, ...],
+                     silent_since: datetime) -> str | None:
+        """Take a stored run to resume it: a conditional ``UPDATE … WHERE status = <the
+        status read>`` (for RUNNING, also: silent since ``silent_since``) whose row count
+        says whether this session won. Returns the status it had, ``None`` when it is not
+        resumable (another session took it first, or it ended SKIPPED)."""
+        import sqlalchemy as sa
+
+        from ...clock import utcnow
+
+        self._db()
+        run, details = self._tables["run"], self._tables["run_details"]
+        own_status = sa.exists().where(details.c.run_id == str(run_id),
+                                       details.c.status.is_not(None))  # SKIPPED
+        last = sa.func.coalesce(run.c.heartbeat, run.c.start_time)
+        with self._begin() as conn:
+            row = conn.execute(sa.select(run.c.status).where(run.c.id == run_id)).first()
+            if row is None:
+                raise StoreError(f"{self.location(run_id)}: no such run")
+            status = row[0]
+            if status == "RUNNING":
+                condition = [last < silent_since]
+            elif status in statuses:
+                condition = [~own_status]
+            else:
+                return None
+            claimed: int = conn.execute(run.update().where(
+                run.c.id == run_id, run.c.status == status, *condition).values(
+                status="RUNNING", heartbeat=utcnow())).rowcount
+            conn.commit()
+        return str(status) if claimed == 1 else None
+
+    @queued
+    def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
+                                    resume_time: datetime, from_status: str) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry in its
+        details, its rows kept (later points are added to its metric rows)."""
+        import sqlalchemy as sa
+
+        self._db()
+        run, details = self._tables["run"], self._tables["run_details"]
+        with self._begin() as conn:
+            row = conn.execute(sa.select(details.c.meta).where(
+                details.c.run_id == str(run_id))).first()
+            meta = json.loads((row[0] if row else None) or "{}")
+            meta["resumed"] = resumed(meta.get("resumed"), resume_time, host_info, from_status,
+                                      to_json)
+            conn.execute(run.update().where(run.c.id == run_id).values(
+                status="RUNNING", heartbeat=resume_time))
+            conn.execute(details.update().where(details.c.run_id == str(run_id)).values(
+                **self._fit("run_details", {"meta": json.dumps(meta), "status": None})))
+            conn.commit()
+        self._runs[run_id] = _Run(last_write=time.monotonic())
+
+    def reader_store(self) -> str:
+        """The URL :func:`~pytest_sacred.readers.open_reader` reads this store by (a resumed
+        or re-run run is read back from it)."""
+        return self.url

@@ -31,7 +31,15 @@ def _open_writer(store: str) -> TinyDbObserver:
     return TinyDbObserver(store)
 
 
+def _reopen(spec: dict[str, Any]) -> TinyDbObserver:
+    from ..base import DEFAULT_LOCK_TIMEOUT
+    from .writer import TinyDbObserver
+
+    return TinyDbObserver(spec["directory"],
+                          lock_timeout=spec.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
+
+
 KIND = StoreKind(
     name="tinydb", title="TinyDB",
     options=("--sacred-tinydb=DIR", "--sacred-lock-timeout=SECONDS"), client="tinydb",
-    claims=_claims, from_options=_from_options, open_writer=_open_writer)
+    claims=_claims, from_options=_from_options, open_writer=_open_writer, reopen=_reopen)

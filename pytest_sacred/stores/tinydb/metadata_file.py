@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,11 @@ _COMPACT_BYTES = 1 << 20
 
 class MetadataError(Exception):
     """The file is not a TinyDB database (or the lock could not be had in time)."""
+
+
+class MetadataLocked(MetadataError):
+    """Another process held the file's lock past the lock timeout: a write may succeed
+    when tried again later."""
 
 
 def parse_database(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
@@ -87,7 +92,7 @@ class MetadataFile:
             try:
                 self._lock.acquire()
             except filelock.Timeout:
-                raise MetadataError(
+                raise MetadataLocked(
                     f"{self.path} is locked by another process (lock file {self._lock.lock_file} "
                     f"held for more than {self.lock_timeout:g} s)") from None
             try:
@@ -187,6 +192,17 @@ class MetadataFile:
             self._save_index()
             return doc_id
 
+    def claim_id(self, doc_id: int) -> bool:
+        """Claim ``doc_id`` if no process has reserved it yet (it is past every id handed
+        out): the ids after it are then handed out to others."""
+        with self.locked():
+            self._sync()
+            if doc_id < self._index["next_id"]:
+                return False
+            self._index["next_id"] = doc_id + 1
+            self._save_index()
+            return True
+
     def contains(self, doc_id: int) -> bool:
         """Whether the runs table holds ``doc_id``. Free for ids past the highest one (the
         usual case when another store hands out the ids); reads the whole file otherwise."""
@@ -197,30 +213,54 @@ class MetadataFile:
             data = self.path.read_bytes()
         return str(doc_id) in parse_database(data, self.path).get(TABLE, {})
 
+    def document(self, doc_id: int) -> dict[str, Any] | None:
+        """Document ``doc_id`` as stored (its values tagged), ``None`` when there is none."""
+        return parse_database(self.read_bytes(), self.path).get(TABLE, {}).get(str(doc_id))
+
+    def compare_and_set(self, doc_id: int,
+                        change: Callable[[dict[str, Any] | None], tuple[str | None, Any]]
+                        ) -> Any:
+        """Read document ``doc_id`` and maybe replace it, under one hold of the lock (no
+        other process writes in between): ``change(doc)`` returns the new document's JSON
+        (``None``: leave it) and what this call returns."""
+        with self.locked():
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            doc = parse_database(data, self.path).get(TABLE, {}).get(str(doc_id))
+            new, result = change(doc)
+            if new is not None:
+                self._write_locked(doc_id, new, False)
+        return result
+
     def write(self, doc_id: int, doc_json: str, final: bool = False) -> None:
         """Insert or replace document ``doc_id``; ``final`` when it will not change again."""
-        text = member(doc_id, doc_json)
         with self.locked():
-            self._sync()
-            index = self._index
-            key = str(doc_id)
-            fd = os.open(self.path, os.O_RDWR)
-            try:
-                place = index["live"].get(key)
-                if place is None:
-                    self._append(fd, key, text, final)
-                else:
-                    self._replace(fd, key, text, place, final)
-            finally:
-                os.close(fd)
-            if final:
-                index["live"].pop(key, None)
-            if key.isdigit() and int(key) >= index["next_id"]:
-                index["next_id"] = int(key) + 1
-            if index["waste"] > max(_COMPACT_BYTES, index["end"] // 2):
-                self._rebuild(index["next_id"])
+            self._write_locked(doc_id, doc_json, final)
+
+    def _write_locked(self, doc_id: int, doc_json: str, final: bool) -> None:
+        text = member(doc_id, doc_json)
+        self._sync()
+        index = self._index
+        key = str(doc_id)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            place = index["live"].get(key)
+            if place is None:
+                self._append(fd, key, text, final)
             else:
-                self._save_index()
+                self._replace(fd, key, text, place, final)
+        finally:
+            os.close(fd)
+        if final:
+            index["live"].pop(key, None)
+        if key.isdigit() and int(key) >= index["next_id"]:
+            index["next_id"] = int(key) + 1
+        if index["waste"] > max(_COMPACT_BYTES, index["end"] // 2):
+            self._rebuild(index["next_id"])
+        else:
+            self._save_index()
 
     def _append(self, fd: int, key: str, text: bytes, final: bool) -> None:
         index = self._index
