@@ -1,6 +1,7 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run_all.py            # about 30-35 minutes on a 2-core machine
+    python benchmarks/run_all.py            # about 30-35 minutes on a 2-core machine,
+                                            # and 15 more for bench_outage
     python benchmarks/run_all.py --quick    # one round each, to try the harness
 
 Needs Sacred 0.8.7 (``pip install -e '.[bench]'``); the Mongo rows also need pymongo and
@@ -21,6 +22,7 @@ import bench_db_stores
 import bench_import
 import bench_load_runs
 import bench_metrics
+import bench_outage
 import bench_stores
 import bench_sweep
 import bench_xdist
@@ -43,6 +45,8 @@ FULL = {
     "xdist": dict(repeats=3),
     "load_runs": dict(runs=10_000, repeats=3),
     "db_stores": dict(repeats=2, server_repeats=0),
+    #: 3 rounds x 7 stores x 2 sweeps of ~18 s, and a for-good session per store: ~15 min
+    "outage": dict(repeats=3),
 }
 QUICK = {
     "sweep": dict(repeats=1, mongo_repeats=0, cloud_repeats=0),
@@ -54,6 +58,7 @@ QUICK = {
     "xdist": dict(repeats=1),
     "load_runs": dict(runs=2_000, repeats=1),
     "db_stores": dict(repeats=1, server_repeats=0),
+    "outage": dict(repeats=1),
 }
 #: modules written on other branches: run when present (``run(**plan[key])`` -> Section)
 OPTIONAL = {"session": "bench_session", "mongo_roundtrips": "bench_mongo_roundtrips"}
@@ -68,7 +73,8 @@ def _modules() -> dict[str, Any]:
             if hasattr(module, "run"):
                 modules[key] = module
     modules.update({"metrics": bench_metrics, "import": bench_import, "xdist": bench_xdist,
-                    "load_runs": bench_load_runs, "db_stores": bench_db_stores})
+                    "load_runs": bench_load_runs, "db_stores": bench_db_stores,
+                    "outage": bench_outage})
     return modules
 
 

@@ -375,7 +375,7 @@ def _report(given: str | None) -> Path | None:
 
 def _seed_root(config: pytest.Config) -> dict[str, Any]:
     """The session's seed root and group name: an xdist worker takes its controller's (see
-    ``XdistController.pytest_configure_node``), so that the seeds of a group agree."""
+    ``roles.Controller.pytest_configure_node``), so that the seeds of a group agree."""
     given = getattr(config, "workerinput", {}).get("sacred_seeds")
     if given is not None:
         return {"seed_root": int(given["root"]), "group_session": str(given["group"])}

@@ -1,20 +1,28 @@
 """pytest hooks and option registration. Each hook hands over to the module doing the work.
 
-The other pytest hooks of pytest-sacred are on objects registered from here, each for the
-processes that need it:
+Every pytest hook of pytest-sacred is here or on an object registered from here:
 
+- one role object per process, registered in :func:`pytest_configure` under its name, as
+  pytest-xdist registers its ``dsession`` (:mod:`.roles`): ``sacred-controller`` (a plain
+  session or an xdist controller: the workers' seeds and final rows, a worker's usage
+  error), ``sacred-xdist-worker`` (its rows sent to the controller, its usage error a
+  stop), ``sacred-launcher`` (its ``pytest_runtestloop`` submits and follows a job array),
+  ``sacred-queue-worker`` (its ``pytest_runtestloop`` claims and runs queued runs),
+  ``sacred-commands`` (its ``pytest_runtestloop`` runs the print/save commands). The
+  ``pytest_runtestloop`` of the others makes SIGTERM stop the experiments as Ctrl-C does.
+- ``sacred-array-task`` (:class:`.roles.ArrayTask`): inside a task of a job array, the
+  task's reports for the submitting session; passed to ``pytest.main(plugins=)`` by
+  :mod:`.launchers.task`.
 - ``sacred-session`` (:class:`.session.SacredSession`, every process): the seeds of a
-  group as a parameter, store notices with the test reports, a worker's usage error.
-- ``sacred-xdist`` (:class:`.session.XdistController`, the xdist controller): the
-  workers' seeds, and each worker's final word on its runs.
+  group as a parameter, store notices with the test reports.
 - ``sacred-run-hooks`` (:class:`.runner.RunHooks`) and ``sacred-run-hooks-flush``
   (:class:`.runner.TerminalFlush`), registered after collection in a process that runs
-  experiments (plain pytest, an xdist worker, a queue worker, a Slurm task): the per-test
+  experiments (plain pytest, an xdist worker, a queue worker, a task): the per-test
   hooks that make each variant a run.
-- the stores and notifiers (``sacred-<name>``, :mod:`.stores`): ``pytest_sacred_*``
-  hooks; the Slack/Telegram notifiers also put their message on the test's report.
-- a Slurm task's own session gets its report collector through ``pytest.main(plugins=)``
-  (:mod:`.launchers.task`).
+- the stores and notifiers (``sacred-<name>``, :mod:`.stores`, :mod:`.notify`):
+  ``pytest_sacred_*`` hooks; the Slack/Telegram notifiers (:class:`.notify.base.Notifier`)
+  also put their message on the test's report and in the terminal summary.
+- ``sacred-fixtures`` (:mod:`.fixtures`): the fixtures.
 """
 
 from __future__ import annotations
@@ -24,10 +32,8 @@ from typing import Any
 import pytest
 
 from .keys import NAMED_PARAM, STATE
-
-_HOOKS = "sacred-run-hooks"
-#: prefix of the stop message an xdist worker sends for a usage error
-USAGE_STOP = "pytest-sacred usage error: "
+from .roles import RUN_HOOKS, XDIST_WORKER
+from .roles import register as register_role
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,10 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist, config.option.numprocesses = "no", 0
     config.pluginmanager.register(fixtures, "sacred-fixtures")
     config.pluginmanager.register(state, "sacred-session")
-    if getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput"):
-        from .session import XdistController
-
-        config.pluginmanager.register(XdistController(state), "sacred-xdist")
+    register_role(config, state)  # the process's role object (roles.py)
     config.stash[STATE] = state
 
 
@@ -129,50 +132,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if launch:
                 launchers.prepare(config, items, state, before=False)
     except pytest.UsageError as exc:
-        if not hasattr(config, "workerinput"):
+        worker = config.pluginmanager.get_plugin(XDIST_WORKER)
+        if worker is None:
             raise
-        # An xdist worker: raising would be an INTERNALERROR in the controller. Run nothing
-        # and ask the controller to stop with the message instead.
-        items.clear()
-        session.shouldstop = USAGE_STOP + str(exc)
+        worker.stop(session, items, exc)  # raising would be an INTERNALERROR in the controller
         return
     if state.experiments and not state.options.command and not config.pluginmanager.has_plugin(
-            _HOOKS):
+            RUN_HOOKS):
         from .runner import RunHooks, TerminalFlush
 
-        config.pluginmanager.register(RunHooks(state), _HOOKS)
-        config.pluginmanager.register(TerminalFlush(), _HOOKS + "-flush")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """The print/save commands report on the selected experiments instead of running them;
-    a launcher or a queue worker runs the variants its own way; otherwise pytest's loop runs
-    them. From here on SIGTERM stops the experiments as Ctrl-C does."""
-    from .extras import missing_as_usage_error
-
-    state = session.config.stash[STATE]
-    with missing_as_usage_error():
-        if not state.options.command:
-            state.catch_sigterm(session.config.pluginmanager.has_plugin(_HOOKS))
-            if state.options.launches:  # a launcher or a queue worker runs the variants
-                from . import launchers
-
-                return launchers.run(session) or None
-            return None
-        from . import commands
-
-        commands.run(state, session.config.get_terminal_writer().line)
-    return True
+        config.pluginmanager.register(RunHooks(state), RUN_HOOKS)
+        config.pluginmanager.register(TerminalFlush(), RUN_HOOKS + "-flush")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
-    state.close()
-    if hasattr(session.config, "workeroutput"):  # xdist: the controller decides the code
-        session.config.workeroutput["sacred"] = state.final_rows()
+    state.close()  # then an xdist worker sends its rows (roles.XdistWorker)
     if state.usage_error:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     else:

@@ -231,14 +231,6 @@ class SacredSession:
             metafunc.parametrize(SEED_PARAM, [(i, count) for i in range(count)],
                                  ids=[f"seed{i}" for i in range(count)])
 
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        """Under xdist a worker's usage error reaches the controller as an interruption."""
-        from .plugin import USAGE_STOP
-
-        message = str(excinfo.value)
-        if USAGE_STOP in message:
-            self.usage_error = message[message.index(USAGE_STOP):]
-
     # -- after the runs -------------------------------------------------------------------------
 
     def summary_row(self, item: pytest.Item, record: RunRecord) -> dict[str, Any]:
@@ -359,25 +351,3 @@ def short_path(location: str) -> str:
             return relative
     return location
 
-
-class XdistController:
-    """The pytest-sacred role of an xdist controller (registered as ``sacred-xdist``, as
-    xdist registers its ``dsession``): it runs no experiment; it hands its workers the
-    session's seeds and takes each worker's final word on its runs for the summary."""
-
-    def __init__(self, session: SacredSession) -> None:
-        self.session = session
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """The workers derive the seeds of groups from this session's root."""
-        options = self.session.options
-        node.workerinput["sacred_seeds"] = {"root": options.seed_root,
-                                            "group": options.group_session}
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """A worker's final word on its runs (after its queues were done)."""
-        result = getattr(node, "workeroutput", {}).get("sacred")
-        if result:
-            self.session.worker_results.append(result)

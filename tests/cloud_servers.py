@@ -231,6 +231,13 @@ class CutProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
         if listener is not None:
+            # shutdown wakes the thread blocked in accept(): closing alone would leave the
+            # socket listening (that call holds it) until a client connects, so new
+            # connections would be accepted, not refused, and restore() could not bind
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         for conn in conns:
             try:

@@ -129,6 +129,41 @@ def replay_and_check_whole(spill: Path, store: str | Path, *replay_args: str) ->
                                             rel=1e-6)
 
 
+# -- a lock held by another process (the outage of SQLite and TinyDB) ---------------------
+
+#: ``python -c HOLD_SQLITE_LOCK FILE``: an exclusive transaction on an SQLite file, held
+HOLD_SQLITE_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+#: ``python -c HOLD_FILE_LOCK LOCKFILE``: a filelock (TinyDB's metadata.json.lock), held
+HOLD_FILE_LOCK = """
+import sys, time
+import filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def hold_lock(script: str, path: str | Path) -> subprocess.Popen:
+    """Another process holding the lock of ``path`` (``script``: :data:`HOLD_SQLITE_LOCK`
+    or :data:`HOLD_FILE_LOCK`) until it is killed; returns once the lock is taken."""
+    holder = subprocess.Popen([sys.executable, "-c", script, str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    if holder.stdout.readline().strip() != "locked":
+        holder.kill()
+        holder.wait()
+        raise RuntimeError(f"the lock of {path} could not be taken")
+    return holder
+
+
 #: the experiment the launcher tests sweep (``.format(n=...)`` variants), through Slurm
 #: (test_slurm.py) or submitit's local executor (test_launcher_local.py)
 LAUNCHER_SWEEP = """

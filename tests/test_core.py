@@ -25,8 +25,11 @@ def test_run_is_exported_and_shows_only_the_users_attributes(pytester: pytest.Py
             public = {n for n in dir(sacred_run) if not n.startswith("__")}
             assert public == {"_id", "_record", "config", "info", "log_scalar", "add_artifact",
                               "open_resource", "add_resource", "result", "experiment_info",
-                              "host_info", "meta_info", "start_time", "stop_time", "status"}, public
-            for name in ("_id", "status", "start_time", "stop_time", "experiment_info"):
+                              "host_info", "meta_info", "start_time", "stop_time", "status",
+                              "resumed"}, public
+            assert sacred_run.resumed == 0  # a first start
+            for name in ("_id", "status", "start_time", "stop_time", "experiment_info",
+                         "resumed"):
                 with pytest.raises(AttributeError):
                     setattr(sacred_run, name, None)
             with pytest.raises(TypeError):

@@ -717,15 +717,6 @@ def test_text_that_is_not_unicode_and_overlong_metric_names(pytester: pytest.Pyt
 
 # -- the store out of reach for good: spilled, then replayed whole ----------------------
 
-HOLD_SQLITE = """
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(600)
-"""
-
-
 def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
         pytester: pytest.Pytester, new_url: Callable[[], str]) -> None:
     """Mid-session the server becomes unreachable (its connections cut, new ones refused)
@@ -733,7 +724,7 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
     on without waiting for it, their events are spilled (exit 6), the spill names the
     store without a password, and the replay writes every run whole."""
     from cloud_servers import CutProxy
-    from helpers import outage_session, replay_and_check_whole
+    from helpers import HOLD_SQLITE_LOCK, hold_lock, outage_session, replay_and_check_whole
 
     url = new_url()
     holders: list[subprocess.Popen] = []
@@ -742,11 +733,7 @@ def test_store_gone_for_good_spills_and_replay_writes_every_run_whole(
         store, extra = url, ("--sacred-lock-timeout=0.2",)
 
         def cut() -> None:
-            holder = subprocess.Popen([sys.executable, "-c", HOLD_SQLITE,
-                                       url.removeprefix("sqlite:///")],
-                                      stdout=subprocess.PIPE, text=True)
-            holders.append(holder)
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            holders.append(hold_lock(HOLD_SQLITE_LOCK, url.removeprefix("sqlite:///")))
     else:
         proxy = CutProxy(5432 if new_url.kind == "postgresql" else 3306)  # type: ignore[attr-defined]
         store, extra = url.replace("@127.0.0.1/", f"@127.0.0.1:{proxy.port}/"), ()
@@ -775,3 +762,58 @@ def test_sql_password_left_out_of_the_spill_header() -> None:
     spec = SqlObserver("postgresql://user:s3cret@db.example/runs").store_spec()
     assert spec["url"] == "postgresql://user:***@db.example/runs"
     assert "s3cret" not in json.dumps(spec)
+
+
+@pytest.mark.system  # the lock is held by another process
+def test_a_queued_run_claiming_its_provisional_id_does_not_hand_it_out_again(
+        tmp_path: Path) -> None:
+    """Runs named while the database was away (ids 2, 3) are inserted by their queued
+    first events once it is back. Inserting run 2 used to set the next id to 3, so a run
+    named then took id 3 and the queued run 3 was refused ("already exists": spilled,
+    exit 6). SQLite's lock stands in for the outage; the id logic is every dialect's."""
+    from datetime import datetime
+
+    from helpers import HOLD_SQLITE_LOCK, hold_lock
+
+    from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.sql.writer import SqlObserver
+    from pytest_sacred.stores.write_queue import StoreQueue
+
+    path = tmp_path / "runs.db"
+    observer = SqlObserver(f"sqlite:///{path}", lock_timeout=0.2)
+    observer.open()
+    failures: list[tuple] = []
+    queue = StoreQueue(observer, 60, SpillWriter(tmp_path / "_spill", "sql",
+                                                 observer.store_spec()),
+                       lambda *args, **kwargs: failures.append(args), lambda message: None,
+                       inline=True)  # each write done when its hook returns
+    observer.queue = queue
+    ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
+
+    def allocate(n: int) -> int:
+        return observer.pytest_sacred_allocate_id(ex_info=ex_info, config={"n": n},
+                                                  meta_info={"command": "test_e"})
+
+    def start(run_id: int, n: int) -> None:
+        observer.pytest_sacred_started_event(
+            run_id=run_id, ex_info=ex_info, command="test_e", host_info={"hostname": "h"},
+            start_time=datetime(2026, 1, 1), config={"n": n}, meta_info={"command": "test_e"})
+
+    ids = {0: allocate(0)}
+    start(ids[0], 0)
+    holder = hold_lock(HOLD_SQLITE_LOCK, path)
+    try:
+        ids[1], ids[2] = allocate(1), allocate(2)  # named without the database
+    finally:
+        holder.kill()
+        holder.wait()
+    start(ids[1], 1)  # the queue writes the first of them: the database answers again
+    ids[3] = allocate(3)
+    assert len(set(ids.values())) == 4, ids
+    start(ids[2], 2)
+    start(ids[3], 3)
+    queue.close()
+    assert failures == []
+    with open_reader(f"sqlite:///{path}") as reader:
+        assert sorted((r.id, r.config["n"]) for r in reader.list_runs()) == sorted(
+            (run_id, n) for n, run_id in ids.items())

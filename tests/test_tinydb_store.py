@@ -415,16 +415,6 @@ def test_load_runs_and_the_command_read_the_store(store: dict) -> None:
 
 # -- the store out of reach for good: spilled, then replayed whole ----------------------
 
-HOLD_LOCK = """
-import sys, time
-import filelock
-lock = filelock.FileLock(sys.argv[1])
-lock.acquire()
-print("locked", flush=True)
-time.sleep(600)
-"""
-
-
 @pytest.mark.parametrize("retry", ["1", "0"])
 def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
         pytester: pytest.Pytester, retry: str) -> None:
@@ -432,17 +422,13 @@ def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
     --sacred-lock-timeout: the runs go on, their events are spilled (exit 6; with
     --sacred-store-retry=0 at the first failure, no retry), and the replay, the lock free
     again, writes every run whole."""
-    from helpers import outage_session, replay_and_check_whole
+    from helpers import HOLD_FILE_LOCK, hold_lock, outage_session, replay_and_check_whole
 
     store = pytester.path / "tiny"
     holders: list[subprocess.Popen] = []
 
     def cut() -> None:
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK,
-                                   str(store / "metadata.json.lock")],
-                                  stdout=subprocess.PIPE, text=True)
-        holders.append(holder)
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        holders.append(hold_lock(HOLD_FILE_LOCK, store / "metadata.json.lock"))
 
     try:
         out, spill = outage_session(pytester.path, cut, "tinydb", f"--sacred-tinydb={store}",
@@ -457,3 +443,54 @@ def test_lock_held_for_good_spills_and_replay_writes_every_run_whole(
     header = json.loads(spill.read_text().splitlines()[0])
     assert header["store"] == {"kind": "tinydb", "directory": str(store), "lock_timeout": 0.2}
     replay_and_check_whole(spill, store)
+
+
+@pytest.mark.system  # the lock is held by another process
+def test_a_run_named_once_the_lock_is_free_takes_no_id_a_queued_run_holds(
+        tmp_path: Path) -> None:
+    """A run named while the lock was held has an id the file does not know yet (its
+    queued first write claims it). The lock free again and the store answering before
+    that write is done, the next run must not be handed the same id from the file: it
+    was, and the queued run was then refused as "taken meanwhile" (spilled, exit 6)."""
+    from datetime import datetime
+
+    from helpers import HOLD_FILE_LOCK, hold_lock
+
+    from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.tinydb.writer import TinyDbObserver
+    from pytest_sacred.stores.write_queue import StoreQueue
+
+    store = tmp_path / "tiny"
+    observer = TinyDbObserver(store, lock_timeout=0.2)
+    observer.open()
+    failures: list[tuple] = []
+    queue = StoreQueue(observer, 60, SpillWriter(tmp_path / "_spill", "tinydb",
+                                                 observer.store_spec()),
+                       lambda *args, **kwargs: failures.append(args), lambda message: None,
+                       inline=True)
+    observer.queue = queue
+
+    def start(run_id: int) -> None:
+        observer.pytest_sacred_started_event(
+            run_id=run_id, ex_info={"name": "e", "base_dir": str(tmp_path), "sources": []},
+            command="test_e", host_info={"hostname": "h"}, start_time=datetime(2026, 1, 1),
+            config={"run": run_id}, meta_info={"command": "test_e"})
+
+    first = observer.pytest_sacred_allocate_id()
+    start(first)
+    holder = hold_lock(HOLD_FILE_LOCK, store / "metadata.json.lock")
+    try:
+        during = observer.pytest_sacred_allocate_id()  # named without the file
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not queue.down  # no write has met the lock: the store looks healthy
+    after = observer.pytest_sacred_allocate_id()
+    assert len({first, during, after}) == 3
+    start(during)  # the queued first write of the run named during the lock
+    start(after)
+    queue.close()
+    assert failures == []
+    with open_reader(store) as reader:
+        assert sorted((r.id, r.config["run"]) for r in reader.list_runs()) == [
+            (first, first), (during, during), (after, after)]

@@ -67,24 +67,39 @@ def prepare(config: pytest.Config, items: list[pytest.Item], state: Any, before:
         claim_all(state.observers, plan["resume"])
 
 
-def run(session: pytest.Session) -> bool:
-    """``pytest_runtestloop`` for these sessions: submit and follow tasks, or be a worker.
-    ``False`` leaves the ordinary test loop to pytest (a plain re-run)."""
+def _plan(session: pytest.Session) -> tuple[dict[str, Any], Any] | None:
+    """The launch prepared in ``pytest_collection_modifyitems`` and the session's state;
+    ``None`` when no experiment is selected (pytest's loop runs the rest)."""
     from ..keys import LAUNCH_KEY, STATE
 
     plan = session.config.stash.get(LAUNCH_KEY, None)
     state = session.config.stash[STATE]
     if plan is None or not state.experiments:
+        return None
+    return plan, state
+
+
+def launch(session: pytest.Session) -> bool:
+    """The launcher's ``pytest_runtestloop`` (:class:`pytest_sacred.roles.Launcher`):
+    submit the tasks and follow them. ``False`` leaves the test loop to pytest."""
+    prepared = _plan(session)
+    if prepared is None:
         return False
-    opts = plan["options"]
-    if opts.launcher:
-        from .array import launch
+    plan, state = prepared
+    from .array import launch as submit_and_follow
 
-        launch(session, plan["executor"], opts, state.observers)
-        return True
-    if opts.run_queued:
-        from .queued_runs import work
+    submit_and_follow(session, plan["executor"], plan["options"], state.observers)
+    return True
 
-        work(session, opts.worker_idle, opts.requeue_dead)
-        return True
-    return False
+
+def work(session: pytest.Session) -> bool:
+    """The queue worker's ``pytest_runtestloop`` (:class:`pytest_sacred.roles.QueueWorker`):
+    claim and run queued runs. ``False`` leaves the test loop to pytest."""
+    prepared = _plan(session)
+    if prepared is None:
+        return False
+    opts = prepared[0]["options"]
+    from .queued_runs import work as claim_and_run
+
+    claim_and_run(session, opts.worker_idle, opts.requeue_dead)
+    return True

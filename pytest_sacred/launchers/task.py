@@ -2,8 +2,10 @@
 
 It returns, per node id, pytest's own reports (serialized as pytest-xdist sends them, so
 the submitting session shows each failure as pytest would have, its summary line
-included) and the summary rows of its runs. Kept importable without the rest of the
-plugin: submitit pickles :func:`run_pytest` by reference.
+included) and the summary rows of its runs, gathered by the task's role object
+(:class:`pytest_sacred.roles.ArrayTask`, registered as ``sacred-array-task``). Kept
+importable without the rest of the plugin: submitit pickles :func:`run_pytest` by
+reference.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..payloads import MetaInfo
 from ..signals import RunStopped, slurm_job
 
 #: the file, in the task's folder, where each run's id is written when it starts: the
@@ -51,58 +52,51 @@ class TaskResult:
     outcomes: list[Outcome]
 
 
-class _Collect:
-    """Gathers the reports of the task's session and writes started runs' ids."""
-
-    priority = -1000  # after every store: the run's id is known
+class TaskReports:
+    """What the task's session reported, per node id, and the ids of the runs it started
+    (written to the runs file at once). Fed by the task's role,
+    :class:`pytest_sacred.roles.ArrayTask`."""
 
     def __init__(self, runs_file: str | None) -> None:
         self.outcomes: dict[str, Outcome] = {}
-        self._current = ""
+        #: the node id pytest is running
+        self.current = ""
         self.interrupted_by = "interrupted"
         self._runs_file = runs_file
-        self._config: Any = None
+        #: the task's pytest config, once configured
+        self.config: Any = None
         #: the runs a signal stopped, by node id (a requeued task resumes them)
         self.stopped: dict[str, int] = {}
 
-    def pytest_configure(self, config: Any) -> None:
-        self._config = config
-
-    def pytest_runtest_logreport(self, report: Any) -> None:
+    def add(self, report: Any) -> None:
+        """One of pytest's reports, serialized as pytest-xdist sends it."""
         out = self.outcomes.setdefault(report.nodeid, Outcome(report.nodeid, "passed"))
-        out.reports.append(self._config.hook.pytest_report_to_serializable(
-            config=self._config, report=report))
+        out.reports.append(self.config.hook.pytest_report_to_serializable(
+            config=self.config, report=report))
         if report.failed:
             out.outcome = "failed"
         elif report.skipped and out.outcome == "passed":
             out.outcome = "skipped"
 
-    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+    def interrupted(self, value: BaseException) -> None:
         """Why the session stopped (Slurm's time limit, scancel, preemption, Ctrl-C)."""
-        value = excinfo.value
         self.interrupted_by = value.ended_by if isinstance(value, RunStopped) else (
             str(value) or type(value).__name__)
 
-    def pytest_sessionfinish(self, session: Any) -> None:
-        """Runs stopped by a signal get no report; the session keeps their rows."""
-        from pytest_sacred.keys import STATE
-
-        state = session.config.stash.get(STATE, None)
-        for row in state.interrupted_rows if state is not None else []:
-            out = self.outcomes.setdefault(self._current, Outcome(self._current, "failed"))
+    def stopped_runs(self, rows: list[dict[str, Any]]) -> None:
+        """Runs stopped by a signal get no report; the session kept their ``rows``."""
+        for row in rows:
+            out = self.outcomes.setdefault(self.current, Outcome(self.current, "failed"))
             out.outcome = "failed"
             out.longrepr += f"run {row['id']} {row['status']}: {self.interrupted_by}\n"
             out.rows.append(row)
             if row.get("id") is not None:
-                self.stopped[self._current] = row["id"]
+                self.stopped[self.current] = row["id"]
 
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self._current = nodeid
-
-    def pytest_sacred_started_event(self, run_id: int | None, meta_info: MetaInfo) -> None:
+    def started(self, run_id: int | None, nodeid: str) -> None:
         if self._runs_file and run_id is not None:
             with open(self._runs_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"id": run_id, "nodeid": meta_info["pytest"]["nodeid"]}) + "\n")
+                f.write(json.dumps({"id": run_id, "nodeid": nodeid}) + "\n")
 
 
 def _preemption_signal() -> signal.Signals:
@@ -166,9 +160,12 @@ def _on_preemption_signal(requeue: Requeueing | None = None) -> Any:
 
 
 def _run(args: list[str], cwd: str, folder: str | None,
-         plugins: list[Any]) -> tuple[int, _Collect]:
-    """``pytest args`` in ``cwd`` with ``plugins``; its exit code and what it reported."""
+         resume: dict[str, int]) -> tuple[int, TaskReports]:
+    """``pytest args`` in ``cwd``, resuming the ``resume`` runs; its exit code and what it
+    reported."""
     import pytest
+
+    from ..roles import ArrayTask
 
     os.chdir(cwd)
     runs_file = None
@@ -177,9 +174,9 @@ def _run(args: list[str], cwd: str, folder: str | None,
         job_id = (f"{job_id}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job_id
                   else os.environ.get("SLURM_JOB_ID") or str(os.getpid()))
         runs_file = os.path.join(folder, RUNS_FILE.format(job_id=job_id))
-    collect = _Collect(runs_file)
-    code = pytest.main(list(args), plugins=[collect, *plugins])
-    return int(code), collect
+    reports = TaskReports(runs_file)
+    code = pytest.main(list(args), plugins=[ArrayTask(reports, resume)])
+    return int(code), reports
 
 
 def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResult:
@@ -187,35 +184,30 @@ def run_pytest(args: list[str], cwd: str, folder: str | None = None) -> TaskResu
     # Slurm's SIGTERM (time limit, scancel, preemption), which submitit only logs, ends
     # the running run: the plugin makes it an interrupt while experiments run
     _on_preemption_signal()
-    code, collect = _run(args, cwd, folder, [])
-    return TaskResult(code, list(collect.outcomes.values()))
+    code, reports = _run(args, cwd, folder, {})
+    return TaskResult(code, list(reports.outcomes.values()))
 
 
-class _Resume:
-    """In a requeued task's session: continue the runs its earlier time slot stopped,
-    each under its own id (claimed as ``--sacred-resume`` claims them), once the
-    session is collected and checked."""
+def resume_runs(session: Any, runs: dict[str, int]) -> None:
+    """In a requeued task's session, once it is collected and checked: continue the runs
+    its earlier time slot stopped, each under its own id (claimed as ``--sacred-resume``
+    claims them)."""
+    import pytest
 
-    def __init__(self, runs: dict[str, int]) -> None:
-        self.runs = runs
+    from pytest_sacred import resume
+    from pytest_sacred.keys import STATE
 
-    def pytest_collection_finish(self, session: Any) -> None:
-        import pytest
-
-        from pytest_sacred import resume
-        from pytest_sacred.keys import STATE
-
-        state = session.config.stash[STATE]
-        items = {item.nodeid: item for item in state.experiments}
-        store, observer = resume.store_for(state.observers, REQUEUE_OPTION)
-        for nodeid, run_id in self.runs.items():
-            item = items.get(nodeid)
-            if item is None:
-                raise pytest.UsageError(
-                    f"{REQUEUE_OPTION}: the requeued task did not collect {nodeid} "
-                    f"again, so run {run_id} cannot be resumed; resume it by hand with "
-                    f"--sacred-resume {run_id}")
-            resume.resume(item, run_id, observer, store)
+    state = session.config.stash[STATE]
+    items = {item.nodeid: item for item in state.experiments}
+    store, observer = resume.store_for(state.observers, REQUEUE_OPTION)
+    for nodeid, run_id in runs.items():
+        item = items.get(nodeid)
+        if item is None:
+            raise pytest.UsageError(
+                f"{REQUEUE_OPTION}: the requeued task did not collect {nodeid} "
+                f"again, so run {run_id} cannot be resumed; resume it by hand with "
+                f"--sacred-resume {run_id}")
+        resume.resume(item, run_id, observer, store)
 
 
 def _finished(out: Outcome) -> bool:
@@ -268,13 +260,12 @@ class Requeueing:
     def __call__(self, args: list[str], cwd: str, folder: str | None = None) -> TaskResult:
         self._next_args, self._stopping = None, False
         submitit_handler = _on_preemption_signal(self)
-        plugins = [_Resume(dict(self.resume))] if self.resume else []
-        code, collect = _run(args, cwd, folder, plugins)
+        code, reports = _run(args, cwd, folder, dict(self.resume))
         signum = _preemption_signal()
         signal.signal(signum, signal.SIG_IGN)  # the slot's work is over: no requeue now
-        done = [out for nodeid, out in collect.outcomes.items()
-                if _finished(out) and nodeid not in collect.stopped]
-        outcomes = [*self.finished, *collect.outcomes.values()]
+        done = [out for nodeid, out in reports.outcomes.items()
+                if _finished(out) and nodeid not in reports.stopped]
+        outcomes = [*self.finished, *reports.outcomes.values()]
         if any(out.outcome == "failed" for out in self.finished) and code == 0:
             code = 1  # pytest.ExitCode.TESTS_FAILED, as if in one session
         requeue = self._stopping and self.requeued < self.limit
@@ -286,7 +277,7 @@ class Requeueing:
             return TaskResult(code, outcomes)  # stopped after its last run: nothing to resume
         self.finished += done
         self.resume = {**{n: r for n, r in self.resume.items() if n not in finished},
-                       **collect.stopped}
+                       **reports.stopped}
         self._next_args = [a for a in args if a not in finished]
         self.requeued += 1
         # submitit's handler calls checkpoint(), requeues the task and exits the process

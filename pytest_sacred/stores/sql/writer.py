@@ -406,7 +406,9 @@ class SqlObserver(Observer):
                     raise
                 candidate = None if not given else candidate
                 continue
-            self._next_id = candidate + 1
+            # a queued run claiming its provisional id (named while the database was away)
+            # must not move the next id back among the provisional ids handed out after it
+            self._next_id = max(self._next_id or 0, candidate + 1)
             return candidate
         raise StoreError(f"no free run id in {redact_url(self.url)} after "
                          f"{_MAX_ID_ATTEMPTS} attempts")

@@ -186,8 +186,11 @@ class TinyDbObserver(Observer):
     def pytest_sacred_allocate_id(self) -> int:
         """Reserve the next id; while another process holds the file's lock past the
         timeout, name the run without it (the id after this process's last one, claimed
-        by the run's first write, or the run renamed at replay)."""
-        if self.queue is not None and self.queue.down:
+        by the run's first write, or the run renamed at replay). So do the runs after it
+        until those first writes are done: the file knows nothing of such an id, and would
+        hand it out again to a run named once the lock is free, its queued owner then
+        refused as "taken meanwhile"."""
+        if self.queue is not None and (self.queue.down or self._provisional):
             return self._provisional_id()
         try:
             run_id: int = self._metadata().reserve_id()
@@ -216,6 +219,7 @@ class TinyDbObserver(Observer):
         metadata = self._metadata()
         if run_id in self._provisional:
             if not metadata.claim_id(run_id):
+                self._provisional.discard(run_id)  # refused: the next runs need not wait
                 raise RunExists(f"run id {run_id}, chosen while {metadata.path} was locked, "
                                 "was taken meanwhile")
             self._provisional.discard(run_id)
