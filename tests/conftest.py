@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,21 @@ SYSTEM_FIXTURES = frozenset({
     "moto", "gcs", "omniboard_bin",  # S3, GCS and Omniboard servers
     "store_under_test",  # a store of every kind (stores_under_test.py)
     "new_url", "postgres_url",  # the machine's PostgreSQL and MariaDB
+    "report_store", "served", "browser",  # test_report.py: pytest sessions, serve, chromium
 })
+
+#: the repository whose tests/ this conftest belongs to
+REPO = Path(__file__).resolve().parent.parent
+
+#: at most this many xdist workers run the suite by default (``-n`` given wins)
+SUITE_WORKERS = 2
+
+#: set by a suite run that started xdist workers by default, for its workers and every process
+#: under them: no session below one that distributes the suite distributes again
+DISTRIBUTED_ENV = "PYTEST_SACRED_SUITE_DISTRIBUTED"
+
+#: set on the config of a session :func:`pytest_cmdline_main` distributed
+_DISTRIBUTED = pytest.StashKey[bool]()
 
 #: where a test not marked ``system`` that starts a subprocess is noted (see _audit)
 _running: list[pytest.Item] = []
@@ -37,6 +53,69 @@ _SPAWNED = pytest.StashKey[list[str]]()
 class SystemMarkMissing(pytest.PytestWarning):
     """A test started a subprocess without being marked ``system``: ``-m "not system"``
     would run it in the quick loop. Use a fixture of SYSTEM_FIXTURES or mark it."""
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def why_serial(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why this session runs in one process, or None when it is a run of this suite that
+    xdist distributes over :data:`SUITE_WORKERS` workers by default.
+
+    Every condition guards against workers starting workers: an xdist worker runs
+    ``pytest_cmdline_main`` too (with ``-n`` reset), and a pytest started inside a test
+    inherits the environment of the worker or controller that runs the test."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return "pytest-xdist is not installed or -p no:xdist was given"
+    if hasattr(config, "workerinput") or "PYTEST_XDIST_WORKER" in environ:
+        return "this process is an xdist worker or was started inside one"
+    if DISTRIBUTED_ENV in environ:
+        return "started inside a suite run that distributes its tests"
+    if config.rootpath != REPO:
+        return f"the rootdir {config.rootpath} is not the repository {REPO}"
+    chosen = {(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args}
+    if chosen != {REPO / "tests"}:
+        return "not the whole tests/ directory was given (-n 2 distributes a part too)"
+    option = config.option
+    if option.numprocesses is not None or option.dist != "no" or option.tx:
+        return "-n, --dist or --tx was given"
+    if option.collectonly or config.getoption("usepdb", False):
+        return "--collect-only or --pdb was given"
+    if _cores() < 2:
+        return "this machine has one core"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The suite runs on :data:`SUITE_WORKERS` xdist workers unless :func:`why_serial` says
+    otherwise; ``-n 0`` runs it in one process, where it passes too. An initial conftest's
+    tryfirst hook runs before xdist's, which turns the option into workers; an ini
+    ``addopts`` would also distribute the README's example run.
+
+    ``--dist loadfile``: a module's tests run in one worker, one after the other, so its
+    module fixtures are made once (test_report.py's stores and browser) and what one module
+    shares is never used from two workers at once (the one Slurm node of test_slurm.py,
+    the npm install of test_omniboard.py). ``loadgroup`` would group by ``xdist_group``
+    marks, but pytest-xdist 3.8 adds the group to ``item._nodeid``, which pytest 9.2 no
+    longer reads: the groups were spread over the workers."""
+    if why_serial(config) is None:
+        config.option.numprocesses = min(SUITE_WORKERS, _cores())
+        config.option.dist = "loadfile"
+        os.environ[DISTRIBUTED_ENV] = "1"
+        config.stash[_DISTRIBUTED] = True
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Says that the workers are the suite's default, and how to run it in one process."""
+    if config.stash.get(_DISTRIBUTED, False):
+        return (f"tests/conftest.py: {config.option.numprocesses} xdist workers, --dist "
+                "loadfile (-n 0 runs the suite in one process)")
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,6 +134,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _audit_installed:
         sys.addaudithook(_audit)
         _audit_installed.append(True)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # started with ``&`` from a non-interactive shell (nohup, CI scripts), which ignores
+        # SIGINT: the sessions the tests start would inherit that, and the tests sending
+        # them Ctrl-C would find it ignored. The workers xdist starts later inherit this.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _audit_installed: list[bool] = []

@@ -165,3 +165,33 @@ def hold_lock(script: str, path: str | Path) -> subprocess.Popen:
         holder.wait()
         raise RuntimeError(f"the lock of {path} could not be taken")
     return holder
+
+
+#: the experiment the launcher tests sweep (``.format(n=...)`` variants), through Slurm
+#: (test_slurm.py) or submitit's local executor (test_launcher_local.py)
+LAUNCHER_SWEEP = """
+import os
+import pytest
+from pytest_sacred import config
+
+@config
+def scale():
+    return 10
+
+@pytest.mark.experiment
+@pytest.mark.parametrize("x", range({n}))
+def test_svm(x, scale):
+    print("variant", x, "array task", os.environ.get("SLURM_ARRAY_TASK_ID"))
+    return x * scale
+"""
+
+
+def run_info(store: Path, run_id: int | str) -> dict:
+    """info.json of a stored run."""
+    return json.loads((Path(store) / str(run_id) / "info.json").read_text())
+
+
+def nothing_submitted(project: Path, runs_dir: Path) -> None:
+    """A launcher refused its input before submitting: no task folder, no stored run."""
+    assert not (project / "slurm-logs").exists()
+    assert not runs_dir.exists() or not stored_runs(runs_dir)

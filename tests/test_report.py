@@ -123,7 +123,7 @@ def _session(directory: Path, *options: str, env: dict[str, str] | None = None,
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def report_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A store of each kind holding :data:`EXPECTED` (tests must not change it)."""
     directory = tmp_path_factory.mktemp(f"report_{request.param}")
     options, name = _store_options(request.param, directory)
@@ -222,7 +222,7 @@ def differing(configs: list[dict[str, Any]]) -> set[str]:
     return {k for k in keys if len({json.dumps(f.get(k, "<missing>")) for f in flats}) > 1}
 
 
-def check_page(watched: Watched, store: str) -> None:
+def check_page(watched: Watched, report_store: str) -> None:
     """What every page of :data:`EXPECTED` must do, file or live."""
     from pytest_sacred.readers import open_reader
 
@@ -256,7 +256,7 @@ def check_page(watched: Watched, store: str) -> None:
     assert legend == ["step", "#1 C=0.5", "#2 C=2"]
     assert pixels_near(page, ".chart[data-metric=loss]", FIRST) > 100
     assert pixels_near(page, ".chart[data-metric=loss]", SECOND) > 100
-    with open_reader(store) as reader:
+    with open_reader(report_store) as reader:
         configs = [reader.get_run(i).config for i in (1, 2)]
     keys = page.eval_on_selector_all("#config-diff tr[data-key]",
                                      "rows => rows.map(r => r.dataset.key)")
@@ -266,7 +266,7 @@ def check_page(watched: Watched, store: str) -> None:
         page.click(".chart[data-metric=loss] button")
     lines = Path(download.value.path()).read_text().splitlines()
     assert lines[0] == "run,metric,step,value"
-    with open_reader(store) as reader:
+    with open_reader(report_store) as reader:
         stored = [reader.metric(i, "loss") for i in (1, 2)]
     expected = [[str(i), '"loss"', str(step)] for i, metric in ((1, stored[0]), (2, stored[1]))
                 for step in metric.steps]
@@ -298,50 +298,50 @@ def check_page(watched: Watched, store: str) -> None:
 # -- the report file -------------------------------------------------------------------------------
 
 
-def test_report_file_in_chromium(store: str, browser: Any, tmp_path: Path) -> None:
+def test_report_file_in_chromium(report_store: str, browser: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    proc = cli("report", store, "-o", str(out))
+    proc = cli("report", report_store, "-o", str(out))
     assert f"wrote 4 runs to {out}" in proc.stderr
     watched = open_page(browser, out.as_uri())
-    check_page(watched, store)
+    check_page(watched, report_store)
     watched.check_clean("file://")
 
 
-def test_report_filters_as_ls(store: str, tmp_path: Path) -> None:
+def test_report_filters_as_ls(report_store: str, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    cli("report", store, "--experiment", "svm", "--where", "config.C > 1", "-o", str(out))
+    cli("report", report_store, "--experiment", "svm", "--where", "config.C > 1", "-o", str(out))
     assert [r["id"] for r in embedded(out)["runs"]] == [2, 3]
     for where in ("metrics.loss.last < 0", "metrics.acc.max < 0.5 and config.C > 1"):
-        listed = json.loads(cli("ls", store, "--where", where, "--json").stdout)
-        cli("report", store, "--where", where, "-o", str(out))
+        listed = json.loads(cli("ls", report_store, "--where", where, "--json").stdout)
+        cli("report", report_store, "--where", where, "-o", str(out))
         assert [r["id"] for r in embedded(out)["runs"]] == [r["id"] for r in listed]
         assert listed  # the filter keeps some runs, and not all
         assert len(listed) < len(EXPECTED)
-    cli("report", store, "1", "4", "-o", str(out))
+    cli("report", report_store, "1", "4", "-o", str(out))
     assert [r["id"] for r in embedded(out)["runs"]] == [1, 4]
-    cli("report", store, "--status", "FAILED", "-o", str(out))
+    cli("report", report_store, "--status", "FAILED", "-o", str(out))
     document = embedded(out)
     (run,) = document["runs"]
     assert (run["id"], run["status"], run["finals"]["acc"]) == (3, "FAILED", 0.8)
     assert run["metrics"]["loss"]["count"] == 300 and run["metrics"]["loss"]["full"]
 
 
-def test_report_usage_errors(store: str, tmp_path: Path) -> None:
+def test_report_usage_errors(report_store: str, tmp_path: Path) -> None:
     missing = tmp_path / "no" / "r.html"
-    assert "does not exist" in cli("report", store, "-o", str(missing), code=2).stderr
-    assert "--points 'x'" in cli("report", store, "--points", "x", "-o",
+    assert "does not exist" in cli("report", report_store, "-o", str(missing), code=2).stderr
+    assert "--points 'x'" in cli("report", report_store, "--points", "x", "-o",
                                  str(tmp_path / "r.html"), code=2).stderr
     assert "cannot read the store" in cli("report", str(tmp_path / "nothing"), "-o",
                                           str(tmp_path / "r.html"), code=3).stderr
-    assert "no column" in cli("report", store, "--where", "config.nope > 1", "-o",
+    assert "no column" in cli("report", report_store, "--where", "config.nope > 1", "-o",
                               str(tmp_path / "r.html"), code=2).stderr
     assert "cannot read the store" in cli("serve", str(tmp_path / "nothing"), code=3).stderr
-    assert "--port 70000" in cli("serve", store, "--port", "70000", code=2).stderr
+    assert "--port 70000" in cli("serve", report_store, "--port", "70000", code=2).stderr
 
 
-def test_points_option_thins_the_curves(store: str, tmp_path: Path) -> None:
+def test_points_option_thins_the_curves(report_store: str, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    cli("report", store, "1", "--points", "20", "-o", str(out))
+    cli("report", report_store, "1", "--points", "20", "-o", str(out))
     loss = embedded(out)["runs"][0]["metrics"]["loss"]
     assert not loss["full"] and len(loss["steps"]) <= 22
     assert loss["steps"][0] == 0 and loss["steps"][-1] == 299
@@ -351,7 +351,7 @@ def test_points_option_thins_the_curves(store: str, tmp_path: Path) -> None:
 # -- units ---------------------------------------------------------------------------------------
 
 
-def test_point_budget_is_shared_among_every_curve(store: str,
+def test_point_budget_is_shared_among_every_curve(report_store: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The report's points are shared out among all curves of all its runs."""
     from pytest_sacred import report
@@ -359,7 +359,7 @@ def test_point_budget_is_shared_among_every_curve(store: str,
 
     monkeypatch.setattr(report, "POINT_BUDGET", 600)
     monkeypatch.setattr(report, "MIN_POINTS", 4)
-    with open_reader(store) as reader:
+    with open_reader(report_store) as reader:
         document = report.runs_document([(reader, dict.fromkeys(EXPECTED, "run"))])
     assert document["points"] == 100  # 600 points, 6 curves: loss and acc of runs 1 to 3
     loss = document["runs"][0]["metrics"]["loss"]
@@ -389,13 +389,13 @@ def test_thin_keeps_every_extreme_and_both_ends() -> None:
     assert None not in thinned["values"][1:-1]
 
 
-@pytest.mark.parametrize("store", ["file"], indirect=True)  # edits a copy of it
-def test_died_shows_as_ls_shows_it(tmp_path: Path, store: str) -> None:
+@pytest.mark.parametrize("report_store", ["file"], indirect=True)  # edits a copy of it
+def test_died_shows_as_ls_shows_it(tmp_path: Path, report_store: str) -> None:
     """A RUNNING run whose heartbeat stopped long ago is DIED? in the page, as in ``ls``."""
     import shutil
 
     copy = tmp_path / "runs"
-    shutil.copytree(store, copy)
+    shutil.copytree(report_store, copy)
     run_json = copy / "3" / "run.json"
     record = json.loads(run_json.read_text())
     record.update(status="RUNNING", heartbeat="2020-01-01T00:00:00", stop_time=None)
@@ -407,15 +407,15 @@ def test_died_shows_as_ls_shows_it(tmp_path: Path, store: str) -> None:
     assert [r["status"] for r in listed if r["id"] == 3] == ["DIED?"]
 
 
-@pytest.mark.parametrize("store", ["file"], indirect=True)  # edits a copy of it
-def test_run_view_marks_updates_and_failing_checks(tmp_path: Path, store: str,
+@pytest.mark.parametrize("report_store", ["file"], indirect=True)  # edits a copy of it
+def test_run_view_marks_updates_and_failing_checks(tmp_path: Path, report_store: str,
                                                    browser: Any) -> None:
     """Config entries set by --sacred-with are marked; a regression verdict in
     ``info.regression`` (any dict) is shown, its failing entries highlighted."""
     import shutil
 
     copy = tmp_path / "runs"
-    shutil.copytree(store, copy)
+    shutil.copytree(report_store, copy)
     run_json = copy / "2" / "run.json"
     record = json.loads(run_json.read_text())
     record["meta"]["config_updates"] = {"optimizer": {"lr": 0.1}}
@@ -449,9 +449,9 @@ def test_run_view_marks_updates_and_failing_checks(tmp_path: Path, store: str,
 
 
 @pytest.fixture
-def served(store: str) -> Iterator[str]:
+def served(report_store: str) -> Iterator[str]:
     """``pytest-sacred serve STORE --port 0`` running; yields its address."""
-    proc = subprocess.Popen([sys.executable, "-m", "pytest_sacred", "serve", store, "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "pytest_sacred", "serve", report_store, "--port",
                              "0"], env=_env(), stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
@@ -475,8 +475,8 @@ def fetch(url: str, method: str = "GET", host: str | None = None) -> tuple[int, 
         return exc.code, exc.read()
 
 
-@pytest.mark.parametrize("store", ["file"], indirect=True)  # edits a copy of it
-def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, store: str) -> None:
+@pytest.mark.parametrize("report_store", ["file"], indirect=True)  # edits a copy of it
+def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, report_store: str) -> None:
     """A refresh of the table reads again only the metrics of runs still going."""
     import shutil
     import threading
@@ -486,7 +486,7 @@ def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, store: str) 
     from pytest_sacred.stores.file.reader import FileReader
 
     copy = tmp_path / "runs"
-    shutil.copytree(store, copy)
+    shutil.copytree(report_store, copy)
     run_json = copy / "3" / "run.json"
     record = json.loads(run_json.read_text())
     record.update(status="RUNNING", stop_time=None)
@@ -509,13 +509,13 @@ def test_serve_reads_the_metrics_of_ended_runs_once(tmp_path: Path, store: str) 
     assert tables[0][0]["metrics.loss.last"] == pytest.approx(1 / 300 / 0.5 + 0.01 * math.sin(299))
 
 
-def test_serve_in_chromium(store: str, served: str, browser: Any) -> None:
+def test_serve_in_chromium(report_store: str, served: str, browser: Any) -> None:
     watched = open_page(browser, served)
-    check_page(watched, store)
+    check_page(watched, report_store)
     watched.check_clean(served)
 
 
-def test_serve_serves_only_the_store(store: str, served: str) -> None:
+def test_serve_serves_only_the_store(report_store: str, served: str) -> None:
     status, body = fetch(served + "api/artifact?key=1&name=plot.png")
     assert status == 200 and body.startswith(b"\x89PNG")
     for path in ("api/artifact?key=1&name=../../../../etc/passwd",
@@ -535,8 +535,8 @@ def test_serve_serves_only_the_store(store: str, served: str) -> None:
 
 
 def test_serve_picks_up_a_run_finishing_after_the_page_opened(
-        browser: Any, tmp_path: Path, store: str) -> None:
-    kind = "file" if store.startswith("/") else "sqlite"
+        browser: Any, tmp_path: Path, report_store: str) -> None:
+    kind = "file" if report_store.startswith("/") else "sqlite"
     options, name = _store_options(kind, tmp_path)
     _session(tmp_path, *options, "-k", "not slow")
     proc = subprocess.Popen([sys.executable, "-m", "pytest_sacred", "serve", name, "--port",
@@ -579,6 +579,7 @@ def test_serve_picks_up_a_run_finishing_after_the_page_opened(
 # -- --sacred-report ----------------------------------------------------------------------------
 
 
+@pytest.mark.system  # pytest sessions in subprocesses
 def test_session_report_has_its_runs_and_their_baselines(tmp_path: Path) -> None:
     first = _session(tmp_path, "-k", "svm")
     assert first.returncode == 1

@@ -1,5 +1,6 @@
-"""Sweeps through a real Slurm cluster (tests/slurm/start.sh brings one up) and through
-submitit's local executor; bad launcher input fails before anything is submitted."""
+"""Sweeps through a real Slurm cluster (tests/slurm/start.sh brings one up); what needs no
+cluster (submitit's local executor, input refused before submitting) is in
+test_launcher_local.py."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("submitit", reason="submitit is not installed (extra 'slurm')")
 
-from helpers import read_run, stored_runs  # noqa: E402
+from helpers import LAUNCHER_SWEEP as SWEEP  # noqa: E402
+from helpers import nothing_submitted, read_run, run_info, stored_runs  # noqa: E402
 
 
 def _slurm_answers() -> str | None:
@@ -30,22 +31,6 @@ def _slurm_answers() -> str | None:
 
 _NO_SLURM = _slurm_answers()
 slurm = pytest.mark.skipif(_NO_SLURM is not None, reason=_NO_SLURM or "")
-
-SWEEP = """
-import os
-import pytest
-from pytest_sacred import config
-
-@config
-def scale():
-    return 10
-
-@pytest.mark.experiment
-@pytest.mark.parametrize("x", range({n}))
-def test_svm(x, scale):
-    print("variant", x, "array task", os.environ.get("SLURM_ARRAY_TASK_ID"))
-    return x * scale
-"""
 
 
 def _ids_and_statuses(docs: dict) -> tuple[list[int], set[str]]:
@@ -148,10 +133,6 @@ def test_scancel_ends_the_run_interrupted(pytester, runs_dir):
     assert info["ended_by"] == f"SIGTERM from Slurm: job {job} cancelled or preempted", info
 
 
-def _info(runs_dir: Path, run_id: int) -> dict:
-    return json.loads((runs_dir / str(run_id) / "info.json").read_text())
-
-
 @slurm
 def test_the_time_limit_ends_the_run_timeout(pytester, runs_dir):
     """Slurm signals the task (SIGUSR2, 90 s before) and stops it (SIGTERM) at its time
@@ -194,7 +175,7 @@ def test_the_time_limit_ends_the_run_timeout(pytester, runs_dir):
     by_deaf = {r["config"]["deaf"]: run_id for run_id, r in runs.items()}
     stopped, killed = by_deaf[False], by_deaf[True]
     assert read_run(runs_dir, stopped)["stop_time"]
-    ended = _info(runs_dir, stopped)["ended_by"]
+    ended = run_info(runs_dir, stopped)["ended_by"]
     assert ended.startswith("Slurm time limit (1:00) of job "), ended
     job = ended.rsplit(" ", 1)[1]
     # not stopped by the warning that came first (with a 1 min limit: at once)
@@ -205,7 +186,8 @@ def test_the_time_limit_ends_the_run_timeout(pytester, runs_dir):
     cout = (runs_dir / str(stopped) / "cout.txt").read_text()
     assert f"SIGUSR2 from Slurm: job {job} reaches its time limit (1:00) in " in cout, cout
     assert "UncompletedJobError: Job not requeued" not in out
-    assert _info(runs_dir, killed)["ended_by"].endswith("ended TIMEOUT"), _info(runs_dir, killed)
+    killed_info = run_info(runs_dir, killed)
+    assert killed_info["ended_by"].endswith("ended TIMEOUT"), killed_info
     result.stdout.fnmatch_lines_random([
         f"FAILED test_exp.py::test_long[[]False[]] - run {stopped} TIMEOUT: Slurm time limit*",
         "FAILED test_exp.py::test_long[[]True[]] - Slurm task *ended TIMEOUT*",
@@ -249,10 +231,10 @@ def test_preemption_ends_the_run_interrupted(pytester, runs_dir):
     usr2, term = by_x[0], by_x[1]
     assert read_run(runs_dir, usr2)["status"] == "INTERRUPTED", out
     assert read_run(runs_dir, term)["status"] == "INTERRUPTED", out
-    ended = _info(runs_dir, usr2)["ended_by"]
+    ended = run_info(runs_dir, usr2)["ended_by"]
     assert ended.startswith(f"SIGUSR2 from Slurm: job {array}_0 preempted ("), ended
     assert ended.endswith(" s before its time limit)"), ended
-    assert _info(runs_dir, term)["ended_by"] == (f"SIGTERM from Slurm: job {array}_1 "
+    assert run_info(runs_dir, term)["ended_by"] == (f"SIGTERM from Slurm: job {array}_1 "
                                                  "cancelled or preempted")
     assert "UncompletedJobError" not in out
     assert f"run {usr2} INTERRUPTED: SIGUSR2 from Slurm: job {array}_0 preempted" in out, out
@@ -272,137 +254,6 @@ def test_slurm_workers_drain_the_queue(pytester, mongo_server, mongo_db_name):
     assert _ids_and_statuses(docs) == (list(range(1, 7)), {"COMPLETED"})
 
 
-def test_a_failing_launched_run_shows_its_exception_as_pytest_would(pytester, runs_dir):
-    pytester.makepyfile(test_exp="""
-        import pytest
-
-        @pytest.mark.experiment
-        @pytest.mark.parametrize("x", [1, 2])
-        def test_s(x, sacred_run):
-            if x == 2:
-                raise ValueError(f"boom on x={x}")
-            return x
-    """)
-    result = pytester.runpytest("--sacred-launcher=local", "-rf")
-    result.assert_outcomes(passed=1, failed=1)
-    # the task's report itself: the short summary names the exception, not the first
-    # line of the traceback (the test's arguments, "sacred_run = <Run 2 's' FAILED>")
-    result.stdout.fnmatch_lines(["FAILED test_exp.py::test_s[[]2[]] - ValueError: boom on x=2",
-                                 "*1 failed, 1 passed*"])
-    result.stdout.fnmatch_lines(["*def test_s(x, sacred_run):*", ">*raise ValueError*",
-                                 "E*ValueError: boom on x=2"])
-    result.stdout.no_fnmatch_line("FAILED*sacred_run = *")
-    assert sorted(r["status"] for r in stored_runs(runs_dir).values()) == ["COMPLETED", "FAILED"]
-    # the rows of the summary table travel on the reports, with the task's log
-    result.stdout.fnmatch_lines(["*FAILED*runs/*slurm-logs/*_log.out"])
-
-
-def test_the_local_executors_time_limit_ends_the_run_timeout(pytester, runs_dir):
-    """submitit's local executor warns (SIGUSR2) 30 s before the limit and stops the task
-    with SIGINT at it: TIMEOUT, as under Slurm, not INTERRUPTED."""
-    pytester.makepyfile(test_exp="""
-        import time
-        import pytest
-
-        @pytest.mark.experiment
-        def test_long():
-            time.sleep(300)
-    """)
-    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=1")
-    result.assert_outcomes(failed=1)
-    run = read_run(runs_dir, 1)
-    assert run["status"] == "TIMEOUT", run
-    assert _info(runs_dir, 1)["ended_by"] == "time limit (60 s) of submitit's local executor"
-    assert "the task's time limit (60 s) is near" in (runs_dir / "1" / "cout.txt").read_text()
-    result.stdout.fnmatch_lines(["FAILED test_exp.py::test_long - run 1 TIMEOUT: time limit*"])
-
-
-def test_local_executor_runs_the_same_path(pytester, runs_dir):
-    pytester.makepyfile(test_exp=SWEEP.format(n=3))
-    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=5")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*submitted 3 task(s)*", "*3 done*"])
-    runs = stored_runs(runs_dir)
-    assert sorted(runs) == [1, 2, 3]
-    assert sorted(r["result"] for r in runs.values()) == [0, 10, 20]
-
-
-# -- bad input: a clear error, nothing submitted -------------------------------------------
-
-
-def _nothing_submitted(pytester: pytest.Pytester, runs_dir: Path) -> None:
-    assert not (pytester.path / "slurm-logs").exists()
-    assert not runs_dir.exists() or not stored_runs(runs_dir)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--sacred-slurm-time=soon"], "*--sacred-slurm-time 'soon': expected minutes or "
-                                   "[[]D-[]]HH:MM[[]:SS[]]*"),
-    (["--sacred-slurm-cpus=0"], "*--sacred-slurm-cpus '0': expected an integer >= 1*"),
-    (["--sacred-slurm-mem=lots"], "*--sacred-slurm-mem 'lots': expected a size such as 4G*"),
-    (["--sacred-slurm-partition=debug"], "*need --sacred-launcher=slurm; the local executor "
-                                         "cannot honour them*"),
-])
-def test_invalid_parameters_are_refused(pytester, runs_dir, args, message):
-    pytester.makepyfile(test_exp=SWEEP.format(n=2))
-    result = pytester.runpytest("--sacred-launcher=local", *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
-    _nothing_submitted(pytester, runs_dir)
-
-
-def test_slurm_options_without_a_launcher_are_refused(pytester):
-    pytester.makepyfile(test_exp=SWEEP.format(n=2))
-    result = pytester.runpytest("--sacred-slurm-cpus=2")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--sacred-slurm-cpus given without --sacred-launcher=slurm*"])
-
-
-def test_unknown_keys_in_the_config_file_are_named(pytester, runs_dir):
-    pytester.makepyfile(test_exp=SWEEP.format(n=2))
-    pytester.makefile(".yaml", slurm="cpus: 2\nqueue: long\nnodes: 3\n")
-    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-config=slurm.yaml")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*slurm.yaml': unknown key(s) nodes, queue; known keys: "
-                                 "partition, time, cpus*"])
-    _nothing_submitted(pytester, runs_dir)
-
-
-def test_config_file_values_reach_the_tasks(pytester, runs_dir):
-    pytester.makepyfile(test_exp=SWEEP.format(n=4))
-    pytester.makefile(".yaml", slurm="chunk: 2\ntime: '0:30:00'\n")
-    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-config=slurm.yaml")
-    result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*submitted 2 task(s)*"])
-
-
-def test_a_launcher_without_submitit_is_refused(pytester, runs_dir, monkeypatch):
-    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
-    pytester.makepyfile(test_exp=SWEEP.format(n=2))
-    result = pytester.runpytest("--sacred-launcher=local")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--sacred-launcher needs submitit, which is not installed: "
-                                 "pip install 'pytest-sacred[[]slurm[]]'*"])
-    _nothing_submitted(pytester, runs_dir)
-
-
-def test_unreachable_slurm_is_refused(pytester, runs_dir, monkeypatch, tmp_path):
-    bin_dir = tmp_path / "bin"  # a Slurm client whose controller does not answer
-    bin_dir.mkdir()
-    for name in ("sinfo", "sbatch"):
-        tool = bin_dir / name
-        tool.write_text("#!/bin/sh\necho 'slurm_load_partitions: Unable to contact slurm "
-                        "controller (connect failure)' >&2\nexit 1\n")
-        tool.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    pytester.makepyfile(test_exp=SWEEP.format(n=2))
-    result = pytester.runpytest("--sacred-launcher=slurm")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--sacred-launcher=slurm: sinfo failed (slurm_load_partitions:"
-                                 " Unable to contact slurm controller*is slurmctld running*"])
-    _nothing_submitted(pytester, runs_dir)
-
-
 @slurm
 def test_unknown_partition_is_refused(pytester, runs_dir):
     pytester.makepyfile(test_exp=SWEEP.format(n=2))
@@ -410,7 +261,7 @@ def test_unknown_partition_is_refused(pytester, runs_dir):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sacred-slurm-partition 'gpu-huge': no such partition "
                                  "(sinfo lists: debug)*"])
-    _nothing_submitted(pytester, runs_dir)
+    nothing_submitted(pytester.path, runs_dir)
 
 
 @slurm
@@ -539,7 +390,7 @@ def test_requeued_tasks_resume_their_runs_under_the_same_id(pytester, runs_dir):
     run = read_run(runs_dir, over)
     assert run["status"] == "TIMEOUT", (run, out)
     assert len(run["meta"]["resumed"]) == 2
-    ended = _info(runs_dir, over)["ended_by"]
+    ended = run_info(runs_dir, over)["ended_by"]
     assert ended.startswith(f"SIGUSR2 from Slurm: job {array}_") and ended.endswith(
         "not requeued again: the task was requeued 2 time(s), as many as "
         "--sacred-slurm-requeue 2 allows"), ended
@@ -610,7 +461,7 @@ def test_requeue_bad_input_is_refused(pytester, runs_dir, args, message):
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
-    _nothing_submitted(pytester, runs_dir)
+    nothing_submitted(pytester.path, runs_dir)
 
 
 @slurm
@@ -621,4 +472,4 @@ def test_requeue_without_a_store_to_resume_in_is_refused(pytester, runs_dir):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--sacred-slurm-requeue: the session has no store to read "
                                  "the run from*drop --sacred-unobserved*"])
-    _nothing_submitted(pytester, runs_dir)
+    nothing_submitted(pytester.path, runs_dir)

@@ -302,6 +302,11 @@ def test_b_after(sacred_run, tmp_path, how):
 '''
 
 
+#: a killed server is given up on after 1 s rather than pymongo's 5 s per write: the spill,
+#: not the wait, is what the test is about
+GONE_SOON = "serverSelectionTimeoutMS=1000"
+
+
 def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monkeypatch) -> None:
     """A MongoDB store killed mid-session: every later event goes to the spill file
     (values that cannot be stored as their repr), and ``pytest-sacred replay`` writes
@@ -318,7 +323,7 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
         monkeypatch.setenv("MONGO_URL", server.url)
         result = pytester.runpytest_subprocess(
-            f"--sacred-mongo={server.host}:{server.port}:spilled", "--sacred-store-retry=0.5",
+            f"--sacred-mongo={server.url}spilled?{GONE_SOON}", "--sacred-store-retry=0.5",
             "--sacred-heartbeat=0.1", "-p", "no:randomly")
     finally:
         server.stop()
@@ -376,7 +381,7 @@ def pytest_runtest_teardown(item):
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
         monkeypatch.setenv("MONGO_URL", server.url)
         queued = pytester.runpytest_subprocess(
-            f"--sacred-mongo={server.host}:{server.port}:spilled", "--sacred-queue",
+            f"--sacred-mongo={server.url}spilled?{GONE_SOON}", "--sacred-queue",
             "--sacred-store-retry=0.5", "-p", "no:randomly", "-k", "passes or fails")
     finally:
         server.stop()
@@ -464,6 +469,7 @@ def test_jsonpickles_reserved_keys_in_an_encoded_value_are_its_repr_not_dropped(
     assert to_json({"d": dropped}) == {"d": dropped}
 
 
+@pytest.mark.system  # the replay runs in a subprocess
 def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_path) -> None:
     """The replay process imports numpy for the tagged values it restores."""
     from datetime import datetime
