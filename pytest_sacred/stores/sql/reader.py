@@ -29,8 +29,22 @@ from .values import point_from_columns
 
 
 def _number(value: Any) -> Any:
-    """MySQL's reflected DOUBLE/FLOAT columns give ``Decimal``: numbers come back as floats."""
+    """A number as a float where an aggregate (``MIN``/``MAX`` of a column) still gives a
+    ``Decimal``; the columns themselves are read as floats (:func:`_floats_exactly`)."""
     return float(value) if isinstance(value, Decimal) else value
+
+
+def _floats_exactly(inspector: Any, table: Any, column: dict[str, Any]) -> None:
+    """Reflected ``DOUBLE``/``FLOAT`` columns read as Python floats, bit for bit.
+
+    MySQL/MariaDB reflect them with ``asdecimal=True``: SQLAlchemy would then make each
+    value a ``Decimal`` rounded to 10 digits (``0.0416666667``), not the double stored.
+    """
+    import sqlalchemy as sa
+
+    kind = column["type"]
+    if isinstance(kind, sa.Float) and getattr(kind, "asdecimal", False):
+        column["type"] = sa.Double(asdecimal=False)
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -74,6 +88,7 @@ class SqlReader(Reader):
             raise StoreUnreadable(f"{self.location} has no Sacred run tables (run, experiment, "
                                   "host): not an SQL store")
         self._md = sa.MetaData()
+        sa.event.listen(self._md, "column_reflect", _floats_exactly)
         self._md.reflect(self._engine)
         self._t = self._md.tables
 

@@ -6,8 +6,9 @@ lose data we create a roomier one of the same kind; a column Sacred created keep
 size, and values are fitted to it when written (:func:`string_limits`):
 
 * strings Sacred limits to 16-64 characters (names, directories, versions) get 256;
-* on MySQL/MariaDB, ``TEXT``/``BLOB`` (64 KiB) become ``LONGTEXT``/``LONGBLOB`` and
-  ``DATETIME`` keeps microseconds (``fsp=6``), as on the other engines;
+* on MySQL/MariaDB, ``TEXT``/``BLOB`` (64 KiB) become ``LONGTEXT``/``LONGBLOB``,
+  ``DATETIME`` keeps microseconds (``fsp=6``), and ``result`` and ``priority`` are
+  ``DOUBLE`` (Sacred's ``Float`` is single precision there), as on the other engines;
 * the status enum also has ``QUEUED`` (Sacred writes it though its enum lacks it) and
   ``SKIPPED``.
 
@@ -92,13 +93,13 @@ def build_metadata() -> Any:
              sa.Column("command", sa.String(256)),
              sa.Column("start_time", when()), sa.Column("heartbeat", when()),
              sa.Column("stop_time", when()), sa.Column("queue_time", when()),
-             sa.Column("priority", sa.Float), sa.Column("comment", text()),
+             sa.Column("priority", sa.Double), sa.Column("comment", text()),
              sa.Column("fail_trace", text()), sa.Column("captured_out", text()),
              sa.Column("config", text()), sa.Column("info", text()),
              sa.Column("status", sa.Enum(*STATUSES, name="status_enum")),
              sa.Column("host_id", sa.Integer, fk("host.host_id")),
              sa.Column("experiment_id", sa.Integer, fk("experiment.experiment_id")),
-             sa.Column("result", sa.Float))
+             sa.Column("result", sa.Double))
     sa.Table("artifact", md, sa.Column("artifact_id", sa.Integer, primary_key=True),
              sa.Column("filename", sa.String(ARTIFACT_NAME_CHARS)),
              sa.Column("content", blob()),

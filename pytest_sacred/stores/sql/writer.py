@@ -71,6 +71,8 @@ def _fits(steps: Sequence[Any], values: Sequence[Any], step_range: range) -> boo
         return math.isfinite(math.fsum(values))
     except OverflowError:  # finite values whose sum passes floats
         return False
+    except ValueError:  # fsum refuses inf and -inf together: not finite either
+        return False
 
 
 def _result_column(value: Any, dialect: str) -> float | None:
