@@ -79,7 +79,13 @@ class GCSBucket:
             except api.NotFound:
                 if not create:
                     raise StoreError(f"{self._where()}: there is no such bucket") from None
-                self._bucket = client.create_bucket(self.name, timeout=5, retry=retry)
+                try:
+                    self._bucket = client.create_bucket(self.name, timeout=5, retry=retry)
+                except api.Conflict:
+                    # another session created it since (sessions started together on a
+                    # new bucket): use it. A name taken by another project is then
+                    # refused by the get (403), with its own message
+                    self._bucket = client.get_bucket(self.name, timeout=5, retry=retry)
         except GoogleAuthError as exc:
             raise StoreError(f"{self._where()}: no usable Google credentials ({exc}); set "
                              "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file "

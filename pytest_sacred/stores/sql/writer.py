@@ -46,13 +46,24 @@ from ..base import (
     resumed,
 )
 from .connection import connect_error, create_engine
-from .values import column_float, column_text, metric_point, status_columns
+from .values import (
+    PARTS_MARK,
+    column_float,
+    column_text,
+    metric_point,
+    short_form,
+    split_text,
+    status_columns,
+)
 
 _MAX_ID_ATTEMPTS = 1000
 _CREATE_ATTEMPTS = 5
 #: MySQL/MariaDB error numbers of a server that cannot be reached or went away: the rest
 #: of its OperationalErrors are refusals (a bad value, a denied access, a deadlock)
 _MYSQL_TRANSIENT = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+#: the share of MySQL/MariaDB's ``max_allowed_packet`` one text value may take in a
+#: statement (a row's update carries several): a larger one is stored in parts
+_PACKET_SHARE = 8
 
 
 def _json(value: Any) -> str:
@@ -100,6 +111,8 @@ class _Run:
     #: answer lost with the connection), or the run is continued from a spill file: rows
     #: inserted are checked against those stored
     doubtful: bool = False
+    #: the ``"table.column"`` fields of the run stored in parts (``value_part``)
+    parted: set[str] = field(default_factory=set)
 
     def take(self) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         taken = self.row, self.details, self.metric_rows
@@ -128,6 +141,9 @@ class SqlObserver(Observer):
         self._tables: Any = None
         self._limits: dict[tuple[str, str], int] = {}
         self._step_range = range(0)  # of the metric table's step column, known once open
+        #: bytes of UTF-8 one text value may have in a statement (MySQL/MariaDB: a share
+        #: of the server's max_allowed_packet, read at open); None: no limit
+        self._value_bytes: int | None = None
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
@@ -211,6 +227,10 @@ class SqlObserver(Observer):
                 self._limits = {} if sqlite else string_limits(inspector)
                 step = next(c for c in inspector.get_columns("metric") if c["name"] == "step")
                 self._step_range = integer_range(step["type"], engine.dialect.name)
+                if engine.dialect.name in ("mysql", "mariadb"):
+                    packet = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar()
+                    conn.rollback()
+                    self._value_bytes = int(packet) // _PACKET_SHARE
         except StoreError:
             engine.dispose()
             raise
@@ -301,6 +321,53 @@ class SqlObserver(Observer):
                     row[key] = value[:limit]
         return row
 
+    def _in_parts(self, conn: Any, run_id: int, run: _Run, table: str, row: dict[str, Any],
+                  later: dict[str, str] | None = None) -> dict[str, Any]:
+        """``row`` with each text too large for one statement to the server replaced by its
+        short form (:func:`~.values.short_form`), the whole text stored in parts in
+        ``value_part`` in the caller's transaction (or put in ``later``, by field, for a
+        row not inserted yet). A value of the run stored in parts before and small now
+        has its parts removed.
+
+        A value over MySQL/MariaDB's ``max_allowed_packet`` would be refused by the
+        server with a lost connection (error 2013), which looks like an outage: the store
+        would be given up and every later run spilled, for one value."""
+        if self._value_bytes is None:
+            return row
+        for column, value in list(row.items()):
+            if not isinstance(value, str):
+                continue
+            name = f"{table}.{column}"
+            size = len(value) if len(value) * 4 <= self._value_bytes else \
+                len(value.encode("utf-8"))
+            if size <= self._value_bytes:
+                if name in run.parted:
+                    self._drop_parts(conn, run_id, name)
+                    run.parted.discard(name)
+                continue
+            note = (f"…[{size} bytes, over what one statement to this server may carry "
+                    f"(1/{_PACKET_SHARE} of its max_allowed_packet): {PARTS_MARK}]…")
+            row[column] = short_form(name, value, note)
+            run.parted.add(name)
+            if later is not None:
+                later[name] = value
+            else:
+                self._store_parts(conn, run_id, name, value)
+        return row
+
+    def _store_parts(self, conn: Any, run_id: int, name: str, value: str) -> None:
+        """``value`` of the field ``name`` in parts, replacing those stored before."""
+        assert self._value_bytes is not None
+        self._drop_parts(conn, run_id, name)
+        part = self._tables["value_part"]
+        for number, text in enumerate(split_text(value, self._value_bytes)):
+            conn.execute(part.insert().values(run_id=str(run_id), field=name, part=number,
+                                              content=text))
+
+    def _drop_parts(self, conn: Any, run_id: int, name: str) -> None:
+        part = self._tables["value_part"]
+        conn.execute(part.delete().where(part.c.run_id == str(run_id), part.c.field == name))
+
     # -- experiment, host, files ------------------------------------------------------------
 
     def _get_or_create(self, conn: Any, table: str, key: str, values: dict[str, Any]) -> int:
@@ -388,7 +455,12 @@ class SqlObserver(Observer):
                     candidate = (conn.execute(sa.select(sa.func.max(run.c.id))).scalar() or 0) + 1
             try:
                 with self._begin() as conn:
-                    conn.execute(run.insert().values(id=candidate, run_id=str(candidate), **row))
+                    parts: dict[str, str] = {}  # written once the row they belong to is
+                    fitted = self._in_parts(conn, candidate, _Run(), "run", dict(row), parts)
+                    conn.execute(run.insert().values(id=candidate, run_id=str(candidate),
+                                                     **fitted))
+                    for name, value in parts.items():
+                        self._store_parts(conn, candidate, name, value)
                     if conn.dialect.name == "postgresql":  # Sacred's inserts use the sequence
                         conn.execute(sa.text(
                             "SELECT setval(pg_get_serial_sequence('run', 'id'), "
@@ -620,11 +692,12 @@ class SqlObserver(Observer):
                     conn.execute(t["metric"].insert(), rows)
                 if row:
                     conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
-                        **self._fit("run", dict(row))))
+                        **self._in_parts(conn, run_id, run, "run", self._fit("run", dict(row)))))
                 if details:
                     conn.execute(t["run_details"].update().where(
                         t["run_details"].c.run_id == str(run_id)).values(
-                        **self._fit("run_details", dict(details))))
+                        **self._in_parts(conn, run_id, run, "run_details",
+                                         self._fit("run_details", dict(details)))))
                 conn.commit()
         except Exception as exc:
             if self.is_transient(exc):  # retried: the rows go with the next try
