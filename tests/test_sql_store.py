@@ -170,7 +170,7 @@ def test_tables_and_values_are_sacreds(pytester: pytest.Pytester, project: dict,
     project["sacred"](theirs)
 
     our_tables, their_tables = tables(ours), tables(theirs)
-    assert set(our_tables) - set(their_tables) == {"metric", "run_details"}
+    assert set(our_tables) - set(their_tables) == {"metric", "run_details", "value_part"}
     for table, columns in their_tables.items():
         assert our_tables[table] == columns, table
 
