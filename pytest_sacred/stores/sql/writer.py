@@ -144,6 +144,8 @@ class SqlObserver(Observer):
         #: bytes of UTF-8 one text value may have in a statement (MySQL/MariaDB: a share
         #: of the server's max_allowed_packet, read at open); None: no limit
         self._value_bytes: int | None = None
+        #: MySQL/MariaDB's max_allowed_packet, read at open; None on other engines
+        self._packet_bytes: int | None = None
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
@@ -230,7 +232,8 @@ class SqlObserver(Observer):
                 if engine.dialect.name in ("mysql", "mariadb"):
                     packet = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar()
                     conn.rollback()
-                    self._value_bytes = int(packet) // _PACKET_SHARE
+                    self._packet_bytes = int(packet)
+                    self._value_bytes = self._packet_bytes // _PACKET_SHARE
         except StoreError:
             engine.dispose()
             raise
@@ -788,6 +791,7 @@ class SqlObserver(Observer):
                 f"holds {limit}: give a shorter name, or a new database")
         with open(filename, "rb") as f:
             content = f.read()
+        self._check_packet(content, f"artifact {name!r}")
         run = self._runs.get(run_id)
         try:
             with self._begin() as conn:
@@ -807,6 +811,7 @@ class SqlObserver(Observer):
         md5 = md5_of(filename)
         with open(filename, "rb") as f:
             content = f.read()
+        self._check_packet(content, f"resource {filename!r}")
         with self._begin() as conn:
             resource_id = self._get_or_create(conn, "resource", "resource_id",
                                               {"filename": filename, "md5sum": md5,
@@ -814,6 +819,16 @@ class SqlObserver(Observer):
             conn.execute(self._tables["runs_resources"].insert().values(
                 run_id=str(run_id), resource_id=resource_id))
             conn.commit()
+
+    def _check_packet(self, content: bytes, what: str) -> None:
+        """Refuse a file's bytes too large for one statement to the server (MySQL/MariaDB's
+        max_allowed_packet): sent, the server would drop the connection (error 2013), which
+        looks like an outage and would give the whole store up."""
+        if self._packet_bytes is not None and len(content) >= self._packet_bytes - 1024:
+            raise StoreError(
+                f"{what} has {len(content)} bytes; {redact_url(self.url)} takes at most "
+                f"max_allowed_packet = {self._packet_bytes} bytes in one statement: raise "
+                "the server's max_allowed_packet, or keep the file in another store")
 
     def _drop_artifact(self, conn: Any, run_id: int, name: str) -> None:
         """Delete the run's artifact ``name`` (in the caller's transaction, before the new
