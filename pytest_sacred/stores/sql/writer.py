@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +57,9 @@ from .values import (
 )
 
 _MAX_ID_ATTEMPTS = 1000
+#: tries of a transaction the server chose as a deadlock's victim (MariaDB/MySQL 1213:
+#: "try restarting transaction"), e.g. two sessions replacing artifacts at once
+_DEADLOCK_ATTEMPTS = 5
 _CREATE_ATTEMPTS = 5
 #: MySQL/MariaDB error numbers of a server that cannot be reached or went away: the rest
 #: of its OperationalErrors are refusals (a bad value, a denied access, a deadlock)
@@ -793,14 +796,16 @@ class SqlObserver(Observer):
             content = f.read()
         self._check_packet(content, f"artifact {name!r}")
         run = self._runs.get(run_id)
+
+        def write(conn: Any) -> None:
+            # a name is listed once: a checkpoint file sent again, or a try whose answer
+            # was lost, is replaced
+            self._drop_artifact(conn, run_id, name)
+            conn.execute(self._tables["artifact"].insert().values(**self._fit(
+                "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
+
         try:
-            with self._begin() as conn:
-                # a name is listed once: a checkpoint file sent again, or a try whose
-                # answer was lost, is replaced
-                self._drop_artifact(conn, run_id, name)
-                conn.execute(self._tables["artifact"].insert().values(**self._fit(
-                    "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
-                conn.commit()
+            self._transaction(write)
         except Exception as exc:
             if run is not None and self.is_transient(exc):
                 run.doubtful = True
@@ -812,13 +817,33 @@ class SqlObserver(Observer):
         with open(filename, "rb") as f:
             content = f.read()
         self._check_packet(content, f"resource {filename!r}")
-        with self._begin() as conn:
+
+        def write(conn: Any) -> None:
             resource_id = self._get_or_create(conn, "resource", "resource_id",
                                               {"filename": filename, "md5sum": md5,
                                                "content": content})
             conn.execute(self._tables["runs_resources"].insert().values(
                 run_id=str(run_id), resource_id=resource_id))
-            conn.commit()
+
+        self._transaction(write)
+
+    def _transaction(self, write: Callable[[Any], None]) -> None:
+        """``write(conn)`` in one transaction, committed; tried again (a few times) when
+        the server ends it as a deadlock's victim, as MariaDB/MySQL ask: two sessions
+        writing the same table at once is no refusal of the run's event."""
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(_DEADLOCK_ATTEMPTS):
+            try:
+                with self._begin() as conn:
+                    write(conn)
+                    conn.commit()
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc.orig).lower() or \
+                        attempt == _DEADLOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
     def _check_packet(self, content: bytes, what: str) -> None:
         """Refuse a file's bytes too large for one statement to the server (MySQL/MariaDB's
