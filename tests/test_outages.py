@@ -515,3 +515,49 @@ def test_a_spill_file_on_a_full_disk_closes_without_ending_the_session(tmp_path:
         writer.write("pytest_sacred_heartbeat_event", {"run_id": 1}, "down")
     writer.close()
     assert writer._file is None
+
+
+def test_mongo_id_claim_after_a_cut_names_the_run_without_waiting(
+        mongo_server: MongoServer, mongo_db_name: str, tmp_path: Path) -> None:
+    """Once pymongo's monitor saw the server go, the next run is named at once (the id
+    after the session's last claim), not after serverSelectionTimeoutMS (5 s by default)
+    on the experiment's thread; the queue has not noticed the outage yet."""
+    from tcp_proxy import TcpProxy
+
+    from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.mongo.writer import MongoObserver
+    from pytest_sacred.stores.write_queue import StoreQueue
+
+    proxy = TcpProxy(mongo_server.host, mongo_server.port)
+    observer = MongoObserver(f"mongodb://{proxy.address}/{mongo_db_name}"
+                             "?directConnection=true", db_name=mongo_db_name)
+    notices: list[str] = []
+    try:
+        observer.open()
+        observer.queue = StoreQueue(observer, 60, SpillWriter(tmp_path, "mongo", {}),
+                                    lambda *a, **k: None, notices.append)
+        ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
+        claim = {"ex_info": ex_info, "config": {"seed": 1}, "meta_info": {"command": "t"}}
+        assert observer.pytest_sacred_allocate_id(**claim) == 1
+        proxy.cut()
+        client = observer.connection.client
+        deadline = time.monotonic() + 30
+        while client.topology_description.has_writable_server():  # the monitor's reset
+            assert time.monotonic() < deadline, "pymongo never saw the cut"
+            time.sleep(0.05)
+        assert not observer.queue.down
+        started = time.monotonic()
+        assert observer.pytest_sacred_allocate_id(**claim) == 2  # provisional
+        assert time.monotonic() - started < 1.0
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while not client.topology_description.has_writable_server():
+            assert time.monotonic() < deadline, "pymongo never saw the server again"
+            client.admin.command("ping")  # a selection wakes the monitor
+        assert observer.pytest_sacred_allocate_id(**claim) == 3  # claimed in the store
+        with mongo_server.client() as direct:
+            assert direct[mongo_db_name].runs.find_one({"_id": 3}) is not None
+    finally:
+        observer.close()
+        proxy.close()
+    assert notices == []

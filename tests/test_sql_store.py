@@ -170,7 +170,7 @@ def test_tables_and_values_are_sacreds(pytester: pytest.Pytester, project: dict,
     project["sacred"](theirs)
 
     our_tables, their_tables = tables(ours), tables(theirs)
-    assert set(our_tables) - set(their_tables) == {"metric", "run_details"}
+    assert set(our_tables) - set(their_tables) == {"metric", "run_details", "value_part"}
     for table, columns in their_tables.items():
         assert our_tables[table] == columns, table
 
@@ -789,3 +789,38 @@ def test_a_queued_run_claiming_its_provisional_id_does_not_hand_it_out_again(
     with open_reader(f"sqlite:///{path}") as reader:
         assert sorted((r.id, r.config["n"]) for r in reader.list_runs()) == sorted(
             (run_id, n) for n, run_id in ids.items())
+
+
+@pytest.mark.parametrize("new_url", ["mariadb"], indirect=True)  # max_allowed_packet
+def test_a_file_over_max_allowed_packet_is_refused_and_later_runs_are_stored(
+        pytester: pytest.Pytester, new_url: Callable[[], str]) -> None:
+    """Sent, the server would drop the connection (2013), taken for an outage: the store
+    given up and every later run spilled. It is refused by name before it is sent."""
+    import sqlalchemy as sa
+
+    url = new_url()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        packet = int(conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar())
+    engine.dispose()
+    pytester.makepyfile(test_big_file=textwrap.dedent(f"""
+        import pytest
+
+        @pytest.mark.experiment("big")
+        @pytest.mark.parametrize("size", [{packet}, 10])
+        def test_big(size, sacred_run, tmp_path):
+            (tmp_path / "blob.bin").write_bytes(b"x" * size)
+            return size
+    """))
+    result = pytester.runpytest("-p", "no:randomly", "--sacred-sql", url)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert result.ret == 6, out  # the refused artifact
+    assert f"artifact 'blob.bin' has {packet} bytes" in out and "max_allowed_packet" in out
+    assert "does not answer" not in out, out
+    with open_reader(url) as reader:
+        runs = {run.result: run for run in reader.list_runs()}
+        assert sorted(runs) == [10, packet]
+        assert runs[packet].status == runs[10].status == "COMPLETED"
+        assert runs[10].artifacts == ["blob.bin"]
+        assert reader.artifact(runs[10].id, "blob.bin") == b"x" * 10

@@ -335,3 +335,37 @@ def test_version_comes_from_the_package_metadata():
         pytest_sacred.UNKNOWN_VERSION)
     with pytest.raises(AttributeError):
         pytest_sacred.no_such_attribute  # noqa: B018
+
+
+def test_a_resource_entry_of_run_json_reads_as_its_path_and_md5() -> None:
+    """Sacred's FileStorage layout keeps [path, where its copy is]; readers give
+    [path, md5], the md5 read off the copy's name (``<stem>_<md5><ext>``)."""
+    import hashlib
+
+    from pytest_sacred.stores.file.layout import resource_pair, stored_copy_name
+
+    md5 = hashlib.md5(b"data").hexdigest()
+    for source in ("/d/res.bin", "/d/res", "/d/a.tar.gz", "/d/x_y.csv"):
+        for where in ("/base/_resources", "runs/_resources", "s3://b/runs/_resources"):
+            copy = f"{where}/{stored_copy_name(source, md5)}"
+            assert resource_pair([source, copy]) == [source, md5], copy
+    assert resource_pair(["/d/r", md5]) == ["/d/r", md5]  # an md5 already: kept
+    assert resource_pair(["/d/r", "/elsewhere/r.txt"]) == ["/d/r", None]  # none to read
+    assert resource_pair("odd") == "odd"
+
+
+def test_a_value_too_large_for_one_statement_is_cut_in_parts_with_a_short_form() -> None:
+    import json
+
+    from pytest_sacred.stores.sql.values import PARTS_MARK, short_form, split_text
+
+    text = "é" * 1000 + "x" * 999
+    parts = split_text(text, 400)
+    assert "".join(parts) == text and all(len(p.encode()) <= 400 for p in parts)
+    assert split_text("", 400) == [""]
+    note = f"[{PARTS_MARK}]"
+    info = json.dumps({"huge": "x" * 10**6, "small": 1})
+    assert json.loads(short_form("run.info", info, note)) == {"huge": note, "small": 1}
+    out = short_form("run.captured_out", "a" * 10**6, note)
+    assert note in out and len(out) < 10**5
+    assert json.loads(short_form("run_details.result", '"x"', note)) == note

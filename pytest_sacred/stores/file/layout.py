@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,6 +155,33 @@ def stored_copy_name(source: str, md5: str) -> str:
     """``<stem>_<md5><ext>``: the name of a source or resource copy in ``_sources/``."""
     stem, ext = os.path.splitext(os.path.basename(source))
     return f"{stem}_{md5}{ext}"
+
+
+_MD5_TAIL = re.compile(r"_([0-9a-f]{32})\Z")
+_MD5 = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def resource_pair(entry: Any) -> Any:
+    """``[filename, md5]`` of a ``run.json`` resource entry, as every reader gives it.
+
+    Sacred's FileStorageObserver (and ours, in a directory or a bucket) stores
+    ``[filename, where its copy is]``; the copy's name is :func:`stored_copy_name`, so the
+    md5 is read off it, with no need to fetch the copy. An entry that already holds an
+    md5 is kept; one whose copy name carries none (not written by Sacred's layout) gets
+    ``None`` for it. What is not a pair is returned as it is.
+    """
+    if not isinstance(entry, (list, tuple)) or len(entry) != 2 or \
+            not isinstance(entry[1], str):
+        return entry
+    filename, copy = entry
+    if _MD5.match(copy):
+        return [filename, copy]
+    name = copy.replace("\\", "/").rpartition("/")[2]
+    ext = os.path.splitext(os.path.basename(str(filename)))[1]
+    if ext and name.endswith(ext):
+        name = name[:-len(ext)]
+    found = _MD5_TAIL.search(name)
+    return [filename, found.group(1) if found else None]
 
 
 def initial_entry(command: str, status: str, times: dict[str, datetime]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ...readers.base import (
     StoreUnreadable,
     summarize,
 )
+from .layout import resource_pair
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -69,7 +70,7 @@ def stored_run(run_id: int, run: dict[str, Any], config: dict[str, Any] | None, 
         captured_out=captured_out,
         fail_trace=run.get("fail_trace"),
         artifacts=list(run.get("artifacts") or []),
-        resources=list(run.get("resources") or []),
+        resources=[resource_pair(r) for r in run.get("resources") or []],
         metric_names=sorted(metrics or {}),
         location=location,
     )

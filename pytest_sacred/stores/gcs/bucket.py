@@ -19,10 +19,6 @@ OPTION = "--sacred-gcs"
 _OPEN_TIMEOUT = 10  # seconds for the bucket check at session start, retries included
 #: (connect, read) seconds of one request during the session
 _TIMEOUT = (3, 60)
-#: seconds one operation may spend in the client's own retries: the store's write queue
-#: retries for longer, without stalling the experiment (the client's default, 120 s,
-#: held each id claim that long during an outage)
-_RETRY_SECONDS = 3
 
 
 class GCSBucket:
@@ -48,11 +44,12 @@ class GCSBucket:
                                 api.TooManyRequests, api.RetryError))
 
     def _calls(self) -> dict[str, Any]:
-        """The timeout and the short own retries of each request during the session."""
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
-        return {"timeout": _TIMEOUT, "retry": DEFAULT_RETRY.with_delay(
-            initial=0.2, maximum=1.0).with_timeout(_RETRY_SECONDS)}
+        """The timeout of each request during the session, and no retry of the client's
+        own: a request that fails raises at once, and the store's write queue retries it
+        on its thread (its notice says the store does not answer). The client's retries
+        (120 s by default, even a few seconds) held the experiment's thread in the id
+        claim of ``allocate_id`` for as long as an outage lasted."""
+        return {"timeout": _TIMEOUT, "retry": None}
 
     def _where(self) -> str:
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
@@ -82,7 +79,13 @@ class GCSBucket:
             except api.NotFound:
                 if not create:
                     raise StoreError(f"{self._where()}: there is no such bucket") from None
-                self._bucket = client.create_bucket(self.name, timeout=5, retry=retry)
+                try:
+                    self._bucket = client.create_bucket(self.name, timeout=5, retry=retry)
+                except api.Conflict:
+                    # another session created it since (sessions started together on a
+                    # new bucket): use it. A name taken by another project is then
+                    # refused by the get (403), with its own message
+                    self._bucket = client.get_bucket(self.name, timeout=5, retry=retry)
         except GoogleAuthError as exc:
             raise StoreError(f"{self._where()}: no usable Google credentials ({exc}); set "
                              "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file "

@@ -246,7 +246,7 @@ class MongoObserver(Observer):
         this process's last one, which the queued started event then inserts (a clash with
         another writer there is a refusal: the run is spilled and replayed under a new id).
         """
-        if self.queue is not None and self.queue.down:
+        if self.queue is not None and (self.queue.down or self._server_lost()):
             return self._provisional_id()
         try:
             fields = self._config_fields(config)
@@ -261,6 +261,18 @@ class MongoObserver(Observer):
             self._name_config_file(fields["config_file"], run_id)
             self._spilled_configs[run_id] = (config, fields)
         return run_id
+
+    def _server_lost(self) -> bool:
+        """Whether pymongo's monitor already saw the server go (its connection failed) and
+        knows none to write to: the id claim would wait ``serverSelectionTimeoutMS`` for
+        nothing, on the experiment's thread, before the queue notices the outage. Only
+        after a first claim (a provisional id needs one), and never for a server the
+        monitor still knows, however slowly it answers: under load ids are claimed as
+        usual, so sessions sharing the store do not name runs without it."""
+        client = self.connection.client
+        if client is None or self._next_id is None:
+            return False
+        return not client.topology_description.has_writable_server()
 
     def _provisional_id(self) -> int:
         if self._next_id is None:

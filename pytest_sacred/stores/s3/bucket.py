@@ -131,7 +131,15 @@ class S3Bucket:
         kwargs: dict[str, Any] = {"Bucket": self.name}
         if region and region != "us-east-1":  # S3 refuses the default region as a constraint
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        client.create_bucket(**kwargs)
+        from botocore.exceptions import ClientError
+
+        try:
+            client.create_bucket(**kwargs)
+        except ClientError as exc:
+            # another session created it since (sessions started together on a new
+            # bucket): ours to use. A name another account holds is refused as before
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise
 
     # -- objects -------------------------------------------------------------------------
 

@@ -25,12 +25,33 @@ from ...readers.base import (
     StoreUnreadable,
     summarize,
 )
-from .values import point_from_columns
+from .values import PARTS_MARK, point_from_columns
+
+#: the row's name of each ``"table.column"`` a value may be stored in parts for
+_PART_FIELDS = {"run.info": "info", "run.config": "config", "run.captured_out": "captured_out",
+                "run.fail_trace": "fail_trace", "run.comment": "comment",
+                "run_details.meta": "d_meta", "run_details.host": "d_host",
+                "run_details.experiment": "d_experiment", "run_details.result": "d_result",
+                "run_details.fail_trace": "d_fail_trace"}
 
 
 def _number(value: Any) -> Any:
-    """MySQL's reflected DOUBLE/FLOAT columns give ``Decimal``: numbers come back as floats."""
+    """A number as a float where an aggregate (``MIN``/``MAX`` of a column) still gives a
+    ``Decimal``; the columns themselves are read as floats (:func:`_floats_exactly`)."""
     return float(value) if isinstance(value, Decimal) else value
+
+
+def _floats_exactly(inspector: Any, table: Any, column: dict[str, Any]) -> None:
+    """Reflected ``DOUBLE``/``FLOAT`` columns read as Python floats, bit for bit.
+
+    MySQL/MariaDB reflect them with ``asdecimal=True``: SQLAlchemy would then make each
+    value a ``Decimal`` rounded to 10 digits (``0.0416666667``), not the double stored.
+    """
+    import sqlalchemy as sa
+
+    kind = column["type"]
+    if isinstance(kind, sa.Float) and getattr(kind, "asdecimal", False):
+        column["type"] = sa.Double(asdecimal=False)
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -74,6 +95,7 @@ class SqlReader(Reader):
             raise StoreUnreadable(f"{self.location} has no Sacred run tables (run, experiment, "
                                   "host): not an SQL store")
         self._md = sa.MetaData()
+        sa.event.listen(self._md, "column_reflect", _floats_exactly)
         self._md.reflect(self._engine)
         self._t = self._md.tables
 
@@ -177,9 +199,29 @@ class SqlReader(Reader):
                                                     "dirty": bool(row[2])})
         return out
 
+    def _parts(self, run_keys: list[str] | None) -> dict[str, dict[str, str]]:
+        """``run_id -> {row name: whole text}`` of the values stored in parts (too large
+        for one statement to the server; see :mod:`.values`)."""
+        out: dict[str, dict[str, str]] = defaultdict(dict)
+        if "value_part" not in self._t:
+            return out
+        rows = self._by_run("value_part", ["field", "part", "content"], run_keys)
+        for run_key, parts in rows.items():
+            texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            for name, number, content in parts:
+                texts[name].append((number, content or ""))
+            for name, numbered in texts.items():
+                if name in _PART_FIELDS:
+                    out[run_key][_PART_FIELDS[name]] = "".join(t for _, t in sorted(numbered))
+        return out
+
     def _record(self, row: Any, artifacts: list[Any], resources: list[Any], metric_names: list[Any],
-                whole: bool, experiments: dict[int, dict[str, Any]]) -> StoredRun:
-        mapping = row._mapping
+                whole: bool, experiments: dict[int, dict[str, Any]],
+                parts: dict[str, str] | None = None) -> StoredRun:
+        mapping: Any = row._mapping
+        if parts:  # only where the column holds the short form: parts left over are not read
+            mapping = {**mapping, **{name: text for name, text in parts.items()
+                                     if PARTS_MARK in (mapping.get(name) or "")}}
         d_experiment = _loads(mapping.get("d_experiment"), None)
         if d_experiment is None:  # a run Sacred wrote: its experiment's rows
             d_experiment = {"name": row.ex_name, "base_dir": row.ex_base_dir, "mainfile": None}
@@ -190,19 +232,19 @@ class SqlReader(Reader):
         host = _loads(mapping.get("d_host"), None) or {
             "hostname": row.h_hostname, "cpu": row.h_cpu, "os": [row.h_os, row.h_os_info],
             "python_version": row.h_python}
-        meta = _loads(mapping.get("d_meta"), None) or {"comment": row.comment,
+        meta = _loads(mapping.get("d_meta"), None) or {"comment": mapping["comment"],
                                                        "priority": _number(row.priority)}
         d_result = mapping.get("d_result")
         trace = _loads(mapping.get("d_fail_trace"), None)
-        if trace is None and row.fail_trace:
-            trace = row.fail_trace.splitlines(keepends=True)
+        if trace is None and mapping["fail_trace"]:
+            trace = mapping["fail_trace"].splitlines(keepends=True)
         return StoredRun(
             id=row.id, experiment=d_experiment, status=mapping.get("d_status") or row.status,
-            config=_loads(row.config, {}), command=row.command,
+            config=_loads(mapping["config"], {}), command=row.command,
             result=_loads(d_result, None) if d_result is not None else _number(row.result),
             start_time=row.start_time, stop_time=row.stop_time, heartbeat=row.heartbeat,
-            queue_time=row.queue_time, host=host, meta=meta, info=_loads(row.info, {}),
-            captured_out=row.captured_out if whole else None, fail_trace=trace,
+            queue_time=row.queue_time, host=host, meta=meta, info=_loads(mapping["info"], {}),
+            captured_out=mapping["captured_out"] if whole else None, fail_trace=trace,
             artifacts=[a[0] for a in artifacts], resources=resources,
             metric_names=sorted({m[0] for m in metric_names}),
             location=f"{self.location}#{row.id}")
@@ -216,9 +258,11 @@ class SqlReader(Reader):
                                  lambda q, t: q.order_by(t.c.artifact_id))
         metrics = self._by_run("metric", ["name"], keys, lambda q, t: q.distinct())
         resources = self._resources(keys)
+        parts = self._parts(keys)
         experiments: dict[int, dict[str, Any]] = {}
         return [self._record(r, artifacts.get(r.run_id, []), resources.get(r.run_id, []),
-                             metrics.get(r.run_id, []), whole, experiments) for r in rows]
+                             metrics.get(r.run_id, []), whole, experiments,
+                             parts.get(r.run_id)) for r in rows]
 
     # -- the interface ----------------------------------------------------------------------
 

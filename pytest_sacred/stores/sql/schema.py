@@ -6,17 +6,20 @@ lose data we create a roomier one of the same kind; a column Sacred created keep
 size, and values are fitted to it when written (:func:`string_limits`):
 
 * strings Sacred limits to 16-64 characters (names, directories, versions) get 256;
-* on MySQL/MariaDB, ``TEXT``/``BLOB`` (64 KiB) become ``LONGTEXT``/``LONGBLOB`` and
-  ``DATETIME`` keeps microseconds (``fsp=6``), as on the other engines;
+* on MySQL/MariaDB, ``TEXT``/``BLOB`` (64 KiB) become ``LONGTEXT``/``LONGBLOB``,
+  ``DATETIME`` keeps microseconds (``fsp=6``), and ``result`` and ``priority`` are
+  ``DOUBLE`` (Sacred's ``Float`` is single precision there), as on the other engines;
 * the status enum also has ``QUEUED`` (Sacred writes it though its enum lacks it) and
   ``SKIPPED``.
 
 Ours: ``metric`` (one row per logged point: Sacred's SQL store keeps no metrics; a point
-its columns cannot hold exactly also has ``exact``) and ``run_details`` (what Sacred's
+its columns cannot hold exactly also has ``exact``), ``run_details`` (what Sacred's
 columns cannot hold: the whole meta, host and experiment info, a result that is not a
-number, the trace as its list of lines, a status outside Sacred's enum). Sacred ignores
-both. Columns added to them since they were first written (:data:`ADDED_COLUMNS`) are
-added to an older database when a writer opens it; readers do without them.
+number, the trace as its list of lines, a status outside Sacred's enum) and
+``value_part`` (a value too large for one statement to the server, MySQL/MariaDB's
+``max_allowed_packet``, in parts: its column holds a short form). Sacred ignores them.
+Columns added to them since they were first written (:data:`ADDED_COLUMNS`) are added
+to an older database when a writer opens it; readers do without them.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ REQUIRED_COLUMNS = {
     "runs_resources": {"run_id", "resource_id"},
     "metric": {"metric_id", "run_id", "name", "step", "value", "timestamp"},
     "run_details": {"run_id", "meta", "host", "experiment", "result", "fail_trace"},
+    "value_part": {"run_id", "field", "part", "content"},
 }
 
 
@@ -92,13 +96,13 @@ def build_metadata() -> Any:
              sa.Column("command", sa.String(256)),
              sa.Column("start_time", when()), sa.Column("heartbeat", when()),
              sa.Column("stop_time", when()), sa.Column("queue_time", when()),
-             sa.Column("priority", sa.Float), sa.Column("comment", text()),
+             sa.Column("priority", sa.Double), sa.Column("comment", text()),
              sa.Column("fail_trace", text()), sa.Column("captured_out", text()),
              sa.Column("config", text()), sa.Column("info", text()),
              sa.Column("status", sa.Enum(*STATUSES, name="status_enum")),
              sa.Column("host_id", sa.Integer, fk("host.host_id")),
              sa.Column("experiment_id", sa.Integer, fk("experiment.experiment_id")),
-             sa.Column("result", sa.Float))
+             sa.Column("result", sa.Double))
     sa.Table("artifact", md, sa.Column("artifact_id", sa.Integer, primary_key=True),
              sa.Column("filename", sa.String(ARTIFACT_NAME_CHARS)),
              sa.Column("content", blob()),
@@ -122,6 +126,11 @@ def build_metadata() -> Any:
              sa.Column("meta", text()), sa.Column("host", text()),
              sa.Column("experiment", text()), sa.Column("result", text()),
              sa.Column("fail_trace", text()), sa.Column("status", sa.String(64)))
+    sa.Table("value_part", md,
+             sa.Column("run_id", sa.String(24), fk("run.run_id"), primary_key=True),
+             sa.Column("field", sa.String(64), primary_key=True),  # "table.column"
+             sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+             sa.Column("content", text()))
     return md
 
 

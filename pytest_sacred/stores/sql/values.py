@@ -15,6 +15,10 @@ a ``DOUBLE`` keeps integers exactly only up to 2**53. A value never fails a writ
   PostgreSQL's text cannot hold NUL: there a NUL in a text column (captured output, a
   metric or artifact name, Sacred's ``fail_trace`` column) is stored as U+FFFD; values
   kept as JSON (config, info, result, the trace's lines in ``run_details``) keep it;
+* a text too large for one statement to the server (MySQL/MariaDB's
+  ``max_allowed_packet``, 16 MiB by default on MariaDB) is stored whole in parts in the
+  ``value_part`` table, which our reader joins again; its column keeps a short form
+  (:func:`short_form`) with :data:`PARTS_MARK`, so Sacred's reader gets a readable value;
 * a status outside Sacred's ``status_enum`` (``SKIPPED``, a custom interrupt status) is
   stored as ``INTERRUPTED`` in ``run.status``, which Sacred's ``SqlObserver.query`` can
   read, and as itself in ``run_details.status``, which our reader prefers.
@@ -108,3 +112,45 @@ def status_columns(status: str) -> tuple[str, str | None]:
     if status in SACRED_STATUSES:
         return status, None
     return "INTERRUPTED", status
+
+
+#: in the short form of a value stored in parts: where the whole value is
+PARTS_MARK = "whole in table value_part"
+#: characters kept from each end of a long text, and of small entries of a JSON object
+PREVIEW_CHARS = 32 * 1024
+#: the columns holding JSON objects: their short form keeps the small entries
+_OBJECT_COLUMNS = frozenset({"run.info", "run.config"})
+#: the columns holding plain text (the rest hold JSON)
+_TEXT_COLUMNS = frozenset({"run.captured_out", "run.fail_trace", "run.comment"})
+
+
+def short_form(field: str, text: str, note: str) -> str:
+    """What the column ``field`` (``"table.column"``) holds of ``text`` stored in parts:
+    the head and tail of a text, the small entries of a JSON object with ``note`` in
+    place of each large one, else ``note`` as a JSON string. ``note`` names
+    :data:`PARTS_MARK`."""
+    if field in _TEXT_COLUMNS:
+        return f"{text[:PREVIEW_CHARS]}\n{note}\n{text[-PREVIEW_CHARS:]}"
+    if field in _OBJECT_COLUMNS:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            short, budget = {}, 4 * PREVIEW_CHARS
+            for key, entry in value.items():
+                size = len(json.dumps(entry))
+                if size <= budget:
+                    short[key] = entry
+                    budget -= size
+                else:
+                    short[key] = note
+            return json.dumps(short)
+    return json.dumps(note)
+
+
+def split_text(text: str, part_bytes: int) -> list[str]:
+    """``text`` in parts of at most ``part_bytes`` bytes of UTF-8 each (cut between
+    characters)."""
+    step = max(part_bytes // 4, 1)  # 4 bytes is the most one character takes
+    return [text[i:i + step] for i in range(0, len(text), step)] or [""]

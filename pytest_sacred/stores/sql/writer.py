@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,13 +46,27 @@ from ..base import (
     resumed,
 )
 from .connection import connect_error, create_engine
-from .values import column_float, column_text, metric_point, status_columns
+from .values import (
+    PARTS_MARK,
+    column_float,
+    column_text,
+    metric_point,
+    short_form,
+    split_text,
+    status_columns,
+)
 
 _MAX_ID_ATTEMPTS = 1000
+#: tries of a transaction the server chose as a deadlock's victim (MariaDB/MySQL 1213:
+#: "try restarting transaction"), e.g. two sessions replacing artifacts at once
+_DEADLOCK_ATTEMPTS = 5
 _CREATE_ATTEMPTS = 5
 #: MySQL/MariaDB error numbers of a server that cannot be reached or went away: the rest
 #: of its OperationalErrors are refusals (a bad value, a denied access, a deadlock)
 _MYSQL_TRANSIENT = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+#: the share of MySQL/MariaDB's ``max_allowed_packet`` one text value may take in a
+#: statement (a row's update carries several): a larger one is stored in parts
+_PACKET_SHARE = 8
 
 
 def _json(value: Any) -> str:
@@ -70,6 +84,8 @@ def _fits(steps: Sequence[Any], values: Sequence[Any], step_range: range) -> boo
     try:
         return math.isfinite(math.fsum(values))
     except OverflowError:  # finite values whose sum passes floats
+        return False
+    except ValueError:  # fsum refuses inf and -inf together: not finite either
         return False
 
 
@@ -98,6 +114,8 @@ class _Run:
     #: answer lost with the connection), or the run is continued from a spill file: rows
     #: inserted are checked against those stored
     doubtful: bool = False
+    #: the ``"table.column"`` fields of the run stored in parts (``value_part``)
+    parted: set[str] = field(default_factory=set)
 
     def take(self) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         taken = self.row, self.details, self.metric_rows
@@ -126,6 +144,11 @@ class SqlObserver(Observer):
         self._tables: Any = None
         self._limits: dict[tuple[str, str], int] = {}
         self._step_range = range(0)  # of the metric table's step column, known once open
+        #: bytes of UTF-8 one text value may have in a statement (MySQL/MariaDB: a share
+        #: of the server's max_allowed_packet, read at open); None: no limit
+        self._value_bytes: int | None = None
+        #: MySQL/MariaDB's max_allowed_packet, read at open; None on other engines
+        self._packet_bytes: int | None = None
         self._runs: dict[int, _Run] = {}
         self._next_id: int | None = None
         self._allocated: set[int] = set()
@@ -209,6 +232,11 @@ class SqlObserver(Observer):
                 self._limits = {} if sqlite else string_limits(inspector)
                 step = next(c for c in inspector.get_columns("metric") if c["name"] == "step")
                 self._step_range = integer_range(step["type"], engine.dialect.name)
+                if engine.dialect.name in ("mysql", "mariadb"):
+                    packet = conn.execute(sa.text("SELECT @@max_allowed_packet")).scalar()
+                    conn.rollback()
+                    self._packet_bytes = int(packet)
+                    self._value_bytes = self._packet_bytes // _PACKET_SHARE
         except StoreError:
             engine.dispose()
             raise
@@ -299,6 +327,53 @@ class SqlObserver(Observer):
                     row[key] = value[:limit]
         return row
 
+    def _in_parts(self, conn: Any, run_id: int, run: _Run, table: str, row: dict[str, Any],
+                  later: dict[str, str] | None = None) -> dict[str, Any]:
+        """``row`` with each text too large for one statement to the server replaced by its
+        short form (:func:`~.values.short_form`), the whole text stored in parts in
+        ``value_part`` in the caller's transaction (or put in ``later``, by field, for a
+        row not inserted yet). A value of the run stored in parts before and small now
+        has its parts removed.
+
+        A value over MySQL/MariaDB's ``max_allowed_packet`` would be refused by the
+        server with a lost connection (error 2013), which looks like an outage: the store
+        would be given up and every later run spilled, for one value."""
+        if self._value_bytes is None:
+            return row
+        for column, value in list(row.items()):
+            if not isinstance(value, str):
+                continue
+            name = f"{table}.{column}"
+            size = len(value) if len(value) * 4 <= self._value_bytes else \
+                len(value.encode("utf-8"))
+            if size <= self._value_bytes:
+                if name in run.parted:
+                    self._drop_parts(conn, run_id, name)
+                    run.parted.discard(name)
+                continue
+            note = (f"…[{size} bytes, over what one statement to this server may carry "
+                    f"(1/{_PACKET_SHARE} of its max_allowed_packet): {PARTS_MARK}]…")
+            row[column] = short_form(name, value, note)
+            run.parted.add(name)
+            if later is not None:
+                later[name] = value
+            else:
+                self._store_parts(conn, run_id, name, value)
+        return row
+
+    def _store_parts(self, conn: Any, run_id: int, name: str, value: str) -> None:
+        """``value`` of the field ``name`` in parts, replacing those stored before."""
+        assert self._value_bytes is not None
+        self._drop_parts(conn, run_id, name)
+        part = self._tables["value_part"]
+        for number, text in enumerate(split_text(value, self._value_bytes)):
+            conn.execute(part.insert().values(run_id=str(run_id), field=name, part=number,
+                                              content=text))
+
+    def _drop_parts(self, conn: Any, run_id: int, name: str) -> None:
+        part = self._tables["value_part"]
+        conn.execute(part.delete().where(part.c.run_id == str(run_id), part.c.field == name))
+
     # -- experiment, host, files ------------------------------------------------------------
 
     def _get_or_create(self, conn: Any, table: str, key: str, values: dict[str, Any]) -> int:
@@ -386,7 +461,12 @@ class SqlObserver(Observer):
                     candidate = (conn.execute(sa.select(sa.func.max(run.c.id))).scalar() or 0) + 1
             try:
                 with self._begin() as conn:
-                    conn.execute(run.insert().values(id=candidate, run_id=str(candidate), **row))
+                    parts: dict[str, str] = {}  # written once the row they belong to is
+                    fitted = self._in_parts(conn, candidate, _Run(), "run", dict(row), parts)
+                    conn.execute(run.insert().values(id=candidate, run_id=str(candidate),
+                                                     **fitted))
+                    for name, value in parts.items():
+                        self._store_parts(conn, candidate, name, value)
                     if conn.dialect.name == "postgresql":  # Sacred's inserts use the sequence
                         conn.execute(sa.text(
                             "SELECT setval(pg_get_serial_sequence('run', 'id'), "
@@ -618,11 +698,12 @@ class SqlObserver(Observer):
                     conn.execute(t["metric"].insert(), rows)
                 if row:
                     conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(
-                        **self._fit("run", dict(row))))
+                        **self._in_parts(conn, run_id, run, "run", self._fit("run", dict(row)))))
                 if details:
                     conn.execute(t["run_details"].update().where(
                         t["run_details"].c.run_id == str(run_id)).values(
-                        **self._fit("run_details", dict(details))))
+                        **self._in_parts(conn, run_id, run, "run_details",
+                                         self._fit("run_details", dict(details)))))
                 conn.commit()
         except Exception as exc:
             if self.is_transient(exc):  # retried: the rows go with the next try
@@ -713,15 +794,18 @@ class SqlObserver(Observer):
                 f"holds {limit}: give a shorter name, or a new database")
         with open(filename, "rb") as f:
             content = f.read()
+        self._check_packet(content, f"artifact {name!r}")
         run = self._runs.get(run_id)
+
+        def write(conn: Any) -> None:
+            # a name is listed once: a checkpoint file sent again, or a try whose answer
+            # was lost, is replaced
+            self._drop_artifact(conn, run_id, name)
+            conn.execute(self._tables["artifact"].insert().values(**self._fit(
+                "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
+
         try:
-            with self._begin() as conn:
-                # a name is listed once: a checkpoint file sent again, or a try whose
-                # answer was lost, is replaced
-                self._drop_artifact(conn, run_id, name)
-                conn.execute(self._tables["artifact"].insert().values(**self._fit(
-                    "artifact", {"filename": name, "content": content, "run_id": str(run_id)})))
-                conn.commit()
+            self._transaction(write)
         except Exception as exc:
             if run is not None and self.is_transient(exc):
                 run.doubtful = True
@@ -732,13 +816,44 @@ class SqlObserver(Observer):
         md5 = md5_of(filename)
         with open(filename, "rb") as f:
             content = f.read()
-        with self._begin() as conn:
+        self._check_packet(content, f"resource {filename!r}")
+
+        def write(conn: Any) -> None:
             resource_id = self._get_or_create(conn, "resource", "resource_id",
                                               {"filename": filename, "md5sum": md5,
                                                "content": content})
             conn.execute(self._tables["runs_resources"].insert().values(
                 run_id=str(run_id), resource_id=resource_id))
-            conn.commit()
+
+        self._transaction(write)
+
+    def _transaction(self, write: Callable[[Any], None]) -> None:
+        """``write(conn)`` in one transaction, committed; tried again (a few times) when
+        the server ends it as a deadlock's victim, as MariaDB/MySQL ask: two sessions
+        writing the same table at once is no refusal of the run's event."""
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(_DEADLOCK_ATTEMPTS):
+            try:
+                with self._begin() as conn:
+                    write(conn)
+                    conn.commit()
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc.orig).lower() or \
+                        attempt == _DEADLOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+
+    def _check_packet(self, content: bytes, what: str) -> None:
+        """Refuse a file's bytes too large for one statement to the server (MySQL/MariaDB's
+        max_allowed_packet): sent, the server would drop the connection (error 2013), which
+        looks like an outage and would give the whole store up."""
+        if self._packet_bytes is not None and len(content) >= self._packet_bytes - 1024:
+            raise StoreError(
+                f"{what} has {len(content)} bytes; {redact_url(self.url)} takes at most "
+                f"max_allowed_packet = {self._packet_bytes} bytes in one statement: raise "
+                "the server's max_allowed_packet, or keep the file in another store")
 
     def _drop_artifact(self, conn: Any, run_id: int, name: str) -> None:
         """Delete the run's artifact ``name`` (in the caller's transaction, before the new
