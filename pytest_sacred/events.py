@@ -77,6 +77,40 @@ def detail(hook: str, kwargs: dict[str, Any]) -> str:
     return str(value) if value is not None else ""
 
 
+def thread_safe_trace(exc: BaseException) -> str:
+    """``exc``'s traceback as ``traceback.format_exception`` prints it, without the ``^^^``
+    markers under each line. Those come from parsing each line with :func:`ast.parse`, and
+    on Python 3.11 the AST builder keeps its recursion count in state shared by every
+    thread: a store's or the heartbeat's thread formatting an error while the main thread
+    parses a module (pytest rewriting one on import) can make either raise
+    ``SystemError: AST constructor recursion depth mismatch`` (CPython gh-106905)."""
+    lines: list[str] = []
+    seen: set[int] = set()
+
+    def add(error: BaseException) -> None:
+        seen.add(id(error))
+        cause, context = error.__cause__, error.__context__
+        if cause is not None and id(cause) not in seen:
+            add(cause)
+            lines.append("\nThe above exception was the direct cause of the following "
+                         "exception:\n\n")
+        elif (context is not None and id(context) not in seen
+              and not error.__suppress_context__):
+            add(context)
+            lines.append("\nDuring handling of the above exception, another exception "
+                         "occurred:\n\n")
+        if error.__traceback__ is not None:
+            lines.append("Traceback (most recent call last):\n")
+            for frame in traceback.extract_tb(error.__traceback__):
+                lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n')
+                if frame.line:
+                    lines.append(f"    {frame.line.strip()}\n")
+        lines.extend(traceback.format_exception_only(type(error), error))
+
+    add(exc)
+    return "".join(lines)
+
+
 @dataclass
 class _Call:
     """The event being delivered on this thread."""
@@ -135,7 +169,7 @@ class Dispatcher:
             self._seen.add(key)
         if isinstance(exc, BaseException):
             message = f"{type(exc).__name__}: {exc}"
-            trace = "".join(traceback.format_exception(exc))
+            trace = thread_safe_trace(exc)
         else:
             message = exc
         error = ObserverError(self.name(plugin), hook, run_id, message, trace, detail,

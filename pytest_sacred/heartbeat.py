@@ -14,9 +14,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
+
+from .events import thread_safe_trace
 
 #: called with the run whose beat failed and the exception
 ErrorCallback = Callable[[Any, BaseException], None]
@@ -25,7 +26,7 @@ ErrorCallback = Callable[[Any, BaseException], None]
 def print_error(run: Any, exc: BaseException) -> None:
     """The default report of a failed beat: one traceback on stderr."""
     print(f"pytest-sacred: a heartbeat of {run!r} failed, the next one will run:\n"
-          + "".join(traceback.format_exception(exc)), file=sys.stderr)
+          + thread_safe_trace(exc), file=sys.stderr)
 
 
 class Heartbeat:

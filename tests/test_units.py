@@ -369,3 +369,27 @@ def test_a_value_too_large_for_one_statement_is_cut_in_parts_with_a_short_form()
     out = short_form("run.captured_out", "a" * 10**6, note)
     assert note in out and len(out) < 10**5
     assert json.loads(short_form("run_details.result", '"x"', note)) == note
+
+
+def test_thread_safe_trace_is_the_traceback_without_its_markers() -> None:
+    """What store and heartbeat threads print: the standard traceback (chained causes
+    included), less the ``^^^`` lines whose making parses source with ``ast``."""
+    import traceback
+
+    from pytest_sacred.events import thread_safe_trace
+
+    def fail() -> None:
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            raise ValueError("while handling") from exc
+
+    try:
+        fail()
+    except ValueError as exc:
+        caught = exc
+    standard = "".join(traceback.format_exception(caught)).splitlines()
+    without_markers = [line for line in standard
+                       if not line.strip() or set(line.strip()) - set("^~")]
+    assert thread_safe_trace(caught).splitlines() == without_markers
+    assert "KeyError" in thread_safe_trace(caught)
