@@ -67,11 +67,17 @@ class _RunFiles:
     #: the journal, once the points outgrew memory (metrics.json then lacks its points)
     journal: ReplacedFile | None = None
     files: dict[str, ReplacedFile] = field(default_factory=dict)
+    #: the directory's path and a separator: the files' paths by concatenation (a run
+    #: opens half a dozen, and ``Path``'s ``/`` costs a parse each)
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        self.prefix = os.path.join(self.directory, "")
 
     def rewrite(self, name: str, *pieces: str | FileRange) -> ReplacedFile:
         file = self.files.get(name)
         if file is None:
-            file = self.files[name] = ReplacedFile(self.directory / name)
+            file = self.files[name] = ReplacedFile(self.prefix + name)
         if pieces:
             file.write(*pieces)
         return file
@@ -164,7 +170,7 @@ class FileStorageObserver(Observer):
 
     def _mkdir(self, run_id: int) -> bool:
         try:
-            (self.basedir / str(run_id)).mkdir()
+            os.mkdir(os.path.join(self.basedir, str(run_id)))
         except FileExistsError:
             return False  # another process got there first
         except OSError as exc:
@@ -223,8 +229,9 @@ class FileStorageObserver(Observer):
             "meta": self._encode_once.members(meta_info, SESSION_META),
         }
         entry = initial_entry(command, status, times)
-        write_new(directory / "config.json", dumps(config))  # before run.json: readers
-        run = _RunFiles(directory, entry, fixed)               # take a run.json for a run
+        run = _RunFiles(directory, entry, fixed)
+        write_new(run.prefix + "config.json", dumps(config))  # before run.json: readers
+                                                              # take a run.json for a run
         try:
             run.save()
             run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
@@ -270,7 +277,7 @@ class FileStorageObserver(Observer):
     def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
         cout = run.files.get("cout.txt")
         if cout is None:  # first beat
-            cout = ReplacedFile(run.directory / "cout.txt")
+            cout = ReplacedFile(run.prefix + "cout.txt")
             cout.create(captured_out)
             run.files["cout.txt"] = cout
         elif captured_out.startswith(run.cout):
