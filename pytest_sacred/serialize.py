@@ -352,9 +352,9 @@ _FLAT_MEMBERS = json.JSONEncoder(sort_keys=True, separators=(",\n  ", ": "))
 def indent2(data: Any) -> str:
     """``json.dumps(data, sort_keys=True, indent=2)`` of plain JSON ``data``, byte for byte,
     in C for a dict of scalars with string keys (what a run stores over and over)."""
-    if type(data) is dict and data and all(type(key) is str for key in data) \
+    if type(data) is dict and all(type(key) is str for key in data) \
             and set(map(type, data.values())) <= PLAIN_SCALAR_TYPES:
-        return "{\n  " + _FLAT_MEMBERS.encode(data)[1:-1] + "\n}"
+        return "{\n  " + _FLAT_MEMBERS.encode(data)[1:-1] + "\n}" if data else "{}"
     return json.dumps(data, sort_keys=True, indent=2)
 
 

@@ -37,7 +37,9 @@ def indented(value: Any) -> str:
         return _CONSTANT_TEXT[value]
     if kind is int:
         return int.__repr__(value)
-    if kind in PLAIN_SCALAR_TYPES or (kind is list and not value):  # one line
+    if kind is list and not value:  # a run's resources and artifacts, mostly
+        return "[]"
+    if kind in PLAIN_SCALAR_TYPES:  # one line
         return json.dumps(value)
     return dumps(value).replace("\n", "\n  ")
 
