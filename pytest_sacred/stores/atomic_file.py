@@ -176,6 +176,17 @@ def copy_new(source: str, path: Path, copy: Callable[[str, str], Any] = shutil.c
         raise write_error(path, exc) from None
 
 
+class Spare(NamedTuple):
+    """A working file kept open for another :class:`ReplacedFile`: its descriptor and path."""
+
+    fd: int
+    path: bytes
+
+    def discard(self) -> None:
+        os.close(self.fd)
+        _discard(self.path)
+
+
 class ReplacedFile:
     """A file rewritten whole many times (and appended to in place, for text where a
     shorter tail after a kill is harmless: ``cout.txt``, the metrics journal)."""
@@ -234,6 +245,26 @@ class ReplacedFile:
             except OSError:
                 pass
             raise write_error(self.path, exc) from None
+
+    def detach_spare(self) -> Spare | None:
+        """Close the file but keep its working file (an earlier content, open), for
+        :meth:`adopt_spare` of the same file of the next run: creating a file costs the
+        filesystem far more than moving one (a file rewritten in every run then costs no
+        new inode per run). ``None`` when there is no working file."""
+        spare, self._spare = self._spare, None
+        self.close()
+        return Spare(spare, self._work_bytes) if spare is not None else None
+
+    def adopt_spare(self, spare: Spare) -> None:
+        """Take ``spare`` (see :meth:`detach_spare`) as this file's working file: moved
+        beside it, its old content overwritten by the next :meth:`write`. When it cannot be
+        moved it is removed, and the next write creates a working file as usual."""
+        try:
+            os.rename(spare.path, self._work_bytes)
+        except OSError:
+            spare.discard()
+            return
+        self._spare = spare.fd
 
     @property
     def size(self) -> int:

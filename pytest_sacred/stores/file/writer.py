@@ -32,7 +32,7 @@ from ...journal import JOURNAL, add_journal, journal_record
 from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
-from ..atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
+from ..atomic_file import FileRange, ReplacedFile, Spare, copy_new, write_error, write_new
 from ..base import Observer, RunExists, StoreError, queued, resumed
 from .layout import (
     SESSION_META,
@@ -130,6 +130,9 @@ class FileStorageObserver(Observer):
         self._ids = IdClaims(f"run directory in {self.basedir}")
         self._stored: set[Path] = set()
         self._encode_once = EncodedOnce()
+        #: the working file of the last ended run's ``run.json``, open, for the next run's
+        #: first ``run.json``: a moved file instead of a new one (and none removed) per run
+        self._spare: Spare | None = None
 
     # -- session -------------------------------------------------------------------------
 
@@ -149,6 +152,11 @@ class FileStorageObserver(Observer):
                 f"file store {str(self.basedir)!r} is not writable ({exc.strerror or exc}); "
                 "pass a writable directory to --sacred-file-storage or use --sacred-unobserved"
             ) from exc
+
+    def close(self) -> None:
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            spare.discard()
 
     def location(self, run_id: int | None) -> str:
         return str(self.basedir / str(run_id))
@@ -232,6 +240,9 @@ class FileStorageObserver(Observer):
         run = _RunFiles(directory, entry, fixed)
         write_new(run.prefix + "config.json", dumps(config))  # before run.json: readers
                                                               # take a run.json for a run
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            run.rewrite("run.json").adopt_spare(spare)
         try:
             run.save()
             run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
@@ -342,6 +353,13 @@ class FileStorageObserver(Observer):
             except StoreError as exc:
                 failures.append(exc)
         finally:
+            run_file = run.files.pop("run.json", None)
+            if run_file is not None:
+                spare = run_file.detach_spare()
+                if spare is not None and not failures and self._spare is None:
+                    self._spare = spare  # the next run's first run.json
+                elif spare is not None:
+                    spare.discard()
             run.close()
         if failures:
             raise failures[0]
