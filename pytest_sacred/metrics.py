@@ -144,8 +144,9 @@ def log_point(self: SeriesOwner, name: str, value: Any, step: int | None = None,
     A function of its own, not only :meth:`MetricsBuffer.log`, so that the user's
     :class:`~.run.Run` can have it as its ``log_scalar`` method over the same series:
     ``run.log_scalar(...)`` is then an ordinary method call, which the interpreter
-    specialises (a bound method kept in an instance attribute takes the generic lookup
-    on every call: a sixth of a call's cost).
+    specialises. A bound method kept in an instance attribute is looked up the generic way
+    on every call (CPython caches no method call on such an attribute): 6 % of the call's
+    instructions in a bare loop, and up to a fifth of its time inside a pytest session.
     """
     __tracebackhide__ = True
     kind = type(value)  # two identity tests: cheaper than a set lookup

@@ -7,7 +7,9 @@ file open and swaps the two with ``renameat2(RENAME_EXCHANGE)`` on Linux: the ol
 becomes the next working file, so a rewrite costs a ``pwrite`` and a rename (about 4 µs)
 instead of a file creation (about 75 µs on ext4, which also starts writeback when a rename
 replaces a file). Elsewhere, or on a filesystem without the exchange, each rewrite creates
-the working file and ``os.replace``-s the target.
+the working file and ``os.replace``-s the target. When a run ends, its ``run.json``'s working
+file can be handed, still open, to the next run's (:meth:`ReplacedFile.detach_spare`): one
+rename instead of a file created and one removed per run.
 
 Guarantees hold against a killed process, not against a power cut: nothing is fsynced.
 Every ``OSError`` becomes a :class:`~pytest_sacred.stores.base.StoreWriteError` naming
