@@ -340,7 +340,22 @@ def to_json(value: Any, entry: str = "value") -> Any:
 
 def dumps(value: Any, entry: str = "value") -> str:
     """Sacred's file format: flattened, keys sorted, two-space indent, no trailing newline."""
-    return json.dumps(to_json(value, entry), sort_keys=True, indent=2)
+    return indent2(to_json(value, entry))
+
+
+#: ``json.dumps`` with ``indent`` runs json's encoder in Python; without, in C. A dict of
+#: scalars (a config, most members of a run's ``meta``) is encoded in C with the
+#: separators that give the indented text of one level, and then framed by hand
+_FLAT_MEMBERS = json.JSONEncoder(sort_keys=True, separators=(",\n  ", ": "))
+
+
+def indent2(data: Any) -> str:
+    """``json.dumps(data, sort_keys=True, indent=2)`` of plain JSON ``data``, byte for byte,
+    in C for a dict of scalars with string keys (what a run stores over and over)."""
+    if type(data) is dict and all(type(key) is str for key in data) \
+            and set(map(type, data.values())) <= PLAIN_SCALAR_TYPES:
+        return "{\n  " + _FLAT_MEMBERS.encode(data)[1:-1] + "\n}" if data else "{}"
+    return json.dumps(data, sort_keys=True, indent=2)
 
 
 def restore(value: Any) -> Any:

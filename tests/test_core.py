@@ -23,7 +23,8 @@ def test_run_is_exported_and_shows_only_the_users_attributes(pytester: pytest.Py
         def test_facade(sacred_run):
             assert isinstance(sacred_run, Run)
             public = {n for n in dir(sacred_run) if not n.startswith("__")}
-            assert public == {"_id", "_record", "config", "info", "log_scalar", "add_artifact",
+            assert public == {"_id", "_record", "_series", "config", "info", "log_scalar",
+                              "add_artifact",
                               "open_resource", "add_resource", "result", "experiment_info",
                               "host_info", "meta_info", "start_time", "stop_time", "status",
                               "resumed"}, public

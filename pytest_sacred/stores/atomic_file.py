@@ -7,7 +7,9 @@ file open and swaps the two with ``renameat2(RENAME_EXCHANGE)`` on Linux: the ol
 becomes the next working file, so a rewrite costs a ``pwrite`` and a rename (about 4 µs)
 instead of a file creation (about 75 µs on ext4, which also starts writeback when a rename
 replaces a file). Elsewhere, or on a filesystem without the exchange, each rewrite creates
-the working file and ``os.replace``-s the target.
+the working file and ``os.replace``-s the target. When a run ends, its ``run.json``'s working
+file can be handed, still open, to the next run's (:meth:`ReplacedFile.detach_spare`): one
+rename instead of a file created and one removed per run.
 
 Guarantees hold against a killed process, not against a power cut: nothing is fsynced.
 Every ``OSError`` becomes a :class:`~pytest_sacred.stores.base.StoreWriteError` naming
@@ -68,8 +70,9 @@ def _exchange(first: bytes, second: bytes) -> bool:
     raise OSError(code, os.strerror(code), os.fsdecode(second))
 
 
-def working_path(path: Path) -> Path:
-    return path.with_name(WORKING_PREFIX + path.name)
+def working_path(path: str | Path) -> str:
+    """The working file beside ``path``, where its next content is written."""
+    return _beside(path, WORKING_PREFIX + os.path.basename(path))
 
 
 def write_error(path: Path | str, exc: OSError, what: str = "write") -> StoreWriteError:
@@ -127,20 +130,27 @@ def _write_pieces(fd: int, pieces: tuple[str | FileRange, ...], fresh: bool = Tr
     return size
 
 
-def _discard(path: Path) -> None:
+def _discard(path: str | bytes | os.PathLike[str]) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
 
 
-def _own_working_path(path: Path) -> Path:
+def _beside(path: str | os.PathLike[str], name: str) -> str:
+    """The path of ``name`` in the directory of ``path`` (``os.path``: several times
+    cheaper than ``Path.with_name``, and a run writes a dozen files)."""
+    return os.path.join(os.path.dirname(path), name)
+
+
+def _own_working_path(path: str | os.PathLike[str]) -> str:
     """A working file no other process or thread uses: two xdist workers storing the same
     content-addressed source at once must not rename each other's copy away."""
-    return path.with_name(f"{WORKING_PREFIX}{path.name}.{os.getpid()}-{threading.get_ident()}")
+    return _beside(path, f"{WORKING_PREFIX}{os.path.basename(path)}.{os.getpid()}-"
+                         f"{threading.get_ident()}")
 
 
-def write_new(path: Path, *pieces: str) -> None:
+def write_new(path: str | Path, *pieces: str) -> None:
     """Create ``path`` with this text: whole or not at all."""
     work = _own_working_path(path)
     try:
@@ -155,7 +165,7 @@ def write_new(path: Path, *pieces: str) -> None:
         raise write_error(path, exc) from None
 
 
-def copy_new(source: str, path: Path, copy: Callable[[str, Path], Any] = shutil.copyfile) -> None:
+def copy_new(source: str, path: Path, copy: Callable[[str, str], Any] = shutil.copyfile) -> None:
     """Copy ``source`` to ``path``: whole or not at all."""
     work = _own_working_path(path)
     try:
@@ -168,15 +178,25 @@ def copy_new(source: str, path: Path, copy: Callable[[str, Path], Any] = shutil.
         raise write_error(path, exc) from None
 
 
+class Spare(NamedTuple):
+    """A working file kept open for another :class:`ReplacedFile`: its descriptor and path."""
+
+    fd: int
+    path: bytes
+
+    def discard(self) -> None:
+        os.close(self.fd)
+        _discard(self.path)
+
+
 class ReplacedFile:
     """A file rewritten whole many times (and appended to in place, for text where a
     shorter tail after a kill is harmless: ``cout.txt``, the metrics journal)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = path
-        self._work = working_path(path)
         self._path_bytes = os.fsencode(path)
-        self._work_bytes = os.fsencode(self._work)
+        self._work = self._work_bytes = os.fsencode(working_path(path))
         self._fd: int | None = None  # open on what is at ``path``
         self._spare: int | None = None  # open on the working file: the previous content
         self._size = 0
@@ -227,6 +247,26 @@ class ReplacedFile:
             except OSError:
                 pass
             raise write_error(self.path, exc) from None
+
+    def detach_spare(self) -> Spare | None:
+        """Close the file but keep its working file (an earlier content, open), for
+        :meth:`adopt_spare` of the same file of the next run: creating a file costs the
+        filesystem far more than moving one (a file rewritten in every run then costs no
+        new inode per run). ``None`` when there is no working file."""
+        spare, self._spare = self._spare, None
+        self.close()
+        return Spare(spare, self._work_bytes) if spare is not None else None
+
+    def adopt_spare(self, spare: Spare) -> None:
+        """Take ``spare`` (see :meth:`detach_spare`) as this file's working file: moved
+        beside it, its old content overwritten by the next :meth:`write`. When it cannot be
+        moved it is removed, and the next write creates a working file as usual."""
+        try:
+            os.rename(spare.path, self._work_bytes)
+        except OSError:
+            spare.discard()
+            return
+        self._spare = spare.fd
 
     @property
     def size(self) -> int:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as encode_text
 from typing import Any, cast
 
 from ...payloads import MetricSeries
@@ -23,10 +24,23 @@ from ...timestamps import Timestamps
 from ..atomic_file import FileRange
 from ..base import StoreError, queued
 
+#: the text of the values a ``run.json`` entry most often holds, without json's encoder
+#: (which for anything but a string builds a new C encoder on each call)
+_CONSTANT_TEXT: dict[bool | None, str] = {None: "null", True: "true", False: "false"}
+
 
 def indented(value: Any) -> str:
     """A value as it appears nested one level deep in Sacred's ``indent=2`` JSON."""
-    if type(value) in PLAIN_SCALAR_TYPES or (type(value) is list and not value):  # one line
+    kind = type(value)
+    if kind is str:
+        return encode_text(value)
+    if value is None or kind is bool:
+        return _CONSTANT_TEXT[value]
+    if kind is int:
+        return int.__repr__(value)
+    if kind is list and not value:  # a run's resources and artifacts, mostly
+        return "[]"
+    if kind in PLAIN_SCALAR_TYPES:  # one line
         return json.dumps(value)
     return dumps(value).replace("\n", "\n  ")
 

@@ -32,7 +32,7 @@ from ...journal import JOURNAL, add_journal, journal_record
 from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
-from ..atomic_file import FileRange, ReplacedFile, copy_new, write_error, write_new
+from ..atomic_file import FileRange, ReplacedFile, Spare, copy_new, write_error, write_new
 from ..base import Observer, RunExists, StoreError, queued, resumed
 from .layout import (
     SESSION_META,
@@ -67,11 +67,17 @@ class _RunFiles:
     #: the journal, once the points outgrew memory (metrics.json then lacks its points)
     journal: ReplacedFile | None = None
     files: dict[str, ReplacedFile] = field(default_factory=dict)
+    #: the directory's path and a separator: the files' paths by concatenation (a run
+    #: opens half a dozen, and ``Path``'s ``/`` costs a parse each)
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        self.prefix = os.path.join(self.directory, "")
 
     def rewrite(self, name: str, *pieces: str | FileRange) -> ReplacedFile:
         file = self.files.get(name)
         if file is None:
-            file = self.files[name] = ReplacedFile(self.directory / name)
+            file = self.files[name] = ReplacedFile(self.prefix + name)
         if pieces:
             file.write(*pieces)
         return file
@@ -124,6 +130,9 @@ class FileStorageObserver(Observer):
         self._ids = IdClaims(f"run directory in {self.basedir}")
         self._stored: set[Path] = set()
         self._encode_once = EncodedOnce()
+        #: the working file of the last ended run's ``run.json``, open, for the next run's
+        #: first ``run.json``: a moved file instead of a new one (and none removed) per run
+        self._spare: Spare | None = None
 
     # -- session -------------------------------------------------------------------------
 
@@ -143,6 +152,11 @@ class FileStorageObserver(Observer):
                 f"file store {str(self.basedir)!r} is not writable ({exc.strerror or exc}); "
                 "pass a writable directory to --sacred-file-storage or use --sacred-unobserved"
             ) from exc
+
+    def close(self) -> None:
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            spare.discard()
 
     def location(self, run_id: int | None) -> str:
         return str(self.basedir / str(run_id))
@@ -164,7 +178,7 @@ class FileStorageObserver(Observer):
 
     def _mkdir(self, run_id: int) -> bool:
         try:
-            (self.basedir / str(run_id)).mkdir()
+            os.mkdir(os.path.join(self.basedir, str(run_id)))
         except FileExistsError:
             return False  # another process got there first
         except OSError as exc:
@@ -223,8 +237,12 @@ class FileStorageObserver(Observer):
             "meta": self._encode_once.members(meta_info, SESSION_META),
         }
         entry = initial_entry(command, status, times)
-        write_new(directory / "config.json", dumps(config))  # before run.json: readers
-        run = _RunFiles(directory, entry, fixed)               # take a run.json for a run
+        run = _RunFiles(directory, entry, fixed)
+        write_new(run.prefix + "config.json", dumps(config))  # before run.json: readers
+                                                              # take a run.json for a run
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            run.rewrite("run.json").adopt_spare(spare)
         try:
             run.save()
             run.rewrite("info.json", "{}")  # Incense's reader needs it, even empty
@@ -270,7 +288,7 @@ class FileStorageObserver(Observer):
     def _save_cout(self, run: _RunFiles, captured_out: str) -> None:
         cout = run.files.get("cout.txt")
         if cout is None:  # first beat
-            cout = ReplacedFile(run.directory / "cout.txt")
+            cout = ReplacedFile(run.prefix + "cout.txt")
             cout.create(captured_out)
             run.files["cout.txt"] = cout
         elif captured_out.startswith(run.cout):
@@ -335,6 +353,13 @@ class FileStorageObserver(Observer):
             except StoreError as exc:
                 failures.append(exc)
         finally:
+            run_file = run.files.pop("run.json", None)
+            if run_file is not None:
+                spare = run_file.detach_spare()
+                if spare is not None and not failures and self._spare is None:
+                    self._spare = spare  # the next run's first run.json
+                elif spare is not None:
+                    spare.discard()
             run.close()
         if failures:
             raise failures[0]
