@@ -125,6 +125,34 @@ class RunHistory:
         return self._events.pop(run_id, [])
 
 
+def provisional_id(observer: Any, store: str) -> int:
+    """The id of a new run named while ``store`` does not answer: the one after this
+    process's last (``observer._next_id``), which the run's queued first event then claims
+    (a clash with another writer found then is a refusal, and the replay renames the run).
+    A process that has stored no run there yet cannot choose one: :class:`StoreError`."""
+    if observer._next_id is None:
+        raise StoreError(f"{store} does not answer and this process has stored no run there "
+                         "yet, so no id can be chosen")
+    run_id: int = observer._next_id
+    observer._next_id = run_id + 1
+    return run_id
+
+
+def resumable(entry: Mapping[str, Any], statuses: tuple[str, ...], silent_since: Any,
+              parse: Callable[[str], Any] = lambda text: text) -> str | None:
+    """The status a stored run (its ``status``, ``heartbeat`` and ``start_time`` entries)
+    is resumed from, or ``None`` when it is not resumable: one of ``statuses``, or RUNNING
+    without a sign of life since ``silent_since`` (its times read by ``parse``)."""
+    status = entry.get("status")
+    if status == "RUNNING":
+        last = entry.get("heartbeat") or entry.get("start_time")
+        if not last or parse(str(last)) > silent_since:
+            return None
+    elif status not in statuses:
+        return None
+    return str(status)
+
+
 def resumed(entries: list[Any] | None, resume_time: Any, host_info: Mapping[str, Any],
             from_status: str, encode: Callable[[dict[str, Any]], Any] = lambda e: e
             ) -> list[Any]:

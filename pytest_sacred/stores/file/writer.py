@@ -33,7 +33,7 @@ from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
 from ..atomic_file import FileRange, ReplacedFile, Spare, copy_new, write_error, write_new
-from ..base import Observer, RunExists, StoreError, queued, resumed
+from ..base import Observer, RunExists, StoreError, queued, resumable, resumed
 from .layout import (
     SESSION_META,
     EncodedOnce,
@@ -430,16 +430,12 @@ class FileStorageObserver(Observer):
             raise StoreError(f"{directory} holds no run {run_id} (no run.json)")
         with _claim_lock(directory / CLAIM_LOCK):
             entry = json.loads(run_file.read_text(encoding="utf-8"))
-            status = entry.get("status")
-            if status == "RUNNING":
-                last = entry.get("heartbeat") or entry.get("start_time")
-                if last is None or datetime.fromisoformat(last) > silent_since:
-                    return None
-            elif status not in statuses:
+            status = resumable(entry, statuses, silent_since, datetime.fromisoformat)
+            if status is None:
                 return None
             entry.update(status="RUNNING", heartbeat=utcnow().isoformat())
             write_new(run_file, dumps(entry))
-        return str(status)
+        return status
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,

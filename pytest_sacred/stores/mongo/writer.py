@@ -36,7 +36,15 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...redact import redact_url
-from ..base import DEFER_BEAT_SECONDS, Observer, RunExists, StoreError, queued, resumed
+from ..base import (
+    DEFER_BEAT_SECONDS,
+    Observer,
+    RunExists,
+    StoreError,
+    provisional_id,
+    queued,
+    resumed,
+)
 from .connection import MongoConnection
 from .gridfs import GridFiles
 from .target import DEFAULT_DB, DEFAULT_HOST
@@ -275,12 +283,7 @@ class MongoObserver(Observer):
         return not client.topology_description.has_writable_server()
 
     def _provisional_id(self) -> int:
-        if self._next_id is None:
-            raise StoreError(f"MongoDB at {self.location(None)} does not answer and this "
-                             "process has stored no run there yet, so no id can be chosen")
-        run_id = self._next_id
-        self._next_id += 1
-        return run_id
+        return provisional_id(self, f"MongoDB at {self.server}/{self.db_name}.{self.collection}")
 
     # -- a config too large for the document -----------------------------------------------
 

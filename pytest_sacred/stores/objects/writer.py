@@ -36,7 +36,7 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
-from ..base import Observer, RunExists, RunHistory, StoreError, queued, resumed
+from ..base import Observer, RunExists, RunHistory, StoreError, queued, resumable, resumed
 from ..file.layout import (
     SESSION_META,
     EncodedOnce,
@@ -335,17 +335,13 @@ class ObjectStoreObserver(FinalEvents, Observer):
             raise StoreError(f"{self.location(run_id)}: no such run (no run.json)")
         data, version = found
         entry = json.loads(data)
-        status = entry.get("status")
-        if status == "RUNNING":
-            last = entry.get("heartbeat") or entry.get("start_time")
-            if last is None or datetime.fromisoformat(last) > silent_since:
-                return None
-        elif status not in statuses:
+        status = resumable(entry, statuses, silent_since, datetime.fromisoformat)
+        if status is None:
             return None
         entry.update(status="RUNNING", heartbeat=utcnow().isoformat())
         if not self.bucket.put_if_unchanged(key, dumps(entry).encode("utf-8"), _JSON, version):
             return None
-        return str(status)
+        return status
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,

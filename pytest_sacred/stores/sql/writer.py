@@ -42,6 +42,7 @@ from ..base import (
     Observer,
     RunExists,
     StoreError,
+    provisional_id,
     queued,
     resumed,
 )
@@ -544,12 +545,7 @@ class SqlObserver(Observer):
         return run_id
 
     def _provisional_id(self) -> int:
-        if self._next_id is None:
-            raise StoreError(f"{redact_url(self.url)} does not answer and this process has "
-                             "stored no run there yet, so no id can be chosen")
-        run_id = self._next_id
-        self._next_id += 1
-        return run_id
+        return provisional_id(self, redact_url(self.url))
 
     # -- events -----------------------------------------------------------------------------
 

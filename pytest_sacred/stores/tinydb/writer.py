@@ -44,7 +44,9 @@ from ..base import (
     RunExists,
     RunHistory,
     StoreError,
+    provisional_id,
     queued,
+    resumable,
     resumed,
 )
 from .values import tiny_date, tiny_file, tiny_text, tiny_value
@@ -203,11 +205,7 @@ class TinyDbObserver(Observer):
         return run_id
 
     def _provisional_id(self) -> int:
-        if self._next_id is None:
-            raise StoreError(f"{self.basedir / 'metadata.json'} stays locked and this "
-                             "process has stored no run there yet, so no id can be chosen")
-        run_id = self._next_id
-        self._next_id += 1
+        run_id = provisional_id(self, f"{self.basedir / 'metadata.json'} (locked)")
         self._provisional.add(run_id)
         return run_id
 
@@ -397,16 +395,12 @@ class TinyDbObserver(Observer):
         def change(doc: dict[str, Any] | None) -> tuple[str | None, str | None]:
             if doc is None:
                 raise StoreError(f"{self.location(run_id)}: no such run")
-            status = doc.get("status")
-            if status == "RUNNING":
-                last = doc.get("heartbeat") or doc.get("start_time")
-                if not last or datetime.fromisoformat(
-                        str(last).removeprefix(DATE_TAG)) > silent_since:
-                    return None, None
-            elif status not in statuses:
+            status = resumable(doc, statuses, silent_since,
+                               lambda text: datetime.fromisoformat(text.removeprefix(DATE_TAG)))
+            if status is None:
                 return None, None
             return json.dumps({**doc, "status": "RUNNING",
-                               "heartbeat": tiny_date(utcnow())}), str(status)
+                               "heartbeat": tiny_date(utcnow())}), status
 
         result: str | None = self._metadata().compare_and_set(run_id, change)
         return result
