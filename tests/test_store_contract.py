@@ -40,12 +40,19 @@ CUT_AFTER = 5
 OUTAGE = 2.5
 #: the tests without an outage: a store that fails them is given up on soon
 NO_OUTAGE = "--sacred-store-retry=5"
+#: the lock wait of sessions sharing a local store (TinyDB, SQLite): each waits for the
+#: other's writes as a user's would (the default), not the outage tests' short wait, which a
+#: busy machine's pause of the other writer passes; at the start of a session a lock not
+#: had in time is a usage error (the session ends, the other waits for it in vain)
+SHARED_LOCK_TIMEOUT = ("--sacred-lock-timeout", "30")
 
 
 def _session(pytester: pytest.Pytester, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
-         *args], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         # a test still running after 30 s prints every thread's stack: where it is stuck
+         "-o", "faulthandler_timeout=30", *args],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _output(session: subprocess.Popen, timeout: float = 240) -> str:
@@ -57,6 +64,25 @@ def _output(session: subprocess.Popen, timeout: float = 240) -> str:
         session.kill()
         out = session.communicate()[0]
         raise AssertionError(f"the session did not end within {timeout:g} s:\n{out}") from None
+
+
+def _outputs(sessions: list[subprocess.Popen], timeout: float = 240) -> list[str]:
+    """The output of every session once all have ended, within ``timeout`` seconds in all
+    (see :func:`_output`); when one did not end in time, every session's output is given,
+    that of one that ended early too: its own error is what left the other waiting."""
+    deadline = time.monotonic() + timeout
+    outputs, stuck = [], False
+    for session in sessions:
+        try:
+            outputs.append(_output(session, max(deadline - time.monotonic(), 1)))
+        except AssertionError as exc:
+            stuck = True
+            outputs.append(str(exc))
+    if stuck:
+        raise AssertionError("\n".join(f"session {number} (exit {session.returncode}):\n{out}"
+                                       for number, (session, out) in
+                                       enumerate(zip(sessions, outputs, strict=True))))
+    return outputs
 
 
 def _full_runs(store: StoreUnderTest) -> dict[int, Any]:
@@ -345,9 +371,10 @@ def test_concurrent_sessions_get_distinct_ids(pytester: pytest.Pytester,
                                               store_under_test: StoreUnderTest) -> None:
     store = store_under_test
     pytester.makepyfile(test_contract_concurrent=CONCURRENT)
-    sessions = [_session(pytester, NO_OUTAGE, *store.options) for _ in range(2)]
+    sessions = [_session(pytester, NO_OUTAGE, *store.options, *SHARED_LOCK_TIMEOUT)
+                for _ in range(2)]
     try:
-        outputs = [_output(s) for s in sessions]
+        outputs = _outputs(sessions)
     finally:
         for session in sessions:
             if session.poll() is None:
