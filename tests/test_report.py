@@ -287,7 +287,11 @@ def check_page(watched: Watched, report_store: str) -> None:
     width = page.eval_on_selector(".artifact[data-name='plot.png'] img",
                                   "i => i.decode().then(() => i.naturalWidth)")
     assert width == 40
-    assert page.inner_text(".artifact[data-name='notes.txt'] pre") == "C = 0.5\n"
+    notes = ".artifact[data-name='notes.txt'] pre"
+    # served, an artifact's text is fetched after the run's view is drawn ("…" until then)
+    page.wait_for_function(
+        f"() => (document.querySelector({json.dumps(notes)}) || {{}}).textContent !== '…'")
+    assert page.inner_text(notes) == "C = 0.5\n"
     assert "trained with C=0.5" in page.inner_text("#output")
     page.click("button[data-view=runs]")
     page.click("tr[data-key='3'] button.link")
