@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -191,3 +192,18 @@ def nothing_submitted(project: Path, runs_dir: Path) -> None:
     """A launcher refused its input before submitting: no task folder, no stored run."""
     assert not (project / "slurm-logs").exists()
     assert not runs_dir.exists() or not stored_runs(runs_dir)
+
+
+def sigterm_at_mark(session: subprocess.Popen, mark: Path, wait: float) -> str:
+    """SIGTERM ``session`` once its run has written ``mark`` (waiting at most ``wait``
+    seconds for it); the session's output, after checking it ended INTERRUPTED."""
+    import pytest
+
+    deadline = time.monotonic() + wait
+    while not mark.exists():
+        assert session.poll() is None and time.monotonic() < deadline, session.communicate()
+        time.sleep(0.05)
+    session.send_signal(signal.SIGTERM)
+    out: str = session.communicate(timeout=60)[0]
+    assert session.returncode == pytest.ExitCode.INTERRUPTED, out
+    return out

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import read_run, stored_runs
+from helpers import read_run, sigterm_at_mark, stored_runs
 from mongo_server import MongoServer, start_server
 
 VARIANTS = 60
@@ -292,14 +292,7 @@ def test_sigterm_ends_the_run_interrupted_with_its_points(pytester: pytest.Pytes
             pathlib.Path({str(started)!r}).write_text("x")
             time.sleep(120)
         """)
-    session = _session(pytester, "--sacred-heartbeat=0.1")
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert session.poll() is None and time.monotonic() < deadline, session.communicate()
-        time.sleep(0.05)
-    session.send_signal(signal.SIGTERM)
-    out = session.communicate(timeout=60)[0]
-    assert session.returncode == pytest.ExitCode.INTERRUPTED, out
+    out = sigterm_at_mark(_session(pytester, "--sacred-heartbeat=0.1"), started, 60)
     assert "pytest-sacred runs" in out and "INTERRUPTED" in out
     run = read_run(runs_dir, 1)
     assert run["status"] == "INTERRUPTED" and run["stop_time"]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import sigterm_at_mark
 
 # the stores' client libraries, imported before any pytester test: pytester drops the
 # modules a test imported from sys.modules, and a second import of a C extension breaks
@@ -170,18 +169,6 @@ def _session(pytester: pytest.Pytester, store: Store, *args: str) -> subprocess.
         env=store.env)
 
 
-def _stop_at_mark(session: subprocess.Popen, mark: Path) -> str:
-    """SIGTERM the session once its run waits at ``mark``; its output."""
-    deadline = time.monotonic() + 90
-    while not mark.exists():
-        assert session.poll() is None and time.monotonic() < deadline, session.communicate()
-        time.sleep(0.05)
-    session.send_signal(signal.SIGTERM)
-    out = session.communicate(timeout=60)[0]
-    assert session.returncode == pytest.ExitCode.INTERRUPTED, out
-    return out
-
-
 def _read(store: Store, run_id: int) -> tuple[Any, dict[str, Any], dict[str, bytes]]:
     from pytest_sacred.readers import open_reader
 
@@ -205,14 +192,14 @@ def _experiment(pytester: pytest.Pytester, stops: list[int]) -> Path:
 def test_a_killed_run_resumes_under_its_id_to_completion(
         pytester: pytest.Pytester, store: Store, stops: list[int]) -> None:
     marks = _experiment(pytester, stops)
-    out = _stop_at_mark(_session(pytester, store), marks / "stop0")
+    out = sigterm_at_mark(_session(pytester, store), marks / "stop0", 90)
     seed = int((marks / "stop0").read_text())
     run, _, checkpoint = _read(store, 1)
     assert run.status == "INTERRUPTED", out
     assert checkpoint == {"checkpoint/state.txt": str(stops[0] + 1).encode()}
     for n in range(1, len(stops)):
-        out = _stop_at_mark(_session(pytester, store, "--sacred-resume", "1"),
-                            marks / f"stop{n}")
+        out = sigterm_at_mark(_session(pytester, store, "--sacred-resume", "1"),
+                              marks / f"stop{n}", 90)
         assert int((marks / f"stop{n}").read_text()) == seed  # the stored seed
     session = _session(pytester, store, "--sacred-resume", "1")
     out = session.communicate(timeout=120)[0]
@@ -329,7 +316,7 @@ def test_a_running_run_is_claimed_only_once_its_heartbeat_is_old(store: Store) -
 def test_the_resume_command_prints_the_pytest_command(pytester: pytest.Pytester) -> None:
     marks = _experiment(pytester, [1])
     store = _file_store(pytester.path)
-    _stop_at_mark(_session(pytester, store), marks / "stop0")
+    sigterm_at_mark(_session(pytester, store), marks / "stop0", 90)
     result = pytester.run(sys.executable, "-m", "pytest_sacred", "resume", store.name, "1")
     assert result.ret == 0, result.stdout.str()
     assert result.stdout.lines[-1] == (
