@@ -35,8 +35,20 @@ SYSTEM_FIXTURES = frozenset({
 #: the repository whose tests/ this conftest belongs to
 REPO = Path(__file__).resolve().parent.parent
 
-#: at most this many xdist workers run the suite by default (``-n`` given wins)
-SUITE_WORKERS = 2
+#: xdist workers per core that run the suite by default (``-n`` given wins): two, because
+#: half of a worker's time is spent waiting (on Slurm, a time limit, a server's outage, a
+#: subprocess session) rather than computing: with one worker per core the suite kept one
+#: of two cores busy
+WORKERS_PER_CORE = 2
+#: and never more than this many (each worker starts its own servers)
+MAX_SUITE_WORKERS = 4
+
+#: the modules whose tests wait longest on real time, slowest first: scheduled before the
+#: rest, so that their waits overlap everything else instead of ending the run alone (xdist
+#: would otherwise order modules by their number of tests, and these have few)
+LONG_MODULES = ("test_slurm.py", "test_store_contract.py", "test_resume.py", "test_sql_store.py",
+                "test_outages.py", "test_omniboard.py", "test_report.py", "test_cli.py",
+                "test_launcher_local.py", "test_queue.py")
 
 #: set by a suite run that started xdist workers by default, for its workers and every process
 #: under them: no session below one that distributes the suite distributes again
@@ -62,9 +74,14 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def suite_workers() -> int:
+    """How many xdist workers run the whole suite on this machine."""
+    return min(WORKERS_PER_CORE * _cores(), MAX_SUITE_WORKERS)
+
+
 def why_serial(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> str | None:
     """Why this session runs in one process, or None when it is a run of this suite that
-    xdist distributes over :data:`SUITE_WORKERS` workers by default.
+    xdist distributes over :func:`suite_workers` workers by default.
 
     Every condition guards against workers starting workers: an xdist worker runs
     ``pytest_cmdline_main`` too (with ``-n`` reset), and a pytest started inside a test
@@ -92,7 +109,7 @@ def why_serial(config: pytest.Config, environ: Mapping[str, str] = os.environ) -
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """The suite runs on :data:`SUITE_WORKERS` xdist workers unless :func:`why_serial` says
+    """The suite runs on :func:`suite_workers` xdist workers unless :func:`why_serial` says
     otherwise; ``-n 0`` runs it in one process, where it passes too. An initial conftest's
     tryfirst hook runs before xdist's, which turns the option into workers; an ini
     ``addopts`` would also distribute the README's example run.
@@ -104,8 +121,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     marks, but pytest-xdist 3.8 adds the group to ``item._nodeid``, which pytest 9.2 no
     longer reads: the groups were spread over the workers."""
     if why_serial(config) is None:
-        config.option.numprocesses = min(SUITE_WORKERS, _cores())
+        config.option.numprocesses = suite_workers()
         config.option.dist = "loadfile"
+        config.option.loadscopereorder = False  # LONG_MODULES first, then collection order
         os.environ[DISTRIBUTED_ENV] = "1"
         config.stash[_DISTRIBUTED] = True
 
@@ -114,7 +132,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     """Says that the workers are the suite's default, and how to run it in one process."""
     if config.stash.get(_DISTRIBUTED, False):
         return (f"tests/conftest.py: {config.option.numprocesses} xdist workers, --dist "
-                "loadfile (-n 0 runs the suite in one process)")
+                "loadfile, long modules first (-n 0 runs the suite in one process)")
     return None
 
 
@@ -154,10 +172,15 @@ def _audit(event: str, args: tuple) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks ``system`` the tests using a fixture of SYSTEM_FIXTURES, before ``-m`` selects
-    (so a new test gets the mark from its fixtures without anyone thinking of it)."""
+    (so a new test gets the mark from its fixtures without anyone thinking of it), and puts
+    the tests of :data:`LONG_MODULES` first, in that order (a stable sort: the rest keep
+    their order, and every worker collects the same order, as xdist requires)."""
     for item in items:
         if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.system)
+    first = {name: rank for rank, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first))
+               if item.path.parent == REPO / "tests" else len(first))
 
 
 @pytest.hookimpl(wrapper=True)

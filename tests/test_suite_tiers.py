@@ -32,9 +32,9 @@ def test_a_plain_test_is_not_marked(tmp_path, request: pytest.FixtureRequest) ->
 # -- the suite on xdist workers by default (tests/conftest.py's pytest_cmdline_main) -------------
 
 try:
-    from .conftest import DISTRIBUTED_ENV, REPO, SUITE_WORKERS, why_serial
+    from .conftest import DISTRIBUTED_ENV, LONG_MODULES, REPO, suite_workers, why_serial
 except ImportError:
-    from conftest import DISTRIBUTED_ENV, REPO, SUITE_WORKERS, why_serial
+    from conftest import DISTRIBUTED_ENV, LONG_MODULES, REPO, suite_workers, why_serial
 
 
 def test_a_test_runs_where_nothing_more_is_distributed(request: pytest.FixtureRequest) -> None:
@@ -68,9 +68,20 @@ def test_why_serial_names_each_reason(pytester: pytest.Pytester) -> None:
     assert "rootdir" in why_serial(elsewhere, {})
 
 
+def test_the_long_modules_are_collected_first(request: pytest.FixtureRequest) -> None:
+    """Every module named in LONG_MODULES exists (a renamed one would silently lose its
+    early start), and a session over tests/ collects their tests first, in that order."""
+    assert [name for name in LONG_MODULES if not (REPO / "tests" / name).is_file()] == []
+    assert len(set(LONG_MODULES)) == len(LONG_MODULES)
+    modules = [item.path.name for item in request.session.items]
+    ranks = [LONG_MODULES.index(name) if name in LONG_MODULES else len(LONG_MODULES)
+             for name in modules]
+    assert ranks == sorted(ranks), modules
+
+
 @pytest.mark.system  # a pytest session with xdist workers, in subprocesses
 def test_the_suite_runs_on_workers_that_start_none(tmp_path: Path) -> None:
-    """The README's command (here one test of the suite) runs on :data:`SUITE_WORKERS`
+    """The README's command (here one test of the suite) runs on :func:`suite_workers`
     workers, and the workers run their tests rather than starting workers of their own."""
     pytest.importorskip("xdist", reason="pytest-xdist is not installed (extra 'test')")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")
@@ -84,6 +95,8 @@ def test_the_suite_runs_on_workers_that_start_none(tmp_path: Path) -> None:
          "--basetemp", str(tmp_path / "basetemp")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"created: {SUITE_WORKERS}/{SUITE_WORKERS} workers" in done.stdout, done.stdout
-    assert f"{SUITE_WORKERS} xdist workers, --dist loadfile (-n 0 runs" in done.stdout
+    workers = suite_workers()
+    assert f"created: {workers}/{workers} workers" in done.stdout, done.stdout
+    assert f"{workers} xdist workers, --dist loadfile, long modules first (-n 0 runs" \
+        in done.stdout, done.stdout
     assert "1 passed" in done.stdout, done.stdout
