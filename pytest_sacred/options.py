@@ -118,7 +118,9 @@ def register(parser: pytest.Parser) -> None:
         help="run the selected variants as one submitit job array instead of in this "
              "session: 'slurm' (needs sinfo/sbatch) or 'local' (submitit's local executor)")
     add("--sacred-slurm-partition", metavar="NAME", help="Slurm partition of the array")
-    add("--sacred-slurm-time", metavar="MIN|[D-]HH:MM[:SS]", help="time limit of each task")
+    add("--sacred-slurm-time", metavar="MIN|[D-]HH:MM[:SS]",
+        help="time limit of each task (default 60 minutes); Slurm rounds it up to whole "
+             "minutes, the local executor keeps the seconds (e.g. 0:20 is 20 s)")
     add("--sacred-slurm-cpus", metavar="N", help="CPUs per task")
     add("--sacred-slurm-gpus", metavar="N", help="GPUs per task")
     add("--sacred-slurm-mem", metavar="SIZE", help="memory per task, e.g. 4G or 500M")

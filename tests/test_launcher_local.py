@@ -41,7 +41,8 @@ def test_a_failing_launched_run_shows_its_exception_as_pytest_would(pytester, ru
 
 
 def test_the_local_executors_time_limit_ends_the_run_timeout(pytester, runs_dir):
-    """submitit's local executor warns (SIGUSR2) 30 s before the limit and stops the task
+    """submitit's local executor, given the limit in seconds (0:12, not rounded up to a
+    minute as for Slurm), warns (SIGUSR2) half of it before the limit and stops the task
     with SIGINT at it: TIMEOUT, as under Slurm, not INTERRUPTED."""
     pytester.makepyfile(test_exp="""
         import time
@@ -51,12 +52,12 @@ def test_the_local_executors_time_limit_ends_the_run_timeout(pytester, runs_dir)
         def test_long():
             time.sleep(300)
     """)
-    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=1")
+    result = pytester.runpytest("--sacred-launcher=local", "--sacred-slurm-time=0:12")
     result.assert_outcomes(failed=1)
     run = read_run(runs_dir, 1)
     assert run["status"] == "TIMEOUT", run
-    assert run_info(runs_dir, 1)["ended_by"] == "time limit (60 s) of submitit's local executor"
-    assert "the task's time limit (60 s) is near" in (runs_dir / "1" / "cout.txt").read_text()
+    assert run_info(runs_dir, 1)["ended_by"] == "time limit (12 s) of submitit's local executor"
+    assert "the task's time limit (12 s) is near" in (runs_dir / "1" / "cout.txt").read_text()
     result.stdout.fnmatch_lines(["FAILED test_exp.py::test_long - run 1 TIMEOUT: time limit*"])
 
 
@@ -68,6 +69,95 @@ def test_local_executor_runs_the_same_path(pytester, runs_dir):
     runs = stored_runs(runs_dir)
     assert sorted(runs) == [1, 2, 3]
     assert sorted(r["result"] for r in runs.values()) == [0, 10, 20]
+
+
+# -- time limits: seconds for the local executor, whole minutes for Slurm -------------------
+
+
+@pytest.mark.parametrize("given, seconds, slurm_minutes", [
+    ("1", 60, 1), ("0:12", 12, 1), ("1:30", 90, 2), ("2:00:01", 7201, 121),
+    ("1-0", 86400, 1440), ("1-00:00:01", 86401, 1441), (None, None, None),
+])
+def test_time_limits_keep_their_seconds_and_slurm_gets_minutes_rounded_up(
+        given, seconds, slurm_minutes):
+    from pytest_sacred.launchers.options import SlurmParameters, timeout_seconds
+
+    params = SlurmParameters(timeout_s=timeout_seconds(given))
+    assert params.timeout_s == seconds
+    assert params.timeout_min == slurm_minutes
+
+
+@pytest.mark.parametrize("seconds, limit_s, delay_s", [
+    (1, 1, 0), (12, 12, 6), (123, 123, 30), (None, 3600, 30),
+])
+def test_the_local_executor_gets_the_exact_seconds_and_a_warning_inside_them(
+        tmp_path, seconds, limit_s, delay_s):
+    """submitit keeps ``int(60 * timeout_min)`` seconds: 123 / 60 alone would give 122.
+    The warning comes at half a short limit (none for 1 s: submitit sends none at 0)."""
+    from pytest_sacred.launchers.executors import build
+    from pytest_sacred.launchers.options import SlurmParameters
+
+    executor = build("local", SlurmParameters(timeout_s=seconds), tmp_path)
+    assert int(60 * executor.parameters["timeout_min"]) == limit_s
+    assert executor.parameters["signal_delay_s"] == delay_s
+
+
+@pytest.fixture
+def local_task_env(monkeypatch):
+    """A local task's environment, as submitit's local executor sets it; the signal
+    handlers the test installs are restored after it."""
+    import signal
+
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("SUBMITIT_PREEMPT_SIGNAL", raising=False)
+
+    def limits(limit_s: int, delay_s: int) -> None:
+        monkeypatch.setenv("SUBMITIT_LOCAL_TIMEOUT_S", str(limit_s))
+        monkeypatch.setenv("SUBMITIT_LOCAL_SIGNAL_DELAY_S", str(delay_s))
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGUSR2)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a task's, whatever runs this
+    yield limits
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("delay", [0, 1])
+def test_a_local_limit_without_a_warning_still_ends_the_run_timeout(local_task_env, delay):
+    """No SIGUSR2 comes with a delay of 0 (a 1 s limit), nor in time with one of the limit
+    itself: the SIGINT at the limit, unannounced, is the limit's all the same."""
+    import signal
+
+    from pytest_sacred.launchers.task import _on_preemption_signal
+    from pytest_sacred.signals import RunStopped
+
+    local_task_env(1, delay)
+    _on_preemption_signal()
+    with pytest.raises(RunStopped) as stopped:
+        signal.raise_signal(signal.SIGINT)
+    assert stopped.value.status == "TIMEOUT"
+    assert stopped.value.ended_by == "time limit (1 s) of submitit's local executor"
+
+
+def test_a_local_sigint_before_the_warning_is_an_interrupt(local_task_env, capsys):
+    """With a warning to come, a SIGINT before it is Ctrl-C or a cancelled job; after it,
+    the limit's."""
+    import signal
+
+    from pytest_sacred.launchers.task import _on_preemption_signal
+    from pytest_sacred.signals import RunStopped
+
+    local_task_env(12, 6)
+    _on_preemption_signal()
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        signal.raise_signal(signal.SIGINT)
+    assert not isinstance(interrupted.value, RunStopped)
+    signal.raise_signal(signal.SIGUSR2)
+    assert "the task's time limit (12 s) is near" in capsys.readouterr().err
+    with pytest.raises(RunStopped) as stopped:
+        signal.raise_signal(signal.SIGINT)
+    assert stopped.value.status == "TIMEOUT"
 
 
 # -- bad input: a clear error, nothing submitted -------------------------------------------

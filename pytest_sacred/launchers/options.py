@@ -19,7 +19,9 @@ class SlurmParameters:
     """Resources of each task; ``None`` leaves Slurm's (or the partition's) default."""
 
     partition: str | None = None
-    timeout_min: int | None = None
+    #: ``--sacred-slurm-time`` in seconds, as given: the local executor honours them
+    #: exactly, Slurm in whole minutes (:attr:`timeout_min`)
+    timeout_s: int | None = None
     cpus: int | None = None
     gpus: int | None = None
     mem: str | None = None
@@ -30,6 +32,12 @@ class SlurmParameters:
     #: ``--sacred-slurm-requeue``: how many times a signalled task is requeued to resume
     #: its run (``None``: tasks are not checkpointable)
     requeue: int | None = None
+
+    @property
+    def timeout_min(self) -> int | None:
+        """The time limit as Slurm takes it: whole minutes, rounded up (so a task is never
+        stopped before the time asked for)."""
+        return None if self.timeout_s is None else -(-self.timeout_s // 60)
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,11 @@ def _count(name: str, value: Any, minimum: int) -> int | None:
     return int(text)
 
 
-def timeout_minutes(value: Any) -> int | None:
-    """Slurm's time forms (MIN, MIN:SEC, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in whole
-    minutes, rounded up; submitit takes minutes."""
+def timeout_seconds(value: Any) -> int | None:
+    """Slurm's time forms (MIN, MIN:SEC, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds.
+
+    Kept in seconds because submitit's local executor honours them (a short limit keeps
+    tests and trials short); Slurm gets whole minutes (:attr:`SlurmParameters.timeout_min`)."""
     if value is None:
         return None
     text = str(value).strip()
@@ -82,7 +92,7 @@ def timeout_minutes(value: Any) -> int | None:
         seconds = numbers[0] * 3600 + numbers[1] * 60 + numbers[2]
     if seconds <= 0:
         raise _bad("time", value, "a time limit above zero")
-    return -(-seconds // 60)
+    return seconds
 
 
 def memory(value: Any) -> str | None:
@@ -132,7 +142,7 @@ def slurm_parameters(config: pytest.Config) -> SlurmParameters:
     folder = values.get("folder")
     return SlurmParameters(
         partition=None if partition is None else str(partition),
-        timeout_min=timeout_minutes(values.get("time")),
+        timeout_s=timeout_seconds(values.get("time")),
         cpus=_count("cpus", values.get("cpus"), 1),
         gpus=_count("gpus", values.get("gpus"), 0),
         mem=memory(values.get("mem")),

@@ -114,7 +114,8 @@ def _on_preemption_signal(requeue: Requeueing | None = None) -> Any:
 
     Near the job's time limit the signal is only a warning: the run goes on until Slurm's
     SIGTERM at the limit, which ends it TIMEOUT (see :mod:`pytest_sacred.signals`), or,
-    under submitit's local executor, until its SIGINT at the limit.
+    under submitit's local executor, until its SIGINT at the limit (which ends it TIMEOUT
+    too, even when the limit is too short for a warning).
     Otherwise the job is being preempted (or was sent the signal with ``scancel
     --signal``): the run ends INTERRUPTED at once, saying so in ``info.ended_by``.
     A checkpointable task (``requeue``) stops its run at once in both cases, to be
@@ -126,15 +127,10 @@ def _on_preemption_signal(requeue: Requeueing | None = None) -> Any:
         job = slurm_job()
         if job is None:  # submitit's local executor: sent only before its time limit, at
             # which it stops the task with SIGINT (and SIGKILL a second later)
-            limit = f"{os.environ.get('SUBMITIT_LOCAL_TIMEOUT_S', '?')} s"
-            print(f"pytest-sacred: {name}: the task's time limit ({limit}) is near; the run "
-                  "goes on until it is stopped, then ends TIMEOUT", file=sys.stderr, flush=True)
-
-            def timed_out(number: int, frame: Any) -> None:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                raise RunStopped("TIMEOUT", f"time limit ({limit}) of submitit's local executor")
-
-            signal.signal(signal.SIGINT, timed_out)
+            print(f"pytest-sacred: {name}: the task's time limit ({_local_limit()}) is near; "
+                  "the run goes on until it is stopped, then ends TIMEOUT", file=sys.stderr,
+                  flush=True)
+            _local_sigint_is_the_limit()
             return
         left = (job.end_time - datetime.now()).total_seconds() if job.end_time else None
         at_limit = job.reason == "TimeLimit" or (left is not None
@@ -156,7 +152,42 @@ def _on_preemption_signal(requeue: Requeueing | None = None) -> Any:
 
     previous = signal.getsignal(signum)
     signal.signal(signum, handler)
+    if _local_limit_unannounced():
+        _local_sigint_is_the_limit()
     return previous
+
+
+def _local_limit() -> str:
+    """The local executor's time limit, as its task's messages say it (``12 s``)."""
+    return f"{os.environ.get('SUBMITIT_LOCAL_TIMEOUT_S', '?')} s"
+
+
+def _local_sigint_is_the_limit() -> None:
+    """From now on, the local executor's SIGINT ends the run TIMEOUT (once: a second one
+    is Ctrl-C's again). Its SIGINT also comes from Ctrl-C or a cancelled job, so this
+    waits for the warning before the limit, unless no warning comes."""
+
+    def timed_out(number: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise RunStopped("TIMEOUT", f"time limit ({_local_limit()}) of submitit's local executor")
+
+    signal.signal(signal.SIGINT, timed_out)
+
+
+def _local_limit_unannounced() -> bool:
+    """Whether this is a task of submitit's local executor that gets no warning before
+    its time limit: submitit sends none with a delay of 0 (a 1 s limit, see
+    :func:`pytest_sacred.launchers.executors.local_signal_delay_s`) or above the limit,
+    and sends it as the task starts, before this handler exists, with a delay of the
+    limit itself."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "local" or os.environ.get("SLURM_JOB_ID"):
+        return False
+    try:
+        limit = int(os.environ["SUBMITIT_LOCAL_TIMEOUT_S"])
+        delay = int(os.environ["SUBMITIT_LOCAL_SIGNAL_DELAY_S"])
+    except (KeyError, ValueError):
+        return False
+    return not 0 < delay < limit
 
 
 def _run(args: list[str], cwd: str, folder: str | None,
