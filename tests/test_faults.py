@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from datetime import datetime
@@ -132,38 +131,82 @@ def _busy_project(root: Path) -> None:
     (root / "test_busy.py").write_text(BUSY_TEST)
 
 
+#: the moments of the kills: in the first WINDOW seconds of a session's experiments
+WINDOW = 1.5
+
+
+def _start_busy(root: Path, journal: bool) -> subprocess.Popen:
+    _busy_project(root)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if journal:  # the session writes most of its metrics to the journal
+        env["LIVE_METRICS_BYTES"] = "2000"
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *CHILD_FLAGS, "--sacred-heartbeat", "0.02",
+         "test_busy.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+
+
+def _kill_when_due(children: dict[Path, subprocess.Popen], moments: dict[Path, float],
+                   seed: int) -> None:
+    """SIGKILL each child ``moments[root]`` seconds after its first run started (its
+    ``runs/1/run.json`` appeared); the children run side by side."""
+    deadline = time.monotonic() + 60
+    started: dict[Path, float] = {}
+    try:
+        while len(started) < len(children) or any(c.poll() is None for c in children.values()):
+            now = time.monotonic()
+            for root, child in children.items():
+                if root not in started:
+                    if (root / "runs" / "1" / "run.json").exists():  # running experiments
+                        started[root] = now
+                        continue
+                    assert child.poll() is None, \
+                        f"the child ended before its first run (seed {seed})"
+                    assert now < deadline, "the child never started a run"
+                elif child.poll() is None and now >= started[root] + moments[root]:
+                    child.send_signal(signal.SIGKILL)
+                    child.wait(timeout=30)
+            time.sleep(0.005)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=30)
+
+
 @pytest.mark.system  # sessions killed in subprocesses
 def test_sigkill_at_any_moment_leaves_valid_files_and_loses_no_delivered_point(tmp_path):
-    kills = int(os.environ.get("PYTEST_SACRED_KILLS", "20"))
+    """Sessions SIGKILLed at random moments of their first WINDOW seconds of experiments
+    leave valid files and lose no delivered point.
+
+    The moments are spread over the window rather than all drawn from it: it is cut into
+    ``kills // 2`` equal slices (6 with the default 12 kills, PYTEST_SACRED_KILLS), and in
+    each slice two sessions run side by side and are killed at moments drawn uniformly in
+    that slice, one writing its metrics to metrics.json only and one writing most of them
+    to the journal. Every part of the window is thus hit in both modes in each run of the
+    test (20 moments drawn from the whole window could leave a fifth of it unhit in one
+    mode), and over runs every moment is (PYTEST_SACRED_KILL_SEED repeats a draw)."""
+    kills = int(os.environ.get("PYTEST_SACRED_KILLS", "12"))
     seed = int(os.environ.get("PYTEST_SACRED_KILL_SEED", str(time.time_ns() % 10**6)))
     rnd = random.Random(seed)
+    slices = max(1, (kills + 1) // 2)
     totals = {"runs": 0, "points": 0, "lost": 0, "journals": 0}
-    for k in range(kills):
-        root = tmp_path / f"kill{k}"
-        _busy_project(root)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if k % 2:  # every other session writes most of its metrics to the journal
-            env["LIVE_METRICS_BYTES"] = "2000"
-        child = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *CHILD_FLAGS, "--sacred-heartbeat", "0.02",
-             "test_busy.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while not (root / "runs" / "1" / "run.json").exists():  # running experiments
-                assert child.poll() is None, f"the child ended before its first run (seed {seed})"
-                assert time.monotonic() < deadline, "the child never started a run"
-                time.sleep(0.01)
-            time.sleep(rnd.uniform(0, 1.5))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait(timeout=30)
-        try:
-            counts = check_store(root / "runs", _delivered(root / "delivered.log"))
-        except AssertionError as exc:
-            raise AssertionError(f"kill {k} (seed {seed}) left an invalid store: {exc}") from exc
-        for key in totals:
-            totals[key] += counts[key]
+    for first in range(0, kills, 2):
+        part = first // 2
+        children, moments = {}, {}
+        for k in range(first, min(first + 2, kills)):
+            root = tmp_path / f"kill{k}"
+            children[root] = _start_busy(root, journal=bool(k % 2))
+            moments[root] = rnd.uniform(part, part + 1) * WINDOW / slices
+        _kill_when_due(children, moments, seed)
+        for root in children:
+            try:
+                counts = check_store(root / "runs", _delivered(root / "delivered.log"))
+            except AssertionError as exc:
+                raise AssertionError(f"{root.name} (seed {seed}, {moments[root]:.2f} s) left "
+                                     f"an invalid store: {exc}") from exc
+            for key in totals:
+                totals[key] += counts[key]
     print(f"\n{kills}/{kills} kills left valid files (seed {seed}): {totals['runs']} runs, "
           f"{totals['points']} points, {totals['journals']} with a journal, "
           f"{totals['lost']} delivered points lost")

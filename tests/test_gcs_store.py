@@ -96,7 +96,8 @@ def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Pa
     point = {"x": {"steps": [0], "values": [1.0], "timestamps": [t0]}}
     monkeypatch.setattr(observer_module, "RUN_JSON_INTERVAL", 0)  # every beat uploads run.json
     for beat in range(5):
-        observer.pytest_sacred_log_metrics(run_id=run_id, metrics_by_name=point if beat == 2 else {})
+        observer.pytest_sacred_log_metrics(run_id=run_id,
+                                           metrics_by_name=point if beat == 2 else {})
         observer.pytest_sacred_heartbeat_event(run_id=run_id, info={"fixed": 1},
                                                captured_out="once\n",
                                                beat_time=t0 + timedelta(seconds=beat),
@@ -155,6 +156,12 @@ def test_malformed_urls_are_usage_errors(pytester: pytest.Pytester, value: str,
 
 def test_unreachable_emulator_stops_the_session(pytester: pytest.Pytester,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed port refuses at once; the open's retries (10 s, backing off from 1 s) are
+    what would take the time, so the session here gives up after 1 s: still through the
+    retries running out, as behind a real outage."""
+    import pytest_sacred.stores.gcs.bucket as gcs_bucket
+
+    monkeypatch.setattr(gcs_bucket, "_OPEN_TIMEOUT", 1)  # the session runs in this process
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
     result = run_session(pytester, "--sacred-gcs", "gs://my-bucket/p")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

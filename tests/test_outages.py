@@ -22,6 +22,7 @@ from mongo_server import MongoServer, start_server
 VARIANTS = 60
 KILL_AFTER = 15
 STORE_FAILED = 6
+GONE_SOON = "serverSelectionTimeoutMS=1000"
 
 SWEEP = f"""
 import pathlib
@@ -33,15 +34,32 @@ import pytest
 @pytest.mark.experiment("sweep")
 @pytest.mark.parametrize("i", range({VARIANTS}))
 def test_sweep(i, sacred_run, tmp_path):
+    # held here, started, while hold/<variants done> exists: until the test has acted
+    hold = pathlib.Path("hold", str(len(list(pathlib.Path("done").iterdir()))))
+    while hold.exists():
+        time.sleep(0.01)
     for step in range(5):
         sacred_run.log_scalar("loss", 1.0 / (step + 1 + i), step=step)
-        time.sleep(0.03)
+        time.sleep(0.01)
     sacred_run.info["i"] = i
     (tmp_path / "model.txt").write_text(f"model {{i}}")
     print("variant", i)
     pathlib.Path("done", str(i)).touch()
     return i
 """
+
+
+def _hold(pytester: pytest.Pytester, *done: int) -> None:
+    """Hold the sweep once this many variants are done, until :func:`_release`: the next
+    variant's run has started and logged nothing yet."""
+    (pytester.path / "done").mkdir()
+    (pytester.path / "hold").mkdir()
+    for count in done:
+        (pytester.path / "hold" / str(count)).touch()
+
+
+def _release(pytester: pytest.Pytester, done: int) -> None:
+    (pytester.path / "hold" / str(done)).unlink()
 
 
 def _session(pytester: pytest.Pytester, *args: str) -> subprocess.Popen:
@@ -111,7 +129,9 @@ def durable_server(tmp_path: Path):
         return servers[-1]
 
     yield servers[0], restart
-    for server in servers:
+    for server in servers:  # the data goes with tmp_path: no need for its 2 s shutdown
+        server.process.kill()
+        server.process.wait()
         server.stop()
 
 
@@ -124,11 +144,15 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
         pytester: pytest.Pytester, durable_server, back: str) -> None:
     """The server comes back while variants still run, or only once every variant has run
     (the session then waits for its queues). The outage is measured in variants run while
-    the server is down, not in seconds: the test waits for those, never a fixed time."""
+    the server is down, not in seconds: the test waits for those, never a fixed time. The
+    sweep is held mid-run while the server is killed, and in the mid-sweep case while it
+    is restarted, so that each happens with a run under way."""
     server, restart = durable_server
     pytester.makepyfile(test_sweep=SWEEP)
     done = pytester.path / "done"
-    done.mkdir()
+    _hold(pytester, KILL_AFTER, KILL_AFTER + RUN_WHILE_DOWN)
+    if back == "after-sweep":
+        _release(pytester, KILL_AFTER + RUN_WHILE_DOWN)
     db_name = "outage"
     session = _session(pytester, f"--sacred-mongo={server.host}:{server.port}:{db_name}",
                        "--sacred-heartbeat=0.05", "--sacred-store-retry=120")
@@ -137,6 +161,7 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
     server.process.wait()
     killed = time.monotonic()
     at_kill = len(list(done.iterdir()))
+    _release(pytester, KILL_AFTER)
     wanted = VARIANTS if back == "after-sweep" else at_kill + RUN_WHILE_DOWN
     assert wanted <= VARIANTS, f"{at_kill} variants had run when the server was killed"
     while len(list(done.iterdir())) < wanted:  # the sweep goes on while the store is away
@@ -147,6 +172,8 @@ def test_server_killed_and_restarted_mid_sweep_loses_nothing(
         assert len(list(done.iterdir())) < VARIANTS, "the sweep ended before the restart"
     done_while_down = len(list((pytester.path / "done").iterdir()))
     restart(port=server.port)
+    if back == "mid-sweep":
+        _release(pytester, KILL_AFTER + RUN_WHILE_DOWN)
     print(f"server down for {time.monotonic() - killed:.1f} s; {done_while_down} variants "
           "done by then")
     out = session.communicate(timeout=300)[0]
@@ -165,13 +192,17 @@ def test_server_killed_for_good_spills_and_replay_completes(
         pytester: pytest.Pytester, durable_server) -> None:
     server, restart = durable_server
     pytester.makepyfile(test_sweep=SWEEP)
-    (pytester.path / "done").mkdir()
+    _hold(pytester, KILL_AFTER)  # the server dies with a run under way
     db_name = "gone"
-    session = _session(pytester, f"--sacred-mongo={server.host}:{server.port}:{db_name}",
+    # given up on after 1 s per write rather than pymongo's 5 s: the spill and its replay,
+    # not the wait, are what the test is about
+    url = f"{server.url}{db_name}?{GONE_SOON}"
+    session = _session(pytester, f"--sacred-mongo={url}",
                        "--sacred-heartbeat=0.05", "--sacred-store-retry=2")
     _wait_for(server, db_name, KILL_AFTER, session)
     server.process.kill()
     server.process.wait()
+    _release(pytester, KILL_AFTER)
     out = session.communicate(timeout=300)[0]
     print(out)
     assert session.returncode == STORE_FAILED, out
@@ -181,7 +212,7 @@ def test_server_killed_for_good_spills_and_replay_completes(
     assert "NOT STORED" in out
     lines = spill.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["store"] == {"kind": "mongo", "url": server.url, "db": db_name,
+    assert header["store"] == {"kind": "mongo", "url": url, "db": db_name,
                                "collection": "runs"}
     hooks = [json.loads(line)["hook"] for line in lines[1:]]
 

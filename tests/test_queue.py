@@ -4,11 +4,12 @@ claim them from a real MongoDB server, several at once."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
-
 from helpers import stored_runs
 
 try:  # imported before any in-process pytester session, which would drop them from
@@ -125,11 +126,30 @@ def test_worker_runs_with_the_stored_config_and_seed(pytester, store, mongo_serv
 
 
 def test_worker_waits_for_runs_queued_later(pytester, store, mongo_server, mongo_db_name):
+    """A worker started before any run is queued runs the runs queued later. Its idle
+    limit is long (its clock starts when it starts, so a short one could end it before a
+    slow queueing session); once both runs are COMPLETED, SIGTERM stops it as Ctrl-C does:
+    exit 2, the finished runs left as they are."""
     pytester.makepyfile(test_exp=EXPERIMENT.format(n=2, workers=1))
-    worker = _worker(pytester, store, "--sacred-worker-idle=20")
-    pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(skipped=2)
-    worker.wait(timeout=120)
-    assert worker.returncode == 0
+    worker = _worker(pytester, store, "--sacred-worker-idle=300")
+    try:
+        pytester.runpytest("--sacred-queue", f"--sacred-mongo={store}").assert_outcomes(
+            skipped=2)
+        deadline = time.monotonic() + 120
+        with mongo_server.client() as client:
+            runs = client[mongo_db_name].runs
+            while runs.count_documents({"status": "COMPLETED"}) < 2:
+                assert worker.poll() is None, worker.communicate()[0]
+                assert time.monotonic() < deadline, "the worker never ran the queued runs"
+                time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)  # idle, or past the end of its last run
+        out = worker.communicate(timeout=60)[0]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "2 passed" in out, out
     with mongo_server.client() as client:
         statuses = [d["status"] for d in client[mongo_db_name].runs.find()]
     assert statuses == ["COMPLETED", "COMPLETED"]
@@ -248,7 +268,8 @@ def test_a_killed_worker_leaves_its_run_for_requeue(pytester, store, mongo_serve
         assert runs.find_one({"_id": 1})["status"] == "RUNNING"
         refused = _cli("requeue", store, "1")  # its heartbeat is recent: it may still run
         assert refused.returncode == 2
-        assert "run 1 is RUNNING: only runs shown DIED?, FAILED, INTERRUPTED, TIMEOUT" in refused.stderr
+        assert "run 1 is RUNNING: only runs shown DIED?, FAILED, INTERRUPTED, TIMEOUT" in \
+            refused.stderr
         stale = datetime.utcnow() - timedelta(minutes=10)  # as it looks minutes later
         runs.update_one({"_id": 1}, {"$set": {"heartbeat": stale, "start_time": stale}})
         done = _cli("requeue", store, "1")

@@ -179,8 +179,23 @@ class Watched:
         assert outside == []
 
 
-def open_page(browser: Any, url: str) -> Watched:
+#: the served page's live refresh, in ms, as page.js sets it
+PAGE_REFRESH_MS = int(re.search(r"const REFRESH_MS = (\d+);", (
+    REPO / "pytest_sacred" / "report" / "page.js").read_text()).group(1))
+#: the same refresh when a test makes it sooner: the page and its requests are the same, only
+#: the waits for the next refresh are shorter
+SOON_REFRESH_MS = 250
+
+
+def open_page(browser: Any, url: str, refresh_ms: int | None = None) -> Watched:
+    """``url`` opened and drawn; with ``refresh_ms``, a served page refreshes that often."""
     page = browser.new_page(viewport={"width": 1300, "height": 900})
+    if refresh_ms is not None:  # the page's only timer of PAGE_REFRESH_MS is its refresh
+        page.add_init_script(f"""(() => {{
+            const set = window.setTimeout;
+            window.setTimeout = (fn, ms, ...args) =>
+                set(fn, ms === {PAGE_REFRESH_MS} ? {refresh_ms} : ms, ...args);
+        }})()""")
     watched = Watched(page)
     page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: watched.errors.append(str(e)))
@@ -552,7 +567,7 @@ def test_serve_picks_up_a_run_finishing_after_the_page_opened(
         address = re.search(r"(http://\S+/)", proc.stderr.readline())
         assert address, "no address printed"
         served = address.group(1)
-        watched = open_page(browser, served)
+        watched = open_page(browser, served, refresh_ms=SOON_REFRESH_MS)
         page = watched.page
         page.evaluate("window.sameDocument = true")
         assert table_ids(page) == [1, 2, 3, 4]

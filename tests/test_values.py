@@ -262,6 +262,7 @@ def test_np(sacred_run, kind):
 SPILLED = '''
 import os
 import signal
+import socket
 import time
 
 import numpy as np
@@ -278,7 +279,12 @@ def test_a_first(sacred_run):
             assert time.monotonic() < deadline, "the run never reached the store"
             time.sleep(0.05)
     os.kill(int(os.environ["KILL_PID"]), signal.SIGKILL)
-    time.sleep(0.3)
+    while True:  # gone once its port refuses (the kernel closes its sockets)
+        try:
+            socket.create_connection(("127.0.0.1", int(os.environ["MONGO_PORT"])), 1).close()
+        except OSError:
+            break
+        time.sleep(0.01)
     sacred_run.log_scalar("loss", 0.5)
     sacred_run.info["f"] = lambda: 1
     return np.float64(2.5)
@@ -322,6 +328,7 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
         pytester.makepyfile(test_spilled=SPILLED)
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
         monkeypatch.setenv("MONGO_URL", server.url)
+        monkeypatch.setenv("MONGO_PORT", str(server.port))
         result = pytester.runpytest_subprocess(
             f"--sacred-mongo={server.url}spilled?{GONE_SOON}", "--sacred-store-retry=0.5",
             "--sacred-heartbeat=0.1", "-p", "no:randomly")
@@ -346,7 +353,9 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
             runs = {(d["experiment"]["name"], d["status"]): d for d in client.spilled.runs.find()}
             artifacts = {f["filename"]: client.spilled.fs.chunks.find_one(
                 {"files_id": f["_id"]})["data"] for f in client.spilled.fs.files.find()}
-    finally:
+    finally:  # its data goes with tmp_path: killed rather than its 2 s shutdown
+        again.process.kill()
+        again.process.wait()
         again.stop()
     assert sorted(runs) == [("a_first", "COMPLETED"), ("b_after", "COMPLETED"),
                             ("b_after", "FAILED"), ("b_after", "SKIPPED")]
@@ -361,8 +370,9 @@ def test_every_kind_of_spilled_event_replays(pytester, runs_dir, tmp_path, monke
     assert "ValueError: boom" in "".join(runs["b_after", "FAILED"]["fail_trace"])
 
     # a queued run's first event, spilled: the store goes away after the first is queued
+    # (spilled at its first failed write: the retries were the first session's)
     pytester.makeconftest("""
-import os, signal, time
+import os, signal, socket, time
 
 import pymongo
 
@@ -374,15 +384,21 @@ def pytest_runtest_teardown(item):
             while not client.spilled.runs.find_one() and time.monotonic() < deadline:
                 time.sleep(0.02)
         os.kill(int(os.environ.pop("KILL_PID")), signal.SIGKILL)
-        time.sleep(0.3)
+        while True:  # gone once its port refuses
+            try:
+                socket.create_connection(("127.0.0.1", int(os.environ["MONGO_PORT"])), 1).close()
+            except OSError:
+                break
+            time.sleep(0.01)
 """)
     server = start_server(":memory:")
     try:
         monkeypatch.setenv("KILL_PID", str(server.process.pid))
         monkeypatch.setenv("MONGO_URL", server.url)
+        monkeypatch.setenv("MONGO_PORT", str(server.port))
         queued = pytester.runpytest_subprocess(
             f"--sacred-mongo={server.url}spilled?{GONE_SOON}", "--sacred-queue",
-            "--sacred-store-retry=0.5", "-p", "no:randomly", "-k", "passes or fails")
+            "--sacred-store-retry=0", "-p", "no:randomly", "-k", "passes or fails")
     finally:
         server.stop()
     [queued_spill] = set((runs_dir / "_spill").glob("mongo-*.jsonl")) - {spill}
@@ -476,8 +492,8 @@ def test_a_spill_holding_numpy_values_replays_in_a_process_without_numpy(tmp_pat
 
     import numpy as np
 
-    from pytest_sacred.stores.file.writer import FileStorageObserver
     from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.file.writer import FileStorageObserver
 
     store = tmp_path / "runs"
     observer = FileStorageObserver(store)
