@@ -287,6 +287,29 @@ def test_metrics_write_repeated_after_a_lost_reply_stores_no_point_twice(
     assert stored[0]["id"] == str(loss["_id"])
 
 
+def test_a_metric_stored_but_not_yet_listed_is_listed_by_the_next_process(
+        observer, db, ex_info, mongo_server, mongo_db_name):
+    """The points went in, then the session died (or lost the server) before the heartbeat
+    that lists the metric in info.metrics: the process that replays the rest of the run
+    (with no metrics write left to make) lists it from the metrics collection."""
+    run_id = start(observer, ex_info)
+    observer.pytest_sacred_log_metrics(run_id=run_id, info={}, metrics_by_name={
+        "loss": points("loss", [0, 1], [1.0, 0.5]), "acc": points("acc", [0], [0.1])})
+    assert db.runs.find_one({"_id": run_id})["info"] == {}  # listed with the next beat
+    again = MongoObserver.from_option(f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}")
+    again.open()  # the replay: the run's last beat and its end are left to write
+    try:
+        again.pytest_sacred_heartbeat_event(run_id=run_id, info={}, captured_out="",
+                                            beat_time=T0, result=0.5)
+        again.pytest_sacred_completed_event(run_id=run_id, stop_time=T0, result=0.5)
+    finally:
+        again.close()
+    listed = db.runs.find_one({"_id": run_id})["info"]["metrics"]
+    assert [m["name"] for m in listed] == ["loss", "acc"]
+    for entry in listed:
+        assert db.metrics.find_one({"_id": ObjectId(entry["id"])})["name"] == entry["name"]
+
+
 def test_long_metric_continues_in_further_documents(observer, db, ex_info, monkeypatch):
     """A metric past a document's share goes on in parts: no 16 MB error, no point lost."""
     from pytest_sacred.stores.mongo import writer as mongo

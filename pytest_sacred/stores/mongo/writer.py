@@ -451,13 +451,24 @@ class MongoObserver(Observer):
 
     def _run(self, run_id: int) -> _Run:
         """What we know of the run; one this process did not start (a queued one resumed
-        elsewhere, or one continued from a spill file) begins with its stored metric list."""
+        elsewhere, or one continued from a spill file) begins with its stored metric list.
+
+        That list is the run document's ``info.metrics`` plus the first document of every
+        metric of the run it lacks: the process that stored a metric's points lists it
+        with its next heartbeat, and a process that died (or lost the server) in between
+        left a metric that only the ``metrics`` collection knows."""
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = _Run(unconfirmed=True)
-            doc = self._database()[self.collection].find_one(
+            database = self._database()
+            doc = database[self.collection].find_one(
                 {"_id": run_id}, projection={"info.metrics": 1, "artifacts.name": 1}) or {}
             run.metric_refs = list((doc.get("info") or {}).get("metrics") or [])
+            listed = {ref.get("name") for ref in run.metric_refs}
+            for first in database.metrics.find({"run_id": run_id, "part": {"$exists": False}},
+                                               projection={"name": 1}, sort=[("_id", 1)]):
+                if first.get("name") not in listed:
+                    run.metric_refs.append({"id": str(first["_id"]), "name": first["name"]})
             run.artifacts = {a.get("name") for a in doc.get("artifacts") or []}
             for ref in run.metric_refs:
                 run.metrics[ref["name"]] = _MetricDoc(_object_id(ref["id"]))
