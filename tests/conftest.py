@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from helpers import INNER_ADDOPTS
 
 try:  # in-process pytester runs drop modules imported inside them; numpy cannot be re-imported
     import numpy  # noqa: F401
@@ -219,4 +220,4 @@ def _quiet_inner_sessions(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     if "pytester" not in request.fixturenames:
         return
     request.getfixturevalue("pytester")
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark -p no:randomly")
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)

@@ -11,6 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+#: PYTEST_ADDOPTS of the pytest sessions the tests start: unrelated plugins installed on the
+#: machine stay out of them (hypothesis' plugin alone costs about half a second a session)
+INNER_ADDOPTS = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
+
 
 def read_run(store: Path, run_id: int | str) -> dict:
     """run.json of a stored run, with its config.json under ``config``."""

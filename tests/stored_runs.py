@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import INNER_ADDOPTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,7 +50,7 @@ EXPECTED = {1: ("svm", "COMPLETED", 0.5), 2: ("svm", "COMPLETED", 2.0),
 
 def _env() -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
+    env["PYTEST_ADDOPTS"] = INNER_ADDOPTS
     return env
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import INNER_ADDOPTS
 
 from pytest_sacred.heartbeat import Heartbeat
 from pytest_sacred.names import WORKING_PREFIX
@@ -31,8 +32,7 @@ INI = """\
 markers =
     experiment(name=None): a pytest-sacred experiment
 """
-CHILD_FLAGS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
-               "-p", "no:randomly", "-q"]
+CHILD_FLAGS = ["-p", "no:cacheprovider", *INNER_ADDOPTS.split(), "-q"]
 
 
 # -- what a store directory must hold, always -----------------------------------------------

@@ -282,11 +282,12 @@ def test_mongo_reads_sacreds_own_runs(mongo_stores, unchanged_mongo) -> None:
 def test_mongo_continuations_and_spilled_values(mongo_server, mongo_db_name) -> None:
     """Our MongoObserver's continuation documents and GridFS spills, written for real with
     small limits, read back whole."""
+    # the limits patched below are the globals of the observer's own module (an in-process
+    # pytester session before this may have made sys.modules' copy a different one)
     from pytest_sacred.stores.mongo import writer as mongo_module
-    from pytest_sacred.stores.mongo.writer import MongoObserver
 
     store = f"{mongo_server.host}:{mongo_server.port}:{mongo_db_name}"
-    observer = MongoObserver(store)
+    observer = mongo_module.MongoObserver(store)
     observer.open()
     start = datetime(2026, 1, 1, 12, 0, 0)
     observer.pytest_sacred_started_event(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import INNER_ADDOPTS
 
 try:
     from .stored_runs import REPO
@@ -95,7 +96,7 @@ EXPECTED = {1: ("svm", "COMPLETED", 0.05), 2: ("svm", "COMPLETED", 0.2),
 
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), **extra)
-    env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
+    env["PYTEST_ADDOPTS"] = INNER_ADDOPTS
     env.pop("REPORT_TEST_FLAG", None)
     env.update(extra)
     return env
