@@ -99,9 +99,13 @@ def pytest_sacred_resumed_event(
     before anything ran). A store sets its status back to RUNNING, appends
     ``{"time": resume_time, "host": host_info["hostname"], "from_status": from_status}``
     to its ``meta.resumed`` and keeps everything else it holds (config, metrics, output,
-    info, artifacts, start time). The run's later events are those of any run: its
-    heartbeats carry the stored output followed by the new, its metrics the points after
-    the last stored step of each, and its final event ends it.
+    info, artifacts, start time), except the run's top-level ``fail_trace``: the trace of
+    an earlier attempt that failed goes into that entry, as ``"fail_trace"`` (the entry
+    ``meta_info["resumed"][-1]`` has it; :func:`pytest_sacred.stores.base.earlier_trace`),
+    so that the resumed attempt is not shown failed whatever its end. The run's later
+    events are those of any run: its heartbeats carry the stored output followed by the
+    new, its metrics the points after the last stored step of each, and its final event
+    ends it.
 
     :param ex_info: experiment info of the code that runs now (it may differ from the
         stored one).
@@ -110,7 +114,7 @@ def pytest_sacred_resumed_event(
     :param resume_time: when it continues.
     :param config: the stored config, seed included.
     :param meta_info: this session's meta info; ``meta_info["resumed"]`` lists every
-        resumption of the run, this one last.
+        resumption of the run, this one last (with ``"fail_trace"`` when the run had one).
     :param from_status: the status it is resumed from: ``"INTERRUPTED"``, ``"TIMEOUT"``,
         ``"FAILED"`` or ``"DIED?"`` (RUNNING without a heartbeat for longer than the
         readers' limit).

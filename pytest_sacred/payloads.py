@@ -55,7 +55,8 @@ class MetaInfo(_MetaInfoRequired, total=False):
     queue_time: datetime
     #: a run of a group of seeds: ``{"root", "index", "count", "group"}``
     seeds: dict[str, Any]
-    #: a resumed run's resumptions, oldest first: ``{"time", "host", "from_status"}``
+    #: a resumed run's resumptions, oldest first: ``{"time", "host", "from_status"}``, and
+    #: ``"fail_trace"``: the trace of the attempt before, when it failed (off the run's top level)
     resumed: list[dict[str, Any]]
 
 

@@ -6,7 +6,8 @@ readers' DIED? limit) runs its experiment variant again, found by its stored nod
 session claims it in its store with one atomic compare-and-set of its status (the
 writer's ``claim_resume``): of two sessions resuming one run, one wins and the other
 stops with a usage error. The run then gets ``pytest_sacred_resumed_event`` instead of
-``started_event``: status RUNNING again, ``meta.resumed`` one entry longer, everything
+``started_event``: status RUNNING again, ``meta.resumed`` one entry longer (holding the
+``fail_trace`` of a FAILED attempt, which leaves the run's top level), everything else
 stored kept. Its metrics go on after their last stored step, its captured output and
 info go on from the stored ones, and the stored ``checkpoint/…`` artifacts are put back
 in ``tmp_path / "checkpoint"`` before the body runs (:class:`Checkpoint` stores that
@@ -60,6 +61,9 @@ class Resumption:
     checkpoint: list[str] = field(default_factory=list)
     #: the run as the reader gave it
     stored: Any = None
+    #: the trace its earlier attempt failed with (or an earlier one's, still on the run):
+    #: moved into this resumption's ``meta.resumed`` entry, off the run's top level
+    fail_trace: list[str] | None = None
 
     @property
     def earlier(self) -> list[dict[str, Any]]:
@@ -124,7 +128,7 @@ def load(run_id: int, store: str) -> Resumption:
         meta=dict(stored.meta), info=dict(stored.info or {}),
         captured_out=stored.captured_out or "", last_steps=last,
         checkpoint=[a for a in stored.artifacts if a.startswith(CHECKPOINT + "/")],
-        stored=stored)
+        stored=stored, fail_trace=list(stored.fail_trace) if stored.fail_trace else None)
 
 
 def claim(observer: Any, resumption: Resumption) -> None:

@@ -182,7 +182,8 @@ class Runner:
     @staticmethod
     def _continue(record: RunRecord, resumption: Resumption) -> None:
         """A resumed run goes on from its stored self: its info (without what ended it last
-        time), its output, its metrics' steps, and ``meta.resumed`` one entry longer."""
+        time), its output, its metrics' steps, and ``meta.resumed`` one entry longer (with the
+        earlier attempt's fail_trace, which the stores move there from the run's top level)."""
         record.resumption = resumption
         record.info = {k: v for k, v in resumption.info.items() if k != "ended_by"}
         record.output_before = resumption.captured_out
@@ -192,7 +193,8 @@ class Runner:
         from .stores.base import resumed
 
         record.meta_info["resumed"] = resumed(resumption.earlier, utcnow(), record.host_info,
-                                              resumption.from_status)
+                                              resumption.from_status,
+                                              fail_trace=resumption.fail_trace)
 
     def _emit(self, record: RunRecord, hook: str, first: bool = False, **kwargs: Any) -> None:
         with record.lock:  # the heartbeat thread and the test body both send events

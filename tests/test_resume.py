@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from helpers import sigterm_at_mark
+from stores_under_test import StoreUnderTest
 
 # the stores' client libraries, imported before any pytester test: pytester drops the
 # modules a test imported from sys.modules, and a second import of a C extension breaks
@@ -222,6 +223,123 @@ def test_a_killed_run_resumes_under_its_id_to_completion(
 
     with open_reader(store.name) as reader:
         assert [r.id for r in reader.list_runs()] == [1]  # no second run
+
+
+#: an experiment whose first ``fails`` attempts fail, each with a message of its own
+FAILING = '''
+import pytest
+
+@pytest.mark.experiment
+def test_flaky(sacred_run):
+    if sacred_run.resumed < {fails}:
+        raise RuntimeError(f"attempt {{sacred_run.resumed}} fails")
+    return sacred_run.resumed
+'''
+
+
+def test_a_failed_run_resumed_to_completion_keeps_each_trace_in_meta_resumed(
+        pytester: pytest.Pytester, store_under_test: StoreUnderTest) -> None:
+    """Failed, resumed and failed again, resumed and completed: the run is COMPLETED with
+    no top-level fail_trace, through our reader and through Sacred's; each failed attempt's
+    trace is in the ``meta.resumed`` entry of the resumption after it."""
+    from pytest_sacred.readers import open_reader
+
+    store = store_under_test
+    pytester.makepyfile(test_flaky=FAILING.format(fails=2))
+
+    def attempt(*args: str, ret: int) -> Any:
+        result = pytester.runpytest_subprocess(*store.options, *args)
+        assert result.ret == ret, result.stdout.str()
+        with open_reader(store.name) as reader:
+            return reader.get_run(1)
+
+    run = attempt(ret=pytest.ExitCode.TESTS_FAILED)
+    assert run.status == "FAILED" and "attempt 0 fails" in "".join(run.fail_trace)
+    run = attempt("--sacred-resume", "1", ret=pytest.ExitCode.TESTS_FAILED)
+    assert run.status == "FAILED"
+    trace = "".join(run.fail_trace)  # the new failure's, written by its failed event
+    assert "attempt 1 fails" in trace and "attempt 0 fails" not in trace
+    [entry] = run.meta["resumed"]
+    assert entry["from_status"] == "FAILED" and "attempt 0 fails" in "".join(entry["fail_trace"])
+    assert "attempt 1 fails" in str(store.sacred(1)["fail_trace"])
+    run = attempt("--sacred-resume", "1", ret=pytest.ExitCode.OK)
+    assert run.status == "COMPLETED" and run.result == 2
+    assert run.fail_trace is None
+    resumed = run.meta["resumed"]
+    assert [e["from_status"] for e in resumed] == ["FAILED", "FAILED"]
+    for number, entry in enumerate(resumed):
+        assert entry["fail_trace"][0].startswith("Traceback")
+        assert f"RuntimeError: attempt {number} fails" in "".join(entry["fail_trace"])
+    theirs = store.sacred(1)  # as Sacred's reader of the layout shows it
+    assert theirs["status"] == "COMPLETED" and theirs["fail_trace"] is None
+
+
+#: a failed attempt's trace, as a writer gets it
+TRACE = ["Traceback (most recent call last):\n", "RuntimeError: attempt 0 fails\n"]
+
+
+def test_a_resumption_entry_is_added_once_with_or_without_its_trace() -> None:
+    """The resumed event written again (a retry, a replay from a spill file) finds its
+    entry by time, host and status, whether the trace comes with it again or is gone
+    from the run's top level already; the entry keeps the trace it was written with."""
+    from datetime import datetime, timezone
+
+    from pytest_sacred.serialize import to_json
+    from pytest_sacred.stores.base import earlier_trace, resumed
+
+    host = {"hostname": "h"}
+    earlier = {"time": "t0", "host": "h", "from_status": "INTERRUPTED"}
+    first = resumed([earlier], "t1", host, "FAILED", fail_trace=TRACE)
+    assert first == [earlier, {"time": "t1", "host": "h", "from_status": "FAILED",
+                               "fail_trace": TRACE}]
+    assert resumed(first, "t1", host, "FAILED", fail_trace=TRACE) == first
+    assert resumed(first, "t1", host, "FAILED") == first
+    later = resumed(first, "t2", host, "TIMEOUT")  # another resumption: another entry
+    assert later == [*first, {"time": "t2", "host": "h", "from_status": "TIMEOUT"}]
+    # entries as a store encodes them (SQL's JSON) compare the same way
+    when = datetime(2026, 12, 6, 13, 0, 0, 123456, tzinfo=timezone.utc)
+    encoded = resumed(None, when, host, "FAILED", to_json, TRACE)
+    assert encoded[0]["fail_trace"] == TRACE and encoded[0]["time"] != when
+    assert resumed(encoded, when, host, "FAILED", to_json) == encoded
+    # what the event carries: the trace in the last entry of meta_info["resumed"]
+    assert earlier_trace({"command": "c", "resumed": first}) == TRACE
+    assert earlier_trace({"command": "c", "resumed": later}) is None
+    assert earlier_trace({"command": "c"}) is None
+
+
+def test_the_resumed_event_written_twice_moves_the_trace_once(store: Store) -> None:
+    """A FAILED run's resumed event written twice, the second time by another writer (a
+    replay from a spill file in another process, which reads the run from the store),
+    then completed: one ``meta.resumed`` entry holding the trace, none at the top level."""
+    from datetime import datetime, timedelta, timezone
+
+    from pytest_sacred.readers import open_reader
+    from pytest_sacred.resume import CLAIMABLE
+    from pytest_sacred.stores.base import resumed
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    host = {"hostname": "h"}
+    writers = [_writer(store)]
+    try:
+        _interrupted_run(writers[0], 6, ended=False)
+        writers[0].pytest_sacred_failed_event(run_id=6, fail_time=now, fail_trace=TRACE)
+        assert writers[0].claim_resume(6, CLAIMABLE, now - timedelta(minutes=2)) == "FAILED"
+        writers.append(_writer(store))
+        event = {"run_id": 6, "host_info": host, "resume_time": now, "from_status": "FAILED",
+                 "meta_info": {"command": "test_e", "options": {},
+                               "resumed": resumed(None, now, host, "FAILED", fail_trace=TRACE)}}
+        for writer in writers:
+            writer.pytest_sacred_resumed_event(**event)
+        writers[1].pytest_sacred_completed_event(run_id=6, stop_time=now, result=1)
+    finally:
+        for writer in writers:
+            writer.close()
+    with open_reader(store.name) as reader:
+        run = reader.get_run(6)
+    assert run.status == "COMPLETED" and run.fail_trace is None
+    [entry] = run.meta["resumed"]
+    assert entry["from_status"] == "FAILED" and entry["host"] == "h"
+    assert entry["fail_trace"] == TRACE
 
 
 def test_a_completed_run_is_refused_naming_rerun(pytester: pytest.Pytester) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -154,16 +154,47 @@ def resumable(entry: Mapping[str, Any], statuses: tuple[str, ...], silent_since:
 
 
 def resumed(entries: list[Any] | None, resume_time: Any, host_info: Mapping[str, Any],
-            from_status: str, encode: Callable[[dict[str, Any]], Any] = lambda e: e
-            ) -> list[Any]:
+            from_status: str, encode: Callable[[dict[str, Any]], Any] = lambda e: e,
+            fail_trace: Sequence[str] | None = None) -> list[Any]:
     """A run's ``meta.resumed`` with this resumption's entry (``{"time", "host",
     "from_status"}``, as the store ``encode``-s it) at the end, unless it is there already:
     the resumed event written again (retried after a lost answer, or replayed from a spill
-    file) adds no second entry."""
-    entry = encode({"time": resume_time, "host": host_info.get("hostname"),
-                    "from_status": from_status})
+    file) adds no second entry.
+
+    ``fail_trace`` is the trace the run's earlier attempt failed with: it goes into the
+    entry (key ``"fail_trace"``) and the store removes it from the run's top level, where
+    Sacred's tools would show it on the resumed attempt however that ends. The entry of a
+    resumption is found again by its time, host and status alone, so an event written
+    again finds its entry whether or not that one carries the trace."""
+    entry: dict[str, Any] = {"time": resume_time, "host": host_info.get("hostname"),
+                             "from_status": from_status}
+    if fail_trace:
+        entry["fail_trace"] = list(fail_trace)
+    encoded = encode(entry)
     entries = list(entries or [])
-    return entries if entry in entries else [*entries, entry]
+    if any(_without_trace(e) == _without_trace(encoded) for e in entries):
+        return entries
+    return [*entries, encoded]
+
+
+def _without_trace(entry: Any) -> Any:
+    """A ``meta.resumed`` entry as :func:`resumed` compares it: without its fail_trace."""
+    if isinstance(entry, Mapping):
+        return {key: value for key, value in entry.items() if key != "fail_trace"}
+    return entry
+
+
+def earlier_trace(meta_info: Mapping[str, Any]) -> list[str] | None:
+    """The fail_trace of a resumed run's earlier attempt, as the resumed event carries it:
+    in the last entry of its ``meta_info["resumed"]`` (see :func:`resumed`), taken from the
+    run when the session loaded it. A store writes it into the run's entry from there, not
+    from what it holds: the event written again, after the top-level trace was moved, then
+    writes the same entry (MongoDB's ``$addToSet`` compares whole entries)."""
+    entries = meta_info.get("resumed") or []
+    if not entries or not isinstance(entries[-1], Mapping):
+        return None
+    trace = entries[-1].get("fail_trace")
+    return list(trace) if trace else None
 
 
 def queued(method: F) -> F:

@@ -33,7 +33,15 @@ from ...names import WORKING_PREFIX, artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
 from ..atomic_file import FileRange, ReplacedFile, Spare, copy_new, write_error, write_new
-from ..base import Observer, RunExists, StoreError, queued, resumable, resumed
+from ..base import (
+    Observer,
+    RunExists,
+    StoreError,
+    earlier_trace,
+    queued,
+    resumable,
+    resumed,
+)
 from .layout import (
     SESSION_META,
     EncodedOnce,
@@ -439,15 +447,18 @@ class FileStorageObserver(Observer):
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
-                                    resume_time: datetime, from_status: str) -> None:
-        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry; its files
-        are read back and kept (later beats append to them)."""
+                                    resume_time: datetime, from_status: str,
+                                    meta_info: MetaInfo) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry (holding the
+        earlier attempt's fail_trace, no longer a key of ``run.json``); its files are read
+        back and kept (later beats append to them)."""
         run = self._runs.get(run_id) or _resume(self.basedir / str(run_id))
         self._runs[run_id] = run
         meta = json.loads(run.fixed.get("meta", "{}"))
         meta["resumed"] = resumed(meta.get("resumed"), resume_time.isoformat(), host_info,
-                                  from_status)
+                                  from_status, fail_trace=earlier_trace(meta_info))
         run.fixed["meta"] = indented(meta)
+        run.entry.pop("fail_trace", None)  # Sacred's run.json has none unless the run failed
         run.entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
         run.save()
 

@@ -41,6 +41,7 @@ from ..base import (
     Observer,
     RunExists,
     StoreError,
+    earlier_trace,
     provisional_id,
     queued,
     resumed,
@@ -727,14 +728,19 @@ class MongoObserver(Observer):
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
-                                    resume_time: datetime, from_status: str) -> None:
-        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry, the rest of
-        its document kept (its metric documents are found again by :meth:`_run`)."""
+                                    resume_time: datetime, from_status: str,
+                                    meta_info: MetaInfo) -> None:
+        """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry (holding the
+        earlier attempt's fail_trace, no longer a field of the document), the rest of its
+        document kept (its metric documents are found again by :meth:`_run`)."""
         self._run(run_id)
-        [entry] = resumed(None, resume_time, host_info, from_status, mongo_safe)
-        # added to the set: the event written again (a retry, a replay) adds no second entry
+        [entry] = resumed(None, resume_time, host_info, from_status, mongo_safe,
+                          earlier_trace(meta_info))
+        # added to the set: the event written again (a retry, a replay) carries the same
+        # trace, so it makes the same entry and adds none
         self._update(run_id, {"$set": {"status": "RUNNING", "heartbeat": resume_time},
-                              "$addToSet": {"meta.resumed": entry}})
+                              "$addToSet": {"meta.resumed": entry},
+                              "$unset": {"fail_trace": ""}})
 
 
 def _same_run(existing: dict[str, Any] | None, doc: dict[str, Any]) -> bool:

@@ -36,7 +36,16 @@ from ...hashing import md5_of
 from ...names import artifact_name
 from ...payloads import ExperimentInfo, HostInfo, MetaInfo, MetricSeries
 from ...serialize import dumps
-from ..base import Observer, RunExists, RunHistory, StoreError, queued, resumable, resumed
+from ..base import (
+    Observer,
+    RunExists,
+    RunHistory,
+    StoreError,
+    earlier_trace,
+    queued,
+    resumable,
+    resumed,
+)
 from ..file.layout import (
     SESSION_META,
     EncodedOnce,
@@ -345,9 +354,11 @@ class ObjectStoreObserver(FinalEvents, Observer):
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
-                                    resume_time: datetime, from_status: str) -> None:
+                                    resume_time: datetime, from_status: str,
+                                    meta_info: MetaInfo) -> None:
         """The claimed run goes on from its stored objects (run.json, cout.txt, info.json,
-        metrics.json read back): RUNNING, one more ``meta.resumed`` entry, the rest kept."""
+        metrics.json read back): RUNNING, one more ``meta.resumed`` entry (holding the
+        earlier attempt's fail_trace, no longer a key of ``run.json``), the rest kept."""
         import json
 
         from ..file.layout import indented
@@ -359,7 +370,8 @@ class ObjectStoreObserver(FinalEvents, Observer):
         entry = json.loads(data)
         meta = entry.pop("meta", None) or {}
         meta["resumed"] = resumed(meta.get("resumed"), resume_time.isoformat(), host_info,
-                                  from_status)
+                                  from_status, fail_trace=earlier_trace(meta_info))
+        entry.pop("fail_trace", None)  # Sacred's run.json has none unless the run failed
         fixed = {name: indented(entry.pop(name)) for name in ("experiment", "host")
                  if name in entry}
         fixed["meta"] = indented(meta)
@@ -378,7 +390,8 @@ class ObjectStoreObserver(FinalEvents, Observer):
         entry.update(status="RUNNING", heartbeat=resume_time.isoformat())
         self._runs[run_id] = run
         self._history.add("pytest_sacred_resumed_event", run_id, host_info=host_info,
-                          resume_time=resume_time, from_status=from_status)
+                          resume_time=resume_time, from_status=from_status,
+                          meta_info=meta_info)
         self._save(run)
 
 

@@ -42,6 +42,7 @@ from ..base import (
     Observer,
     RunExists,
     StoreError,
+    earlier_trace,
     provisional_id,
     queued,
     resumed,
@@ -902,9 +903,12 @@ class SqlObserver(Observer):
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
-                                    resume_time: datetime, from_status: str) -> None:
+                                    resume_time: datetime, from_status: str,
+                                    meta_info: MetaInfo) -> None:
         """The claimed run goes on: RUNNING, one more ``meta.resumed`` entry in its
-        details, its rows kept (later points are added to its metric rows)."""
+        details (holding the earlier attempt's fail_trace, whose columns are NULL again, as
+        Sacred leaves them on a run that did not fail), its rows kept (later points are
+        added to its metric rows)."""
         import sqlalchemy as sa
 
         self._db()
@@ -914,11 +918,12 @@ class SqlObserver(Observer):
                 details.c.run_id == str(run_id))).first()
             meta = json.loads((row[0] if row else None) or "{}")
             meta["resumed"] = resumed(meta.get("resumed"), resume_time, host_info, from_status,
-                                      to_json)
+                                      to_json, earlier_trace(meta_info))
             conn.execute(run.update().where(run.c.id == run_id).values(
-                status="RUNNING", heartbeat=resume_time))
+                status="RUNNING", heartbeat=resume_time, fail_trace=None))
             conn.execute(details.update().where(details.c.run_id == str(run_id)).values(
-                **self._fit("run_details", {"meta": json.dumps(meta), "status": None})))
+                **self._fit("run_details", {"meta": json.dumps(meta), "status": None,
+                                            "fail_trace": None})))
             conn.commit()
         self._runs[run_id] = _Run(last_write=time.monotonic())
 

@@ -44,6 +44,7 @@ from ..base import (
     RunExists,
     RunHistory,
     StoreError,
+    earlier_trace,
     provisional_id,
     queued,
     resumable,
@@ -407,10 +408,12 @@ class TinyDbObserver(Observer):
 
     @queued
     def pytest_sacred_resumed_event(self, run_id: int, host_info: HostInfo,
-                                    resume_time: datetime, from_status: str) -> None:
+                                    resume_time: datetime, from_status: str,
+                                    meta_info: MetaInfo) -> None:
         """The claimed run goes on from its stored document: RUNNING, one more
-        ``meta.resumed`` entry; its metrics file read back, so that the run's final write
-        holds the stored points and the new ones."""
+        ``meta.resumed`` entry (holding the earlier attempt's fail_trace, no longer a key
+        of the document); its metrics file read back, so that the run's final write holds
+        the stored points and the new ones."""
         from .values import FILE_TAG
 
         doc = self._metadata().document(run_id)
@@ -426,9 +429,11 @@ class TinyDbObserver(Observer):
                 run.metrics = json.load(f)
         meta = doc["meta"] = dict(doc.get("meta") or {})
         meta["resumed"] = resumed(meta.get("resumed"), resume_time, host_info, from_status,
-                                  tiny_value)
+                                  tiny_value, earlier_trace(meta_info))
+        doc.pop("fail_trace", None)  # Sacred's document has none unless the run failed
         doc.update(status="RUNNING", heartbeat=tiny_date(resume_time))
         self._runs[run_id] = run
         self._history.add("pytest_sacred_resumed_event", run_id, host_info=host_info,
-                          resume_time=resume_time, from_status=from_status)
+                          resume_time=resume_time, from_status=from_status,
+                          meta_info=meta_info)
         self._write(run_id, run)
