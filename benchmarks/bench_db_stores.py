@@ -109,16 +109,19 @@ def _local_rows(root: Path, repeats: int, section: Section) -> None:
         samples = res[name].samples
         first = [_window(s.inner["ms_each"], early) for s in samples]
         last = [_window(s.inner["ms_each"], late) for s in samples]
-        return Stats.of(first), Stats.of(last), Stats.of([b / a for a, b in zip(first, last)])
+        ratios = [b / a for a, b in zip(first, last, strict=True)]
+        return Stats.of(first), Stats.of(last), Stats.of(ratios)
 
     ours_50, ours_500, growth = windows("pytest-sacred tinydb", EARLY, LATE)
     plain_50, plain_500, _ = windows("plain pytest", EARLY, LATE)
     over_50 = Stats.of([a - b for a, b in zip(
         [_window(s.inner["ms_each"], EARLY) for s in res["pytest-sacred tinydb"].samples],
-        [_window(s.inner["ms_each"], EARLY) for s in res["plain pytest"].samples])])
+        [_window(s.inner["ms_each"], EARLY) for s in res["plain pytest"].samples],
+        strict=True)])
     over_500 = Stats.of([a - b for a, b in zip(
         [_window(s.inner["ms_each"], LATE) for s in res["pytest-sacred tinydb"].samples],
-        [_window(s.inner["ms_each"], LATE) for s in res["plain pytest"].samples])])
+        [_window(s.inner["ms_each"], LATE) for s in res["plain pytest"].samples],
+        strict=True)])
     s_50, s_200, s_growth = windows("Sacred tinydb", slice(40, 60), slice(180, 200))
     section.rows += [
         Row(f"plain pytest (`-p no:sacred`), {VARIANTS} variants", res["plain pytest"].stats(),
@@ -154,42 +157,49 @@ def _server_rows(root: Path, repeats: int, section: Section) -> None:
         if why is not None:
             section.notes.append(f"{kind} rows skipped: {why}")
             continue
-        made: list[str] = []
+        _server_kind_rows(kind, root, repeats, section)
 
-        def namespace(tag: str, n: int) -> str:
-            name = f"bench_{tag}_{n}"
-            made.append(name)
-            return sql_servers.create(kind, name)
 
-        urls: dict[tuple[str, int], str] = {}
+def _server_kind_rows(kind: str, root: Path, repeats: int, section: Section) -> None:
+    """The rows of one SQL server, each run into a database of its own, dropped after.
 
-        def prepare(tag: str):
-            return lambda n: urls.__setitem__((tag, n), namespace(tag, n))
+    A function of its own so that the closures below bind this kind's names, not a loop's."""
+    made: list[str] = []
 
-        variants = [
-            Variant(f"plain pytest {kind}", pytest_argv("-p", "no:sacred", "test_sweep.py"), root),
-            Variant(f"pytest-sacred {kind}",
-                    lambda n: pytest_argv("--sacred-sql", urls[("ours", n)], "test_sweep.py"),
-                    root, prepare=prepare("ours")),
-            Variant(f"Sacred {kind}",
-                    lambda n: [PYTHON, "sacred_loop.py", "sql", str(SACRED_RUNS),
-                               urls[("sacred", n)]], root, prepare=prepare("sacred")),
-        ]
-        try:
-            res = harness.measure(variants, repeats)
-            stored = sql_servers.count_runs(urls[("ours", repeats)])
-            if stored != VARIANTS:
-                section.notes.append(f"WARNING: the {kind} store held {stored} runs")
-        finally:
-            sql_servers.drop(kind, made)
-        over = _overhead(res, f"pytest-sacred {kind}", f"plain pytest {kind}")
-        sacred = res[f"Sacred {kind}"].stats("ms_per_run")
-        section.rows += [
-            Row(f"pytest-sacred per-run overhead, `--sacred-sql` on {kind}", over, "ms/run",
-                ratio=f"{over.median / sacred.median:.3f} of Sacred SqlObserver ({kind})",
-                note="no target: shown beside SQLite"),
-            Row(f"Sacred, SqlObserver on {kind} ({SACRED_RUNS} × `ex.run`)", sacred, "ms/run"),
-        ]
+    def namespace(tag: str, n: int) -> str:
+        name = f"bench_{tag}_{n}"
+        made.append(name)
+        return sql_servers.create(kind, name)
+
+    urls: dict[tuple[str, int], str] = {}
+
+    def prepare(tag: str):
+        return lambda n: urls.__setitem__((tag, n), namespace(tag, n))
+
+    variants = [
+        Variant(f"plain pytest {kind}", pytest_argv("-p", "no:sacred", "test_sweep.py"), root),
+        Variant(f"pytest-sacred {kind}",
+                lambda n: pytest_argv("--sacred-sql", urls[("ours", n)], "test_sweep.py"),
+                root, prepare=prepare("ours")),
+        Variant(f"Sacred {kind}",
+                lambda n: [PYTHON, "sacred_loop.py", "sql", str(SACRED_RUNS),
+                           urls[("sacred", n)]], root, prepare=prepare("sacred")),
+    ]
+    try:
+        res = harness.measure(variants, repeats)
+        stored = sql_servers.count_runs(urls[("ours", repeats)])
+        if stored != VARIANTS:
+            section.notes.append(f"WARNING: the {kind} store held {stored} runs")
+    finally:
+        sql_servers.drop(kind, made)
+    over = _overhead(res, f"pytest-sacred {kind}", f"plain pytest {kind}")
+    sacred = res[f"Sacred {kind}"].stats("ms_per_run")
+    section.rows += [
+        Row(f"pytest-sacred per-run overhead, `--sacred-sql` on {kind}", over, "ms/run",
+            ratio=f"{over.median / sacred.median:.3f} of Sacred SqlObserver ({kind})",
+            note="no target: shown beside SQLite"),
+        Row(f"Sacred, SqlObserver on {kind} ({SACRED_RUNS} × `ex.run`)", sacred, "ms/run"),
+    ]
 
 
 def run(repeats: int = 3, server_repeats: int = 3) -> Section:

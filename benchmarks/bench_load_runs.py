@@ -225,8 +225,8 @@ def _agree(a: Path, b: Path, what: str) -> None:
     left, right = json.loads(a.read_text()), json.loads(b.read_text())
     if len(left) != len(right):
         raise harness.BenchError(f"{what}: {len(left)} rows against {len(right)}")
-    for x, y in zip(left, right):
-        for u, v in zip(x, y):
+    for x, y in zip(left, right, strict=True):
+        for u, v in zip(x, y, strict=True):
             if u != v and not (isinstance(u, float) and isinstance(v, float)
                                and math.isclose(u, v)):
                 raise harness.BenchError(f"{what}: the two sides differ: {x} against {y}")

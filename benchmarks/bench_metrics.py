@@ -300,7 +300,8 @@ def _throughput(root: Path, repeats: int, section: Section) -> None:
 
 def _stored(root: Path, label: str, points: int, repeats: int, section: Section,
             rss: dict[str, dict[str, Stats]]) -> None:
-    ours_v, sacred_v = _ours(root, f"ours {label}", points), _sacred(root, f"Sacred {label}", points)
+    ours_v = _ours(root, f"ours {label}", points)
+    sacred_v = _sacred(root, f"Sacred {label}", points)
     res = harness.measure([ours_v, sacred_v], repeats)
     for name in (ours_v.name, sacred_v.name):
         got = _stored_points(harness.fresh_dir(root, f"store-{name}")(repeats))

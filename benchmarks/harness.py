@@ -4,8 +4,9 @@ A *variant* is one command line (plus an untimed ``prepare`` step). ``measure`` 
 variant once to warm the page cache, then ``repeats`` rounds; each round runs every
 variant once, the order rotated from round to round so that no side always goes first.
 For each run it keeps the wall time (process start to exit), the peak RSS (GNU time's
-``%M``) and the CPU times ``os.wait4`` reports for exactly that child, and whatever the child itself wrote as
-JSON lines to the file named by ``$BENCH_OUT`` (timings it took inside, counts, ...).
+``%M``) and the CPU times ``os.wait4`` reports for exactly that child, and whatever the
+child itself wrote as JSON lines to the file named by ``$BENCH_OUT`` (timings it took
+inside, counts, ...).
 
 Nothing here formats tables: see ``report.py``.
 """
@@ -70,7 +71,9 @@ class Sample:
     inner: dict[str, Any]  #: what the child wrote to ``$BENCH_OUT``
 
     def get(self, key: str) -> Any:
-        return getattr(self, key) if key in ("wall", "max_rss_kb", "user", "sys") else self.inner[key]
+        if key in ("wall", "max_rss_kb", "user", "sys"):
+            return getattr(self, key)
+        return self.inner[key]
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ def paired(a: Result, b: Result, f: Callable[[Sample, Sample], float]) -> list[f
     """``f`` of the runs of ``a`` and ``b`` made in the same round."""
     if len(a.samples) != len(b.samples):
         raise ValueError(f"{a.name} and {b.name} ran a different number of rounds")
-    return [f(x, y) for x, y in zip(a.samples, b.samples)]
+    return [f(x, y) for x, y in zip(a.samples, b.samples, strict=True)]
 
 
 def ratio(a: Stats, b: Stats) -> float:

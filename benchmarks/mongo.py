@@ -7,8 +7,9 @@ that helper (the benchmarks do not run from the tests folder) and adds what the 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from harness import load_tests_module
 

@@ -17,7 +17,7 @@ import bench_import
 import bench_metrics
 import bench_sweep
 import harness
-from harness import PYTHON, PYTEST_FLAGS
+from harness import PYTEST_FLAGS, PYTHON
 from report import Section, markdown_table, number, section_markdown
 
 #: built-ins that are system calls on files, summed to show the kernel's share

@@ -43,7 +43,8 @@ def project(pytester, runs_dir):
 
 def snapshot(directory) -> dict[str, bytes]:
     return {
-        os.path.relpath(os.path.join(root, name), directory): open(os.path.join(root, name), "rb").read()
+        os.path.relpath(os.path.join(root, name), directory):
+            open(os.path.join(root, name), "rb").read()
         for root, _, files in os.walk(directory) for name in files
     }
 
@@ -53,13 +54,18 @@ def snapshot(directory) -> dict[str, bytes]:
     [
         (["--sacred-with", "C"], "*--sacred-with 'C': expected KEY=VALUE, e.g. C=2.0*"),
         (["--sacred-with", "=3"], "*--sacred-with '=3': expected KEY=VALUE*"),
-        (["--sacred-with", "D=3"], "*--sacred-with D: no selected experiment has a config entry 'D'*"),
-        (["--sacred-with", "kernel=linear"], "*--sacred-with kernel: 'kernel' is swept by parametrize*"),
-        (["--sacred-with", "optimizer.lrr=1"], "*config entry 'optimizer' has no entry 'lrr' (it has: lr, momentum)*"),
+        (["--sacred-with", "D=3"],
+         "*--sacred-with D: no selected experiment has a config entry 'D'*"),
+        (["--sacred-with", "kernel=linear"],
+         "*--sacred-with kernel: 'kernel' is swept by parametrize*"),
+        (["--sacred-with", "optimizer.lrr=1"],
+         "*config entry 'optimizer' has no entry 'lrr' (it has: lr, momentum)*"),
         (["--sacred-named-config", "narrow"], "*unknown named config 'narrow'*"),
-        (["--sacred-named-config", "missing.json"], "*named config file 'missing.json' does not exist*"),
+        (["--sacred-named-config", "missing.json"],
+         "*named config file 'missing.json' does not exist*"),
         (["--sacred-id", "abc"], "*--sacred-id: 'abc' is not a run id*"),
-        (["--sacred-id", "7"], "*--sacred-id 7 names one run, but 2 experiment variants are selected*"),
+        (["--sacred-id", "7"],
+         "*--sacred-id 7 names one run, but 2 experiment variants are selected*"),
         (["--sacred-seed", "x"], "*--sacred-seed: invalid int value: 'x'*"),
         (["--sacred-priority", "high"], "*--sacred-priority: invalid float value: 'high'*"),
     ],
@@ -84,7 +90,8 @@ def test_named_config_that_sets_an_unknown_key(project):
     project.path.joinpath("typo.json").write_text('{"CC": 2}')
     result = project.runpytest("--sacred-named-config", "typo.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*named config 'typo.json' sets 'CC', which no selected experiment uses*"])
+    result.stderr.fnmatch_lines(
+        ["*named config 'typo.json' sets 'CC', which no selected experiment uses*"])
 
 
 def test_unknown_named_config_in_marker(pytester, runs_dir):
@@ -103,7 +110,8 @@ def test_unknown_named_config_in_marker(pytester, runs_dir):
     ''')
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown named config 'unknown' (named configs visible here: known)*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown named config 'unknown' (named configs visible here: known)*"])
     assert not runs_dir.exists()
 
 
@@ -137,7 +145,8 @@ def test_config_value_that_cannot_be_stored(pytester, runs_dir):
     ''')
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*config entry 'transform' cannot be stored*use a JSON value or one jsonpickle can restore*"])
+    result.stderr.fnmatch_lines(["*config entry 'transform' cannot be stored*"
+                                 "use a JSON value or one jsonpickle can restore*"])
     assert not runs_dir.exists()
 
 
@@ -160,7 +169,8 @@ def test_config_entry_that_raises(pytester):
     ''')
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*config entry 'ratio' raised ZeroDivisionError: division by zero (its inputs: {'n': 0})*"])
+    result.stderr.fnmatch_lines(["*config entry 'ratio' raised ZeroDivisionError: "
+                                 "division by zero (its inputs: {'n': 0})*"])
 
 
 def test_missing_artifact_and_resource_paths(pytester, runs_dir):
@@ -179,7 +189,8 @@ def test_missing_artifact_and_resource_paths(pytester, runs_dir):
     result = pytester.runpytest()
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
-        "*FileNotFoundError: artifact '*nope.bin' is no such file*pass the path of an existing file*",
+        "*FileNotFoundError: artifact '*nope.bin' is no such file*"
+        "pass the path of an existing file*",
         "*FileNotFoundError: resource 'data/missing.csv' is no such file*",
     ])
     runs = stored_runs(runs_dir)
@@ -195,4 +206,5 @@ def test_experiment_fixtures_in_an_ordinary_test(pytester):
     ''')
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*asks for 'sacred_run', which only experiments have: mark the test with @pytest.mark.experiment*"])
+    result.stdout.fnmatch_lines(["*asks for 'sacred_run', which only experiments have: "
+                                 "mark the test with @pytest.mark.experiment*"])

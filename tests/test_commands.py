@@ -99,7 +99,8 @@ def test_save_config_needs_exactly_one_run(svm):
 def test_print_named_configs(svm, runs_dir):
     result = svm.runpytest("--sacred-print-named-configs")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["named configs:", "  wide  (*conftest.py)  # Broad kernel, stronger penalty."])
+    result.stdout.fnmatch_lines(
+        ["named configs:", "  wide  (*conftest.py)  # Broad kernel, stronger penalty."])
     assert not runs_dir.exists()
 
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
-from pytest_sacred.compare import Change, choose, config_key, parse_rule, RuleError
+
+from pytest_sacred.compare import Change, RuleError, choose, config_key, parse_rule
 from pytest_sacred.readers.base import StoredRun
 
 #: result and loss come from the environment, so one file serves every session
@@ -267,7 +267,8 @@ def test_failure_message_names_both_runs_values_and_rule(exp, monkeypatch) -> No
         "final 'loss' of more than 2 % fails",
         "  the run is stored as COMPLETED; the check fails the test",
     ])
-    assert cell(result, 2) == "-0.18 (-20.0 %), loss +0.1 (+20.0 %) FAILS result:-5% metric:loss:+2%"
+    assert cell(result, 2) == ("-0.18 (-20.0 %), loss +0.1 (+20.0 %) "
+                               "FAILS result:-5% metric:loss:+2%")
 
 
 def test_missing_baseline_warns_naming_the_rule(exp, monkeypatch) -> None:
@@ -318,7 +319,8 @@ def test_compare_under_xdist(exp, monkeypatch) -> None:
     header, *rows = table(result)
     assert "vs baseline" in header and len(rows) == 2
     assert {cell(result, 3), cell(result, 4)} == {
-        "#1: -0.4 (-44.4 %), loss ±0 FAILS result:-5%", "#2: -0.4 (-44.4 %), loss ±0 FAILS result:-5%"}
+        "#1: -0.4 (-44.4 %), loss ±0 FAILS result:-5%",
+        "#2: -0.4 (-44.4 %), loss ±0 FAILS result:-5%"}
 
 
 def test_unreadable_compare_store_is_a_usage_error(exp, monkeypatch, tmp_path) -> None:
@@ -454,7 +456,8 @@ def test_compare_in_mongo(exp, monkeypatch, mongo_server, mongo_db_name) -> None
     result = session(exp, monkeypatch, "--sacred-mongo", store, "--sacred-compare-fail",
                      "result:-5%", result="0.8")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"regression check failed: run 3 vs baseline run 1 (*{mongo_db_name}*)"])
+    result.stdout.fnmatch_lines(
+        [f"regression check failed: run 3 vs baseline run 1 (*{mongo_db_name}*)"])
     # a baseline directory compared with from a Mongo session, and Mongo as the compare store
     base = exp.path / "baseline"
     session(exp, monkeypatch, "--sacred-mongo", store, "--sacred-save-baseline", str(base),

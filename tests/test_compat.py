@@ -78,7 +78,8 @@ from pytest_sacred import compat
 def test_where(request):
     modules = compat.conftest_modules(request.config, Path(__file__))
     assert [m.LEVEL for m in modules] == ["root", "sub"]
-    assert [m.LEVEL for m in compat.conftest_modules(request.config, Path(__file__).parent.parent)] == ["root"]
+    at_root = compat.conftest_modules(request.config, Path(__file__).parent.parent)
+    assert [m.LEVEL for m in at_root] == ["root"]
 ''')
     pytester.runpytest().assert_outcomes(passed=1)
 

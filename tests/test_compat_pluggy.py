@@ -39,7 +39,8 @@ def test_replaced_function_is_what_pluggy_calls() -> None:
     pm = _manager(calls, ["a"])
     (hookimpl,) = pm.hook.demo_event.get_hookimpls()
     original = hookimpl.function
-    replace_hookimpl_function(hookimpl, lambda value: calls.append(("guard", value)) or original(value))
+    replace_hookimpl_function(
+        hookimpl, lambda value: calls.append(("guard", value)) or original(value))
     pm.hook.demo_event(value=3)
     assert calls == [("guard", 3), ("a", 3)]
 

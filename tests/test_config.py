@@ -134,16 +134,19 @@ def test_parametrize_crossed_with_named_configs_gives_every_variant(pytester, ru
     ''')
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*test_sweep?wide-rbf?*PASSED*", "*test_sweep?small-linear?*PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_sweep?wide-rbf?*PASSED*", "*test_sweep?small-linear?*PASSED*"])
     runs = stored_runs(runs_dir)
     assert sorted(runs) == [1, 2, 3, 4, 5, 6]
     seen = {(r["config"]["kernel"], r["config"]["C"], round(r["config"]["gamma"], 9))
             for r in runs.values()}
-    assert seen == {(k, c, g) for k in ("rbf", "poly", "linear") for c, g in ((10.0, 0.1), (0.5, 1.4))}
+    assert seen == {(k, c, g) for k in ("rbf", "poly", "linear")
+                    for c, g in ((10.0, 0.1), (0.5, 1.4))}
     assert {r["result"] for r in runs.values()} == {
         f"{k}:{c}" for k in ("rbf", "poly", "linear") for c in (10.0, 0.5)}
     for run in runs.values():
-        assert run["meta"]["named_configs"] == (["wide"] if run["config"]["C"] == 10.0 else ["small"])
+        named = ["wide"] if run["config"]["C"] == 10.0 else ["small"]
+        assert run["meta"]["named_configs"] == named
 
 
 def test_named_config_in_the_test_module_and_a_parent_conftest(pytester, runs_dir):

@@ -80,7 +80,8 @@ def test_fixtures_listing_shows_the_users_file_and_line(pytester):
     result = pytester.runpytest("--fixtures", "test_entry_location.py")
     assert result.ret == 0
     # the def line of each entry (what a user looks for), on every supported pytest
-    result.stdout.fnmatch_lines(["learning_rate -- test_entry_location.py:4", "*Step size of the optimizer.*"])
+    result.stdout.fnmatch_lines(
+        ["learning_rate -- test_entry_location.py:4", "*Step size of the optimizer.*"])
     result.stdout.fnmatch_lines(["depth -- test_entry_location.py:9"])
     result.stdout.fnmatch_lines(["width -- test_entry_location.py:15"])
     assert "decorators.py" not in result.stdout.str()

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import read_run, stored_runs
 
 import pytest_sacred
-from helpers import read_run, stored_runs
 
 
 def test_run_is_exported_and_shows_only_the_users_attributes(pytester: pytest.Pytester,

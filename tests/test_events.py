@@ -7,10 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
-
-
 
 # An observer as a class registered in pytest_configure: every event it receives is
 # appended, with its arguments, to one list shared by all recorders of the session, which
@@ -306,7 +303,8 @@ def test_periodic_heartbeats_deliver_metrics_in_pieces(pytester: pytest.Pytester
 
         def wait_for_beats(request, count):
             # the recorder's events so far: a periodic beat is awaited, not slept for
-            events = sys.modules[type(request.config.pluginmanager.get_plugin("rec")).__module__].EVENTS
+            recorder = request.config.pluginmanager.get_plugin("rec")
+            events = sys.modules[type(recorder).__module__].EVENTS
             deadline = time.monotonic() + 120  # generous: only a broken heartbeat hits it
             while sum(e["hook"] == "heartbeat_event" for e in events) < count:
                 assert time.monotonic() < deadline, f"no heartbeat {count} in 120 s"

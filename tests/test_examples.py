@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import stored_runs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
-
-
 
 RUN_KEYS = {"artifacts", "command", "experiment", "heartbeat", "host", "meta", "resources",
             "result", "start_time", "status", "stop_time"}
@@ -63,7 +60,9 @@ def md5(path: Path) -> str:
 
 
 def run_dirs(store: Path) -> list[int]:
-    return sorted(int(p.name) for p in store.iterdir() if p.name.isdigit()) if store.is_dir() else []
+    if not store.is_dir():
+        return []
+    return sorted(int(p.name) for p in store.iterdir() if p.name.isdigit())
 
 
 @pytest.fixture

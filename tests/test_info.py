@@ -8,10 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
-
-
 
 EXPERIMENT = """
     import pytest

@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from cloud_servers import Receiver, free_port
 
 from pytest_sacred.notify.base import elapsed_text
@@ -149,7 +149,7 @@ def test_notify_runs_paces_the_messages(pytester: pytest.Pytester, server: Recei
     times = [r.time for r in server.requests]
     assert len(times) == 3
     # Slack's webhook limit: about one message a second (a lower bound, never flaky)
-    assert all(b - a >= 0.95 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 0.95 for a, b in pairwise(times))
 
 
 def test_notify_session_for_a_small_session(pytester: pytest.Pytester, server: Receiver) -> None:

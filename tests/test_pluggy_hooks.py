@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import read_run, stored_runs
 
 EXPERIMENT = """
@@ -124,7 +123,8 @@ def pytest_configure(config):
     pytester.runpytest().assert_outcomes(passed=1)
     assert calls(pytester) == [
         "pytest_sacred_allocate_id", "pytest_sacred_started_event",
-        "pytest_sacred_captured_out_filter", "pytest_sacred_log_metrics", "pytest_sacred_heartbeat_event",
+        "pytest_sacred_captured_out_filter", "pytest_sacred_log_metrics",
+        "pytest_sacred_heartbeat_event",
         "pytest_sacred_completed_event"]
     traced = pytester.runpytest("--debug=trace.log")
     traced.assert_outcomes(passed=1)

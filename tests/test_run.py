@@ -143,7 +143,8 @@ def test_failed_run_keeps_trace_metrics_and_output(pytester, runs_dir):
     assert "in test_f" in trace and "in helper" in trace
     assert "AssertionError: diverged" in trace
     assert "_pytest" not in trace and "pluggy" not in trace
-    assert json.loads((runs_dir / "1" / "metrics.json").read_text())["loss"]["values"] == [0.0, 1.0, 2.0, 3.0]
+    metrics = json.loads((runs_dir / "1" / "metrics.json").read_text())
+    assert metrics["loss"]["values"] == [0.0, 1.0, 2.0, 3.0]
     assert (runs_dir / "1" / "cout.txt").read_text() == "step 0\nstep 1\nstep 2\nstep 3\n"
     assert "stop_time" in run
 

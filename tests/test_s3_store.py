@@ -101,8 +101,8 @@ def test_layout_is_the_file_stores_byte_for_byte(pytester: pytest.Pytester, moto
     assert set(stored) == set(local)
     assert stored == local
     for run_id in ("1", "2"):
-        assert {f"{run_id}/{name}" for name in ("run.json", "config.json", "metrics.json",
-                                                "info.json", "cout.txt", "model.txt")} <= set(stored)
+        names = ("run.json", "config.json", "metrics.json", "info.json", "cout.txt", "model.txt")
+        assert {f"{run_id}/{name}" for name in names} <= set(stored)
     assert any(key.startswith("_sources/test_cloud_") for key in stored)
     run = json.loads(stored["3/run.json"])
     assert run["status"] == "FAILED" and "intended" in "".join(run["fail_trace"])

@@ -7,7 +7,6 @@ import json
 import textwrap
 
 import pytest
-
 from helpers import read_run
 
 pytest.importorskip("sacred")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import stored_runs
 
 pytest.importorskip("numpy")

@@ -178,7 +178,7 @@ def test_tables_and_values_are_sacreds(pytester: pytest.Pytester, project: dict,
     assert [r["status"] for r in our_runs] == [r["status"] for r in their_runs] == [
         "COMPLETED", "FAILED"]
     assert [(r["id"], r["run_id"]) for r in our_runs] == [(1, "1"), (2, "2")]
-    for mine, sacred in zip(our_runs, their_runs):
+    for mine, sacred in zip(our_runs, their_runs, strict=True):
         assert float(mine["result"] or 0) == float(sacred["result"] or 0)
         assert (mine["priority"], mine["comment"]) == (sacred["priority"], sacred["comment"])
         assert mine["info"] == sacred["info"] == "{}"

@@ -161,8 +161,8 @@ def test_tinydb_keys_are_those_the_json_layouts_store() -> None:
     file store's JSON, and plain JSON keeps its keys as they are."""
     import numpy as np
 
-    from pytest_sacred.stores.tinydb.values import decode, tiny_value
     from pytest_sacred.serialize import to_json
+    from pytest_sacred.stores.tinydb.values import decode, tiny_value
 
     for value in ({"json://1": 1, "t": (1, "{TinyDate}:x")},
                   [{"json://1": {"json://é": [1]}}, np.int64(3)],
