@@ -12,12 +12,6 @@ import time
 import pytest
 from helpers import stored_runs
 
-try:  # imported before any in-process pytester session, which would drop them from
-    import psycopg  # noqa: F401  sys.modules (SQLAlchemy's compiled parts cannot be
-    import sqlalchemy.orm  # noqa: F401  imported twice)
-except ImportError:
-    pass
-
 EXPERIMENT = """
 import os, time
 import pytest

@@ -22,16 +22,7 @@ from pathlib import Path
 import pytest
 
 sa = pytest.importorskip("sqlalchemy")
-# imported before any in-process pytester session, which would drop them from sys.modules
-import sqlalchemy.orm  # noqa: E402,F401
 from sacred.observers import SqlObserver  # noqa: E402
-
-for _driver in ("psycopg", "pymysql"):  # the same goes for the drivers
-    try:
-        __import__(_driver)
-    except ImportError:
-        pass
-
 from stores_under_test import (  # noqa: E402
     drop_sql_namespaces,
     make_sql_namespace,
