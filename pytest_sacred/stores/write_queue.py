@@ -157,9 +157,10 @@ class StoreQueue:
         return len(self._items)
 
     def ending(self, run_id: int | None) -> bool:
-        """Whether the run's final event is queued, behind the one being written: an
-        object that event writes again need not be written now (the store is behind the
-        experiment, and the final write comes right after)."""
+        """Whether a final event of the run is queued and not written yet. Asked by the
+        run's earlier events while they are written: what the final event writes again
+        need not be written by them (the store is behind the experiment, and the final
+        write follows shortly)."""
         with self._cv:
             return run_id in self._finals
 
