@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -123,6 +124,95 @@ def test_a_run_uploads_only_what_changed(gcs: FakeGCS, bucket: str, tmp_path: Pa
     assert json.loads(stored["run.json"])["status"] == "COMPLETED"
 
 
+class GatedBucket(CountingBucket):
+    """Counts uploads; an upload of ``gated`` sets ``entered`` and waits until ``gate``
+    is set (the queue's thread is then held while the test queues more events)."""
+
+    def __init__(self, bucket, gated: str) -> None:
+        super().__init__(bucket)
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.gated = gated
+
+    def put(self, key, *args, **kwargs):
+        if key == self.gated:
+            self.entered.set()
+            assert self.gate.wait(30), "the test never opened the gate"
+        return super().put(key, *args, **kwargs)
+
+
+def test_a_run_whose_end_is_queued_uploads_run_json_once(gcs: FakeGCS, bucket: str,
+                                                         tmp_path: Path) -> None:
+    from pytest_sacred.spill import SpillWriter
+    from pytest_sacred.stores.write_queue import StoreQueue
+
+    observer = GCSObserver(f"gs://{bucket}/p")
+    observer.open()
+    observer.queue = StoreQueue(observer, 60, SpillWriter(tmp_path, "gcs", {}),
+                                lambda *a, **k: None, lambda notice: None)
+    ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
+    t0 = datetime(2026, 1, 1)
+    slow, fast = (observer.pytest_sacred_allocate_id(config={"a": n}) for n in (1, 2))
+    observer.bucket = counting = GatedBucket(observer.bucket, f"p/{slow}/run.json")
+
+    def run(run_id: int, end: bool) -> None:
+        observer.pytest_sacred_started_event(
+            run_id=run_id, ex_info=ex_info, command="test_e", host_info={"hostname": "h"},
+            start_time=t0, config={"a": run_id}, meta_info={"command": "test_e"})
+        observer.pytest_sacred_log_metrics(run_id=run_id, metrics_by_name={})
+        observer.pytest_sacred_heartbeat_event(run_id=run_id, info={}, captured_out="out\n",
+                                               beat_time=t0 + timedelta(seconds=1),
+                                               result=None)
+        if end:
+            observer.pytest_sacred_completed_event(
+                run_id=run_id, stop_time=t0 + timedelta(seconds=2), result=run_id)
+
+    run(slow, end=False)  # its start uploads run.json (no end queued): held at the gate
+    assert counting.entered.wait(30), "the start of the first run uploaded no run.json"
+    run(fast, end=True)  # all queued behind the gate: its end is there before its start
+    observer.pytest_sacred_completed_event(run_id=slow, stop_time=t0 + timedelta(seconds=3),
+                                           result=slow)
+    counting.gate.set()
+    observer.queue.close()
+    assert counting.uploads[f"p/{slow}/run.json"] == 2  # at its start and at its end
+    assert counting.uploads[f"p/{fast}/run.json"] == 1  # only at its end
+    for run_id in (slow, fast):
+        stored = objects(gcs, bucket, f"p/{run_id}/")
+        assert set(stored) == {"config.json", "run.json", "metrics.json", "cout.txt",
+                               "info.json"}
+        entry = json.loads(stored["run.json"])
+        assert (entry["status"], entry["result"], entry["start_time"], entry["heartbeat"]) == \
+            ("COMPLETED", run_id, t0.isoformat(), (t0 + timedelta(seconds=1)).isoformat())
+        assert stored["cout.txt"] == b"out\n"
+    assert observer.queue.spilled == 0
+
+
+def test_an_upload_stores_the_bytes_with_their_checksum_and_type(
+        gcs: FakeGCS, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's own multipart upload: bytes holding the multipart boundary come back
+    whole, with the content type given; the CRC32C it sends (the service refuses an upload
+    whose bytes do not match it; the emulator does not check) is the standard one."""
+    from pytest_sacred.stores.gcs import bucket as gcs_bucket
+
+    store = gcs_bucket.GCSBucket(bucket)
+    store.open()
+    data = b"--" + gcs_bucket._BOUNDARY + b"--\r\n\xff\x00 not the end\r\n"
+    assert store.put("p/cout.txt", data, "text/plain; charset=utf-8")
+    assert not store.put("p/cout.txt", b"other", "text/plain", create_only=True)
+    assert store.put("p/new.json", b"{}", "application/json", create_only=True)
+    assert store.get("p/cout.txt") == data
+    blob = gcs.client().bucket(bucket).get_blob("p/cout.txt")
+    assert blob.content_type == "text/plain; charset=utf-8"
+    # CRC-32C's check value (the CRC catalogue's, over "123456789"): 0xE3069283, as the
+    # JSON API's base64 of its 4 big-endian bytes
+    assert gcs_bucket._crc32c(b"123456789") == "4waSgw=="
+    monkeypatch.setattr(gcs_bucket, "_MULTIPART_MAX", 8)  # larger: the client's upload
+    assert store.put("p/big.json", b"[1, 2, 3, 4]", "application/json", create_only=True)
+    assert not store.put("p/big.json", b"[5, 6, 7, 8]", "application/json", create_only=True)
+    assert store.put("p/big.json", b"[9, 10, 11]", "application/json")
+    assert store.get("p/big.json") == b"[9, 10, 11]"
+    assert store.get("p/new.json") == b"{}"
+
+
 def test_ids_are_unique_with_several_writers(gcs: FakeGCS, bucket: str) -> None:
     writers = [GCSObserver(f"gs://{bucket}/shared") for _ in range(4)]
     for w in writers:
@@ -168,6 +258,27 @@ def test_unreachable_emulator_stops_the_session(pytester: pytest.Pytester,
     result.stderr.fnmatch_lines(["*--sacred-gcs gs://my-bucket (emulator http://127.0.0.1:*): "
                                  "the service cannot be reached*"])
     result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_the_proxy_variables_still_apply(gcs: FakeGCS, bucket: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client reads them once at the bucket's opening, not at each request: a proxy
+    that does not answer makes the store unreachable, and NO_PROXY for the emulator's
+    host goes around it."""
+    import pytest_sacred.stores.gcs.bucket as gcs_bucket
+    from pytest_sacred.stores.base import StoreError
+
+    monkeypatch.setattr(gcs_bucket, "_OPEN_TIMEOUT", 1)  # the open's retries, cut short
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing there
+    with pytest.raises(StoreError, match="cannot be reached"):
+        GCSObserver(f"gs://{bucket}/p").open()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    observer = GCSObserver(f"gs://{bucket}/p")
+    observer.open()
+    assert observer.pytest_sacred_allocate_id(config={"a": 1}) == 1
+    assert set(objects(gcs, bucket, "p/")) == {"1/config.json"}
 
 
 def test_bad_credentials_file_is_named(pytester: pytest.Pytester, tmp_path: Path,
