@@ -186,33 +186,6 @@ def test_a_run_whose_end_is_queued_uploads_run_json_once(gcs: FakeGCS, bucket: s
     assert observer.queue.spilled == 0
 
 
-def test_an_upload_stores_the_bytes_with_their_checksum_and_type(
-        gcs: FakeGCS, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's own multipart upload: bytes holding the multipart boundary come back
-    whole, with the content type given; the CRC32C it sends (the service refuses an upload
-    whose bytes do not match it; the emulator does not check) is the standard one."""
-    from pytest_sacred.stores.gcs import bucket as gcs_bucket
-
-    store = gcs_bucket.GCSBucket(bucket)
-    store.open()
-    data = b"--" + gcs_bucket._BOUNDARY + b"--\r\n\xff\x00 not the end\r\n"
-    assert store.put("p/cout.txt", data, "text/plain; charset=utf-8")
-    assert not store.put("p/cout.txt", b"other", "text/plain", create_only=True)
-    assert store.put("p/new.json", b"{}", "application/json", create_only=True)
-    assert store.get("p/cout.txt") == data
-    blob = gcs.client().bucket(bucket).get_blob("p/cout.txt")
-    assert blob.content_type == "text/plain; charset=utf-8"
-    # CRC-32C's check value (the CRC catalogue's, over "123456789"): 0xE3069283, as the
-    # JSON API's base64 of its 4 big-endian bytes
-    assert gcs_bucket._crc32c(b"123456789") == "4waSgw=="
-    monkeypatch.setattr(gcs_bucket, "_MULTIPART_MAX", 8)  # larger: the client's upload
-    assert store.put("p/big.json", b"[1, 2, 3, 4]", "application/json", create_only=True)
-    assert not store.put("p/big.json", b"[5, 6, 7, 8]", "application/json", create_only=True)
-    assert store.put("p/big.json", b"[9, 10, 11]", "application/json")
-    assert store.get("p/big.json") == b"[9, 10, 11]"
-    assert store.get("p/new.json") == b"{}"
-
-
 def test_ids_are_unique_with_several_writers(gcs: FakeGCS, bucket: str) -> None:
     writers = [GCSObserver(f"gs://{bucket}/shared") for _ in range(4)]
     for w in writers:

@@ -10,10 +10,7 @@ must not exist), which GCS applies atomically.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import secrets
 from typing import Any
 
 from ..base import StoreError
@@ -31,7 +28,6 @@ class GCSBucket:
         self.name = bucket
         self.url = f"gs://{bucket}"
         self._bucket: Any = None
-        self._upload: tuple[Any, str] | None = None
 
     def spec(self) -> dict[str, Any]:
         return {}
@@ -63,19 +59,6 @@ class GCSBucket:
         if self._bucket is None:
             self.open()
         return self._bucket
-
-    def _uploads(self) -> tuple[Any, str]:
-        """The client's HTTP session and the URL of the bucket's single-request uploads
-        (on the host the client uploads to: its endpoint, or the mTLS one it chose)."""
-        if self._upload is None:
-            client = self.bucket().client
-            connection = client._connection
-            host = (connection.get_api_base_url_for_mtls()
-                    if hasattr(connection, "get_api_base_url_for_mtls")
-                    else connection.API_BASE_URL)
-            self._upload = (client._http,
-                            f"{host}/upload/storage/v1/b/{self.name}/o?uploadType=multipart")
-        return self._upload
 
     def open(self, create: bool = True) -> None:
         """Check the bucket answers and our credentials are accepted; with ``create``,
@@ -119,37 +102,17 @@ class GCSBucket:
                              f"{exc.message})") from None
 
     def put(self, key: str, data: bytes, content_type: str, create_only: bool = False) -> bool:
-        """The multipart upload ``Blob.upload_from_string`` makes (metadata with the CRC32C
-        the service checks, then the bytes), posted through the client's own session
-        (credentials, proxies): the client's layers around that one request cost a fifth
-        of its time, at five uploads a run."""
-        from google.api_core.exceptions import PreconditionFailed, from_http_response
+        from google.api_core.exceptions import PreconditionFailed
 
-        if len(data) > _MULTIPART_MAX:  # the client's resumable upload, in parts
-            try:
-                self.bucket().blob(key).upload_from_string(
-                    data, content_type=content_type,
-                    if_generation_match=0 if create_only else None, **self._calls())
-            except PreconditionFailed:
-                return False
-            return True
-        session, url = self._uploads()
-        if create_only:  # generation 0 matches only an object that does not exist
-            url += "&ifGenerationMatch=0"
-        metadata = json.dumps({"name": key, "contentType": content_type,
-                               "crc32c": _crc32c(data)}).encode("utf-8")
-        boundary = _boundary(data)
-        part = b"--" + boundary + b"\r\ncontent-type: "
-        body = b"".join((part, b"application/json; charset=UTF-8\r\n\r\n", metadata, b"\r\n",
-                         part, content_type.encode("utf-8"), b"\r\n\r\n", data,
-                         b"\r\n--", boundary, b"--"))
-        answer = session.request(
-            "POST", url, data=body, timeout=_TIMEOUT,
-            headers={"Content-Type": f'multipart/related; boundary="{boundary.decode()}"'})
-        if answer.status_code == 412:  # the precondition: the object exists
+        blob = self.bucket().blob(key)
+        try:
+            if create_only:  # generation 0 matches only an object that does not exist
+                blob.upload_from_string(data, content_type=content_type, if_generation_match=0,
+                                        **self._calls())
+            else:
+                blob.upload_from_string(data, content_type=content_type, **self._calls())
+        except PreconditionFailed:
             return False
-        if answer.status_code >= 300:
-            raise from_http_response(answer)  # type: ignore[no-untyped-call]
         return True
 
     def put_file(self, key: str, filename: str, content_type: str) -> None:
@@ -197,28 +160,6 @@ class GCSBucket:
         except PreconditionFailed:
             return False
         return True
-
-
-#: bytes above which google-cloud-storage uploads in parts (its _MAX_MULTIPART_SIZE)
-_MULTIPART_MAX = 8 * 1024 * 1024
-#: the multipart boundary of this process's uploads (random: no data is made to hold it)
-_BOUNDARY = b"=====" + secrets.token_hex(16).encode("ascii")
-
-
-def _boundary(data: bytes) -> bytes:
-    """A boundary that does not occur in ``data``: the process's, or a fresh one."""
-    boundary = _BOUNDARY
-    while boundary in data:
-        boundary = b"=====" + secrets.token_hex(16).encode("ascii")
-    return boundary
-
-
-def _crc32c(data: bytes) -> str:
-    """The object's CRC32C as the JSON API's metadata gives it: base64 of 4 big-endian
-    bytes."""
-    import google_crc32c
-
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode("ascii")
 
 
 def _environment_once(client: Any) -> None:
