@@ -168,11 +168,15 @@ def _environment_once(client: Any) -> None:
     ``os.environ``, a quarter of the client's time per upload). The client's requests all
     go to that one host, so the settings found for it hold for each of them; the token
     refreshes of real credentials have a session of their own, which still reads them."""
-    session = client._http  # the client's requests.Session (google-auth's AuthorizedSession)
-    if not getattr(session, "trust_env", False):
+    # the client's requests.Session (google-auth's AuthorizedSession) and its API's base
+    # URL are attributes google-cloud-storage does not promise: without them the client
+    # is left as it is, reading the environment at each request
+    session: Any = getattr(client, "_http", None)
+    base_url = getattr(getattr(client, "_connection", None), "API_BASE_URL", None)
+    if not getattr(session, "trust_env", False) or not isinstance(base_url, str) \
+            or not hasattr(session, "merge_environment_settings"):
         return
-    found = session.merge_environment_settings(client._connection.API_BASE_URL, {}, None,
-                                               None, None)
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
     session.proxies.update(found["proxies"])
     session.verify, session.cert = found["verify"], found["cert"]
     session.trust_env = False
