@@ -140,52 +140,6 @@ class GatedBucket(CountingBucket):
         return super().put(key, *args, **kwargs)
 
 
-def test_a_run_whose_end_is_queued_uploads_run_json_once(gcs: FakeGCS, bucket: str,
-                                                         tmp_path: Path) -> None:
-    from pytest_sacred.spill import SpillWriter
-    from pytest_sacred.stores.write_queue import StoreQueue
-
-    observer = GCSObserver(f"gs://{bucket}/p")
-    observer.open()
-    observer.queue = StoreQueue(observer, 60, SpillWriter(tmp_path, "gcs", {}),
-                                lambda *a, **k: None, lambda notice: None)
-    ex_info = {"name": "e", "base_dir": str(tmp_path), "sources": []}
-    t0 = datetime(2026, 1, 1)
-    slow, fast = (observer.pytest_sacred_allocate_id(config={"a": n}) for n in (1, 2))
-    observer.bucket = counting = GatedBucket(observer.bucket, f"p/{slow}/run.json")
-
-    def run(run_id: int, end: bool) -> None:
-        observer.pytest_sacred_started_event(
-            run_id=run_id, ex_info=ex_info, command="test_e", host_info={"hostname": "h"},
-            start_time=t0, config={"a": run_id}, meta_info={"command": "test_e"})
-        observer.pytest_sacred_log_metrics(run_id=run_id, metrics_by_name={})
-        observer.pytest_sacred_heartbeat_event(run_id=run_id, info={}, captured_out="out\n",
-                                               beat_time=t0 + timedelta(seconds=1),
-                                               result=None)
-        if end:
-            observer.pytest_sacred_completed_event(
-                run_id=run_id, stop_time=t0 + timedelta(seconds=2), result=run_id)
-
-    run(slow, end=False)  # its start uploads run.json (no end queued): held at the gate
-    assert counting.entered.wait(30), "the start of the first run uploaded no run.json"
-    run(fast, end=True)  # all queued behind the gate: its end is there before its start
-    observer.pytest_sacred_completed_event(run_id=slow, stop_time=t0 + timedelta(seconds=3),
-                                           result=slow)
-    counting.gate.set()
-    observer.queue.close()
-    assert counting.uploads[f"p/{slow}/run.json"] == 2  # at its start and at its end
-    assert counting.uploads[f"p/{fast}/run.json"] == 1  # only at its end
-    for run_id in (slow, fast):
-        stored = objects(gcs, bucket, f"p/{run_id}/")
-        assert set(stored) == {"config.json", "run.json", "metrics.json", "cout.txt",
-                               "info.json"}
-        entry = json.loads(stored["run.json"])
-        assert (entry["status"], entry["result"], entry["start_time"], entry["heartbeat"]) == \
-            ("COMPLETED", run_id, t0.isoformat(), (t0 + timedelta(seconds=1)).isoformat())
-        assert stored["cout.txt"] == b"out\n"
-    assert observer.queue.spilled == 0
-
-
 def test_ids_are_unique_with_several_writers(gcs: FakeGCS, bucket: str) -> None:
     writers = [GCSObserver(f"gs://{bucket}/shared") for _ in range(4)]
     for w in writers:

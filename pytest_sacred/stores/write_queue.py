@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 FIRST_EVENTS = frozenset({"pytest_sacred_started_event", "pytest_sacred_queued_event",
                           "pytest_sacred_resumed_event"})
-FINAL_EVENTS = frozenset({"pytest_sacred_completed_event", "pytest_sacred_failed_event",
-                          "pytest_sacred_interrupted_event"})
 #: arguments that are live objects of the run (the user may change them later): copied
 _LIVE = frozenset({"info", "result", "metadata"})
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 2.0
@@ -92,8 +90,6 @@ class StoreQueue:
         #: handoff would cost more than the write); queue only what must wait
         self.inline = inline
         self._items: deque[_Item] = deque()
-        #: how many final events of each run wait in ``_items`` (see :meth:`ending`)
-        self._finals: dict[int | None, int] = {}
         self._cv = threading.Condition()
         self._write_lock = threading.Lock()  # an inline write never overlaps the thread's
         self._thread: threading.Thread | None = None
@@ -143,8 +139,6 @@ class StoreQueue:
         """Queue ``item`` (under ``self._cv``), with copies of the run's live objects."""
         item.kwargs = {name: _snapshot(value) if name in _LIVE else value
                        for name, value in item.kwargs.items()}
-        if item.hook in FINAL_EVENTS:
-            self._finals[item.run_id] = self._finals.get(item.run_id, 0) + 1
         if front:
             self._items.appendleft(item)
         else:
@@ -155,14 +149,6 @@ class StoreQueue:
     @property
     def pending(self) -> int:
         return len(self._items)
-
-    def ending(self, run_id: int | None) -> bool:
-        """Whether a final event of the run is queued and not written yet. Asked by the
-        run's earlier events while they are written: what the final event writes again
-        need not be written by them (the store is behind the experiment, and the final
-        write follows shortly)."""
-        with self._cv:
-            return run_id in self._finals
 
     def _start(self) -> None:
         if self._thread is None:
@@ -205,10 +191,6 @@ class StoreQueue:
                 self._write(item)
             with self._cv:
                 self._items.popleft()
-                if item.hook in FINAL_EVENTS:
-                    left = self._finals.pop(item.run_id) - 1
-                    if left:
-                        self._finals[item.run_id] = left
 
     def _write(self, item: _Item) -> None:
         if item.run_id in self._broken:

@@ -15,11 +15,7 @@ and ``<prefix>/_sources/``, ``<prefix>/_resources/``, the text made by
   (a run's last artifacts come just before its final beat): the artifact itself at once;
 * a heartbeat within ``RUN_JSON_INTERVAL`` of the last upload of ``run.json`` does not
   upload it again (the run's final beat, right before its final event, is one): a
-  crash then loses less than that much of the heartbeat time;
-* when the run's final event already waits in the write queue (the queue is behind a
-  sweep of fast runs), the start and heartbeats do not upload ``run.json``: the final
-  event uploads it next, whole. A crash before it leaves the run's other objects
-  without ``run.json``, as a crash just after the id claim does.
+  crash then loses less than that much of the heartbeat time.
 
 A bucket only needs to give :class:`~.bucket.Bucket`'s few operations; the client library
 of each service is imported by its module (:mod:`..s3.bucket`, :mod:`..gcs.bucket`) only
@@ -207,17 +203,9 @@ class ObjectStoreObserver(FinalEvents, Observer):
             "meta": self._encode_once.members(meta_info, SESSION_META),
         }
         run = _RunObjects(self.url.key(str(run_id)), entry, fixed)
-        if not self._ending(run_id):
-            self._save(run)
+        self._save(run)
         self._claims_down = False
         return run
-
-    def _ending(self, run_id: int) -> bool:
-        """Whether the run's final event already waits in the write queue: its upload of
-        run.json follows, so an earlier one (RUNNING at the start, a heartbeat's) is
-        skipped. A fast run in a sweep writes one fewer object, where each costs a round
-        trip the queue is already behind by."""
-        return self.queue is not None and self.queue.ending(run_id)
 
     def _same_run(self, run_id: int, config: dict[str, Any], entry: dict[str, Any]) -> bool:
         """Whether the id is held by this very run: claimed for it before the store went
@@ -276,7 +264,7 @@ class ObjectStoreObserver(FinalEvents, Observer):
             if text != run.info:
                 self._put(run, "info.json", text)
                 run.info = text
-        if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL and not self._ending(run_id):
+        if time.monotonic() - run.saved_at >= RUN_JSON_INTERVAL:
             self._save(run)
         self._history.add("pytest_sacred_heartbeat_event", run_id, info=info,
                           captured_out=captured_out, beat_time=beat_time, result=result)
