@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -10,19 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from helpers import INNER_ADDOPTS
+from helpers import INNER_ADDOPTS, import_store_drivers
 
-#: imported before any in-process pytester session, which drops from sys.modules what was
-#: imported inside it: these cannot be imported twice in one process (numpy's and
-#: SQLAlchemy's compiled parts; SQLAlchemy's PostgreSQL dialect registers its functions
-#: again, warning each time) or hold the drivers SQLAlchemy loaded
-_IMPORT_ONCE = ("numpy", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql", "psycopg",
-                "pymysql")
-for _name in _IMPORT_ONCE:
-    try:
-        importlib.import_module(_name)
-    except ImportError:  # an extra not installed: its tests skip
-        pass
+import_store_drivers()
 
 pytest_plugins = ["pytester", "conftest_mongo", "stored_runs", "stores_under_test"]
 

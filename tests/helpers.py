@@ -33,13 +33,16 @@ def stored_runs(store: Path) -> dict[int, dict]:
 
 
 def import_store_drivers() -> None:
-    """Import the stores' drivers before any pytester session: pytester drops the modules
-    first imported during a test once it ends, and SQLAlchemy's compiled parts cannot be
-    imported a second time (the next test using SQLAlchemy then fails inside it); moto's
-    in-process server, started by a test, answers 500 once Flask's modules are dropped."""
-    for module in ("sqlalchemy", "sqlalchemy.dialects.sqlite", "sqlalchemy.orm", "psycopg",
-                   "pymysql", "tinydb", "pymongo", "gridfs", "filelock", "boto3",
-                   "moto.server", "google.cloud.storage", "sacred.observers"):
+    """Import the stores' drivers before any pytester session (tests/conftest.py does, as it
+    loads): pytester drops the modules first imported during a test once it ends, and
+    numpy's and SQLAlchemy's compiled parts cannot be imported a second time (the next test
+    using them then fails inside them); SQLAlchemy's PostgreSQL dialect, imported again,
+    registers its functions again with a warning each; moto's in-process server, started by
+    a test, answers 500 once Flask's modules are dropped."""
+    for module in ("numpy", "sqlalchemy", "sqlalchemy.dialects.sqlite",
+                   "sqlalchemy.dialects.postgresql", "sqlalchemy.orm", "psycopg", "pymysql",
+                   "tinydb", "pymongo", "gridfs", "filelock", "boto3", "moto.server",
+                   "google.cloud.storage", "sacred.observers"):
         try:
             __import__(module)
         except ImportError:

@@ -24,13 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import import_store_drivers
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import_store_drivers()
 
 MAX_EXAMPLES = int(os.environ.get("PYTEST_SACRED_PROPERTY_EXAMPLES", "3"))
 BATCH = int(os.environ.get("PYTEST_SACRED_PROPERTY_BATCH", "15"))

@@ -25,12 +25,9 @@ import time
 from typing import Any
 
 import pytest
-from helpers import import_store_drivers
 from stores_under_test import StoreUnderTest
 
 from pytest_sacred.readers import open_reader
-
-import_store_drivers()
 
 STORE_FAILED = 6
 #: variants of the outage sweeps, and how many have run when the store is cut

@@ -8,11 +8,10 @@ import math
 import sys
 
 import pytest
-from helpers import import_store_drivers, read_run, stored_runs
+from helpers import read_run, stored_runs
 
 pytest.importorskip("numpy")
 
-import_store_drivers()
 
 DEEP = '''
 def deep(levels, leaf=1):
